@@ -1,0 +1,108 @@
+"""connector: a plugin framework for workflow-engine connectors."""
+
+from __future__ import annotations
+
+from . import hookspecs
+from ._base import AsyncConnector as AsyncConnector
+from ._base import AsyncConnectorBase as AsyncConnectorBase
+from ._base import ConnectorBase as ConnectorBase
+from ._base import SyncConnector as SyncConnector
+from ._base import SyncConnectorBase as SyncConnectorBase
+from ._discovery import ENTRY_POINT_GROUP as ENTRY_POINT_GROUP
+from ._discovery import ConnectorRecord as ConnectorRecord
+from ._discovery import discover_connectors as discover_connectors
+from ._exceptions import ConfigurationError as ConfigurationError
+from ._exceptions import ConnectorConflictError as ConnectorConflictError
+from ._exceptions import ConnectorDisabledError as ConnectorDisabledError
+from ._exceptions import ConnectorError as ConnectorError
+from ._exceptions import ConnectorLoadError as ConnectorLoadError
+from ._exceptions import ConnectorNotFound as ConnectorNotFound
+from ._exceptions import ConnectorUnavailable as ConnectorUnavailable
+from ._exceptions import ConnectorValidationError as ConnectorValidationError
+from ._exceptions import ConnectorWarning as ConnectorWarning
+from ._exceptions import DuplicateConnectorError as DuplicateConnectorError
+from ._exceptions import HookNotImplementedError as HookNotImplementedError
+from ._exceptions import ResourceMetaError as ResourceMetaError
+from ._loaded import LoadedConnector as LoadedConnector
+from ._model import Connection as Connection
+from ._model import LogsChunk as LogsChunk
+from ._model import MetricPoint as MetricPoint
+from ._model import MetricSeries as MetricSeries
+from ._model import Phase as Phase
+from ._model import Resource as Resource
+from ._model import TaskCategory as TaskCategory
+from ._model import TaskExecutionMetadata as TaskExecutionMetadata
+from ._model import TaskInterface as TaskInterface
+from ._model import TaskLog as TaskLog
+from ._model import TaskTemplate as TaskTemplate
+from ._model import convert_to_phase as convert_to_phase
+from ._model import is_terminal_phase as is_terminal_phase
+from ._model import render_task_template as render_task_template
+from ._registry import ConnectorEntry as ConnectorEntry
+from ._registry import ConnectorMetadata as ConnectorMetadata
+from ._registry import ConnectorRegistry as ConnectorRegistry
+from ._registry import ConnectorState as ConnectorState
+from ._registry import default_registry as default_registry
+from ._resource_meta import ResourceMeta as ResourceMeta
+from ._secrets import get_connector_secret as get_connector_secret
+from ._settings import RegistrySettings as RegistrySettings
+from .hookspecs import hookimpl as hookimpl
+from .hookspecs import hookspec as hookspec
+
+__version__ = "0.1.0"
+
+# Seed name: flytekit calls it FlyteConnectorNotFound.
+FlyteConnectorNotFound = ConnectorNotFound
+# Seed name: flytekit's connector utilities call it convert_to_flyte_phase.
+convert_to_flyte_phase = convert_to_phase
+
+__all__ = [
+    "AsyncConnector",
+    "AsyncConnectorBase",
+    "ConfigurationError",
+    "Connection",
+    "ConnectorBase",
+    "ConnectorConflictError",
+    "ConnectorDisabledError",
+    "ConnectorEntry",
+    "ConnectorError",
+    "ConnectorLoadError",
+    "ConnectorMetadata",
+    "ConnectorNotFound",
+    "ConnectorRecord",
+    "ConnectorRegistry",
+    "ConnectorState",
+    "ConnectorUnavailable",
+    "ConnectorValidationError",
+    "ConnectorWarning",
+    "DuplicateConnectorError",
+    "ENTRY_POINT_GROUP",
+    "FlyteConnectorNotFound",
+    "HookNotImplementedError",
+    "LoadedConnector",
+    "LogsChunk",
+    "MetricPoint",
+    "MetricSeries",
+    "Phase",
+    "RegistrySettings",
+    "Resource",
+    "ResourceMeta",
+    "ResourceMetaError",
+    "SyncConnector",
+    "SyncConnectorBase",
+    "TaskCategory",
+    "TaskExecutionMetadata",
+    "TaskInterface",
+    "TaskLog",
+    "TaskTemplate",
+    "convert_to_flyte_phase",
+    "convert_to_phase",
+    "default_registry",
+    "discover_connectors",
+    "get_connector_secret",
+    "hookimpl",
+    "hookspec",
+    "hookspecs",
+    "is_terminal_phase",
+    "render_task_template",
+]

@@ -1,0 +1,65 @@
+"""Base classes for writing a connector as a class with plain methods (the seed style)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from ._model import TaskCategory
+from ._resource_meta import ResourceMeta
+
+
+class ConnectorBase:
+    """Common attributes of every connector class.
+
+    Set ``task_type_name`` (and ``task_type_version`` when it is not 0) as class attributes, or pass
+    them to ``__init__`` as in flytekit. ``name`` is shown by ``connector show`` and the metadata
+    services; it defaults to the class name.
+    """
+
+    name: ClassVar[str] = ""
+    task_type_name: str = ""
+    task_type_version: int = 0
+
+    def __init__(
+        self, task_type_name: str | None = None, task_type_version: int | None = None, **kwargs: Any
+    ) -> None:
+        if task_type_name is not None:
+            self.task_type_name = task_type_name
+        if task_type_version is not None:
+            self.task_type_version = task_type_version
+        if kwargs:
+            raise TypeError(f"unexpected arguments: {', '.join(sorted(kwargs))}")
+
+    @property
+    def task_category(self) -> TaskCategory:
+        """The task category this connector serves."""
+        return TaskCategory(self.task_type_name, self.task_type_version)
+
+
+class AsyncConnector(ConnectorBase):
+    """Base class of an async connector: one that starts a job and is polled until it ends.
+
+    Implement ``create``, ``get`` and ``delete``, and optionally ``get_logs`` and ``get_metrics``, as
+    plain or ``async`` methods taking any subset of the hook's arguments by name (see
+    ``connector.hookspecs``). Set ``metadata_type`` to the ``ResourceMeta`` dataclass ``create``
+    returns.
+    """
+
+    metadata_type: type[ResourceMeta] = ResourceMeta
+
+    def __init__(self, metadata_type: type[ResourceMeta] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if metadata_type is not None:
+            self.metadata_type = metadata_type
+
+
+class SyncConnector(ConnectorBase):
+    """Base class of a sync connector: one that answers in a single ``do`` call.
+
+    Implement ``do`` as a plain or ``async`` method returning a ``Resource`` in a terminal phase.
+    """
+
+
+# Seed names (flytekit.extend.backend.base_connector).
+AsyncConnectorBase = AsyncConnector
+SyncConnectorBase = SyncConnector

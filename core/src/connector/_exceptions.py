@@ -1,0 +1,146 @@
+"""The error hierarchy of connector.
+
+    ConnectorError
+    ├── ConnectorNotFound           (also LookupError) no connector serves a task category
+    ├── ConnectorUnavailable        a connector exists but cannot be served
+    │   ├── ConnectorLoadError      its import or constructor raised
+    │   ├── ConnectorValidationError  it breaks a rule of the hook contract
+    │   ├── ConnectorConflictError  two distributions claim its category
+    │   └── ConnectorDisabledError  the allow/deny lists exclude it
+    ├── ConfigurationError          (also ValueError) a setting cannot be used as given
+    ├── DuplicateConnectorError     (also ValueError) register() of a category already registered
+    ├── HookNotImplementedError     an optional hook (get_logs, get_metrics) is missing
+    └── ResourceMetaError           (also ValueError) resource-meta bytes cannot be encoded or decoded
+
+    ConnectorWarning                (a UserWarning) the base of every warning connector emits
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._model import TaskCategory
+
+
+class ConnectorError(Exception):
+    """Base class of every error raised by connector."""
+
+
+class ConnectorNotFound(ConnectorError, LookupError):
+    """Raised when no installed or registered connector serves a task category (or has a name).
+
+    ``installed`` lists the categories installed for the same task type (other versions), or every
+    connector name for a lookup by name, so the message can say what is there instead.
+    """
+
+    def __init__(
+        self, category: TaskCategory | None, installed: Sequence[object] = (), *, name: str | None = None
+    ) -> None:
+        self.category = category
+        self.name = name
+        self.installed = tuple(installed)
+        if category is None:
+            known = ", ".join(repr(str(n)) for n in self.installed) or "none"
+            message = f"no connector is named {name!r} (connector names: {known})"
+        elif self.installed:
+            versions = ", ".join(str(c) for c in self.installed)
+            message = (
+                f"no connector for task type {category.name!r} version {category.version} "
+                f"(installed versions of {category.name!r}: {versions})"
+            )
+        else:
+            message = f"no connector for task type {category.name!r} version {category.version} is installed"
+        super().__init__(message)
+
+
+class ConfigurationError(ConnectorError, ValueError):
+    """Raised when a setting (an environment variable or option) has a value that cannot be used."""
+
+
+class ConnectorUnavailable(ConnectorError):
+    """Raised when a connector is known but cannot be served; ``reason`` says why."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        category: TaskCategory | None = None,
+        entry_point: str | None = None,
+        distribution: str | None = None,
+    ) -> None:
+        self.category = category
+        self.entry_point = entry_point
+        self.distribution = distribution
+        self.reason = message
+        super().__init__(message)
+
+
+class ConnectorLoadError(ConnectorUnavailable):
+    """Raised when importing a connector's entry point, or constructing the connector, raised."""
+
+
+class ConnectorValidationError(ConnectorUnavailable):
+    """Raised when a connector breaks a rule of the hook contract; ``rule`` names the rule."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        rule: str,
+        category: TaskCategory | None = None,
+        entry_point: str | None = None,
+        distribution: str | None = None,
+    ) -> None:
+        self.rule = rule
+        super().__init__(message, category=category, entry_point=entry_point, distribution=distribution)
+
+
+class ConnectorConflictError(ConnectorUnavailable):
+    """Raised when two or more distributions claim one category and no pin chooses between them.
+
+    ``distributions`` holds ``(name, version)`` pairs of every claimant.
+    """
+
+    def __init__(self, category: TaskCategory, distributions: Sequence[tuple[str, str]]) -> None:
+        self.distributions = tuple(distributions)
+        claimants = " and ".join(f"{name} {version}" for name, version in self.distributions)
+        names = sorted({name for name, _ in self.distributions})
+        message = (
+            f"task type {category} is claimed by {claimants}; neither is served. "
+            f"Uninstall one, or pin one with CONNECTOR_PIN='{category}={names[0]}'"
+        )
+        super().__init__(message, category=category)
+
+
+class ConnectorDisabledError(ConnectorUnavailable):
+    """Raised when CONNECTOR_ALLOW or CONNECTOR_DENY excludes a connector."""
+
+
+class DuplicateConnectorError(ConnectorError, ValueError):
+    """Raised by ``register()`` when the category is already registered and ``override`` is false."""
+
+    def __init__(self, category: TaskCategory, existing: str) -> None:
+        self.category = category
+        super().__init__(
+            f"a connector for task type {category} is already registered ({existing}); "
+            "pass override=True to replace it"
+        )
+
+
+class HookNotImplementedError(ConnectorError):
+    """Raised when an optional hook (``get_logs``, ``get_metrics``) is called on a connector without it."""
+
+    def __init__(self, category: TaskCategory, hook: str) -> None:
+        self.category = category
+        self.hook = hook
+        super().__init__(f"connector for task type {category} does not implement {hook}")
+
+
+class ResourceMetaError(ConnectorError, ValueError):
+    """Raised when resource-meta bytes cannot be decoded, or a value cannot be encoded."""
+
+
+class ConnectorWarning(UserWarning):
+    """Base class of every warning connector emits."""

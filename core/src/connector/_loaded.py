@@ -1,0 +1,236 @@
+"""LoadedConnector: one validated connector and the pluggy plugin manager that dispatches to it."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import reprlib
+import sys
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+from . import hookspecs
+from ._exceptions import HookNotImplementedError
+from ._model import Connection, TaskCategory, TaskExecutionMetadata, TaskTemplate
+from ._resource_meta import ResourceMeta
+
+if TYPE_CHECKING:
+    import concurrent.futures
+
+#: The arguments of each hook, in the spec's order, read once from ``hookspecs``.
+HOOK_ARGUMENTS: dict[str, tuple[str, ...]] = {
+    name: tuple(inspect.signature(getattr(hookspecs, name)).parameters) for name in hookspecs.ALL_HOOKS
+}
+
+
+class _HookAdapter:
+    """The plugin registered for a connector: one method per implemented hook.
+
+    pluggy passes an implementation only the arguments without defaults, so seed-style signatures
+    (``inputs=None``, ``**kwargs``) would silently get nothing. Each adapter method takes the spec's
+    arguments and forwards those the connector's function accepts.
+    """
+
+    def __init__(self, functions: Mapping[str, Callable[..., Any]]) -> None:
+        self.functions = dict(functions)
+        self.accepts: dict[str, tuple[str, ...] | None] = {
+            name: _accepted_arguments(fn, HOOK_ARGUMENTS[name]) for name, fn in functions.items()
+        }
+
+    def forward(self, hook: str, kwargs: dict[str, Any]) -> Any:
+        accepted = self.accepts[hook]
+        if accepted is not None:
+            kwargs = {name: kwargs[name] for name in accepted}
+        return self.functions[hook](**kwargs)
+
+    def create(
+        self, task_template: Any, output_prefix: Any, inputs: Any, task_execution_metadata: Any, connection: Any
+    ) -> Any:
+        return self.forward("create", _without_self(locals()))
+
+    def get(self, resource_meta: Any, task_template: Any, connection: Any) -> Any:
+        return self.forward("get", _without_self(locals()))
+
+    def delete(self, resource_meta: Any, connection: Any) -> Any:
+        return self.forward("delete", _without_self(locals()))
+
+    def do(
+        self, task_template: Any, output_prefix: Any, inputs: Any, task_execution_metadata: Any, connection: Any
+    ) -> Any:
+        return self.forward("do", _without_self(locals()))
+
+    def get_logs(self, resource_meta: Any, token: Any, connection: Any) -> Any:
+        return self.forward("get_logs", _without_self(locals()))
+
+    def get_metrics(
+        self, resource_meta: Any, queries: Any, start_time: Any, end_time: Any, step: Any, connection: Any
+    ) -> Any:
+        return self.forward("get_metrics", _without_self(locals()))
+
+
+def _without_self(frame_locals: dict[str, Any]) -> dict[str, Any]:
+    """The arguments of an adapter method, read from its ``locals()``, without ``self``."""
+    return {k: v for k, v in frame_locals.items() if k != "self"}
+
+
+def _accepted_arguments(fn: Callable[..., Any], spec_arguments: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The spec arguments ``fn`` takes by name, or None when it takes ``**kwargs`` (all of them)."""
+    parameters = inspect.signature(fn).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return None
+    names = {p.name for p in parameters}
+    return tuple(name for name in spec_arguments if name in names)
+
+
+class _ConnectorPluginManager(pluggy.PluginManager):
+    """A plugin manager that takes the adapter's methods for the hooks it implements."""
+
+    def parse_hookimpl_opts(self, plugin: object, name: str) -> pluggy.HookimplOpts | None:
+        if isinstance(plugin, _HookAdapter):
+            return {} if name in plugin.functions else None  # type: ignore[typeddict-item]
+        return super().parse_hookimpl_opts(plugin, name)
+
+
+@dataclasses.dataclass(frozen=True)
+class ConnectorOrigin:
+    """Where a connector came from: its entry point and distribution, or ``register()``."""
+
+    entry_point: str | None = None
+    target: str | None = None
+    distribution: str | None = None
+    distribution_version: str | None = None
+
+    def describe(self) -> str:
+        """A short phrase naming the origin, for error messages."""
+        if self.entry_point is None:
+            return f"registered connector {self.target}" if self.target else "registered connector"
+        dist = f"{self.distribution} {self.distribution_version}" if self.distribution else "unknown distribution"
+        return f"{dist}, entry point {self.entry_point!r} ({self.target})"
+
+
+class LoadedConnector:
+    """A connector that passed validation, ready to be called.
+
+    ``connector`` is the author's object (an instance, or a module of hook implementations);
+    ``hooks`` the names of the hooks it implements; ``is_sync`` whether it is a sync connector.
+    """
+
+    def __init__(
+        self,
+        *,
+        category: TaskCategory,
+        connector: object,
+        name: str,
+        functions: Mapping[str, Callable[..., Any]],
+        metadata_type: type[ResourceMeta] | None,
+        origin: ConnectorOrigin,
+        doc: str = "",
+        wrappers: tuple[object, ...] = (),
+        trace: bool = False,
+    ) -> None:
+        self.category = category
+        self.connector = connector
+        self.name = name
+        self.hooks = frozenset(functions)
+        self.is_sync = "do" in functions
+        self.metadata_type = metadata_type
+        self.origin = origin
+        self.doc = doc
+        self._async_hooks = frozenset(n for n, fn in functions.items() if _is_async(fn))
+        self.plugin_manager = _ConnectorPluginManager(hookspecs.PROJECT_NAME)
+        self.plugin_manager.add_hookspecs(hookspecs)
+        self.plugin_manager.register(_HookAdapter(functions), name=str(category))
+        for wrapper in wrappers:
+            self.plugin_manager.register(wrapper)
+        if trace:
+            _enable_trace(self.plugin_manager, category)
+
+    def __repr__(self) -> str:
+        kind = "sync" if self.is_sync else "async"
+        return f"<LoadedConnector {self.category} {self.name!r} {kind}>"
+
+    def is_async_hook(self, hook: str) -> bool:
+        """Whether the connector's implementation of ``hook`` is an ``async def``."""
+        return hook in self._async_hooks
+
+    def complete_arguments(self, hook: str, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        """Fill the arguments a caller left out with empty values, so every hook gets its full set."""
+        if hook not in self.hooks:
+            raise HookNotImplementedError(self.category, hook)
+        unknown = set(kwargs) - set(HOOK_ARGUMENTS[hook])
+        if unknown:
+            raise TypeError(f"{hook}() got unexpected arguments: {', '.join(sorted(unknown))}")
+        defaults = {
+            "task_template": TaskTemplate(self.category.name, self.category.version),
+            "output_prefix": "",
+            "inputs": {},
+            "task_execution_metadata": TaskExecutionMetadata(),
+            "connection": Connection(),
+            "token": "",
+            "queries": (),
+            "start_time": None,
+            "end_time": None,
+            "step": None,
+        }
+        return {name: kwargs[name] if name in kwargs else defaults[name] for name in HOOK_ARGUMENTS[hook]}
+
+    async def call(
+        self, hook: str, /, *, executor: concurrent.futures.Executor | None = None, **kwargs: Any
+    ) -> Any:
+        """Call a hook from async code: awaited if it is ``async def``, else run in ``executor``.
+
+        Missing arguments get empty values. Raises ``HookNotImplementedError`` for a hook the
+        connector does not implement, and whatever the connector raises.
+        """
+        import asyncio  # not at module level: `connector list` never needs it
+
+        arguments = self.complete_arguments(hook, kwargs)
+        caller = getattr(self.plugin_manager.hook, hook)
+        if hook in self._async_hooks:
+            result = caller(**arguments)
+        else:
+            loop = asyncio.get_running_loop()
+            result = await loop.run_in_executor(executor, functools.partial(caller, **arguments))
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    def call_blocking(self, hook: str, /, **kwargs: Any) -> Any:
+        """Call a hook from plain code: run directly, or to completion on a new loop if ``async def``."""
+        arguments = self.complete_arguments(hook, kwargs)
+        result = getattr(self.plugin_manager.hook, hook)(**arguments)
+        if inspect.isawaitable(result):
+            import asyncio
+
+            return asyncio.run(_await(result))
+        return result
+
+
+async def _await(awaitable: Any) -> Any:
+    return await awaitable
+
+
+def _is_async(fn: Callable[..., Any]) -> bool:
+    return inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn)
+
+
+def _enable_trace(plugin_manager: pluggy.PluginManager, category: TaskCategory) -> None:
+    """Print one line to stderr before and after every hook call (CONNECTOR_TRACE=1)."""
+    short = reprlib.Repr()
+    short.maxstring = short.maxother = 80
+
+    def before(hook_name: str, impls: Any, kwargs: Mapping[str, Any]) -> None:
+        args = ", ".join(f"{k}={short.repr(v)}" for k, v in kwargs.items())
+        print(f"connector trace: {category} {hook_name}({args})", file=sys.stderr)
+
+    def after(outcome: Any, hook_name: str, impls: Any, kwargs: Mapping[str, Any]) -> None:
+        if outcome.exception is not None:
+            shown = f"raised {type(outcome.exception).__name__}: {short.repr(str(outcome.exception))}"
+        else:
+            shown = f"-> {short.repr(outcome.get_result())}"
+        print(f"connector trace: {category} {hook_name} {shown}", file=sys.stderr)
+
+    plugin_manager.add_hookcall_monitoring(before, after)

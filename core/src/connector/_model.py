@@ -1,0 +1,247 @@
+"""Value types shared by connectors, the registry, the service and the runner."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from typing_extensions import Self
+
+
+@dataclasses.dataclass(frozen=True, order=True)
+class TaskCategory:
+    """A task type and its version: the key a connector is registered and found under.
+
+    ``str()`` gives ``name@version``; the entry-point name drops ``@0`` (see ``entry_point_name``).
+    """
+
+    name: str
+    version: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"task type must be a non-empty string, got {self.name!r}")
+        if not isinstance(self.version, int) or isinstance(self.version, bool) or self.version < 0:
+            raise ValueError(f"task type version must be an integer >= 0, got {self.version!r}")
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    @property
+    def entry_point_name(self) -> str:
+        """The entry-point name that advertises this category: ``name``, or ``name@version`` if not 0."""
+        return self.name if self.version == 0 else str(self)
+
+    @classmethod
+    def parse(cls, text: str) -> Self:
+        """Parse ``name`` or ``name@version`` (as in entry-point names and on the command line)."""
+        name, sep, version = text.strip().rpartition("@")
+        if not sep:
+            return cls(text.strip())
+        if not re.fullmatch(r"[0-9]+", version):
+            raise ValueError(f"bad task category {text!r}: the version after '@' must be a whole number")
+        return cls(name, int(version))
+
+
+class Phase(enum.IntEnum):
+    """The phase of a job, numbered as Flyte's ``TaskExecution.Phase``."""
+
+    UNDEFINED = 0
+    QUEUED = 1
+    RUNNING = 2
+    SUCCEEDED = 3
+    ABORTED = 4
+    FAILED = 5
+    INITIALIZING = 6
+    WAITING_FOR_RESOURCES = 7
+    RETRYABLE_FAILED = 8
+
+    @property
+    def is_terminal(self) -> bool:
+        """Whether a job in this phase is over (succeeded, aborted or failed, retryable or not)."""
+        return self in _TERMINAL_PHASES
+
+    @classmethod
+    def from_state(cls, state: str) -> Phase:
+        """Convert an external system's state string ("done", "cancelled", "pending", ...) to a phase.
+
+        Case, spaces and dashes are ignored. Raises ``ValueError`` for a state it does not know.
+        """
+        key = re.sub(r"[\s\-]+", "_", state.strip().lower())
+        if key.upper() in cls.__members__:
+            return cls[key.upper()]
+        try:
+            return _STATE_TO_PHASE[key]
+        except KeyError:
+            raise ValueError(
+                f"unknown job state {state!r}; known states: {', '.join(sorted(_STATE_TO_PHASE))}"
+            ) from None
+
+
+_TERMINAL_PHASES = frozenset({Phase.SUCCEEDED, Phase.ABORTED, Phase.FAILED, Phase.RETRYABLE_FAILED})
+
+_STATE_TO_PHASE: dict[str, Phase] = {
+    **dict.fromkeys(["pending", "queued", "submitted", "scheduled", "created", "accepted"], Phase.QUEUED),
+    **dict.fromkeys(["initializing", "starting", "provisioning", "preparing"], Phase.INITIALIZING),
+    **dict.fromkeys(["waiting", "waiting_for_resources", "blocked"], Phase.WAITING_FOR_RESOURCES),
+    **dict.fromkeys(
+        ["running", "in_progress", "started", "active", "processing", "executing", "terminating"],
+        Phase.RUNNING,
+    ),
+    **dict.fromkeys(
+        ["done", "success", "successful", "succeeded", "complete", "completed", "finished", "ok"],
+        Phase.SUCCEEDED,
+    ),
+    **dict.fromkeys(["cancelled", "canceled", "cancelling", "canceling", "aborted", "killed"], Phase.ABORTED),
+    **dict.fromkeys(
+        ["failed", "failure", "error", "errored", "internal_error", "timeout", "timed_out", "timedout"],
+        Phase.FAILED,
+    ),
+    **dict.fromkeys(["retryable_failed", "retryable", "retrying"], Phase.RETRYABLE_FAILED),
+}
+
+
+def is_terminal_phase(phase: Phase | int) -> bool:
+    """Return whether ``phase`` ends a job: SUCCEEDED, ABORTED, FAILED and RETRYABLE_FAILED do."""
+    return Phase(phase) in _TERMINAL_PHASES
+
+
+def convert_to_phase(state: str) -> Phase:
+    """Convert an external system's state string to a ``Phase``; see ``Phase.from_state``."""
+    return Phase.from_state(state)
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskLog:
+    """A link to a job's logs or console, shown by the workflow engine's UI."""
+
+    uri: str
+    name: str = ""
+    show_while_pending: bool = False
+    hide_once_finished: bool = False
+
+
+@dataclasses.dataclass
+class Resource:
+    """The state of a job, returned by ``get`` (async connectors) and ``do`` (sync connectors).
+
+    ``outputs`` holds native Python values by output name; the service encodes them as Flyte
+    literals, typed by the task interface where the template has one.
+    """
+
+    phase: Phase
+    message: str = ""
+    log_links: list[TaskLog] = dataclasses.field(default_factory=list)
+    outputs: dict[str, Any] | None = None
+    custom_info: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        self.phase = Phase(self.phase)
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskInterface:
+    """The declared inputs and outputs of a task: name to a simple type name.
+
+    Type names are ``integer``, ``float``, ``string``, ``boolean``, ``datetime``, ``duration``,
+    ``none``, ``struct``, ``blob``, ``structured_dataset``, ``list``, ``map``, ``union`` or ``unknown``.
+    """
+
+    inputs: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    outputs: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class TaskTemplate:
+    """A plain view of the task a connector is asked to run.
+
+    ``custom`` is the template's custom fields as a dict; ``raw`` is the IDL message the view was
+    made from, when there is one (a flyteidl or flyteidl2 ``TaskTemplate``).
+    """
+
+    type: str
+    task_type_version: int = 0
+    custom: dict[str, Any] = dataclasses.field(default_factory=dict)
+    config: dict[str, str] = dataclasses.field(default_factory=dict)
+    container_image: str | None = None
+    container_args: list[str] = dataclasses.field(default_factory=list)
+    sql: str | None = None
+    metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
+    interface: TaskInterface | None = None
+    id: str = ""
+    raw: Any = None
+
+    @property
+    def category(self) -> TaskCategory:
+        """The task category this template asks for."""
+        return TaskCategory(self.type, self.task_type_version)
+
+
+def render_task_template(task_template: TaskTemplate, file_prefix: str) -> TaskTemplate:
+    """Return a copy of the template whose container args have Flyte's placeholders filled in.
+
+    ``{{.input}}``, ``{{.outputPrefix}}`` and ``{{.rawOutputDataPrefix}}`` become paths under
+    ``file_prefix``; other text is left as it is.
+    """
+    prefix = file_prefix.rstrip("/")
+    replacements = {
+        "{{.input}}": f"{prefix}/inputs.pb",
+        "{{.outputPrefix}}": f"{prefix}/output",
+        "{{.rawOutputDataPrefix}}": f"{prefix}/raw_output",
+    }
+    args = []
+    for arg in task_template.container_args:
+        for placeholder, value in replacements.items():
+            arg = arg.replace(placeholder, value)
+        args.append(arg)
+    return dataclasses.replace(task_template, container_args=args)
+
+
+@dataclasses.dataclass
+class TaskExecutionMetadata:
+    """Where and how the workflow engine runs this task execution."""
+
+    task_execution_id: str = ""
+    namespace: str = ""
+    labels: dict[str, str] = dataclasses.field(default_factory=dict)
+    annotations: dict[str, str] = dataclasses.field(default_factory=dict)
+    k8s_service_account: str = ""
+    environment_variables: dict[str, str] = dataclasses.field(default_factory=dict)
+    max_attempts: int = 0
+    interruptible: bool = False
+    raw: Any = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Connection:
+    """Secrets and configuration for reaching the external system, sent with a request (flyteidl2)."""
+
+    secrets: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    configs: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class LogsChunk:
+    """One piece of a job's logs, as returned by ``get_logs``; ``token`` fetches the next one."""
+
+    lines: Sequence[str] = ()
+    token: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class MetricPoint:
+    """One sample of a metric time series."""
+
+    timestamp: float
+    value: float
+
+
+@dataclasses.dataclass(frozen=True)
+class MetricSeries:
+    """A named time series returned by ``get_metrics``."""
+
+    metric: str
+    points: Sequence[MetricPoint] = ()

@@ -1,0 +1,355 @@
+"""ConnectorRegistry: lazy loading, validation, conflicts, failure isolation and lookup by category."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import functools
+import logging
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+from ._discovery import ConnectorRecord, discover_connectors
+from ._exceptions import (
+    ConnectorConflictError,
+    ConnectorDisabledError,
+    ConnectorLoadError,
+    ConnectorNotFound,
+    ConnectorUnavailable,
+    DuplicateConnectorError,
+)
+from ._loaded import ConnectorOrigin, LoadedConnector
+from ._model import TaskCategory
+from ._settings import PIN_VARIABLE, RegistrySettings, normalize_distribution
+from ._validation import build_connector
+
+logger = logging.getLogger("connector")
+# A library does not print unless the application configures logging (`connector serve` does).
+logger.addHandler(logging.NullHandler())
+
+
+class ConnectorState(str, enum.Enum):
+    """Where a connector stands in the registry."""
+
+    AVAILABLE = "available"  #: found in metadata, not imported yet
+    LOADED = "loaded"  #: imported and validated
+    BROKEN = "broken"  #: import, constructor or validation failed; ``error`` says why
+    CONFLICT = "conflict"  #: several distributions claim its category and none is pinned
+    DISABLED = "disabled"  #: excluded by CONNECTOR_ALLOW, CONNECTOR_DENY or CONNECTOR_PIN
+
+
+@dataclasses.dataclass(frozen=True)
+class ConnectorEntry:
+    """One row of the registry: a connector's origin and state, as ``connector list`` shows it."""
+
+    category: TaskCategory | None
+    entry_point: str
+    target: str
+    distribution: str | None
+    distribution_version: str | None
+    state: ConnectorState
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of this entry."""
+        return {
+            "category": str(self.category) if self.category else None,
+            "task_type": self.category.name if self.category else None,
+            "task_type_version": self.category.version if self.category else None,
+            "entry_point": self.entry_point,
+            "target": self.target,
+            "distribution": self.distribution,
+            "distribution_version": self.distribution_version,
+            "state": self.state.value,
+            "error": self.error,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class ConnectorMetadata:
+    """A connector as the metadata services describe it: its name, kind and categories."""
+
+    name: str
+    is_sync: bool
+    categories: tuple[TaskCategory, ...]
+
+
+class _Slot:
+    """Everything the registry knows about one category: its claimants and its load outcome."""
+
+    def __init__(self, claimants: list[ConnectorRecord]) -> None:
+        self.claimants = claimants
+        self.chosen: ConnectorRecord | None = claimants[0] if len(claimants) == 1 else None
+        self.error: ConnectorUnavailable | None = None
+        self.state_of_others = ConnectorState.CONFLICT
+        self.loaded: LoadedConnector | None = None
+        self.lock = threading.Lock()
+
+
+class ConnectorRegistry:
+    """The connectors of one process, by ``TaskCategory``.
+
+    Built from records (``discover_connectors()``) without importing any plugin; a connector is
+    imported, constructed and validated on its first ``get``, exactly once even when several
+    threads ask at the same time. A connector that fails is marked broken with its reason and the
+    others keep working.
+    """
+
+    def __init__(
+        self,
+        records: Iterable[ConnectorRecord] = (),
+        *,
+        settings: RegistrySettings | None = None,
+        wrappers: Iterable[object] = (),
+    ) -> None:
+        self.settings = settings or RegistrySettings()
+        self._wrappers = tuple(wrappers)
+        self._problems: list[ConnectorRecord] = []
+        self._slots: dict[TaskCategory, _Slot] = {}
+        self._lock = threading.Lock()
+        by_category: dict[TaskCategory, list[ConnectorRecord]] = {}
+        for record in records:
+            if record.category is None:
+                self._problems.append(record)
+            else:
+                by_category.setdefault(record.category, []).append(record)
+        for category, claimants in sorted(by_category.items()):
+            self._slots[category] = self._new_slot(category, claimants)
+
+    @classmethod
+    def from_entry_points(
+        cls, *, settings: RegistrySettings | None = None, wrappers: Iterable[object] = ()
+    ) -> ConnectorRegistry:
+        """A registry of every connector advertised in the ``connector`` entry-point group.
+
+        Settings default to those of the ``CONNECTOR_*`` environment variables.
+        """
+        if settings is None:
+            settings = RegistrySettings.from_environ()
+        return cls(discover_connectors(), settings=settings, wrappers=wrappers)
+
+    def _new_slot(self, category: TaskCategory, claimants: list[ConnectorRecord]) -> _Slot:
+        slot = _Slot(claimants)
+        pin = self.settings.pins.get(category)
+        if pin is not None:
+            pinned = [r for r in claimants if r.distribution and normalize_distribution(r.distribution) == pin]
+            slot.chosen = pinned[0] if len(pinned) == 1 else None
+            slot.state_of_others = ConnectorState.DISABLED
+            if not pinned:
+                found = ", ".join(_claimant(r) for r in claimants)
+                slot.error = ConnectorDisabledError(
+                    f"{PIN_VARIABLE} chose {pin} for task type {category}, but it is provided by {found}",
+                    category=category,
+                )
+        if slot.chosen is None and slot.error is None:
+            slot.error = ConnectorConflictError(
+                category, [(r.distribution or "unknown", r.distribution_version or "?") for r in claimants]
+            )
+        if slot.chosen is not None:
+            reason = self.settings.excluded_by(category, slot.chosen.distribution)
+            if reason is not None:
+                slot.error = ConnectorDisabledError(
+                    f"task type {category} from {_claimant(slot.chosen)} is {reason}",
+                    category=category,
+                    entry_point=slot.chosen.entry_point,
+                    distribution=slot.chosen.distribution,
+                )
+        return slot
+
+    # Introspection: reads metadata only.
+
+    def categories(self) -> list[TaskCategory]:
+        """Every category with at least one claimant, sorted."""
+        return list(self._slots)
+
+    def entries(self) -> list[ConnectorEntry]:
+        """One entry per discovered or registered connector, in category order; imports nothing."""
+        entries = [self._problem_entry(r) for r in self._problems]
+        for slot in self._slots.values():
+            entries.extend(self._slot_entries(slot))
+        return entries
+
+    def entry(self, category: TaskCategory) -> ConnectorEntry:
+        """The entry of the connector that serves ``category``, or the first claimant's entry."""
+        slot = self._slot(category)
+        entries = self._slot_entries(slot)
+        return next((e for e in entries if slot.chosen and e.target == slot.chosen.target), entries[0])
+
+    @staticmethod
+    def _problem_entry(record: ConnectorRecord) -> ConnectorEntry:
+        return ConnectorEntry(
+            None,
+            record.entry_point,
+            record.target,
+            record.distribution,
+            record.distribution_version,
+            ConnectorState.BROKEN,
+            record.problem,
+        )
+
+    def _slot_entries(self, slot: _Slot) -> list[ConnectorEntry]:
+        entries = []
+        for record in slot.claimants:
+            if record is slot.chosen:
+                state, error = self._state(slot)
+            else:
+                state = slot.state_of_others
+                error = str(slot.error) if slot.error else f"{PIN_VARIABLE} chose {_claimant(slot.chosen)}"
+            entries.append(
+                ConnectorEntry(
+                    record.category,
+                    record.entry_point,
+                    record.target,
+                    record.distribution,
+                    record.distribution_version,
+                    state,
+                    error,
+                )
+            )
+        return entries
+
+    @staticmethod
+    def _state(slot: _Slot) -> tuple[ConnectorState, str | None]:
+        if slot.loaded is not None:
+            return ConnectorState.LOADED, None
+        if slot.error is None:
+            return ConnectorState.AVAILABLE, None
+        if isinstance(slot.error, ConnectorDisabledError):
+            return ConnectorState.DISABLED, str(slot.error)
+        if isinstance(slot.error, ConnectorConflictError):
+            return ConnectorState.CONFLICT, str(slot.error)
+        return ConnectorState.BROKEN, str(slot.error)
+
+    # Lookup: imports on first use.
+
+    def get(self, category: TaskCategory | str) -> LoadedConnector:
+        """The connector that serves ``category`` (a ``TaskCategory`` or ``"type[@version]"``).
+
+        Imports and validates it on first use. Raises ``ConnectorNotFound`` when nothing claims the
+        category, and a ``ConnectorUnavailable`` (load, validation, conflict or disabled error) when
+        it cannot be served; the same error again on later calls.
+        """
+        if isinstance(category, str):
+            category = TaskCategory.parse(category)
+        slot = self._slot(category)
+        if slot.loaded is not None:
+            return slot.loaded
+        with slot.lock:
+            if slot.loaded is None and slot.error is None:
+                self._load(category, slot)
+            if slot.error is not None:
+                raise slot.error
+            assert slot.loaded is not None
+            return slot.loaded
+
+    def _slot(self, category: TaskCategory) -> _Slot:
+        slot = self._slots.get(category)
+        if slot is None:
+            raise ConnectorNotFound(category, [c for c in self._slots if c.name == category.name])
+        return slot
+
+    def _load(self, category: TaskCategory, slot: _Slot) -> None:
+        record = slot.chosen
+        assert record is not None
+        origin = ConnectorOrigin(record.entry_point, record.target, record.distribution, record.distribution_version)
+        try:
+            target = record.load()
+        except (Exception, SystemExit) as exc:  # a plugin calling sys.exit() at import must not stop us
+            slot.error = ConnectorLoadError(
+                f"{origin.describe()}: importing {record.target} raised {type(exc).__name__}: {exc}",
+                category=category,
+                entry_point=record.entry_point,
+                distribution=record.distribution,
+            )
+            slot.error.__cause__ = exc
+            logger.warning("connector %s is broken: %s", category, slot.error, exc_info=exc)
+            return
+        try:
+            slot.loaded = build_connector(
+                target,
+                origin=origin,
+                expected=category,
+                wrappers=self._wrappers,
+                trace=self.settings.trace,
+            )
+        except ConnectorUnavailable as exc:
+            slot.error = exc
+            logger.warning("connector %s is broken: %s", category, exc, exc_info=exc.__cause__)
+
+    def load_all(self) -> list[ConnectorEntry]:
+        """Try to load every servable connector; return every entry with its final state."""
+        for category in self._slots:
+            try:
+                self.get(category)
+            except ConnectorUnavailable:
+                pass
+        return self.entries()
+
+    # Seed API (flytekit and Flyte 2's ConnectorRegistry).
+
+    def register(self, connector: object, override: bool = False) -> LoadedConnector:
+        """Add a connector object (an instance, a class, or a module of hook implementations).
+
+        It is validated at once; its category comes from its ``task_type_name`` and
+        ``task_type_version``. Raises ``DuplicateConnectorError`` when the category is taken and
+        ``override`` is false, and ``ConnectorValidationError`` when it breaks a rule.
+        """
+        target = getattr(connector, "__qualname__", None) or getattr(connector, "__name__", None)
+        origin = ConnectorOrigin(target=str(target or type(connector).__qualname__))
+        loaded = build_connector(connector, origin=origin, wrappers=self._wrappers, trace=self.settings.trace)
+        category = loaded.category
+        record = ConnectorRecord(
+            entry_point=category.entry_point_name,
+            target=origin.target or "",
+            distribution=None,
+            distribution_version=None,
+            category=category,
+            load=lambda: connector,
+        )
+        with self._lock:
+            existing = self._slots.get(category)
+            if existing is not None and not override:
+                raise DuplicateConnectorError(category, ", ".join(_claimant(r) for r in existing.claimants))
+            slot = _Slot([record])
+            slot.loaded = loaded
+            self._slots = dict(sorted({**self._slots, category: slot}.items()))
+        return loaded
+
+    def get_connector(self, task_type_name: str, task_type_version: int = 0) -> object:
+        """The connector object serving a task type and version (seed name); see ``get``."""
+        return self.get(TaskCategory(task_type_name, task_type_version)).connector
+
+    def list_connectors(self) -> list[LoadedConnector]:
+        """Every connector that can be served, loading each one (seed name)."""
+        self.load_all()
+        return [slot.loaded for slot in self._slots.values() if slot.loaded is not None]
+
+    def list_metadata(self) -> list[ConnectorMetadata]:
+        """Every servable connector grouped by name, as the metadata services list them."""
+        grouped: dict[tuple[str, bool], list[TaskCategory]] = {}
+        for loaded in self.list_connectors():
+            grouped.setdefault((loaded.name, loaded.is_sync), []).append(loaded.category)
+        return [ConnectorMetadata(name, is_sync, tuple(cats)) for (name, is_sync), cats in grouped.items()]
+
+    def get_connector_metadata(self, name: str) -> ConnectorMetadata:
+        """The metadata of the connector named ``name`` (seed name); ``ConnectorNotFound`` if none."""
+        everything = self.list_metadata()
+        for metadata in everything:
+            if metadata.name == name:
+                return metadata
+        raise ConnectorNotFound(None, sorted({m.name for m in everything}), name=name)
+
+
+def _claimant(record: ConnectorRecord | None) -> str:
+    if record is None:
+        return "nothing"
+    if record.distribution is None:
+        return f"registered {record.target}"
+    return f"{record.distribution} {record.distribution_version}"
+
+
+@functools.lru_cache(maxsize=1)
+def default_registry() -> ConnectorRegistry:
+    """The process-wide registry of installed connectors, built on first use from entry points."""
+    return ConnectorRegistry.from_entry_points()

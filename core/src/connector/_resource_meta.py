@@ -1,0 +1,206 @@
+"""ResourceMeta: the job handle a connector returns from create, encoded as versioned JSON bytes."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime as dt
+import enum
+import json
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from typing_extensions import Self
+
+from ._exceptions import ResourceMetaError
+
+#: The format version written into every encoded meta; decode refuses newer ones.
+FORMAT_VERSION = 1
+
+
+@dataclasses.dataclass
+class ResourceMeta:
+    """The metadata of one job, such as its id: all a connector needs to find the job again.
+
+    Subclass it as a dataclass. The service sends ``encode()``'s bytes to the workflow engine and
+    hands ``decode(bytes)``'s result back to ``get``, ``delete``, ``get_logs`` and ``get_metrics``,
+    possibly in another process: keep everything the job needs in the fields.
+
+    Field values may be ``None``, ``bool``, ``int``, ``float``, ``str``, ``bytes``, ``datetime``,
+    ``date``, ``time``, ``timedelta``, enums, nested dataclasses, and lists, tuples, sets and
+    string-keyed dicts of these. Encoding is JSON (never pickle); decoding follows the field
+    annotations, ignores keys it does not know (so a newer writer's meta still decodes) and raises
+    ``ResourceMetaError`` on anything else.
+    """
+
+    #: Largest encoded size accepted by encode and decode, in bytes.
+    max_encoded_size: ClassVar[int] = 64 * 1024
+
+    def encode(self) -> bytes:
+        """Encode this meta to bytes (UTF-8 JSON ``{"v": 1, "data": {...}}``)."""
+        try:
+            document = {"v": FORMAT_VERSION, "data": _dump(self)}
+            data = json.dumps(document, separators=(",", ":"), sort_keys=True, allow_nan=False).encode()
+        except (TypeError, ValueError) as exc:
+            raise ResourceMetaError(f"cannot encode {type(self).__name__}: {exc}") from exc
+        if len(data) > self.max_encoded_size:
+            raise ResourceMetaError(
+                f"encoded {type(self).__name__} is {len(data)} bytes, over the limit of "
+                f"{self.max_encoded_size}; keep large data out of the resource meta"
+            )
+        return data
+
+    @classmethod
+    def decode(cls, data: bytes) -> Self:
+        """Decode bytes written by ``encode`` into an instance of this class."""
+        name = cls.__name__
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise ResourceMetaError(f"cannot decode {name}: expected bytes, got {type(data).__name__}")
+        if len(data) > cls.max_encoded_size:
+            raise ResourceMetaError(
+                f"cannot decode {name}: {len(data)} bytes is over the limit of {cls.max_encoded_size}"
+            )
+        try:
+            document = json.loads(bytes(data))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise ResourceMetaError(f"cannot decode {name}: not a JSON resource meta ({exc})") from exc
+        if not isinstance(document, dict) or "v" not in document or "data" not in document:
+            raise ResourceMetaError(f"cannot decode {name}: not a resource meta document")
+        version = document["v"]
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise ResourceMetaError(f"cannot decode {name}: bad format version {version!r}")
+        if version > FORMAT_VERSION:
+            raise ResourceMetaError(
+                f"cannot decode {name}: format version {version} is newer than this connector-core "
+                f"understands ({FORMAT_VERSION}); upgrade connector-core"
+            )
+        try:
+            return _load_dataclass(cls, document["data"])
+        except _Mismatch as exc:
+            raise ResourceMetaError(f"cannot decode {name}: {exc}") from None
+
+
+class _Mismatch(Exception):
+    """A decoded value does not fit its annotation; the message is a path and a reason."""
+
+
+def _dump(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        if isinstance(value, enum.Enum):  # IntEnum and StrEnum are ints and strs too
+            return _dump(value.value)
+        return value
+    if isinstance(value, enum.Enum):
+        return _dump(value.value)
+    if isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _dump(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
+        return [_dump(item) for item in items]
+    if isinstance(value, Mapping):
+        if not all(isinstance(key, str) for key in value):
+            raise TypeError("dict keys must be strings")
+        return {key: _dump(item) for key, item in value.items()}
+    raise TypeError(f"values of type {type(value).__name__} are not supported")
+
+
+def _load_dataclass(cls: type[Any], data: Any, path: str = "") -> Any:
+    if not isinstance(data, dict):
+        raise _Mismatch(f"{path or 'the document'}: expected an object, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    for field in dataclasses.fields(cls):
+        if not field.init:
+            continue
+        where = f"{path}.{field.name}" if path else field.name
+        if field.name in data:
+            kwargs[field.name] = _load(hints.get(field.name, Any), data[field.name], where)
+        elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+            raise _Mismatch(f"field {where!r} is missing")
+    return cls(**kwargs)
+
+
+def _load(tp: Any, value: Any, path: str) -> Any:  # noqa: C901 - one branch per supported type
+    origin = typing.get_origin(tp)
+    if tp is Any or tp is object:
+        return value
+    if origin is typing.Union or origin is types.UnionType:
+        members = typing.get_args(tp)
+        if value is None and type(None) in members:
+            return None
+        for member in members:
+            if member is type(None):
+                continue
+            try:
+                return _load(member, value, path)
+            except _Mismatch:
+                continue
+        raise _Mismatch(f"{path}: {value!r} fits none of {tp}")
+    if origin is typing.Literal:
+        if value in typing.get_args(tp):
+            return value
+        raise _Mismatch(f"{path}: {value!r} is not one of {typing.get_args(tp)}")
+    if origin in (list, tuple, set, frozenset) or tp in (list, tuple, set, frozenset):
+        if not isinstance(value, list):
+            raise _Mismatch(f"{path}: expected a list, got {type(value).__name__}")
+        args = typing.get_args(tp)
+        container = origin or tp
+        if container is tuple and args and args[-1] is not Ellipsis:
+            if len(args) != len(value):
+                raise _Mismatch(f"{path}: expected {len(args)} items, got {len(value)}")
+            return tuple(_load(a, v, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+        item_type = args[0] if args else Any
+        return container(_load(item_type, v, f"{path}[{i}]") for i, v in enumerate(value))
+    if origin in (dict, Mapping) or tp in (dict, Mapping):
+        if not isinstance(value, dict):
+            raise _Mismatch(f"{path}: expected an object, got {type(value).__name__}")
+        args = typing.get_args(tp)
+        item_type = args[1] if len(args) == 2 else Any
+        return {k: _load(item_type, v, f"{path}[{k!r}]") for k, v in value.items()}
+    if not isinstance(tp, type):
+        return value  # an annotation we cannot check (a TypeVar, a NewType): keep the JSON value
+    if dataclasses.is_dataclass(tp):
+        return _load_dataclass(tp, value, path)
+    if issubclass(tp, enum.Enum):
+        try:
+            return tp(value)
+        except ValueError:
+            raise _Mismatch(f"{path}: {value!r} is not a {tp.__name__}") from None
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    elif tp in (bytes, bytearray):
+        if isinstance(value, str):
+            try:
+                return tp(base64.b64decode(value.encode("ascii"), validate=True))
+            except (ValueError, UnicodeEncodeError):
+                raise _Mismatch(f"{path}: not base64 bytes") from None
+    elif tp in (dt.datetime, dt.date, dt.time):
+        if isinstance(value, str):
+            try:
+                return tp.fromisoformat(value)
+            except ValueError:
+                raise _Mismatch(f"{path}: {value!r} is not an ISO {tp.__name__}") from None
+    elif tp is dt.timedelta:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return dt.timedelta(seconds=value)
+    else:
+        if isinstance(value, tp):
+            return value
+    raise _Mismatch(f"{path}: expected {tp.__name__}, got {type(value).__name__}")

@@ -1,0 +1,97 @@
+"""Registry settings read from ``CONNECTOR_*`` environment variables."""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import os
+import re
+from collections.abc import Mapping
+
+from ._exceptions import ConfigurationError
+from ._model import TaskCategory
+
+ALLOW_VARIABLE = "CONNECTOR_ALLOW"
+DENY_VARIABLE = "CONNECTOR_DENY"
+PIN_VARIABLE = "CONNECTOR_PIN"
+TRACE_VARIABLE = "CONNECTOR_TRACE"
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
+
+
+def normalize_distribution(name: str) -> str:
+    """A distribution name as PEP 503 compares them: lowercase, runs of ``-_.`` as one ``-``."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@dataclasses.dataclass(frozen=True)
+class RegistrySettings:
+    """What the operator chose about which connectors are served.
+
+    ``allow`` and ``deny`` are glob patterns matched against a connector's entry-point name
+    (``sensor``, ``sensor@1``), its category (``sensor@0``) and its distribution name. When
+    ``allow`` is not empty only matching connectors are served; ``deny`` always wins. ``pins``
+    chooses the distribution that serves a category several distributions claim. ``trace`` prints
+    every hook call to stderr.
+    """
+
+    allow: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
+    pins: Mapping[TaskCategory, str] = dataclasses.field(default_factory=dict)
+    trace: bool = False
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> RegistrySettings:
+        """Read CONNECTOR_ALLOW, CONNECTOR_DENY, CONNECTOR_PIN and CONNECTOR_TRACE.
+
+        Raises ``ConfigurationError`` naming the variable when a value cannot be used.
+        """
+        env = os.environ if environ is None else environ
+        return cls(
+            allow=_patterns(env.get(ALLOW_VARIABLE, "")),
+            deny=_patterns(env.get(DENY_VARIABLE, "")),
+            pins=_pins(env.get(PIN_VARIABLE, "")),
+            trace=_flag(TRACE_VARIABLE, env.get(TRACE_VARIABLE, "")),
+        )
+
+    def excluded_by(self, category: TaskCategory, distribution: str | None) -> str | None:
+        """Why the allow/deny lists exclude this connector, or None when they let it through."""
+        names = [category.entry_point_name, str(category)]
+        if distribution:
+            names.append(normalize_distribution(distribution))
+        if any(fnmatch.fnmatchcase(n, p) for p in self.deny for n in names):
+            return f"excluded by {DENY_VARIABLE}"
+        if self.allow and not any(fnmatch.fnmatchcase(n, p) for p in self.allow for n in names):
+            return f"not in {ALLOW_VARIABLE}"
+        return None
+
+
+def _patterns(value: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in value.split(",") if p.strip())
+
+
+def _pins(value: str) -> dict[TaskCategory, str]:
+    pins: dict[TaskCategory, str] = {}
+    for item in _patterns(value):
+        category_text, sep, distribution = item.partition("=")
+        if not sep or not category_text.strip() or not distribution.strip():
+            raise ConfigurationError(
+                f"{PIN_VARIABLE}: {item!r} is not TYPE[@VERSION]=DISTRIBUTION "
+                "(for example CONNECTOR_PIN='sensor=connector-sensor,sensor@1=connector-other')"
+            )
+        try:
+            category = TaskCategory.parse(category_text)
+        except ValueError as exc:
+            raise ConfigurationError(f"{PIN_VARIABLE}: {exc}") from None
+        pins[category] = normalize_distribution(distribution.strip())
+    return pins
+
+
+def _flag(name: str, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ConfigurationError(f"{name}: {value!r} is not a boolean (use 1 or 0)")

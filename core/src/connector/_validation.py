@@ -1,0 +1,182 @@
+"""Turning an entry point's target into a LoadedConnector, checking every rule of the hook contract."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import types
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+from . import hookspecs
+from ._base import AsyncConnector, ConnectorBase, SyncConnector
+from ._exceptions import ConnectorLoadError, ConnectorValidationError
+from ._loaded import HOOK_ARGUMENTS, ConnectorOrigin, LoadedConnector
+from ._model import TaskCategory
+from ._resource_meta import ResourceMeta
+
+_IMPL_MARKER = f"{hookspecs.PROJECT_NAME}_impl"
+
+
+def build_connector(
+    target: object,
+    *,
+    origin: ConnectorOrigin,
+    expected: TaskCategory | None = None,
+    wrappers: tuple[object, ...] = (),
+    trace: bool = False,
+) -> LoadedConnector:
+    """Instantiate ``target`` if it is a class, validate it, and wrap it in a ``LoadedConnector``.
+
+    ``expected`` is the category the entry point's name claims; a connector that declares another
+    one is refused. Raises ``ConnectorLoadError`` when the constructor raises and
+    ``ConnectorValidationError`` for a broken rule.
+    """
+
+    def fail(rule: str, message: str) -> NoReturn:
+        raise ConnectorValidationError(
+            f"{origin.describe()}: {message}",
+            rule=rule,
+            category=expected,
+            entry_point=origin.entry_point,
+            distribution=origin.distribution,
+        )
+
+    connector = _instantiate(target, origin, expected)
+    functions = _hook_functions(connector, fail)
+    if not functions:
+        fail("no-hooks", f"implements none of the hooks ({', '.join(hookspecs.ALL_HOOKS)})")
+    for hook, fn in functions.items():
+        _check_arguments(hook, fn, fail)
+    _check_kind(connector, functions, fail)
+    metadata_type = _check_metadata_type(connector, is_sync="do" in functions, fail=fail)
+    category = _check_category(connector, expected, fail)
+    return LoadedConnector(
+        category=category,
+        connector=connector,
+        name=_display_name(connector),
+        functions=functions,
+        metadata_type=metadata_type,
+        origin=origin,
+        doc=inspect.getdoc(connector if isinstance(connector, types.ModuleType) else type(connector)) or "",
+        wrappers=wrappers,
+        trace=trace,
+    )
+
+
+def _instantiate(target: object, origin: ConnectorOrigin, expected: TaskCategory | None) -> object:
+    if not inspect.isclass(target):
+        return target
+    try:
+        return target()
+    except Exception as exc:
+        raise ConnectorLoadError(
+            f"{origin.describe()}: constructing {target.__qualname__} raised "
+            f"{type(exc).__name__}: {exc}",
+            category=expected,
+            entry_point=origin.entry_point,
+            distribution=origin.distribution,
+        ) from exc
+
+
+def _hook_functions(connector: object, fail: Callable[[str, str], NoReturn]) -> dict[str, Callable[..., Any]]:
+    """The connector's hook implementations by hook name: marked functions, and a base class's methods."""
+    functions: dict[str, Callable[..., Any]] = {}
+    for attr in dir(connector):
+        if attr.startswith("__"):
+            continue
+        value = getattr(connector, attr, None)
+        if not callable(value) or getattr(value, _IMPL_MARKER, None) is None:
+            continue
+        hook = getattr(value, _IMPL_MARKER).get("specname") or attr
+        if hook not in HOOK_ARGUMENTS:
+            fail("unknown-hook", f"{attr!r} is marked @connector.hookimpl but no hook is named {hook!r}; "
+                 f"the hooks are: {', '.join(hookspecs.ALL_HOOKS)}")
+        functions[hook] = value
+    if isinstance(connector, ConnectorBase):
+        for hook in hookspecs.ALL_HOOKS:
+            method = getattr(connector, hook, None)
+            if callable(method) and hook not in functions:
+                functions[hook] = method
+    return functions
+
+
+def _check_arguments(hook: str, fn: Callable[..., Any], fail: Callable[[str, str], NoReturn]) -> None:
+    allowed = HOOK_ARGUMENTS[hook]
+    try:
+        parameters = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        fail("signature", f"the signature of hook {hook!r} cannot be read")
+    for parameter in parameters:
+        if parameter.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+            continue
+        if parameter.kind is inspect.Parameter.POSITIONAL_ONLY:
+            fail("unknown-argument", f"hook {hook!r} takes {parameter.name!r} as positional-only; "
+                 "hooks are called with keyword arguments")
+        if parameter.name not in allowed:
+            fail("unknown-argument", f"hook {hook!r} takes an argument {parameter.name!r} that the "
+                 f"{hook!r} hookspec does not have; its arguments are: {', '.join(allowed)}")
+
+
+def _check_kind(
+    connector: object, functions: dict[str, Callable[..., Any]], fail: Callable[[str, str], NoReturn]
+) -> None:
+    has_async = [h for h in hookspecs.ASYNC_HOOKS if h in functions]
+    if "do" in functions and has_async:
+        fail("sync-and-async", f"implements both 'do' (sync) and {', '.join(repr(h) for h in has_async)} "
+             "(async); a connector is one or the other")
+    if isinstance(connector, SyncConnector) and "do" not in functions:
+        fail("missing-hook", "is a SyncConnector but does not implement 'do'")
+    if "do" in functions and isinstance(connector, AsyncConnector):
+        fail("sync-and-async", "is an AsyncConnector but implements 'do'; subclass SyncConnector instead")
+    if "do" not in functions:
+        missing = [h for h in hookspecs.ASYNC_HOOKS if h not in functions]
+        if missing:
+            fail("missing-hook", f"is an async connector without {', '.join(repr(h) for h in missing)}; "
+                 "an async connector implements create, get and delete")
+
+
+def _check_metadata_type(
+    connector: object, *, is_sync: bool, fail: Callable[[str, str], NoReturn]
+) -> type[ResourceMeta] | None:
+    metadata_type = getattr(connector, "metadata_type", None)
+    if metadata_type is None:
+        if is_sync:
+            return None
+        fail("metadata-type", "is an async connector without a 'metadata_type'; set it to the "
+             "ResourceMeta dataclass that create returns")
+    if not (inspect.isclass(metadata_type) and issubclass(metadata_type, ResourceMeta)):
+        fail("metadata-type", f"metadata_type {metadata_type!r} is not a subclass of connector.ResourceMeta")
+    if "__dataclass_fields__" not in vars(metadata_type) or not dataclasses.is_dataclass(metadata_type):
+        fail("metadata-type", f"metadata_type {metadata_type.__qualname__} is not a dataclass; "
+             "decorate it with @dataclasses.dataclass")
+    return metadata_type
+
+
+def _check_category(
+    connector: object, expected: TaskCategory | None, fail: Callable[[str, str], NoReturn]
+) -> TaskCategory:
+    name = getattr(connector, "task_type_name", None) or None
+    version = getattr(connector, "task_type_version", 0)
+    if name is None:
+        if expected is None:
+            fail("category", "declares no task_type_name")
+        return expected
+    try:
+        declared = TaskCategory(name, version)
+    except ValueError as exc:
+        fail("category", str(exc))
+    if expected is not None and declared != expected:
+        fail("category-mismatch", f"declares task type {declared} but its entry point is named "
+             f"{expected.entry_point_name!r}; rename the entry point to {declared.entry_point_name!r} "
+             "or fix task_type_name/task_type_version")
+    return declared
+
+
+def _display_name(connector: object) -> str:
+    name = getattr(connector, "name", None)
+    if isinstance(name, str) and name:
+        return name
+    if isinstance(connector, types.ModuleType):
+        return connector.__name__
+    return type(connector).__qualname__

@@ -1,0 +1,91 @@
+"""Every check a developer or CI runs: `python -m nox` runs the default sessions, `-s NAME` one."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+CORE = ROOT / "core"
+PLUGINS = sorted(p.name for p in (ROOT / "plugins").glob("connector-*") if (p / "pyproject.toml").exists())
+PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
+
+nox.options.sessions = ["tests", "lint", "typecheck", "plugins"]
+nox.options.error_on_missing_interpreters = False
+nox.options.reuse_existing_virtualenvs = True
+
+
+def _supported_pythons() -> list[str]:
+    """The Python versions connector-core declares, read from its classifiers."""
+    text = (CORE / "pyproject.toml").read_text()
+    return re.findall(r'"Programming Language :: Python :: (3\.\d+)"', text)
+
+
+def _expose_pyenv_interpreters() -> None:
+    """Put pyenv's interpreters on PATH, so `python3.X` resolves for every version installed.
+
+    A pyenv machine's shims only answer for the global version; nox looks interpreters up by
+    `python3.X` on PATH.
+    """
+    pyenv = shutil.which("pyenv")
+    if pyenv is None:
+        return
+    root = Path(subprocess.run([pyenv, "root"], capture_output=True, text=True, check=False).stdout.strip())
+    bins = sorted(str(p) for p in (root / "versions").glob("3.*/bin") if p.is_dir())
+    os.environ["PATH"] = os.pathsep.join([*bins, os.environ.get("PATH", "")])
+
+
+_expose_pyenv_interpreters()
+PYTHONS = _supported_pythons()
+
+
+def _install_core(session: nox.Session, *groups: str) -> None:
+    session.install("--upgrade", "pip")
+    for group in groups:
+        session.install(*nox.project.dependency_groups(PYPROJECT, group))
+    session.install("-e", f"{CORE}[server]")
+
+
+@nox.session(python=PYTHONS)
+def tests(session: nox.Session) -> None:
+    """Run the core's tests, including the end-to-end tests against real installed wheels."""
+    _install_core(session, "test")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHONS[-1])
+def lint(session: nox.Session) -> None:
+    """Check lint rules and formatting with ruff (fix locally with `ruff check --fix; ruff format`)."""
+    session.install(*nox.project.dependency_groups(PYPROJECT, "lint"))
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=PYTHONS[0])
+def typecheck(session: nox.Session) -> None:
+    """Run mypy in strict mode on core/src."""
+    _install_core(session, "typecheck")
+    session.run("mypy", *session.posargs)
+
+
+@nox.session(python=PYTHONS[-1])
+@nox.parametrize("plugin", PLUGINS)
+def plugins(session: nox.Session, plugin: str) -> None:
+    """Run one first-party plugin's own tests against the core in this checkout."""
+    _install_core(session, "test")
+    session.install("-e", f"plugins/{plugin}[test]")
+    session.run("pytest", f"plugins/{plugin}/tests", "-p", "no:cacheprovider", *session.posargs)
+
+
+@nox.session(python=PYTHONS[-1], default=False)
+def bench(session: nox.Session) -> None:
+    """Run the benchmarks in bench/ and print their tables (not part of the default run)."""
+    _install_core(session)
+    scripts = session.posargs or sorted(str(p) for p in (ROOT / "bench").glob("*.py"))
+    for script in scripts:
+        session.run("python", script)
