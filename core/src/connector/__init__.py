@@ -22,6 +22,7 @@ from ._exceptions import ConnectorValidationError as ConnectorValidationError
 from ._exceptions import ConnectorWarning as ConnectorWarning
 from ._exceptions import DuplicateConnectorError as DuplicateConnectorError
 from ._exceptions import HookNotImplementedError as HookNotImplementedError
+from ._exceptions import LiteralConversionError as LiteralConversionError
 from ._exceptions import ResourceMetaError as ResourceMetaError
 from ._loaded import LoadedConnector as LoadedConnector
 from ._model import Connection as Connection
@@ -38,6 +39,8 @@ from ._model import TaskTemplate as TaskTemplate
 from ._model import convert_to_phase as convert_to_phase
 from ._model import is_terminal_phase as is_terminal_phase
 from ._model import render_task_template as render_task_template
+from ._refs import BlobRef as BlobRef
+from ._refs import StructuredDatasetRef as StructuredDatasetRef
 from ._registry import ConnectorEntry as ConnectorEntry
 from ._registry import ConnectorMetadata as ConnectorMetadata
 from ._registry import ConnectorRegistry as ConnectorRegistry
@@ -59,6 +62,7 @@ convert_to_flyte_phase = convert_to_phase
 __all__ = [
     "AsyncConnector",
     "AsyncConnectorBase",
+    "BlobRef",
     "ConfigurationError",
     "Connection",
     "ConnectorBase",
@@ -79,6 +83,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "FlyteConnectorNotFound",
     "HookNotImplementedError",
+    "LiteralConversionError",
     "LoadedConnector",
     "LogsChunk",
     "MetricPoint",
@@ -88,6 +93,7 @@ __all__ = [
     "Resource",
     "ResourceMeta",
     "ResourceMetaError",
+    "StructuredDatasetRef",
     "SyncConnector",
     "SyncConnectorBase",
     "TaskCategory",

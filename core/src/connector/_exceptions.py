@@ -10,7 +10,13 @@
     ├── ConfigurationError          (also ValueError) a setting cannot be used as given
     ├── DuplicateConnectorError     (also ValueError) register() of a category already registered
     ├── HookNotImplementedError     an optional hook (get_logs, get_metrics) is missing
-    └── ResourceMetaError           (also ValueError) resource-meta bytes cannot be encoded or decoded
+    ├── LiteralConversionError      (also ValueError) a Flyte literal and a Python value do not convert
+    ├── ResourceMetaError           (also ValueError) resource-meta bytes cannot be encoded or decoded
+    ├── InputValueError             (also ValueError) a `connector run` value or file cannot be read
+    ├── HookResultError             (also TypeError) a hook returned something of the wrong type
+    ├── JobFailedError              a job run locally ended without succeeding
+    ├── JobNotFoundError            (also LookupError) the job journal has no such job
+    └── JournalError                the job journal cannot be opened or written
 
     ConnectorWarning                (a UserWarning) the base of every warning connector emits
 """
@@ -138,8 +144,69 @@ class HookNotImplementedError(ConnectorError):
         super().__init__(f"connector for task type {category} does not implement {hook}")
 
 
+class LiteralConversionError(ConnectorError, ValueError):
+    """Raised when an input literal cannot become a Python value, or an output value cannot become a literal.
+
+    ``name`` is the input or output at fault, ``kind`` says which (``"input"`` or ``"output"``) and
+    ``reason`` says what was expected and what was found instead.
+    """
+
+    def __init__(self, name: str, reason: str, *, kind: str = "input") -> None:
+        self.name = name
+        self.kind = kind
+        self.reason = reason
+        super().__init__(f"{kind} {name!r}: {reason}")
+
+
 class ResourceMetaError(ConnectorError, ValueError):
     """Raised when resource-meta bytes cannot be decoded, or a value cannot be encoded."""
+
+
+class InputValueError(ConnectorError, ValueError):
+    """Raised when a ``connector run`` value (``KEY=VALUE``, ``@file``) or input/template file cannot be read.
+
+    ``option`` names the option or file at fault.
+    """
+
+    def __init__(self, message: str, *, option: str | None = None) -> None:
+        self.option = option
+        super().__init__(message)
+
+
+class HookResultError(ConnectorError, TypeError):
+    """Raised when a connector's hook returns a value of the wrong type (``create`` not a meta, ...)."""
+
+    def __init__(self, category: TaskCategory, hook: str, message: str) -> None:
+        self.category = category
+        self.hook = hook
+        super().__init__(f"connector for task type {category}: {hook} {message}")
+
+
+class JobFailedError(ConnectorError):
+    """Raised by the executor mixins when a job ends in any state but SUCCEEDED.
+
+    ``result`` is the ``RunResult`` with the phase, message and journal id of the job.
+    """
+
+    def __init__(self, message: str, *, result: object) -> None:
+        self.result = result
+        super().__init__(message)
+
+
+class JobNotFoundError(ConnectorError, LookupError):
+    """Raised when the job journal has no job with the given id (or the id prefix is ambiguous)."""
+
+    def __init__(self, message: str, *, job_id: str) -> None:
+        self.job_id = job_id
+        super().__init__(message)
+
+
+class JournalError(ConnectorError):
+    """Raised when the job journal's SQLite file cannot be opened, created or written; ``path`` says where."""
+
+    def __init__(self, message: str, *, path: str) -> None:
+        self.path = path
+        super().__init__(message)
 
 
 class ConnectorWarning(UserWarning):
