@@ -59,7 +59,7 @@ FlyteConnectorNotFound = ConnectorNotFound
 # Seed name: flytekit's connector utilities call it convert_to_flyte_phase.
 convert_to_flyte_phase = convert_to_phase
 
-__all__ = [
+__all__ = [  # noqa: RUF022 - plainly sorted, as tests/test_exported_members.py checks
     "AsyncConnector",
     "AsyncConnectorBase",
     "BlobRef",

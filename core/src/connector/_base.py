@@ -42,10 +42,13 @@ class AsyncConnector(ConnectorBase):
     Implement ``create``, ``get`` and ``delete``, and optionally ``get_logs`` and ``get_metrics``, as
     plain or ``async`` methods taking any subset of the hook's arguments by name (see
     ``connector.hookspecs``). Set ``metadata_type`` to the ``ResourceMeta`` dataclass ``create``
-    returns.
+    returns (a class attribute, or the ``metadata_type`` argument of ``__init__``); a connector
+    without one is refused when it is loaded.
     """
 
-    metadata_type: type[ResourceMeta] = ResourceMeta
+    # None, not ResourceMeta: a forgotten metadata_type must fail validation, not decode every job
+    # handle into an empty base ResourceMeta.
+    metadata_type: type[ResourceMeta] | None = None
 
     def __init__(self, metadata_type: type[ResourceMeta] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -5,7 +5,7 @@
     ├── ConnectorUnavailable        a connector exists but cannot be served
     │   ├── ConnectorLoadError      its import or constructor raised
     │   ├── ConnectorValidationError  it breaks a rule of the hook contract
-    │   ├── ConnectorConflictError  two distributions claim its category
+    │   ├── ConnectorConflictError  two distributions claim its category, or a pin matches neither
     │   └── ConnectorDisabledError  the allow/deny lists exclude it
     ├── ConfigurationError          (also ValueError) a setting cannot be used as given
     ├── DuplicateConnectorError     (also ValueError) register() of a category already registered
@@ -104,19 +104,32 @@ class ConnectorValidationError(ConnectorUnavailable):
 
 
 class ConnectorConflictError(ConnectorUnavailable):
-    """Raised when two or more distributions claim one category and no pin chooses between them.
+    """Raised when two or more distributions claim one category and no pin chooses between them,
+    or when ``CONNECTOR_PIN`` names a distribution that does not provide the category.
 
-    ``distributions`` holds ``(name, version)`` pairs of every claimant.
+    ``distributions`` holds ``(name, version)`` pairs of every claimant; ``pin`` the pinned
+    distribution, if any.
     """
 
-    def __init__(self, category: TaskCategory, distributions: Sequence[tuple[str, str]]) -> None:
+    def __init__(
+        self, category: TaskCategory, distributions: Sequence[tuple[str, str]], *, pin: str | None = None
+    ) -> None:
         self.distributions = tuple(distributions)
-        claimants = " and ".join(f"{name} {version}" for name, version in self.distributions)
+        self.pin = pin
+        claimants = " and ".join(f"{name} {version}".rstrip() for name, version in self.distributions)
         names = sorted({name for name, _ in self.distributions})
-        message = (
-            f"task type {category} is claimed by {claimants}; neither is served. "
-            f"Uninstall one, or pin one with CONNECTOR_PIN='{category}={names[0]}'"
-        )
+        example = f"CONNECTOR_PIN='{category.entry_point_name}={names[0]}'"
+        if pin is not None:
+            message = (
+                f"CONNECTOR_PIN chose {pin} for task type {category}, but it is provided by {claimants}; "
+                f"it is not served. Pin one of these, for example {example}"
+            )
+        else:
+            none = "neither" if len(self.distributions) == 2 else "none"
+            message = (
+                f"task type {category} is claimed by {claimants}; {none} is served. "
+                f"Uninstall one, or pin one with {example}"
+            )
         super().__init__(message, category=category)
 
 

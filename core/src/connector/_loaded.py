@@ -47,7 +47,12 @@ class _HookAdapter:
         return self.functions[hook](**kwargs)
 
     def create(
-        self, task_template: Any, output_prefix: Any, inputs: Any, task_execution_metadata: Any, connection: Any
+        self,
+        task_template: Any,
+        output_prefix: Any,
+        inputs: Any,
+        task_execution_metadata: Any,
+        connection: Any,
     ) -> Any:
         return self.forward("create", _without_self(locals()))
 
@@ -58,7 +63,12 @@ class _HookAdapter:
         return self.forward("delete", _without_self(locals()))
 
     def do(
-        self, task_template: Any, output_prefix: Any, inputs: Any, task_execution_metadata: Any, connection: Any
+        self,
+        task_template: Any,
+        output_prefix: Any,
+        inputs: Any,
+        task_execution_metadata: Any,
+        connection: Any,
     ) -> Any:
         return self.forward("do", _without_self(locals()))
 
@@ -90,7 +100,16 @@ class _ConnectorPluginManager(pluggy.PluginManager):
 
     def parse_hookimpl_opts(self, plugin: object, name: str) -> pluggy.HookimplOpts | None:
         if isinstance(plugin, _HookAdapter):
-            return {} if name in plugin.functions else None  # type: ignore[typeddict-item]
+            if name not in plugin.functions:
+                return None
+            return pluggy.HookimplOpts(
+                wrapper=False,
+                hookwrapper=False,
+                optionalhook=False,
+                tryfirst=False,
+                trylast=False,
+                specname=None,
+            )
         return super().parse_hookimpl_opts(plugin, name)
 
 
@@ -107,7 +126,11 @@ class ConnectorOrigin:
         """A short phrase naming the origin, for error messages."""
         if self.entry_point is None:
             return f"registered connector {self.target}" if self.target else "registered connector"
-        dist = f"{self.distribution} {self.distribution_version}" if self.distribution else "unknown distribution"
+        dist = (
+            f"{self.distribution} {self.distribution_version}"
+            if self.distribution
+            else "unknown distribution"
+        )
         return f"{dist}, entry point {self.entry_point!r} ({self.target})"
 
 
@@ -140,13 +163,12 @@ class LoadedConnector:
         self.origin = origin
         self.doc = doc
         self._async_hooks = frozenset(n for n, fn in functions.items() if _is_async(fn))
+        self._trace = trace
         self.plugin_manager = _ConnectorPluginManager(hookspecs.PROJECT_NAME)
         self.plugin_manager.add_hookspecs(hookspecs)
         self.plugin_manager.register(_HookAdapter(functions), name=str(category))
         for wrapper in wrappers:
             self.plugin_manager.register(wrapper)
-        if trace:
-            _enable_trace(self.plugin_manager, category)
 
     def __repr__(self) -> str:
         kind = "sync" if self.is_sync else "async"
@@ -189,48 +211,73 @@ class LoadedConnector:
 
         arguments = self.complete_arguments(hook, kwargs)
         caller = getattr(self.plugin_manager.hook, hook)
-        if hook in self._async_hooks:
-            result = caller(**arguments)
-        else:
-            loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(executor, functools.partial(caller, **arguments))
-        if inspect.isawaitable(result):
-            result = await result
+        self._trace_call(hook, arguments)
+        try:
+            if hook in self._async_hooks:
+                result = caller(**arguments)
+            else:
+                loop = asyncio.get_running_loop()
+                result = await loop.run_in_executor(executor, functools.partial(caller, **arguments))
+            if inspect.isawaitable(result):
+                result = await result
+        except BaseException as exc:
+            self._trace_raise(hook, exc)
+            raise
+        self._trace_return(hook, result)
         return result
 
     def call_blocking(self, hook: str, /, **kwargs: Any) -> Any:
-        """Call a hook from plain code: run directly, or to completion on a new loop if ``async def``."""
-        arguments = self.complete_arguments(hook, kwargs)
-        result = getattr(self.plugin_manager.hook, hook)(**arguments)
-        if inspect.isawaitable(result):
-            import asyncio
+        """Call a hook from plain code: run directly, or to completion on a new loop if ``async def``.
 
-            return asyncio.run(_await(result))
+        Must not be called from a running event loop when the hook is ``async def`` (use ``call``).
+        """
+        arguments = self.complete_arguments(hook, kwargs)
+        self._trace_call(hook, arguments)
+        try:
+            result = getattr(self.plugin_manager.hook, hook)(**arguments)
+            if inspect.isawaitable(result):
+                import asyncio
+
+                result = asyncio.run(_await(result))
+        except BaseException as exc:
+            self._trace_raise(hook, exc)
+            raise
+        self._trace_return(hook, result)
         return result
+
+    # CONNECTOR_TRACE: one line to stderr before and after every call. Done here rather than with
+    # pluggy's call monitoring, which sees an async hook's coroutine instead of its result.
+
+    def _trace_call(self, hook: str, arguments: Mapping[str, Any]) -> None:
+        if self._trace:
+            shown = ", ".join(f"{k}={_SHORT.repr(v)}" for k, v in arguments.items())
+            print(f"connector trace: {self.category} {hook}({shown})", file=sys.stderr)
+
+    def _trace_return(self, hook: str, result: Any) -> None:
+        if self._trace:
+            print(f"connector trace: {self.category} {hook} -> {_SHORT.repr(result)}", file=sys.stderr)
+
+    def _trace_raise(self, hook: str, exc: BaseException) -> None:
+        if self._trace:
+            message = _SHORT.repr(str(exc))
+            print(
+                f"connector trace: {self.category} {hook} raised {type(exc).__name__}: {message}",
+                file=sys.stderr,
+            )
 
 
 async def _await(awaitable: Any) -> Any:
     return await awaitable
 
 
-def _is_async(fn: Callable[..., Any]) -> bool:
-    return inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn)
-
-
-def _enable_trace(plugin_manager: pluggy.PluginManager, category: TaskCategory) -> None:
-    """Print one line to stderr before and after every hook call (CONNECTOR_TRACE=1)."""
+def _short_repr() -> reprlib.Repr:
     short = reprlib.Repr()
     short.maxstring = short.maxother = 80
+    return short
 
-    def before(hook_name: str, impls: Any, kwargs: Mapping[str, Any]) -> None:
-        args = ", ".join(f"{k}={short.repr(v)}" for k, v in kwargs.items())
-        print(f"connector trace: {category} {hook_name}({args})", file=sys.stderr)
 
-    def after(outcome: Any, hook_name: str, impls: Any, kwargs: Mapping[str, Any]) -> None:
-        if outcome.exception is not None:
-            shown = f"raised {type(outcome.exception).__name__}: {short.repr(str(outcome.exception))}"
-        else:
-            shown = f"-> {short.repr(outcome.get_result())}"
-        print(f"connector trace: {category} {hook_name} {shown}", file=sys.stderr)
+_SHORT = _short_repr()
 
-    plugin_manager.add_hookcall_monitoring(before, after)
+
+def _is_async(fn: Callable[..., Any]) -> bool:
+    return inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn)

@@ -38,12 +38,12 @@ class TaskCategory:
     @classmethod
     def parse(cls, text: str) -> Self:
         """Parse ``name`` or ``name@version`` (as in entry-point names and on the command line)."""
-        name, sep, version = text.strip().rpartition("@")
+        name, sep, version = text.rpartition("@")
         if not sep:
             return cls(text.strip())
-        if not re.fullmatch(r"[0-9]+", version):
+        if not re.fullmatch(r"[0-9]+", version.strip()):
             raise ValueError(f"bad task category {text!r}: the version after '@' must be a whole number")
-        return cls(name, int(version))
+        return cls(name.strip(), int(version))
 
 
 class Phase(enum.IntEnum):
@@ -217,10 +217,18 @@ class TaskExecutionMetadata:
 
 @dataclasses.dataclass(frozen=True)
 class Connection:
-    """Secrets and configuration for reaching the external system, sent with a request (flyteidl2)."""
+    """Secrets and configuration for reaching the external system, sent with a request (flyteidl2).
+
+    ``repr()`` names the secrets but never shows their values, so a trace, a log line or a
+    traceback cannot leak them.
+    """
 
     secrets: Mapping[str, str] = dataclasses.field(default_factory=dict)
     configs: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        hidden = {name: "***" for name in self.secrets}
+        return f"Connection(secrets={hidden!r}, configs={dict(self.configs)!r})"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 import functools
@@ -35,8 +36,11 @@ class ConnectorState(str, enum.Enum):
     AVAILABLE = "available"  #: found in metadata, not imported yet
     LOADED = "loaded"  #: imported and validated
     BROKEN = "broken"  #: import, constructor or validation failed; ``error`` says why
-    CONFLICT = "conflict"  #: several distributions claim its category and none is pinned
-    DISABLED = "disabled"  #: excluded by CONNECTOR_ALLOW, CONNECTOR_DENY or CONNECTOR_PIN
+    CONFLICT = "conflict"  #: several distributions claim its category and no pin chooses, or the pin
+    #: names a distribution that does not provide it
+    DISABLED = (
+        "disabled"  #: excluded by CONNECTOR_ALLOW or CONNECTOR_DENY, or not the one CONNECTOR_PIN chose
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +54,14 @@ class ConnectorEntry:
     distribution_version: str | None
     state: ConnectorState
     error: str | None = None
+
+    @property
+    def is_problem(self) -> bool:
+        """Whether the operator must act: the connector is broken or in conflict.
+
+        A disabled connector is not a problem: the operator chose to leave it out.
+        """
+        return self.state in (ConnectorState.BROKEN, ConnectorState.CONFLICT)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of this entry."""
@@ -80,9 +92,10 @@ class _Slot:
 
     def __init__(self, claimants: list[ConnectorRecord]) -> None:
         self.claimants = claimants
+        #: The claimant that serves the category; None when a conflict leaves it unserved.
         self.chosen: ConnectorRecord | None = claimants[0] if len(claimants) == 1 else None
+        #: Why the category cannot be served; set once and raised by every later ``get``.
         self.error: ConnectorUnavailable | None = None
-        self.state_of_others = ConnectorState.CONFLICT
         self.loaded: LoadedConnector | None = None
         self.lock = threading.Lock()
 
@@ -133,20 +146,17 @@ class ConnectorRegistry:
         slot = _Slot(claimants)
         pin = self.settings.pins.get(category)
         if pin is not None:
-            pinned = [r for r in claimants if r.distribution and normalize_distribution(r.distribution) == pin]
+            pinned = [
+                r for r in claimants if r.distribution and normalize_distribution(r.distribution) == pin
+            ]
             slot.chosen = pinned[0] if len(pinned) == 1 else None
-            slot.state_of_others = ConnectorState.DISABLED
-            if not pinned:
-                found = ", ".join(_claimant(r) for r in claimants)
-                slot.error = ConnectorDisabledError(
-                    f"{PIN_VARIABLE} chose {pin} for task type {category}, but it is provided by {found}",
-                    category=category,
-                )
-        if slot.chosen is None and slot.error is None:
+        if slot.chosen is None:
             slot.error = ConnectorConflictError(
-                category, [(r.distribution or "unknown", r.distribution_version or "?") for r in claimants]
+                category,
+                [(r.distribution or "(registered)", r.distribution_version or "") for r in claimants],
+                pin=pin,
             )
-        if slot.chosen is not None:
+        else:
             reason = self.settings.excluded_by(category, slot.chosen.distribution)
             if reason is not None:
                 slot.error = ConnectorDisabledError(
@@ -193,9 +203,10 @@ class ConnectorRegistry:
         for record in slot.claimants:
             if record is slot.chosen:
                 state, error = self._state(slot)
-            else:
-                state = slot.state_of_others
-                error = str(slot.error) if slot.error else f"{PIN_VARIABLE} chose {_claimant(slot.chosen)}"
+            elif slot.chosen is None:  # a conflict: every claimant shares its error
+                state, error = ConnectorState.CONFLICT, str(slot.error)
+            else:  # pinned out
+                state, error = ConnectorState.DISABLED, f"{PIN_VARIABLE} chose {_claimant(slot.chosen)}"
             entries.append(
                 ConnectorEntry(
                     record.category,
@@ -233,15 +244,16 @@ class ConnectorRegistry:
         if isinstance(category, str):
             category = TaskCategory.parse(category)
         slot = self._slot(category)
-        if slot.loaded is not None:
-            return slot.loaded
-        with slot.lock:
-            if slot.loaded is None and slot.error is None:
-                self._load(category, slot)
-            if slot.error is not None:
-                raise slot.error
-            assert slot.loaded is not None
-            return slot.loaded
+        loaded = slot.loaded
+        if loaded is None:
+            with slot.lock:  # one thread imports; the others wait here and find the outcome
+                if slot.loaded is None and slot.error is None:
+                    self._load(category, slot)
+                if slot.error is not None:
+                    raise slot.error
+                loaded = slot.loaded
+        assert loaded is not None
+        return loaded
 
     def _slot(self, category: TaskCategory) -> _Slot:
         slot = self._slots.get(category)
@@ -250,40 +262,39 @@ class ConnectorRegistry:
         return slot
 
     def _load(self, category: TaskCategory, slot: _Slot) -> None:
+        """Import, construct and validate the chosen claimant; on failure set ``slot.error`` for good."""
         record = slot.chosen
         assert record is not None
-        origin = ConnectorOrigin(record.entry_point, record.target, record.distribution, record.distribution_version)
+        origin = ConnectorOrigin(
+            record.entry_point, record.target, record.distribution, record.distribution_version
+        )
+        step = "importing"
         try:
             target = record.load()
-        except (Exception, SystemExit) as exc:  # a plugin calling sys.exit() at import must not stop us
+            step = "loading"
+            slot.loaded = build_connector(
+                target, origin=origin, expected=category, wrappers=self._wrappers, trace=self.settings.trace
+            )
+        except ConnectorUnavailable as exc:  # the constructor raised, or a rule is broken
+            slot.error = exc
+        # Anything else the plugin's code raised, at import or while inspected. SystemExit too: a
+        # plugin calling sys.exit() must not stop the process; only KeyboardInterrupt gets through.
+        except (Exception, SystemExit) as exc:
             slot.error = ConnectorLoadError(
-                f"{origin.describe()}: importing {record.target} raised {type(exc).__name__}: {exc}",
+                f"{origin.describe()}: {step} {record.target} raised {type(exc).__name__}: {exc}",
                 category=category,
                 entry_point=record.entry_point,
                 distribution=record.distribution,
             )
             slot.error.__cause__ = exc
-            logger.warning("connector %s is broken: %s", category, slot.error, exc_info=exc)
-            return
-        try:
-            slot.loaded = build_connector(
-                target,
-                origin=origin,
-                expected=category,
-                wrappers=self._wrappers,
-                trace=self.settings.trace,
-            )
-        except ConnectorUnavailable as exc:
-            slot.error = exc
-            logger.warning("connector %s is broken: %s", category, exc, exc_info=exc.__cause__)
+        if slot.error is not None:
+            logger.warning("connector %s is broken: %s", category, slot.error, exc_info=slot.error.__cause__)
 
     def load_all(self) -> list[ConnectorEntry]:
         """Try to load every servable connector; return every entry with its final state."""
         for category in self._slots:
-            try:
+            with contextlib.suppress(ConnectorUnavailable):
                 self.get(category)
-            except ConnectorUnavailable:
-                pass
         return self.entries()
 
     # Seed API (flytekit and Flyte 2's ConnectorRegistry).

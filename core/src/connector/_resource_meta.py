@@ -6,11 +6,12 @@ import base64
 import dataclasses
 import datetime as dt
 import enum
+import functools
 import json
 import types
 import typing
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from typing_extensions import Self
 
@@ -32,7 +33,8 @@ class ResourceMeta:
     ``date``, ``time``, ``timedelta``, enums, nested dataclasses, and lists, tuples, sets and
     string-keyed dicts of these. Encoding is JSON (never pickle); decoding follows the field
     annotations, ignores keys it does not know (so a newer writer's meta still decodes) and raises
-    ``ResourceMetaError`` on anything else.
+    ``ResourceMetaError`` on anything else. In a ``Union`` the first member the value fits wins, so
+    list ``str`` after ``datetime``, ``bytes`` or enums in one.
     """
 
     #: Largest encoded size accepted by encode and decode, in bytes.
@@ -64,7 +66,7 @@ class ResourceMeta:
             )
         try:
             document = json.loads(bytes(data))
-        except (UnicodeDecodeError, ValueError) as exc:
+        except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
             raise ResourceMetaError(f"cannot decode {name}: not a JSON resource meta ({exc})") from exc
         if not isinstance(document, dict) or "v" not in document or "data" not in document:
             raise ResourceMetaError(f"cannot decode {name}: not a resource meta document")
@@ -77,9 +79,9 @@ class ResourceMeta:
                 f"understands ({FORMAT_VERSION}); upgrade connector-core"
             )
         try:
-            return _load_dataclass(cls, document["data"])
+            return cast(Self, _load_dataclass(cls, document["data"]))
         except _Mismatch as exc:
-            raise ResourceMetaError(f"cannot decode {name}: {exc}") from None
+            raise ResourceMetaError(f"cannot decode {name}: {exc}") from exc.__cause__
 
 
 class _Mismatch(Exception):
@@ -87,18 +89,17 @@ class _Mismatch(Exception):
 
 
 def _dump(value: Any) -> Any:
-    if value is None or isinstance(value, (bool, int, float, str)):
-        if isinstance(value, enum.Enum):  # IntEnum and StrEnum are ints and strs too
-            return _dump(value.value)
-        return value
-    if isinstance(value, enum.Enum):
+    if isinstance(value, enum.Enum):  # first: IntEnum and StrEnum members are ints and strs too
         return _dump(value.value)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
     if isinstance(value, (bytes, bytearray)):
         return base64.b64encode(bytes(value)).decode("ascii")
     if isinstance(value, (dt.datetime, dt.date, dt.time)):
         return value.isoformat()
     if isinstance(value, dt.timedelta):
-        return value.total_seconds()
+        # Whole microseconds, not total_seconds(): a float loses microseconds beyond about 30 years.
+        return value // _MICROSECOND
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: _dump(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, (list, tuple, set, frozenset)):
@@ -111,10 +112,25 @@ def _dump(value: Any) -> Any:
     raise TypeError(f"values of type {type(value).__name__} are not supported")
 
 
-def _load_dataclass(cls: type[Any], data: Any, path: str = "") -> Any:
+_MICROSECOND = dt.timedelta(microseconds=1)
+
+
+@functools.lru_cache(maxsize=256)
+def _field_types(cls: Any) -> dict[str, Any]:
+    """The resolved annotations of a dataclass, read once per class."""
+    try:
+        return typing.get_type_hints(cls)
+    except Exception as exc:  # a forward reference that does not resolve, a bad annotation
+        raise _Mismatch(
+            f"the annotations of {cls.__qualname__} cannot be resolved ({type(exc).__name__}: {exc}); "
+            "define the dataclasses a meta uses at module level"
+        ) from exc
+
+
+def _load_dataclass(cls: Any, data: Any, path: str = "") -> Any:
     if not isinstance(data, dict):
         raise _Mismatch(f"{path or 'the document'}: expected an object, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
+    hints = _field_types(cls)
     kwargs: dict[str, Any] = {}
     for field in dataclasses.fields(cls):
         if not field.init:
@@ -124,7 +140,11 @@ def _load_dataclass(cls: type[Any], data: Any, path: str = "") -> Any:
             kwargs[field.name] = _load(hints.get(field.name, Any), data[field.name], where)
         elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
             raise _Mismatch(f"field {where!r} is missing")
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:  # a __post_init__ that checks its values
+        where = path or "the document"
+        raise _Mismatch(f"{where}: {cls.__name__}(...) raised {type(exc).__name__}: {exc}") from exc
 
 
 def _load(tp: Any, value: Any, path: str) -> Any:  # noqa: C901 - one branch per supported type
@@ -155,7 +175,8 @@ def _load(tp: Any, value: Any, path: str) -> Any:  # noqa: C901 - one branch per
         if container is tuple and args and args[-1] is not Ellipsis:
             if len(args) != len(value):
                 raise _Mismatch(f"{path}: expected {len(args)} items, got {len(value)}")
-            return tuple(_load(a, v, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+            pairs = enumerate(zip(args, value, strict=True))
+            return tuple(_load(a, v, f"{path}[{i}]") for i, (a, v) in pairs)
         item_type = args[0] if args else Any
         return container(_load(item_type, v, f"{path}[{i}]") for i, v in enumerate(value))
     if origin in (dict, Mapping) or tp in (dict, Mapping):
@@ -198,8 +219,11 @@ def _load(tp: Any, value: Any, path: str) -> Any:  # noqa: C901 - one branch per
             except ValueError:
                 raise _Mismatch(f"{path}: {value!r} is not an ISO {tp.__name__}") from None
     elif tp is dt.timedelta:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return dt.timedelta(seconds=value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            try:
+                return dt.timedelta(microseconds=value)
+            except OverflowError:
+                raise _Mismatch(f"{path}: {value} microseconds is out of a timedelta's range") from None
     else:
         if isinstance(value, tp):
             return value

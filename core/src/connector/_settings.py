@@ -30,10 +30,11 @@ class RegistrySettings:
     """What the operator chose about which connectors are served.
 
     ``allow`` and ``deny`` are glob patterns matched against a connector's entry-point name
-    (``sensor``, ``sensor@1``), its category (``sensor@0``) and its distribution name. When
-    ``allow`` is not empty only matching connectors are served; ``deny`` always wins. ``pins``
-    chooses the distribution that serves a category several distributions claim. ``trace`` prints
-    every hook call to stderr.
+    (``sensor``, ``sensor@1``), its category (``sensor@0``) and its distribution name (compared as
+    PEP 503 normalizes names, so ``connector_foo`` matches ``connector-foo``). When ``allow`` is not
+    empty only matching connectors are served; ``deny`` always wins. ``pins`` chooses the
+    distribution that serves a category; it is authoritative, even over a single claimant.
+    ``trace`` prints every hook call to stderr.
     """
 
     allow: tuple[str, ...] = ()
@@ -57,12 +58,18 @@ class RegistrySettings:
 
     def excluded_by(self, category: TaskCategory, distribution: str | None) -> str | None:
         """Why the allow/deny lists exclude this connector, or None when they let it through."""
-        names = [category.entry_point_name, str(category)]
-        if distribution:
-            names.append(normalize_distribution(distribution))
-        if any(fnmatch.fnmatchcase(n, p) for p in self.deny for n in names):
-            return f"excluded by {DENY_VARIABLE}"
-        if self.allow and not any(fnmatch.fnmatchcase(n, p) for p in self.allow for n in names):
+        names = {category.entry_point_name, str(category)}
+        dist = normalize_distribution(distribution) if distribution else None
+
+        def matches(pattern: str) -> bool:
+            if any(fnmatch.fnmatchcase(name, pattern) for name in names):
+                return True
+            return dist is not None and fnmatch.fnmatchcase(dist, normalize_distribution(pattern))
+
+        denied = next((p for p in self.deny if matches(p)), None)
+        if denied is not None:
+            return f"excluded by {DENY_VARIABLE} ({denied!r})"
+        if self.allow and not any(matches(p) for p in self.allow):
             return f"not in {ALLOW_VARIABLE}"
         return None
 
@@ -84,7 +91,13 @@ def _pins(value: str) -> dict[TaskCategory, str]:
             category = TaskCategory.parse(category_text)
         except ValueError as exc:
             raise ConfigurationError(f"{PIN_VARIABLE}: {exc}") from None
-        pins[category] = normalize_distribution(distribution.strip())
+        chosen = normalize_distribution(distribution.strip())
+        if pins.get(category, chosen) != chosen:
+            raise ConfigurationError(
+                f"{PIN_VARIABLE}: task type {category} is pinned twice, to {pins[category]} and to {chosen}; "
+                "keep one"
+            )
+        pins[category] = chosen
     return pins
 
 

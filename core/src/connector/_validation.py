@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import types
 from collections.abc import Callable
@@ -45,7 +44,12 @@ def build_connector(
     connector = _instantiate(target, origin, expected)
     functions = _hook_functions(connector, fail)
     if not functions:
-        fail("no-hooks", f"implements none of the hooks ({', '.join(hookspecs.ALL_HOOKS)})")
+        fail(
+            "no-hooks",
+            f"implements none of the hooks ({', '.join(hookspecs.ALL_HOOKS)}); subclass "
+            "connector.AsyncConnector or connector.SyncConnector, or mark the functions with "
+            "@connector.hookimpl",
+        )
     for hook, fn in functions.items():
         _check_arguments(hook, fn, fail)
     _check_kind(connector, functions, fail)
@@ -58,7 +62,7 @@ def build_connector(
         functions=functions,
         metadata_type=metadata_type,
         origin=origin,
-        doc=inspect.getdoc(connector if isinstance(connector, types.ModuleType) else type(connector)) or "",
+        doc=_own_doc(connector),
         wrappers=wrappers,
         trace=trace,
     )
@@ -69,10 +73,9 @@ def _instantiate(target: object, origin: ConnectorOrigin, expected: TaskCategory
         return target
     try:
         return target()
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # SystemExit too, as for imports: see ConnectorRegistry._load
         raise ConnectorLoadError(
-            f"{origin.describe()}: constructing {target.__qualname__} raised "
-            f"{type(exc).__name__}: {exc}",
+            f"{origin.describe()}: constructing {target.__qualname__} raised {type(exc).__name__}: {exc}",
             category=expected,
             entry_point=origin.entry_point,
             distribution=origin.distribution,
@@ -83,22 +86,34 @@ def _hook_functions(connector: object, fail: Callable[[str, str], NoReturn]) -> 
     """The connector's hook implementations by hook name: marked functions, and a base class's methods."""
     functions: dict[str, Callable[..., Any]] = {}
     for attr in dir(connector):
-        if attr.startswith("__"):
+        value = _routine(connector, attr)
+        marker = getattr(value, _IMPL_MARKER, None)
+        if value is None or marker is None:
             continue
-        value = getattr(connector, attr, None)
-        if not callable(value) or getattr(value, _IMPL_MARKER, None) is None:
-            continue
-        hook = getattr(value, _IMPL_MARKER).get("specname") or attr
+        hook = marker.get("specname") or attr
         if hook not in HOOK_ARGUMENTS:
-            fail("unknown-hook", f"{attr!r} is marked @connector.hookimpl but no hook is named {hook!r}; "
-                 f"the hooks are: {', '.join(hookspecs.ALL_HOOKS)}")
+            fail(
+                "unknown-hook",
+                f"{attr!r} is marked @connector.hookimpl but no hook is named {hook!r}; "
+                f"the hooks are: {', '.join(hookspecs.ALL_HOOKS)}",
+            )
         functions[hook] = value
     if isinstance(connector, ConnectorBase):
         for hook in hookspecs.ALL_HOOKS:
-            method = getattr(connector, hook, None)
-            if callable(method) and hook not in functions:
+            method = _routine(connector, hook)
+            if method is not None and hook not in functions:
                 functions[hook] = method
     return functions
+
+
+def _routine(owner: object, attr: str) -> Callable[..., Any] | None:
+    """``owner.attr`` if it is a function or method, looked up without running properties."""
+    if attr.startswith("__"):
+        return None
+    if not inspect.isroutine(inspect.getattr_static(owner, attr, None)):
+        return None
+    value: Callable[..., Any] = getattr(owner, attr)
+    return value
 
 
 def _check_arguments(hook: str, fn: Callable[..., Any], fail: Callable[[str, str], NoReturn]) -> None:
@@ -111,11 +126,17 @@ def _check_arguments(hook: str, fn: Callable[..., Any], fail: Callable[[str, str
         if parameter.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
             continue
         if parameter.kind is inspect.Parameter.POSITIONAL_ONLY:
-            fail("unknown-argument", f"hook {hook!r} takes {parameter.name!r} as positional-only; "
-                 "hooks are called with keyword arguments")
+            fail(
+                "unknown-argument",
+                f"hook {hook!r} takes {parameter.name!r} as positional-only; "
+                "hooks are called with keyword arguments",
+            )
         if parameter.name not in allowed:
-            fail("unknown-argument", f"hook {hook!r} takes an argument {parameter.name!r} that the "
-                 f"{hook!r} hookspec does not have; its arguments are: {', '.join(allowed)}")
+            fail(
+                "unknown-argument",
+                f"hook {hook!r} takes an argument {parameter.name!r} that the "
+                f"{hook!r} hookspec does not have; its arguments are: {', '.join(allowed)}",
+            )
 
 
 def _check_kind(
@@ -123,8 +144,11 @@ def _check_kind(
 ) -> None:
     has_async = [h for h in hookspecs.ASYNC_HOOKS if h in functions]
     if "do" in functions and has_async:
-        fail("sync-and-async", f"implements both 'do' (sync) and {', '.join(repr(h) for h in has_async)} "
-             "(async); a connector is one or the other")
+        fail(
+            "sync-and-async",
+            f"implements both 'do' (sync) and {', '.join(repr(h) for h in has_async)} "
+            "(async); a connector is one or the other",
+        )
     if isinstance(connector, SyncConnector) and "do" not in functions:
         fail("missing-hook", "is a SyncConnector but does not implement 'do'")
     if "do" in functions and isinstance(connector, AsyncConnector):
@@ -132,8 +156,11 @@ def _check_kind(
     if "do" not in functions:
         missing = [h for h in hookspecs.ASYNC_HOOKS if h not in functions]
         if missing:
-            fail("missing-hook", f"is an async connector without {', '.join(repr(h) for h in missing)}; "
-                 "an async connector implements create, get and delete")
+            fail(
+                "missing-hook",
+                f"is an async connector without {', '.join(repr(h) for h in missing)}; "
+                "an async connector implements create, get and delete",
+            )
 
 
 def _check_metadata_type(
@@ -143,34 +170,57 @@ def _check_metadata_type(
     if metadata_type is None:
         if is_sync:
             return None
-        fail("metadata-type", "is an async connector without a 'metadata_type'; set it to the "
-             "ResourceMeta dataclass that create returns")
+        fail(
+            "metadata-type",
+            "is an async connector without a 'metadata_type'; set it to the ResourceMeta dataclass "
+            "that create returns",
+        )
     if not (inspect.isclass(metadata_type) and issubclass(metadata_type, ResourceMeta)):
         fail("metadata-type", f"metadata_type {metadata_type!r} is not a subclass of connector.ResourceMeta")
-    if "__dataclass_fields__" not in vars(metadata_type) or not dataclasses.is_dataclass(metadata_type):
-        fail("metadata-type", f"metadata_type {metadata_type.__qualname__} is not a dataclass; "
-             "decorate it with @dataclasses.dataclass")
+    if metadata_type is ResourceMeta:
+        fail(
+            "metadata-type",
+            "metadata_type is connector.ResourceMeta itself, which has no fields; subclass it with the "
+            "fields that find the job again",
+        )
+    # vars(), not is_dataclass() alone: an undecorated subclass inherits the base's dataclass fields
+    # and would encode none of its own.
+    if "__dataclass_fields__" not in vars(metadata_type):
+        fail(
+            "metadata-type",
+            f"metadata_type {metadata_type.__qualname__} is not a dataclass; "
+            "decorate it with @dataclasses.dataclass",
+        )
     return metadata_type
 
 
 def _check_category(
     connector: object, expected: TaskCategory | None, fail: Callable[[str, str], NoReturn]
 ) -> TaskCategory:
-    name = getattr(connector, "task_type_name", None) or None
-    version = getattr(connector, "task_type_version", 0)
+    # A connector may leave task_type_name out and take the entry point's; one it declares must match.
+    name = getattr(connector, "task_type_name", None) or (expected.name if expected else None)
     if name is None:
-        if expected is None:
-            fail("category", "declares no task_type_name")
-        return expected
+        fail("category", "declares no task_type_name; set it to the task type the connector serves")
+    version = getattr(connector, "task_type_version", 0)
     try:
         declared = TaskCategory(name, version)
     except ValueError as exc:
-        fail("category", str(exc))
+        fail("category", f"{exc}; fix task_type_name/task_type_version")
     if expected is not None and declared != expected:
-        fail("category-mismatch", f"declares task type {declared} but its entry point is named "
-             f"{expected.entry_point_name!r}; rename the entry point to {declared.entry_point_name!r} "
-             "or fix task_type_name/task_type_version")
+        fail(
+            "category-mismatch",
+            f"declares task type {declared} but its entry point is named "
+            f"{expected.entry_point_name!r}; rename the entry point to {declared.entry_point_name!r} "
+            "or fix task_type_name/task_type_version",
+        )
     return declared
+
+
+def _own_doc(connector: object) -> str:
+    """The connector's own docstring (its module's or its class's), never one inherited from a base."""
+    owner = connector if isinstance(connector, types.ModuleType) else type(connector)
+    doc = vars(owner).get("__doc__")
+    return inspect.cleandoc(doc) if isinstance(doc, str) else ""
 
 
 def _display_name(connector: object) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -39,24 +39,31 @@ def _dist(entry: ConnectorEntry) -> str:
     return f"{entry.distribution} {entry.distribution_version or ''}".rstrip()
 
 
-def _entry_rows(entries: Sequence[ConnectorEntry]) -> list[list[str]]:
-    return [
-        [str(e.category) if e.category else e.entry_point, e.state.value, _dist(e), e.target, e.error or ""]
-        for e in entries
-    ]
+def _label(entry: ConnectorEntry) -> str:
+    return str(entry.category) if entry.category else entry.entry_point
 
 
 @click.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
 def list_command(as_json: bool) -> None:
-    """List every installed connector without importing any of them."""
+    """List every installed connector without importing any of them.
+
+    Errors are printed under the table, one line each, so they are never cut or wrapped.
+    """
     entries = _registry().entries()
     if as_json:
         _print_json([e.to_dict() for e in entries])
-    elif not entries:
+        return
+    if not entries:
         click.echo("No connectors installed (no entry points in the 'connector' group).")
-    else:
-        _print_table(["CATEGORY", "STATE", "DISTRIBUTION", "TARGET", "ERROR"], _entry_rows(entries))
+        return
+    rows = [[_label(e), e.state.value, _dist(e), e.target] for e in entries]
+    _print_table(["CATEGORY", "STATE", "DISTRIBUTION", "TARGET"], rows)
+    errors = [e for e in entries if e.error]
+    if errors:
+        click.echo()
+        for entry in errors:
+            click.echo(f"{_label(entry)}: {entry.error}")
 
 
 def _parse_category(text: str) -> TaskCategory:
@@ -66,7 +73,7 @@ def _parse_category(text: str) -> TaskCategory:
         raise click.BadParameter(str(exc), param_hint="TYPE[@VERSION]") from None
 
 
-def fail_unknown(registry: ConnectorRegistry, exc: ConnectorNotFound) -> None:
+def fail_unknown(registry: ConnectorRegistry, exc: ConnectorNotFound) -> NoReturn:
     """Exit 2 with the not-found message and the installed categories (for every command)."""
     installed = ", ".join(str(c) for c in registry.categories()) or "none"
     click.echo(f"Error: {exc}. Installed task types: {installed}", err=True)
@@ -132,18 +139,24 @@ def _qualified(cls: type | None) -> str | None:
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object instead of text.")
 def check(as_json: bool) -> None:
-    """Load every connector and report each problem; exit 1 if there is any (for Docker builds and CI)."""
+    """Load every connector and report each problem; exit 1 if there is any (for Docker builds and CI).
+
+    Broken and conflicting connectors are problems; disabled ones (CONNECTOR_ALLOW, CONNECTOR_DENY,
+    CONNECTOR_PIN) are reported but are not.
+    """
     entries = _registry().load_all()
-    problems = [e for e in entries if e.state is not ConnectorState.LOADED]
+    problems = [e for e in entries if e.is_problem]
     if as_json:
         _print_json(
             {"ok": not problems, "connectors": [e.to_dict() for e in entries], "problems": len(problems)}
         )
     else:
-        for entry in problems:
-            name = str(entry.category) if entry.category else entry.entry_point
-            click.echo(f"{entry.state.value.upper()} {name}: {entry.error}")
-        loaded = len(entries) - len(problems)
-        click.echo(f"{loaded} connector(s) loaded, {len(problems)} problem(s).")
+        # Disabled connectors are reported but are not problems: the operator left them out.
+        for entry in entries:
+            if entry.is_problem or entry.state is ConnectorState.DISABLED:
+                click.echo(f"{entry.state.value.upper()} {_label(entry)}: {entry.error}")
+        loaded = sum(e.state is ConnectorState.LOADED for e in entries)
+        disabled = sum(e.state is ConnectorState.DISABLED for e in entries)
+        click.echo(f"{loaded} connector(s) loaded, {disabled} disabled, {len(problems)} problem(s).")
     if problems:
         raise SystemExit(1)
