@@ -22,9 +22,21 @@ from ._exceptions import ConnectorValidationError as ConnectorValidationError
 from ._exceptions import ConnectorWarning as ConnectorWarning
 from ._exceptions import DuplicateConnectorError as DuplicateConnectorError
 from ._exceptions import HookNotImplementedError as HookNotImplementedError
+from ._exceptions import HookResultError as HookResultError
+from ._exceptions import InputValueError as InputValueError
+from ._exceptions import JobFailedError as JobFailedError
+from ._exceptions import JobNotFoundError as JobNotFoundError
+from ._exceptions import JobStateError as JobStateError
+from ._exceptions import JournalError as JournalError
 from ._exceptions import LiteralConversionError as LiteralConversionError
 from ._exceptions import ResourceMetaError as ResourceMetaError
+from ._journal import JobJournal as JobJournal
+from ._journal import JobRecord as JobRecord
+from ._journal import JobState as JobState
+from ._journal import connector_home as connector_home
 from ._loaded import LoadedConnector as LoadedConnector
+from ._mixins import AsyncConnectorExecutorMixin as AsyncConnectorExecutorMixin
+from ._mixins import SyncConnectorExecutorMixin as SyncConnectorExecutorMixin
 from ._model import Connection as Connection
 from ._model import LogsChunk as LogsChunk
 from ._model import MetricPoint as MetricPoint
@@ -47,6 +59,12 @@ from ._registry import ConnectorRegistry as ConnectorRegistry
 from ._registry import ConnectorState as ConnectorState
 from ._registry import default_registry as default_registry
 from ._resource_meta import ResourceMeta as ResourceMeta
+from ._runner import RunEvent as RunEvent
+from ._runner import RunResult as RunResult
+from ._runner import cancel_job as cancel_job
+from ._runner import resume_job as resume_job
+from ._runner import run_connector as run_connector
+from ._runner import run_connector_async as run_connector_async
 from ._secrets import get_connector_secret as get_connector_secret
 from ._settings import RegistrySettings as RegistrySettings
 from .hookspecs import hookimpl as hookimpl
@@ -62,6 +80,7 @@ convert_to_flyte_phase = convert_to_phase
 __all__ = [  # noqa: RUF022 - plainly sorted, as tests/test_exported_members.py checks
     "AsyncConnector",
     "AsyncConnectorBase",
+    "AsyncConnectorExecutorMixin",
     "BlobRef",
     "ConfigurationError",
     "Connection",
@@ -83,6 +102,15 @@ __all__ = [  # noqa: RUF022 - plainly sorted, as tests/test_exported_members.py 
     "ENTRY_POINT_GROUP",
     "FlyteConnectorNotFound",
     "HookNotImplementedError",
+    "HookResultError",
+    "InputValueError",
+    "JobFailedError",
+    "JobJournal",
+    "JobNotFoundError",
+    "JobRecord",
+    "JobState",
+    "JobStateError",
+    "JournalError",
     "LiteralConversionError",
     "LoadedConnector",
     "LogsChunk",
@@ -93,14 +121,19 @@ __all__ = [  # noqa: RUF022 - plainly sorted, as tests/test_exported_members.py 
     "Resource",
     "ResourceMeta",
     "ResourceMetaError",
+    "RunEvent",
+    "RunResult",
     "StructuredDatasetRef",
     "SyncConnector",
     "SyncConnectorBase",
+    "SyncConnectorExecutorMixin",
     "TaskCategory",
     "TaskExecutionMetadata",
     "TaskInterface",
     "TaskLog",
     "TaskTemplate",
+    "cancel_job",
+    "connector_home",
     "convert_to_flyte_phase",
     "convert_to_phase",
     "default_registry",
@@ -111,4 +144,7 @@ __all__ = [  # noqa: RUF022 - plainly sorted, as tests/test_exported_members.py 
     "hookspecs",
     "is_terminal_phase",
     "render_task_template",
+    "resume_job",
+    "run_connector",
+    "run_connector_async",
 ]

@@ -16,6 +16,7 @@
     ├── HookResultError             (also TypeError) a hook returned something of the wrong type
     ├── JobFailedError              a job run locally ended without succeeding
     ├── JobNotFoundError            (also LookupError) the job journal has no such job
+    ├── JobStateError               a journal job's state does not allow the action (resume a cancelled job)
     └── JournalError                the job journal cannot be opened or written
 
     ConnectorWarning                (a UserWarning) the base of every warning connector emits
@@ -211,6 +212,15 @@ class JobNotFoundError(ConnectorError, LookupError):
 
     def __init__(self, message: str, *, job_id: str) -> None:
         self.job_id = job_id
+        super().__init__(message)
+
+
+class JobStateError(ConnectorError):
+    """Raised when a journal job cannot be resumed or cancelled as asked; ``state`` is its journal state."""
+
+    def __init__(self, message: str, *, job_id: str, state: str) -> None:
+        self.job_id = job_id
+        self.state = state
         super().__init__(message)
 
 

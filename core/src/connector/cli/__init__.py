@@ -13,7 +13,10 @@ from .._exceptions import ConfigurationError
 # grpc for `serve`) is imported only when that subcommand runs, so `connector list` stays fast.
 _COMMANDS = {
     "check": "connector.cli._inspect:check",
+    "jobs": "connector.cli._jobs:jobs",
     "list": "connector.cli._inspect:list_command",
+    "serve": "connector.cli._serve:serve",
+    "run": "connector.cli._run:run_command",
     "show": "connector.cli._inspect:show",
 }
 

@@ -1,0 +1,109 @@
+"""Executor mixins: give a task object ``execute(**inputs)`` that runs it locally through its connector."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from ._exceptions import JobFailedError
+from ._journal import JobJournal
+from ._loaded import LoadedConnector
+from ._model import TaskCategory, TaskInterface, TaskTemplate
+from ._registry import ConnectorRegistry, default_registry
+from ._runner import DEFAULT_MAX_POLL_INTERVAL, DEFAULT_POLL_INTERVAL, RunResult, run_connector_async
+
+
+class _ConnectorExecutorMixin:
+    """What both mixins share: the task's template, its connector, and one run through the runner."""
+
+    #: The task type and version the connector serves (set by the task class or its instances).
+    task_type: str
+    task_type_version: int = 0
+    #: The template's custom fields: the connector's settings for this task.
+    custom: Mapping[str, Any] = {}
+    #: The registry to find the connector in; None means ``default_registry()``.
+    connector_registry: ConnectorRegistry | None = None
+    #: The journal async jobs are written to: True for the default one, False for none.
+    connector_journal: JobJournal | bool = True
+    connector_poll_interval: float = DEFAULT_POLL_INTERVAL
+    connector_max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL
+    connector_timeout: float | None = None
+    _expects_sync: ClassVar[bool]
+
+    def connector_task_template(self) -> TaskTemplate:
+        """The template the connector is given; override to fill in more than ``custom`` and the interface."""
+        custom = self.custom() if callable(self.custom) else self.custom
+        interface = getattr(self, "interface", None)
+        return TaskTemplate(
+            type=self.task_type,
+            task_type_version=self.task_type_version,
+            custom=dict(custom or {}),
+            interface=interface if isinstance(interface, TaskInterface) else None,
+        )
+
+    def _connector(self) -> LoadedConnector:
+        registry = self.connector_registry or default_registry()
+        loaded = registry.get(TaskCategory(self.task_type, self.task_type_version))
+        if loaded.is_sync != self._expects_sync:
+            served = "a sync connector (do)" if loaded.is_sync else "an async connector (create/get/delete)"
+            wanted = "SyncConnectorExecutorMixin" if loaded.is_sync else "AsyncConnectorExecutorMixin"
+            raise TypeError(
+                f"{type(self).__name__}: task type {loaded.category} is served by {served}; "
+                f"derive the task from {wanted} instead"
+            )
+        return loaded
+
+    async def execute_async(self, **inputs: Any) -> dict[str, Any]:
+        """Run the task through its connector and return its outputs by name (for use in a loop).
+
+        Raises ``JobFailedError`` (with the ``RunResult`` as ``result``) when the job does not succeed.
+        """
+        loaded = self._connector()
+        result = await run_connector_async(
+            loaded,
+            loaded.category,
+            template=self.connector_task_template(),
+            inputs=inputs,
+            poll_interval=self.connector_poll_interval,
+            max_poll_interval=self.connector_max_poll_interval,
+            timeout=self.connector_timeout,
+            journal=self.connector_journal,
+        )
+        return _outputs(self, result)
+
+    def execute(self, **inputs: Any) -> dict[str, Any]:
+        """Run the task through its connector, blocking until it ends, and return its outputs by name.
+
+        On Ctrl-C the job is deleted (an ``async def delete`` awaited) before ``KeyboardInterrupt``
+        propagates. Raises ``JobFailedError`` when the job does not succeed. Call ``execute_async``
+        from code already running an event loop.
+        """
+        import asyncio
+
+        return asyncio.run(self.execute_async(**inputs))
+
+
+def _outputs(task: object, result: RunResult) -> dict[str, Any]:
+    if not result.ok:
+        raise JobFailedError(f"{type(task).__name__}: {result.describe()}", result=result)
+    return result.outputs
+
+
+class AsyncConnectorExecutorMixin(_ConnectorExecutorMixin):
+    """Run a task locally through an async connector: ``execute(**inputs)`` creates, polls, returns outputs.
+
+    The task class sets ``task_type``, ``task_type_version`` and ``custom`` (a mapping, or a method
+    returning one) and may have an ``interface`` (a ``TaskInterface``). The job is written to the
+    journal like any ``connector run`` job.
+    """
+
+    _expects_sync = False
+
+
+class SyncConnectorExecutorMixin(_ConnectorExecutorMixin):
+    """Run a task locally through a sync connector: ``execute(**inputs)`` calls ``do`` and returns outputs.
+
+    The task class sets the same attributes as for ``AsyncConnectorExecutorMixin``.
+    """
+
+    _expects_sync = True

@@ -1,0 +1,350 @@
+"""Typed values for ``connector run``: ``KEY=VALUE`` options, ``@file`` values, and JSON or YAML files."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ._exceptions import InputValueError
+from ._model import TaskInterface, TaskTemplate
+
+_INTEGER = re.compile(r"[-+]?[0-9]+")
+# A decimal with a point or an exponent; "nan", "inf" and "1_000" stay strings on purpose.
+_FLOAT = re.compile(r"[-+]?(?:(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[0-9]+[eE][-+]?[0-9]+)")
+_BOOLEANS = {"true": True, "false": False}
+
+#: The keys a ``--template`` file may have, with what each becomes in the ``TaskTemplate``.
+TEMPLATE_KEYS = (
+    "type",
+    "task_type_version",
+    "custom",
+    "config",
+    "container_image",
+    "container_args",
+    "sql",
+    "metadata",
+    "interface",
+    "id",
+)
+
+
+def parse_value(text: str, *, option: str = "value") -> Any:
+    """Turn one command-line value into a typed Python value.
+
+    In order: ``@PATH`` is the text of that file (``@@`` escapes a leading ``@``); ``true`` and
+    ``false`` (any case) are booleans; whole numbers are ints; decimals with a point or exponent
+    are floats; text starting with ``{``, ``[`` or ``"``, and ``null``, is JSON (a quoted JSON
+    string is how to pass ``"123"`` as text); anything else is the string as given.
+    Raises ``InputValueError`` naming ``option`` for an unreadable file or malformed JSON.
+    """
+    if text.startswith("@@"):
+        return text[1:]
+    if text.startswith("@"):
+        return _read_text(text[1:], option)
+    lowered = text.lower()
+    if lowered in _BOOLEANS:
+        return _BOOLEANS[lowered]
+    if _INTEGER.fullmatch(text):
+        return int(text)
+    if _FLOAT.fullmatch(text):
+        return float(text)
+    if text == "null" or text[:1] in ("{", "[", '"'):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputValueError(
+                f"{option}: {text!r} looks like JSON but is not valid JSON "
+                f"({exc.msg} at column {exc.colno}); "
+                "fix it, or pass text that starts with '{', '[' or '\"' as a quoted JSON string",
+                option=option,
+            ) from None
+    return text
+
+
+def _read_text(path_text: str, option: str) -> str:
+    if not path_text:
+        raise InputValueError(f"{option}: '@' must be followed by a file name (use '@@' for a literal '@')")
+    path = Path(path_text).expanduser()
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputValueError(f"{option}: file {path_text!r} does not exist", option=option) from None
+    except IsADirectoryError:
+        raise InputValueError(f"{option}: {path_text!r} is a directory, not a file", option=option) from None
+    except UnicodeDecodeError:
+        raise InputValueError(f"{option}: file {path_text!r} is not UTF-8 text", option=option) from None
+    except OSError as exc:
+        raise InputValueError(f"{option}: cannot read {path_text!r}: {exc.strerror}", option=option) from None
+
+
+def parse_assignments(items: Iterable[str], *, option: str) -> dict[str, Any]:
+    """Parse ``KEY=VALUE`` items (each value typed by ``parse_value``) into a dict.
+
+    Raises ``InputValueError`` for an item without ``=``, an empty key, or a key given twice.
+    """
+    result: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep:
+            raise InputValueError(f"{option} {item!r}: expected KEY=VALUE", option=option)
+        if not key:
+            raise InputValueError(f"{option} {item!r}: the key before '=' is empty", option=option)
+        if key in result:
+            raise InputValueError(f"{option} {key!r} is given twice", option=option)
+        result[key] = parse_value(value, option=f"{option} {key}")
+    return result
+
+
+def load_document(path_text: str, *, option: str) -> Any:
+    """Read a JSON or YAML file: ``.yaml``/``.yml`` as YAML, anything else as JSON, then YAML.
+
+    YAML needs PyYAML (``pip install 'connector-core[yaml]'``); without it a YAML file raises
+    ``InputValueError`` saying so.
+    """
+    text = _read_text(path_text, option)
+    suffix = Path(path_text).suffix.lower()
+    if suffix not in (".yaml", ".yml"):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            if suffix == ".json":
+                raise InputValueError(
+                    f"{option}: {path_text!r} is not valid JSON: "
+                    f"{exc.msg} at line {exc.lineno} column {exc.colno}",
+                    option=option,
+                ) from None
+            json_error = f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+            return _load_yaml(text, path_text, option, json_error=json_error)
+    return _load_yaml(text, path_text, option)
+
+
+def _load_yaml(text: str, path_text: str, option: str, *, json_error: str | None = None) -> Any:
+    try:
+        import yaml
+    except ImportError:
+        not_json = f"it is not JSON ({json_error}) and " if json_error else ""
+        raise InputValueError(
+            f"{option}: cannot read {path_text!r}: {not_json}reading YAML needs PyYAML, "
+            "which is not installed; "
+            "install it with: pip install 'connector-core[yaml]'",
+            option=option,
+        ) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        where = ""
+        mark = getattr(exc, "problem_mark", None)
+        if mark is not None:
+            where = f" at line {mark.line + 1} column {mark.column + 1}"
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        kind = "JSON or YAML" if json_error else "YAML"
+        raise InputValueError(
+            f"{option}: {path_text!r} is not valid {kind}: {problem}{where}", option=option
+        ) from None
+
+
+def load_mapping(path_text: str, *, option: str) -> dict[str, Any]:
+    """Read a JSON or YAML file whose top level must be a mapping with string keys."""
+    document = load_document(path_text, option=option)
+    if document is None:
+        return {}
+    if not isinstance(document, dict):
+        raise InputValueError(
+            f"{option}: {path_text!r} must hold a mapping of names to values, not a {_kind(document)}",
+            option=option,
+        )
+    bad = [repr(k) for k in document if not isinstance(k, str)]
+    if bad:
+        raise InputValueError(f"{option}: {path_text!r} has keys that are not strings: {', '.join(bad)}")
+    return document
+
+
+def _kind(value: Any) -> str:
+    return {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def template_from_document(document: Mapping[str, Any], *, source: str) -> dict[str, Any]:
+    """Check a ``--template`` document and return the ``TaskTemplate`` keyword arguments it gives.
+
+    Raises ``InputValueError`` for an unknown key or a value of the wrong shape.
+    """
+    option = f"--template {source!r}"
+    unknown = sorted(set(document) - set(TEMPLATE_KEYS))
+    if unknown:
+        raise InputValueError(
+            f"{option}: unknown key(s) {', '.join(map(repr, unknown))}; "
+            f"known keys: {', '.join(TEMPLATE_KEYS)}",
+            option="--template",
+        )
+    shapes: dict[str, tuple[type, ...]] = {
+        "type": (str,),
+        "task_type_version": (int,),
+        "custom": (dict,),
+        "config": (dict,),
+        "container_image": (str,),
+        "container_args": (list,),
+        "sql": (str,),
+        "metadata": (dict,),
+        "interface": (dict,),
+        "id": (str,),
+    }
+    kwargs: dict[str, Any] = {}
+    for key, value in document.items():
+        if value is None:
+            continue
+        wanted = shapes[key]
+        if not isinstance(value, wanted) or (key == "task_type_version" and isinstance(value, bool)):
+            raise InputValueError(
+                f"{option}: {key!r} must be a {_kind_of(wanted[0])}, not a {_kind(value)}",
+                option="--template",
+            )
+        kwargs[key] = value
+    if "config" in kwargs:
+        kwargs["config"] = {str(k): str(v) for k, v in kwargs["config"].items()}
+    if "container_args" in kwargs:
+        kwargs["container_args"] = [str(a) for a in kwargs["container_args"]]
+    if "interface" in kwargs:
+        kwargs["interface"] = _interface(kwargs["interface"], option)
+    return kwargs
+
+
+def _kind_of(tp: type) -> str:
+    return {dict: "mapping", list: "list", str: "string", int: "whole number"}[tp]
+
+
+#: Interface type names whose values a raw command-line string can be converted to.
+INTERFACE_TYPES = (
+    "integer",
+    "float",
+    "string",
+    "boolean",
+    "datetime",
+    "duration",
+    "none",
+    "struct",
+    "blob",
+    "structured_dataset",
+    "list",
+    "map",
+    "union",
+    "unknown",
+)
+
+
+def _interface(document: Mapping[str, Any], option: str) -> TaskInterface:
+    unknown = sorted(set(document) - {"inputs", "outputs"})
+    if unknown:
+        raise InputValueError(
+            f"{option}: interface has unknown key(s) {', '.join(map(repr, unknown))}; "
+            "known keys: inputs, outputs",
+            option="--template",
+        )
+    parts: dict[str, dict[str, str]] = {}
+    for side in ("inputs", "outputs"):
+        declared = document.get(side) or {}
+        if not isinstance(declared, dict):
+            raise InputValueError(
+                f"{option}: interface {side} must be a mapping of names to type names", option="--template"
+            )
+        for name, type_name in declared.items():
+            if type_name not in INTERFACE_TYPES:
+                raise InputValueError(
+                    f"{option}: interface {side} {name!r} has unknown type {type_name!r}; "
+                    f"known types: {', '.join(INTERFACE_TYPES)}",
+                    option="--template",
+                )
+        parts[side] = {str(k): str(v) for k, v in declared.items()}
+    return TaskInterface(inputs=parts["inputs"], outputs=parts["outputs"])
+
+
+def coerce_to_interface(
+    inputs: Mapping[str, Any], raw: Mapping[str, str], interface: TaskInterface | None
+) -> dict[str, Any]:
+    """Check inputs against the template's interface, when it declares inputs.
+
+    ``raw`` holds the text of each ``--input`` as typed on the command line, so an input declared
+    ``string`` keeps ``007`` as text rather than the integer ``parse_value`` made of it. Raises
+    ``InputValueError`` for an input the interface does not declare or a value that does not fit.
+    """
+    if interface is None or not interface.inputs:
+        return dict(inputs)
+    declared = interface.inputs
+    unknown = sorted(set(inputs) - set(declared))
+    if unknown:
+        raise InputValueError(
+            f"unknown input(s) {', '.join(map(repr, unknown))}; the task's interface declares: "
+            f"{', '.join(f'{k} ({v})' for k, v in declared.items())}",
+            option="--input",
+        )
+    result = dict(inputs)
+    for name, value in inputs.items():
+        type_name = declared[name]
+        text = raw.get(name)
+        if type_name == "string" and text is not None and not text.startswith("@"):
+            result[name] = text
+        elif type_name == "float" and isinstance(value, int) and not isinstance(value, bool):
+            result[name] = float(value)
+        elif not _fits(type_name, value):
+            raise InputValueError(
+                f"input {name!r} is declared {type_name} but got {value!r} ({_kind(value)})", option="--input"
+            )
+    return result
+
+
+def _fits(type_name: str, value: Any) -> bool:
+    checks: dict[str, Any] = {
+        "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+        "float": lambda v: isinstance(v, float),
+        "string": lambda v: isinstance(v, str),
+        "boolean": lambda v: isinstance(v, bool),
+        "none": lambda v: v is None,
+        "struct": lambda v: isinstance(v, dict),
+        "map": lambda v: isinstance(v, dict),
+        "list": lambda v: isinstance(v, list),
+    }
+    check = checks.get(type_name)
+    return True if check is None else bool(check(value))
+
+
+def build_template(
+    category_name: str,
+    category_version: int,
+    *,
+    document: Mapping[str, Any] | None = None,
+    source: str = "",
+    custom: Mapping[str, Any] | None = None,
+) -> TaskTemplate:
+    """Make the ``TaskTemplate`` of a local run: the file's fields, ``custom`` merged over its ``custom``.
+
+    Raises ``InputValueError`` when the file names another task type or version than the command.
+    """
+    kwargs = template_from_document(document, source=source) if document is not None else {}
+    for key, wanted in (("type", category_name), ("task_type_version", category_version)):
+        if key in kwargs and kwargs[key] != wanted:
+            raise InputValueError(
+                f"--template {source!r}: {key} is {kwargs[key]!r} but the command runs {category_name}@"
+                f"{category_version}; remove {key!r} from the file or run the type it names",
+                option="--template",
+            )
+    kwargs["type"] = category_name
+    kwargs["task_type_version"] = category_version
+    kwargs["custom"] = {**kwargs.get("custom", {}), **(custom or {})}
+    return TaskTemplate(**kwargs)
+
+
+def template_to_document(template: TaskTemplate) -> dict[str, Any]:
+    """The JSON-ready fields of a template (everything but ``raw``), as the journal stores them."""
+    document = {f.name: getattr(template, f.name) for f in dataclasses.fields(template) if f.name != "raw"}
+    if template.interface is not None:
+        document["interface"] = {
+            "inputs": dict(template.interface.inputs),
+            "outputs": dict(template.interface.outputs),
+        }
+    return document

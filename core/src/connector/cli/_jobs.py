@@ -1,0 +1,263 @@
+"""``connector jobs``: list, show, resume, cancel and prune the jobs in the local job journal."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, NoReturn
+
+import click
+
+from .._exceptions import (
+    ConnectorError,
+    ConnectorNotFound,
+    ConnectorUnavailable,
+    JobNotFoundError,
+    JobStateError,
+    JournalError,
+)
+from .._journal import JobJournal, JobRecord, JobState, iso_time
+from .._registry import ConnectorRegistry, default_registry
+from .._runner import DEFAULT_MAX_POLL_INTERVAL, DEFAULT_POLL_INTERVAL, cancel_job, prepare_resume
+from ._inspect import fail_unknown
+from ._run import _positive, execute, make_display, report
+
+_DURATION = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([smhdw]?)\s*")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def _registry() -> ConnectorRegistry:
+    return default_registry()
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    click.echo(f"Error: {message}", err=True)
+    raise SystemExit(code)
+
+
+def _journal() -> JobJournal:
+    return JobJournal()
+
+
+def _get(journal: JobJournal, job_id: str) -> JobRecord:
+    try:
+        return journal.get(job_id)
+    except JobNotFoundError as exc:
+        _fail(str(exc))
+    except JournalError as exc:
+        _fail(str(exc), code=1)
+
+
+def parse_duration(text: str) -> float:
+    """``90``, ``30s``, ``15m``, ``12h``, ``7d`` or ``2w`` in seconds; ``ValueError`` otherwise."""
+    match = _DURATION.fullmatch(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not a duration; use a number with s, m, h, d or w, such as 7d or 12h")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def _duration(ctx: click.Context, param: click.Parameter, value: str) -> float:
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--older-than") from None
+
+
+@click.group("jobs")
+def jobs() -> None:
+    """The jobs created by `connector run`, kept in the journal under $CONNECTOR_HOME.
+
+    A run that died (killed, machine restarted) leaves its job there: `resume` polls it to the
+    end, `cancel` deletes it.
+    """
+
+
+@jobs.command("list")
+@click.option("--state", type=click.Choice([s.value for s in JobState]), help="Only jobs in this state.")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many jobs (newest first).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
+def list_jobs(state: str | None, limit: int | None, as_json: bool) -> None:
+    """List the journal's jobs, newest first."""
+    journal = _journal()
+    try:
+        records = journal.list(state=JobState(state) if state else None, limit=limit)
+    except JournalError as exc:
+        _fail(str(exc), code=1)
+    if as_json:
+        click.echo(json.dumps([_summary(r) for r in records], indent=2))
+        return
+    if not records:
+        click.echo(f"No jobs in {journal.path}.")
+        return
+    from ._inspect import _print_table
+
+    rows = [
+        [
+            r.id,
+            str(r.category),
+            r.state.value,
+            r.phase.name if r.phase else "-",
+            iso_time(r.created_at),
+            iso_time(r.updated_at),
+            r.message,
+        ]
+        for r in records
+    ]
+    _print_table(["ID", "CATEGORY", "STATE", "PHASE", "CREATED", "UPDATED", "MESSAGE"], rows)
+
+
+def _summary(record: JobRecord) -> dict[str, Any]:
+    document = record.to_dict()
+    for key in ("template", "resource_meta"):
+        document.pop(key)
+    return document
+
+
+@jobs.command("show")
+@click.argument("job_id", metavar="ID")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object instead of text.")
+def show_job(job_id: str, as_json: bool) -> None:
+    """Show one job: its state, last phase and message, template and encoded resource meta."""
+    record = _get(_journal(), job_id)
+    document = record.to_dict()
+    if as_json:
+        click.echo(json.dumps(document, indent=2))
+        return
+    labels = {
+        "id": "Id",
+        "category": "Category",
+        "connector": "Connector",
+        "state": "State",
+        "phase": "Phase",
+        "message": "Message",
+        "polls": "Polls",
+        "created_at": "Created",
+        "updated_at": "Updated",
+        "output_prefix": "Output prefix",
+        "inputs_digest": "Inputs digest",
+        "resource_meta": "Resource meta",
+        "pid": "Process",
+        "host": "Host",
+    }
+    for key, label in labels.items():
+        value = document[key]
+        if value not in (None, ""):
+            click.echo(f"{label + ':':15}{value}")
+    click.echo(f"{'Template:':15}{json.dumps(document['template'], sort_keys=True, default=str)}")
+
+
+@jobs.command("resume")
+@click.argument("job_id", metavar="ID")
+@click.option(
+    "--poll-interval",
+    type=float,
+    default=DEFAULT_POLL_INTERVAL,
+    show_default=True,
+    metavar="S",
+    callback=_positive("--poll-interval"),
+    help="First wait between polls; it doubles after each poll.",
+)
+@click.option(
+    "--max-poll-interval",
+    type=float,
+    default=DEFAULT_MAX_POLL_INTERVAL,
+    show_default=True,
+    metavar="S",
+    callback=_positive("--max-poll-interval"),
+    help="Longest wait between polls.",
+)
+@click.option(
+    "--timeout",
+    type=float,
+    metavar="S",
+    callback=_positive("--timeout"),
+    help="Delete the job after S seconds.",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON document instead of progress and outputs."
+)
+def resume(
+    job_id: str, poll_interval: float, max_poll_interval: float, timeout: float | None, as_json: bool
+) -> None:
+    """Poll a journal job again until it ends, and print its outputs (exit codes as `connector run`)."""
+    journal = _journal()
+    record = _get(journal, job_id)
+    registry = _registry()
+    display = make_display(record.category, as_json=as_json)
+    try:
+        run, record, meta = prepare_resume(
+            registry,
+            record.id,
+            journal=journal,
+            poll_interval=poll_interval,
+            max_poll_interval=max_poll_interval,
+            timeout=timeout,
+            on_event=display.handle,
+        )
+    except ConnectorError as exc:
+        display.stop()
+        _lookup_failure(registry, exc)
+    result = execute(run, display, resume=record, meta=meta)
+    report(result, as_json=as_json)
+
+
+def _lookup_failure(registry: ConnectorRegistry, exc: ConnectorError) -> NoReturn:
+    if isinstance(exc, ConnectorNotFound):
+        fail_unknown(registry, exc)
+    if isinstance(exc, JobStateError):
+        _fail(str(exc))
+    if isinstance(exc, ConnectorUnavailable):
+        _fail(f"task type {exc.category} cannot be served: {exc}", code=1)
+    _fail(str(exc), code=1)
+
+
+@jobs.command("cancel")
+@click.argument("job_id", metavar="ID")
+@click.option("--json", "as_json", is_flag=True, help="Print the job's record as JSON afterwards.")
+def cancel(job_id: str, as_json: bool) -> None:
+    """Delete a journal job's remote job and mark it cancelled (nothing is done for a finished job)."""
+    journal = _journal()
+    before = _get(journal, job_id)
+    registry = _registry()
+    try:
+        after = cancel_job(registry, before.id, journal=journal)
+    except ConnectorError as exc:
+        _lookup_failure(registry, exc)
+    except Exception as exc:  # delete raised: the connector's error, shown as such
+        _fail(
+            f"job {before.id}: delete raised {type(exc).__name__}: {exc}; "
+            "the job stays 'cancelling' in the journal",
+            code=1,
+        )
+    if as_json:
+        click.echo(json.dumps({**_summary(after), "deleted": not before.state.is_finished}, indent=2))
+    elif before.state.is_finished:
+        click.echo(f"job {after.id} had already {after.state.value}; nothing to cancel")
+    else:
+        click.echo(f"job {after.id} cancelled (delete called)")
+
+
+@jobs.command("prune")
+@click.option(
+    "--older-than",
+    default="7d",
+    show_default=True,
+    metavar="DURATION",
+    callback=_duration,
+    help="Remove jobs last updated longer ago than this (30s, 15m, 12h, 7d, 2w).",
+)
+@click.option(
+    "--unfinished", is_flag=True, help="Also remove jobs not finished (running, error, timed out...)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the removed ids as JSON.")
+def prune(older_than: float, unfinished: bool, as_json: bool) -> None:
+    """Remove old finished jobs (succeeded, failed, cancelled) from the journal."""
+    journal = _journal()
+    try:
+        removed = journal.prune(older_than=older_than, include_unfinished=unfinished)
+    except JournalError as exc:
+        _fail(str(exc), code=1)
+    if as_json:
+        click.echo(json.dumps({"removed": removed}, indent=2))
+    else:
+        click.echo(f"Removed {len(removed)} job(s) from {journal.path}.")

@@ -1,0 +1,383 @@
+"""``connector run``: run one task locally with a live progress display, plain lines, or one JSON document."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+
+from .._exceptions import ConnectorNotFound, ConnectorUnavailable, InputValueError, JournalError
+from .._model import Phase, TaskCategory, TaskLog
+from .._registry import ConnectorRegistry, default_registry
+from .._runner import DEFAULT_MAX_POLL_INTERVAL, DEFAULT_POLL_INTERVAL, RunEvent, RunResult, prepare_run
+from .._values import build_template, coerce_to_interface, load_mapping, parse_assignments
+from ._inspect import fail_unknown
+
+if TYPE_CHECKING:
+    from .._runner import _Run
+
+_PHASE_STYLES = {
+    Phase.SUCCEEDED: "bold green",
+    Phase.FAILED: "bold red",
+    Phase.RETRYABLE_FAILED: "bold red",
+    Phase.ABORTED: "bold yellow",
+    Phase.RUNNING: "bold cyan",
+}
+
+
+def _registry() -> ConnectorRegistry:
+    return default_registry()
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    click.echo(f"Error: {message}", err=True)
+    raise SystemExit(code)
+
+
+def _json_value(value: Any) -> str:
+    return json.dumps(value, default=str, ensure_ascii=False)
+
+
+class Display:
+    """Shows a run's events: the base shows nothing (``--json``) but notes on stderr."""
+
+    def __init__(self, category: TaskCategory) -> None:
+        self.category = category
+        self.started = time.monotonic()
+
+    def __enter__(self) -> Display:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def handle(self, event: RunEvent) -> None:
+        """Take one event of the run."""
+
+    def note(self, text: str) -> None:
+        """Say something outside the run's own events (a signal was received)."""
+        click.echo(text, err=True)
+
+    def stop(self) -> None:
+        """End the display (the live one leaves its last frame)."""
+
+
+class PlainDisplay(Display):
+    """One line on stderr per change: for logs, pipes and CI."""
+
+    def __init__(self, category: TaskCategory) -> None:
+        super().__init__(category)
+        self._last: tuple[Phase, str] | None = None
+        self._links: set[tuple[str, str]] = set()
+
+    def _line(self, elapsed: float, text: str) -> None:
+        click.echo(f"[{elapsed:7.2f}s] {text}", err=True)
+
+    def handle(self, event: RunEvent) -> None:
+        if event.kind == "started":
+            self._line(event.elapsed, f"{event.category}: starting")
+        elif event.kind == "created":
+            what = "resumed" if event.message == "resumed" else "created"
+            self._line(event.elapsed, f"job {event.job_id} {what}")
+        elif event.kind == "polled" and event.resource is not None:
+            resource = event.resource
+            if self._last != (resource.phase, resource.message):
+                self._last = (resource.phase, resource.message)
+                self._line(event.elapsed, f"{resource.phase.name}  {resource.message}".rstrip())
+            for link in resource.log_links:
+                if (link.name, link.uri) not in self._links:
+                    self._links.add((link.name, link.uri))
+                    self._line(event.elapsed, f"log {link.name or 'link'}: {link.uri}")
+        elif event.kind in ("cancelling", "timeout", "delete_failed") and event.message:
+            self._line(event.elapsed, event.message)
+        elif event.kind == "deleted":
+            self._line(event.elapsed, f"job {event.job_id} deleted")
+
+
+class LiveDisplay(Display):
+    """A rich live panel on the terminal (stderr): phase, message, log links, elapsed time."""
+
+    def __init__(self, category: TaskCategory) -> None:
+        super().__init__(category)
+        from rich.console import Console
+        from rich.live import Live
+
+        self.console = Console(stderr=True)
+        self.job_id: str | None = None
+        self.phase: Phase | None = None
+        self.message = "starting"
+        self.links: list[TaskLog] = []
+        self.polls = 0
+        self.status = ""
+        self.finished_at: float | None = None
+        self._lock = threading.Lock()
+        self.live = Live(
+            console=self.console, get_renderable=self._render, refresh_per_second=4, transient=False
+        )
+        self.live.start()
+
+    def _render(self) -> Any:
+        from rich.table import Table
+        from rich.text import Text
+
+        with self._lock:
+            end = self.finished_at or time.monotonic()
+            grid = Table.grid(padding=(0, 2))
+            grid.add_column(style="bold", no_wrap=True)
+            grid.add_column(overflow="fold")
+            title = Text(str(self.category), style="bold")
+            if self.job_id:
+                title.append(f"  job {self.job_id}", style="dim")
+            grid.add_row("Task", title)
+            phase = self.phase.name if self.phase is not None else "CREATING"
+            grid.add_row(
+                "Phase", Text(phase, style=_PHASE_STYLES.get(self.phase, "bold")) if self.phase else phase
+            )
+            grid.add_row("Message", Text(self.message or "-"))
+            for link in self.links:
+                grid.add_row(
+                    "Log",
+                    Text(f"{link.name}: {link.uri}" if link.name else link.uri, style=f"link {link.uri}"),
+                )
+            grid.add_row(
+                "Elapsed", f"{end - self.started:.1f}s ({self.polls} poll{'s' if self.polls != 1 else ''})"
+            )
+            if self.status:
+                grid.add_row("Status", Text(self.status, style="bold yellow"))
+            return grid
+
+    def handle(self, event: RunEvent) -> None:
+        with self._lock:
+            self.job_id = event.job_id or self.job_id
+            if event.kind == "created":
+                self.message = "resumed" if event.message == "resumed" else "job created"
+            elif event.kind == "polled" and event.resource is not None:
+                self.polls += 1
+                self.phase = event.resource.phase
+                self.message = event.resource.message
+                self.links = list(event.resource.log_links)
+            elif event.kind in ("cancelling", "timeout", "delete_failed"):
+                self.status = event.message
+            elif event.kind == "deleted":
+                self.status = "job deleted"
+            elif event.kind == "finished":
+                self.finished_at = time.monotonic()
+        self.live.refresh()
+
+    def note(self, text: str) -> None:
+        with self._lock:
+            self.status = text
+        self.live.refresh()
+
+    def stop(self) -> None:
+        self.live.stop()
+
+
+def make_display(category: TaskCategory, *, as_json: bool) -> Display:
+    """The display for this terminal: none with ``--json``, live on a TTY, plain lines otherwise."""
+    if as_json:
+        return Display(category)
+    if sys.stderr.isatty() and os.environ.get("TERM") != "dumb":
+        return LiveDisplay(category)
+    return PlainDisplay(category)
+
+
+@contextmanager
+def _signals_cancel(run: _Run, display: Display) -> Iterator[None]:
+    """SIGINT and SIGTERM cancel the run (its job is deleted); a second one exits at once with 130."""
+    import asyncio
+    import signal
+
+    loop = asyncio.get_running_loop()
+
+    def on_signal(name: str) -> None:
+        if run.cancel():
+            display.note(
+                f"{name}: cancelling; deleting the job (again to exit at once, leaving it in the journal)"
+            )
+            return
+        job = (
+            f"; job {run.job_id} stays in the journal: `connector jobs cancel {run.job_id}`"
+            if run.job_id
+            else ""
+        )
+        display.note(f"second {name}: exiting now{job}")
+        display.stop()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)  # a delete may be hung in a thread: only an immediate exit is "at once"
+
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, on_signal, sig.name)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError):  # Windows: fall back to a plain handler
+            signal.signal(sig, _threadsafe(loop, on_signal, sig.name))
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+def _threadsafe(loop: Any, callback: Callable[[str], None], name: str) -> Callable[[int, Any], None]:
+    def handler(signum: int, frame: Any) -> None:
+        loop.call_soon_threadsafe(callback, name)
+
+    return handler
+
+
+def execute(run: _Run, display: Display, **run_kwargs: Any) -> RunResult:
+    """Run ``run`` on a new event loop with the signal handlers in place; stop the display after."""
+    import asyncio
+
+    async def main() -> RunResult:
+        with _signals_cancel(run, display):
+            return await run.run(**run_kwargs)
+
+    with display:
+        return asyncio.run(main())
+
+
+def report(result: RunResult, *, as_json: bool) -> NoReturn:
+    """Print the outputs (or the JSON document) and exit with the result's exit code."""
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2, default=str))
+    else:
+        if result.ok:
+            click.echo(f"{result.describe()} in {result.elapsed:.1f}s", err=True)
+            if result.outputs:
+                for name, value in result.outputs.items():
+                    click.echo(f"{name} = {_json_value(value)}")
+        else:
+            click.echo(f"Error: {result.describe()}", err=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if any(t.name.startswith("connector-run") for t in threading.enumerate()):
+        # A hook abandoned after a cancel or timeout still runs in a worker thread; the interpreter
+        # would wait for it at exit.
+        os._exit(result.exit_code)
+    raise SystemExit(result.exit_code)
+
+
+def _parse_category(text: str) -> TaskCategory:
+    try:
+        return TaskCategory.parse(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="TYPE[@VERSION]") from None
+
+
+def _positive(name: str) -> Callable[[click.Context, click.Parameter, float | None], float | None]:
+    def check(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+        if value is not None and not value > 0:
+            raise click.BadParameter(f"must be more than 0 seconds, got {value:g}", param_hint=name)
+        return value
+
+    return check
+
+
+@click.command("run")
+@click.argument("task_type", metavar="TYPE[@VERSION]")
+@click.option(
+    "--custom", "custom_items", multiple=True, metavar="KEY=VALUE", help="A custom field of the template."
+)
+@click.option("--template", "template_file", metavar="FILE", help="A JSON or YAML task template.")
+@click.option("--input", "input_items", multiple=True, metavar="KEY=VALUE", help="An input of the task.")
+@click.option("--inputs", "inputs_file", metavar="FILE", help="A JSON or YAML mapping of inputs.")
+@click.option("--output-prefix", metavar="P", help="Where the job writes outputs [default: a new directory].")
+@click.option(
+    "--poll-interval",
+    type=float,
+    default=DEFAULT_POLL_INTERVAL,
+    show_default=True,
+    metavar="S",
+    callback=_positive("--poll-interval"),
+    help="First wait between polls; it doubles after each poll.",
+)
+@click.option(
+    "--max-poll-interval",
+    type=float,
+    default=DEFAULT_MAX_POLL_INTERVAL,
+    show_default=True,
+    metavar="S",
+    callback=_positive("--max-poll-interval"),
+    help="Longest wait between polls.",
+)
+@click.option(
+    "--timeout",
+    type=float,
+    metavar="S",
+    callback=_positive("--timeout"),
+    help="Delete the job after S seconds.",
+)
+@click.option("--no-journal", is_flag=True, help="Do not write the job to the journal.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON document instead of progress and outputs."
+)
+def run_command(
+    task_type: str,
+    custom_items: tuple[str, ...],
+    template_file: str | None,
+    input_items: tuple[str, ...],
+    inputs_file: str | None,
+    output_prefix: str | None,
+    poll_interval: float,
+    max_poll_interval: float,
+    timeout: float | None,
+    no_journal: bool,
+    as_json: bool,
+) -> None:
+    """Run one task locally through its connector and print its outputs.
+
+    Values of --custom and --input are typed: true/false, integers, decimals, JSON
+    (objects, arrays, "strings", null), @FILE for a file's text; anything else is a string.
+    Exits 0 when the job succeeds, 1 when it fails or times out, 130 when interrupted
+    (the job is deleted first), 2 on bad usage.
+    """
+    category = _parse_category(task_type)
+    try:
+        document = load_mapping(template_file, option="--template") if template_file else None
+        custom = parse_assignments(custom_items, option="--custom")
+        template = build_template(
+            category.name, category.version, document=document, source=template_file or "", custom=custom
+        )
+        inputs = load_mapping(inputs_file, option="--inputs") if inputs_file else {}
+        cli_inputs = parse_assignments(input_items, option="--input")
+        raw = {k: v for k, _, v in (item.partition("=") for item in input_items)}
+        inputs = coerce_to_interface({**inputs, **cli_inputs}, raw, template.interface)
+    except InputValueError as exc:
+        _fail(str(exc))
+    registry = _registry()
+    try:
+        registry.get(category)
+    except ConnectorNotFound as exc:
+        fail_unknown(registry, exc)
+    except ConnectorUnavailable as exc:
+        _fail(f"task type {category} cannot be run: {exc}", code=1)
+    display = make_display(category, as_json=as_json)
+    try:
+        run = prepare_run(
+            registry,
+            category,
+            template=template,
+            inputs=inputs,
+            output_prefix=output_prefix,
+            poll_interval=poll_interval,
+            max_poll_interval=max_poll_interval,
+            timeout=timeout,
+            journal=not no_journal,
+            on_event=display.handle,
+        )
+        result = execute(run, display)
+    except JournalError as exc:
+        display.stop()
+        _fail(str(exc), code=1)
+    report(result, as_json=as_json)
