@@ -1,0 +1,408 @@
+"""IDL adapters: flyteidl v1 and flyteidl2 messages to the core's types, and results back to messages."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from .._exceptions import HookNotImplementedError, HookResultError, LiteralConversionError, ResourceMetaError
+from .._loaded import LoadedConnector
+from .._model import (
+    Connection,
+    LogsChunk,
+    MetricSeries,
+    Resource,
+    TaskCategory,
+    TaskExecutionMetadata,
+    TaskLog,
+    TaskTemplate,
+)
+from .._registry import ConnectorMetadata
+from .._resource_meta import ResourceMeta
+from ._exceptions import BadRequestError
+
+# Struct numbers are doubles; whole ones within this range come back as ints (what Python code expects).
+_EXACT_INT = 2**53
+
+
+def struct_to_python(struct: Any) -> dict[str, Any]:
+    """A ``google.protobuf.Struct`` as a dict; whole numbers become ints."""
+    return {key: _value_to_python(value) for key, value in struct.fields.items()}
+
+
+def _value_to_python(value: Any) -> Any:
+    kind = value.WhichOneof("kind")
+    if kind == "number_value":
+        number = value.number_value
+        if math.isfinite(number) and number.is_integer() and abs(number) <= _EXACT_INT:
+            return int(number)
+        return number
+    if kind == "string_value":
+        return value.string_value
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "struct_value":
+        return struct_to_python(value.struct_value)
+    if kind == "list_value":
+        return [_value_to_python(item) for item in value.list_value.values]
+    return None
+
+
+def python_to_struct(values: Mapping[str, Any], struct: Any) -> None:
+    """Fill ``struct`` from a JSON-like dict; datetimes and other values become strings.
+
+    Raises ``ValueError`` when ``values`` is not a dict.
+    """
+    if not isinstance(values, Mapping):
+        raise ValueError(f"expected a dict, got {type(values).__name__}")
+    try:
+        struct.update({str(k): _jsonable(v) for k, v in values.items()})
+    except (TypeError, ValueError) as exc:
+        raise ValueError(str(exc)) from exc
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    return str(value)
+
+
+def _identifier(ident: Any) -> str:
+    return "/".join(part for part in (ident.project, ident.domain, ident.name, ident.version) if part)
+
+
+class IdlAdapter:
+    """Conversions shared by both protocol versions; ``V1Adapter`` and ``V2Adapter`` fill the gaps.
+
+    ``codec`` is a ``LiteralCodec`` for the protocol's ``core`` package (made on first use when not
+    given, so the adapters can be built without touching the literal modules).
+    """
+
+    #: "v1" (flyteidl) or "v2" (flyteidl2).
+    version = ""
+
+    def __init__(self, codec: Any = None) -> None:
+        self._codec = codec
+
+    @property
+    def codec(self) -> Any:
+        """The literal codec of this protocol."""
+        if self._codec is None:
+            self._codec = self._default_codec()
+        return self._codec
+
+    def _default_codec(self) -> Any:
+        raise NotImplementedError
+
+    # Requests to core types.
+
+    def template_category(self, template: Any) -> TaskCategory:
+        """The category a task template asks for; INVALID_ARGUMENT when it has no type."""
+        if not template.type:
+            raise BadRequestError("the request's task template has no type", field="template.type")
+        return _category(template.type, template.task_type_version, "template.task_type_version")
+
+    def request_category(self, request: Any) -> TaskCategory:
+        """The category of a get, delete, logs or metrics request."""
+        if request.HasField("task_category") and request.task_category.name:
+            return _category(
+                request.task_category.name, request.task_category.version, "task_category.version"
+            )
+        raise BadRequestError("the request names no task category", field="task_category")
+
+    def template(self, message: Any) -> TaskTemplate:
+        """The core view of a ``TaskTemplate`` message; ``raw`` is the message itself."""
+        category = self.template_category(message)
+        interface = self.codec.task_interface(message.interface) if message.HasField("interface") else None
+        return TaskTemplate(
+            type=category.name,
+            task_type_version=category.version,
+            custom=struct_to_python(message.custom),
+            config=dict(message.config),
+            container_image=message.container.image if message.HasField("container") else None,
+            container_args=list(message.container.args) if message.HasField("container") else [],
+            sql=message.sql.statement if message.HasField("sql") else None,
+            metadata=self._metadata_dict(message),
+            interface=interface,
+            id=_identifier(message.id) if message.HasField("id") else "",
+            raw=message,
+        )
+
+    @staticmethod
+    def _metadata_dict(message: Any) -> dict[str, Any]:
+        if not message.HasField("metadata"):
+            return {}
+        from google.protobuf import json_format
+
+        try:
+            return dict(json_format.MessageToDict(message.metadata, preserving_proto_field_name=True))
+        except (ValueError, TypeError) as exc:
+            raise BadRequestError(
+                f"the task template's metadata cannot be read: {exc}", field="template.metadata"
+            ) from exc
+
+    def variables(self, template: Any, side: str) -> dict[str, Any] | None:
+        """``{name: LiteralType}`` of the declared inputs or outputs (None without an interface)."""
+        if template is None or not template.HasField("interface"):
+            return None
+        return dict(self.codec.variables(getattr(template.interface, side)))
+
+    def execution_metadata(self, message: Any) -> TaskExecutionMetadata:
+        """The core view of a ``TaskExecutionMetadata`` message."""
+        execution_id = ""
+        if message.HasField("task_execution_id"):
+            ident = message.task_execution_id
+            node = ident.node_execution_id
+            run = node.execution_id
+            parts = (run.project, run.domain, run.name, node.node_id, str(ident.retry_attempt))
+            execution_id = "/".join(parts)
+        return TaskExecutionMetadata(
+            task_execution_id=execution_id,
+            namespace=message.namespace,
+            labels=dict(message.labels),
+            annotations=dict(message.annotations),
+            k8s_service_account=message.k8s_service_account,
+            environment_variables=dict(message.environment_variables),
+            max_attempts=message.max_attempts,
+            interruptible=message.interruptible,
+            raw=message,
+        )
+
+    def inputs(self, request_inputs: Any, template: Any) -> dict[str, Any]:
+        """The request's input literals as native values; INVALID_ARGUMENT naming an input that fails."""
+        try:
+            return dict(self.codec.to_python(request_inputs, self.variables(template, "inputs")))
+        except LiteralConversionError as exc:
+            raise BadRequestError(
+                f"input {exc.name!r} cannot be converted: {exc.reason}", field=f"inputs.{exc.name}"
+            ) from exc
+
+    def connection(self, request: Any) -> Connection:
+        """The request's ``Connection`` (flyteidl2); empty for flyteidl v1."""
+        return Connection()
+
+    @staticmethod
+    def resource_meta(loaded: LoadedConnector, hook: str, data: bytes) -> ResourceMeta:
+        """Decode resource-meta bytes with the connector's ``metadata_type``; INVALID_ARGUMENT on failure."""
+        if hook not in loaded.hooks:
+            raise HookNotImplementedError(loaded.category, hook)
+        if loaded.metadata_type is None:  # a sync connector: validation refuses async hooks on it
+            raise HookNotImplementedError(loaded.category, hook)
+        if not data:
+            raise BadRequestError(
+                f"the request's resource_meta is empty (task type {loaded.category})", field="resource_meta"
+            )
+        try:
+            return loaded.metadata_type.decode(data)
+        except ResourceMetaError as exc:
+            raise BadRequestError(
+                f"the request's resource_meta is not one task type {loaded.category} wrote: {exc}",
+                field="resource_meta",
+            ) from exc
+
+    # Core results to responses.
+
+    @staticmethod
+    def encode_meta(loaded: LoadedConnector, meta: object) -> bytes:
+        """The bytes of the meta ``create`` returned (a connector returning something else is INTERNAL)."""
+        if not isinstance(meta, ResourceMeta):
+            raise HookResultError(
+                loaded.category, "create", f"returned {type(meta).__name__}, not a ResourceMeta"
+            )
+        return meta.encode()
+
+    def resource(
+        self, result: object, variables: Mapping[str, Any] | None, *, category: TaskCategory, hook: str
+    ) -> Any:
+        """A ``Resource`` message from the ``Resource`` a connector returned."""
+        if not isinstance(result, Resource):
+            raise HookResultError(
+                category, hook, f"returned {type(result).__name__}, not a connector.Resource"
+            )
+        message = self._resource_type()(phase=int(result.phase), message=result.message)
+        for link in result.log_links:
+            if not isinstance(link, TaskLog):
+                raise HookResultError(
+                    category,
+                    hook,
+                    f"returned a log link of type {type(link).__name__}, not a connector.TaskLog",
+                )
+            message.log_links.append(self._task_log(link))
+        if result.custom_info:
+            try:
+                python_to_struct(result.custom_info, message.custom_info)
+            except ValueError as exc:
+                raise HookResultError(
+                    category, hook, f"returned custom_info that is not JSON-like: {exc}"
+                ) from exc
+        if result.outputs is not None:
+            if not isinstance(result.outputs, Mapping):
+                raise HookResultError(
+                    category,
+                    hook,
+                    f"returned outputs of type {type(result.outputs).__name__}, "
+                    "not a dict of output names to values",
+                )
+            self.codec.encode_into(message.outputs, result.outputs, variables)
+        return message
+
+    def _resource_type(self) -> Any:
+        raise NotImplementedError
+
+    def _task_log(self, link: TaskLog) -> Any:
+        return self._task_log_type()(
+            uri=link.uri,
+            name=link.name,
+            ShowWhilePending=link.show_while_pending,
+            HideOnceFinished=link.hide_once_finished,
+        )
+
+    def _task_log_type(self) -> Any:
+        raise NotImplementedError
+
+    def log_responses(self, chunk: LogsChunk) -> list[Any]:
+        """The stream messages of one chunk of logs: its token as a header, then its lines as a body."""
+        messages = self._messages()
+        responses = []
+        if chunk.token:
+            responses.append(
+                messages.GetTaskLogsResponse(header=messages.GetTaskLogsResponseHeader(token=chunk.token))
+            )
+        if chunk.lines:
+            body = messages.GetTaskLogsResponseBody(results=[str(line) for line in chunk.lines])
+            responses.append(messages.GetTaskLogsResponse(body=body))
+        return responses
+
+    def metrics_response(self, result: object, category: TaskCategory) -> Any:
+        """A ``GetTaskMetricsResponse`` from a list of ``MetricSeries`` (Prometheus matrix layout)."""
+        if not isinstance(result, Iterable) or isinstance(result, (str, bytes, Mapping)):
+            raise HookResultError(
+                category,
+                "get_metrics",
+                f"returned {type(result).__name__}, not a list of connector.MetricSeries",
+            )
+        response = self._messages().GetTaskMetricsResponse()
+        for series in result:
+            if not isinstance(series, MetricSeries):
+                raise HookResultError(
+                    category,
+                    "get_metrics",
+                    f"returned a {type(series).__name__} in its list, not a connector.MetricSeries",
+                )
+            item = response.results.add(metric=series.metric)
+            values = [[point.timestamp, str(point.value)] for point in series.points]
+            item.data.update({"resultType": "matrix", "result": [{"metric": {}, "values": values}]})
+        return response
+
+    def _messages(self) -> Any:
+        raise NotImplementedError
+
+
+def _category(name: str, version: int, field: str) -> TaskCategory:
+    try:
+        return TaskCategory(name, version)
+    except ValueError as exc:
+        raise BadRequestError(f"bad task category: {exc}", field=field) from None
+
+
+def categories_of(metadata: ConnectorMetadata) -> Sequence[TaskCategory]:
+    """The categories a connector serves, in a stable order."""
+    return sorted(metadata.categories)
+
+
+class V1Adapter(IdlAdapter):
+    """flyteidl v1 (``flyteidl.admin.agent_pb2``): LiteralMap inputs, no Connection."""
+
+    version = "v1"
+
+    def __init__(self, codec: Any = None) -> None:
+        super().__init__(codec)
+        from flyteidl.admin import agent_pb2
+        from flyteidl.core import execution_pb2
+
+        self.messages = agent_pb2
+        self._execution = execution_pb2
+
+    def _default_codec(self) -> Any:
+        from ._literals import v1_codec
+
+        return v1_codec()
+
+    def request_category(self, request: Any) -> TaskCategory:
+        # Older propellers send only the deprecated task_type string (version 0).
+        if not (request.HasField("task_category") and request.task_category.name) and request.task_type:
+            return _category(request.task_type, 0, "task_type")
+        return super().request_category(request)
+
+    def _resource_type(self) -> Any:
+        return self.messages.Resource
+
+    def _task_log_type(self) -> Any:
+        return self._execution.TaskLog
+
+    def _messages(self) -> Any:
+        return self.messages
+
+    def agent(self, metadata: ConnectorMetadata) -> Any:
+        """An ``Agent`` message for ``AgentMetadataService``."""
+        categories = categories_of(metadata)
+        return self.messages.Agent(
+            name=metadata.name,
+            is_sync=metadata.is_sync,
+            supported_task_types=sorted({c.name for c in categories}),
+            supported_task_categories=[
+                self.messages.TaskCategory(name=c.name, version=c.version) for c in categories
+            ],
+        )
+
+
+class V2Adapter(IdlAdapter):
+    """flyteidl2 (``flyteidl2.connector.connector_pb2``): named-literal inputs and a Connection."""
+
+    version = "v2"
+
+    def __init__(self, codec: Any = None) -> None:
+        super().__init__(codec)
+        from flyteidl2.connector import connector_pb2
+        from flyteidl2.core import execution_pb2
+
+        self.messages = connector_pb2
+        self._execution = execution_pb2
+
+    def _default_codec(self) -> Any:
+        from ._literals import v2_codec
+
+        return v2_codec()
+
+    def connection(self, request: Any) -> Connection:
+        if not request.HasField("connection"):
+            return Connection()
+        return Connection(secrets=dict(request.connection.secrets), configs=dict(request.connection.configs))
+
+    def _resource_type(self) -> Any:
+        return self.messages.Resource
+
+    def _task_log_type(self) -> Any:
+        return self._execution.TaskLog
+
+    def _messages(self) -> Any:
+        return self.messages
+
+    def connector(self, metadata: ConnectorMetadata) -> Any:
+        """A ``Connector`` message for ``ConnectorMetadataService``."""
+        return self.messages.Connector(
+            name=metadata.name,
+            supported_task_categories=[
+                self.messages.TaskCategory(name=c.name, version=c.version) for c in categories_of(metadata)
+            ],
+        )

@@ -1,0 +1,141 @@
+"""Prometheus metrics of the service: per-RPC counts, latency and in-flight calls, and load states."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summary
+from prometheus_client.core import GaugeMetricFamily
+
+from .._model import TaskCategory
+from .._registry import ConnectorRegistry, ConnectorState
+
+#: The ``task_type`` label of a request whose category the registry does not know. Label values
+#: come from the registry only, so a client cannot grow the number of series (DESIGN §9).
+UNKNOWN_TASK_TYPE = "__unknown__"
+#: The ``task_type`` label of RPCs that are not about one task type (ListAgents, ...).
+NO_TASK_TYPE = ""
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
+
+class _LoadStateCollector:
+    """``connector_load_state``: one series per category and state, 1 for the current state."""
+
+    def __init__(self, registry: ConnectorRegistry) -> None:
+        self._registry = registry
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "connector_load_state",
+            "State of each connector in the registry (1 for its current state, 0 for the others)",
+            labels=["task_type", "task_type_version", "state"],
+        )
+        seen: set[TaskCategory] = set()
+        for entry in self._registry.entries():
+            if entry.category is None or entry.category in seen:
+                continue
+            seen.add(entry.category)
+            current = self._registry.entry(entry.category).state
+            for state in ConnectorState:
+                family.add_metric(
+                    [entry.category.name, str(entry.category.version), state.value],
+                    1.0 if state is current else 0.0,
+                )
+        yield family
+
+    def describe(self) -> list[Any]:
+        return []
+
+
+class ServiceMetrics:
+    """The metrics of one service, in their own ``CollectorRegistry`` (several services may share a process).
+
+    flytekit's names are kept where the meaning is the same (``flyte_connector_requests_success_total``,
+    ``..._failure_total``, ``..._request_latency_seconds``, ``..._input_literal_bytes``), so its
+    dashboards keep working; ``error_code`` holds the gRPC status name.
+    """
+
+    def __init__(self, registry: ConnectorRegistry) -> None:
+        self._registry = registry
+        self.collectors = CollectorRegistry(auto_describe=True)
+        by_task = ["task_type", "operation"]
+        self.success = Counter(
+            "flyte_connector_requests_success",
+            "Total number of successful requests",
+            by_task,
+            registry=self.collectors,
+        )
+        self.failure = Counter(
+            "flyte_connector_requests_failure",
+            "Total number of failed requests",
+            [*by_task, "error_code"],
+            registry=self.collectors,
+        )
+        self.latency = Histogram(
+            "flyte_connector_request_latency_seconds",
+            "Time spent processing connector request",
+            by_task,
+            buckets=_LATENCY_BUCKETS,
+            registry=self.collectors,
+        )
+        self.input_bytes = Summary(
+            "flyte_connector_input_literal_bytes",
+            "Size of input literal",
+            ["task_type"],
+            registry=self.collectors,
+        )
+        self.rpc_requests = Counter(
+            "connector_rpc_requests",
+            "gRPC requests by method and status code",
+            ["rpc", "code"],
+            registry=self.collectors,
+        )
+        self.rpc_latency = Histogram(
+            "connector_rpc_latency_seconds",
+            "gRPC request latency by method",
+            ["rpc"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.collectors,
+        )
+        self.in_flight = Gauge(
+            "connector_rpc_in_flight",
+            "gRPC requests being served now, by method",
+            ["rpc"],
+            registry=self.collectors,
+        )
+        self.collectors.register(_LoadStateCollector(registry))
+
+    def task_label(self, category: TaskCategory | None) -> str:
+        """The ``task_type`` label of a category: its name when the registry knows it, else a fixed label."""
+        if category is None:
+            return UNKNOWN_TASK_TYPE
+        return category.name if category in set(self._registry.categories()) else UNKNOWN_TASK_TYPE
+
+    def started(self, rpc: str) -> float:
+        """Count a call in; returns its start time for ``finished``."""
+        self.in_flight.labels(rpc).inc()
+        return time.perf_counter()
+
+    def finished(self, rpc: str, operation: str, task_type: str, code: str, start: float) -> None:
+        """Count a call out with its status code name; ``operation`` is "" for metadata RPCs."""
+        elapsed = time.perf_counter() - start
+        self.in_flight.labels(rpc).dec()
+        self.rpc_requests.labels(rpc, code).inc()
+        self.rpc_latency.labels(rpc).observe(elapsed)
+        if not operation:  # metadata RPCs are not about a task type
+            return
+        self.latency.labels(task_type, operation).observe(elapsed)
+        if code == "OK":
+            self.success.labels(task_type, operation).inc()
+        else:
+            self.failure.labels(task_type, operation, code).inc()
+
+    def serve(self, host: str, port: int) -> tuple[Any, int]:
+        """Start the ``/metrics`` HTTP endpoint; returns the server and its bound port."""
+        from prometheus_client import start_http_server
+
+        server, _thread = start_http_server(port, addr=host, registry=self.collectors)
+        return server, int(server.server_port)

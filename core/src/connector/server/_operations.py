@@ -1,0 +1,166 @@
+"""The service's operations, written once for both protocols: adapter in, connector call, adapter out."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import AsyncIterator
+from typing import Any
+
+from .._model import TaskCategory
+from ._adapters import IdlAdapter, V1Adapter, V2Adapter
+from ._dispatch import Dispatcher
+from ._exceptions import BadRequestError
+from ._metrics import ServiceMetrics
+
+
+@dataclasses.dataclass
+class CallInfo:
+    """What one RPC is about, filled in as the request is read (for metrics and the log)."""
+
+    rpc: str
+    operation: str
+    category: TaskCategory | None = None
+    deadline: float | None = None
+
+    @property
+    def target(self) -> str:
+        """The task type the call is for, or the RPC name when it has none."""
+        return f"task type {self.category}" if self.category else self.rpc
+
+
+def _timestamp(message: Any, field: str) -> dt.datetime | None:
+    if not message.HasField(field):
+        return None
+    return getattr(message, field).ToDatetime(tzinfo=dt.timezone.utc)  # type: ignore[no-any-return]
+
+
+class Operations:
+    """Create, get, delete, logs, metrics, execute and metadata, for either protocol's adapter."""
+
+    def __init__(self, dispatcher: Dispatcher, metrics: ServiceMetrics | None) -> None:
+        self.dispatcher = dispatcher
+        self.metrics = metrics
+
+    def _observe_inputs(self, call: CallInfo, inputs: Any) -> None:
+        if self.metrics is not None and call.category is not None:
+            self.metrics.input_bytes.labels(self.metrics.task_label(call.category)).observe(inputs.ByteSize())
+
+    async def _run(
+        self, adapter: IdlAdapter, hook: str, header: Any, inputs: Any, call: CallInfo, connection: Any
+    ) -> tuple[Any, Any]:
+        """Resolve the template's connector and run ``create`` or ``do`` on it."""
+        call.category = adapter.template_category(header.template)
+        loaded = await self.dispatcher.connector(call.category)
+        template = adapter.template(header.template)
+        self._observe_inputs(call, inputs)
+        values = adapter.inputs(inputs, header.template)
+        result = await self.dispatcher.call(
+            loaded,
+            hook,
+            deadline=call.deadline,
+            task_template=template,
+            output_prefix=header.output_prefix,
+            inputs=values,
+            task_execution_metadata=adapter.execution_metadata(header.task_execution_metadata),
+            connection=connection,
+        )
+        return loaded, result
+
+    async def create(self, adapter: IdlAdapter, request: Any, call: CallInfo) -> bytes:
+        """CreateTask: start a job; returns the encoded resource meta."""
+        loaded, meta = await self._run(
+            adapter, "create", request, request.inputs, call, adapter.connection(request)
+        )
+        return adapter.encode_meta(loaded, meta)
+
+    async def get(self, adapter: IdlAdapter, request: Any, call: CallInfo) -> Any:
+        """GetTask: a job's state as the protocol's ``Resource`` message."""
+        call.category = adapter.request_category(request)
+        loaded = await self.dispatcher.connector(call.category)
+        meta = adapter.resource_meta(loaded, "get", request.resource_meta)
+        result = await self.dispatcher.call(
+            loaded, "get", deadline=call.deadline, resource_meta=meta, connection=adapter.connection(request)
+        )
+        return adapter.resource(result, None, category=loaded.category, hook="get")
+
+    async def delete(self, adapter: IdlAdapter, request: Any, call: CallInfo) -> None:
+        """DeleteTask: cancel a job."""
+        call.category = adapter.request_category(request)
+        loaded = await self.dispatcher.connector(call.category)
+        meta = adapter.resource_meta(loaded, "delete", request.resource_meta)
+        await self.dispatcher.call(
+            loaded,
+            "delete",
+            deadline=call.deadline,
+            resource_meta=meta,
+            connection=adapter.connection(request),
+        )
+
+    async def metrics_of(self, adapter: IdlAdapter, request: Any, call: CallInfo) -> Any:
+        """GetTaskMetrics: a job's metrics as a ``GetTaskMetricsResponse``."""
+        call.category = adapter.request_category(request)
+        loaded = await self.dispatcher.connector(call.category)
+        meta = adapter.resource_meta(loaded, "get_metrics", request.resource_meta)
+        step = request.step.ToTimedelta() if request.HasField("step") else None
+        result = await self.dispatcher.call(
+            loaded,
+            "get_metrics",
+            deadline=call.deadline,
+            resource_meta=meta,
+            queries=tuple(request.queries),
+            start_time=_timestamp(request, "start_time"),
+            end_time=_timestamp(request, "end_time"),
+            step=step,
+        )
+        return adapter.metrics_response(result, loaded.category)
+
+    async def logs(self, adapter: IdlAdapter, request: Any, call: CallInfo) -> AsyncIterator[Any]:
+        """GetTaskLogs: stream a job's logs, each chunk as soon as the connector gives it."""
+        call.category = adapter.request_category(request)
+        loaded = await self.dispatcher.connector(call.category)
+        meta = adapter.resource_meta(loaded, "get_logs", request.resource_meta)
+        async for chunk in self.dispatcher.log_chunks(
+            loaded, deadline=call.deadline, resource_meta=meta, token=request.token
+        ):
+            for response in adapter.log_responses(chunk):
+                yield response
+
+    async def execute(self, adapter: V1Adapter, requests: AsyncIterator[Any], call: CallInfo) -> Any:
+        """ExecuteTaskSync: read a header then the inputs, run ``do``; returns the ``Resource``."""
+        first = await anext(requests, None)
+        if first is None or not first.HasField("header"):
+            raise BadRequestError("the first ExecuteTaskSyncRequest must carry the header", field="header")
+        header = first.header
+        call.category = adapter.template_category(header.template)
+        second = await anext(requests, None)
+        if second is not None and second.HasField("header"):
+            raise BadRequestError(
+                "ExecuteTaskSync got a second header; send the header, then the inputs", field="header"
+            )
+        inputs = second.inputs if second is not None else adapter.messages.ExecuteTaskSyncRequest().inputs
+        loaded, result = await self._run(adapter, "do", header, inputs, call, adapter.connection(header))
+        outputs = adapter.variables(header.template, "outputs")
+        return adapter.resource(result, outputs, category=loaded.category, hook="do")
+
+    async def list_v1(self, adapter: V1Adapter) -> list[Any]:
+        """ListAgents: every servable connector as an ``Agent``."""
+        return [adapter.agent(m) for m in await self.dispatcher.list_metadata()]
+
+    async def get_v1(self, adapter: V1Adapter, name: str) -> Any:
+        """GetAgent: the connector named ``name``."""
+        return adapter.agent(await self.dispatcher.get_metadata(_name(name)))
+
+    async def list_v2(self, adapter: V2Adapter) -> list[Any]:
+        """ListConnectors: every servable connector as a ``Connector``."""
+        return [adapter.connector(m) for m in await self.dispatcher.list_metadata()]
+
+    async def get_v2(self, adapter: V2Adapter, name: str) -> Any:
+        """GetConnector: the connector named ``name``."""
+        return adapter.connector(await self.dispatcher.get_metadata(_name(name)))
+
+
+def _name(name: str) -> str:
+    if not name:
+        raise BadRequestError("the request names no connector", field="name")
+    return name

@@ -1,0 +1,293 @@
+"""ConnectorService: one grpc.aio server with both protocols, health, reflection, metrics and draining."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import signal
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import grpc
+from flyteidl.service import agent_pb2 as v1_service_pb2
+from flyteidl.service import agent_pb2_grpc
+from flyteidl2.connector import service_pb2 as v2_service_pb2
+from flyteidl2.connector import service_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
+from grpc_reflection.v1alpha import reflection
+
+from .._exceptions import ConfigurationError
+from .._registry import ConnectorEntry, ConnectorRegistry, ConnectorState
+from ._adapters import V1Adapter, V2Adapter
+from ._dispatch import Dispatcher
+from ._metrics import ServiceMetrics
+from ._modules import register_modules
+from ._operations import Operations
+from ._pool import WorkerPool
+from ._servicers import (
+    AgentMetadataServicer,
+    AsyncAgentServicer,
+    AsyncConnectorServicer,
+    ConnectorMetadataServicer,
+    SyncAgentServicer,
+)
+
+logger = logging.getLogger("connector.server")
+
+#: The full names of the services this server answers, as health checks and reflection name them.
+SERVICE_NAMES: tuple[str, ...] = (
+    v1_service_pb2.DESCRIPTOR.services_by_name["AsyncAgentService"].full_name,
+    v1_service_pb2.DESCRIPTOR.services_by_name["SyncAgentService"].full_name,
+    v1_service_pb2.DESCRIPTOR.services_by_name["AgentMetadataService"].full_name,
+    v2_service_pb2.DESCRIPTOR.services_by_name["AsyncConnectorService"].full_name,
+    v2_service_pb2.DESCRIPTOR.services_by_name["ConnectorMetadataService"].full_name,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class ServiceOptions:
+    """How a ``ConnectorService`` listens and runs calls (the ``connector serve`` options).
+
+    ``port`` 0 picks a free port; ``prometheus_port`` None turns metrics off and 0 picks a free
+    port. ``queue_size`` is how many plain-hook calls may wait for a worker (default: 4 per worker).
+    ``timeout`` limits every connector call on the server side. ``tls_client_ca`` makes clients
+    present a certificate signed by that CA. ``drain_seconds`` is how long a stop waits for calls.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    prometheus_port: int | None = 9090
+    workers: int = 10
+    queue_size: int | None = None
+    timeout: float | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None
+    drain_seconds: float = 25.0
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ConfigurationError(f"workers must be at least 1, got {self.workers}")
+        if self.queue_size is not None and self.queue_size < 0:
+            raise ConfigurationError(f"queue size must be at least 0, got {self.queue_size}")
+        if self.timeout is not None and self.timeout <= 0:
+            raise ConfigurationError(f"timeout must be a positive number of seconds, got {self.timeout}")
+        for name, port in (("port", self.port), ("prometheus port", self.prometheus_port)):
+            if port is not None and not 0 <= port <= 65535:
+                raise ConfigurationError(f"{name} must be between 0 and 65535, got {port}")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ConfigurationError("TLS needs both a certificate and its key (--tls-cert and --tls-key)")
+        if self.tls_client_ca is not None and self.tls_cert is None:
+            raise ConfigurationError("--tls-client-ca needs --tls-cert and --tls-key too")
+
+    @property
+    def tls(self) -> bool:
+        """Whether the server speaks TLS."""
+        return self.tls_cert is not None
+
+
+class ConnectorService:
+    """The Flyte-compatible connector service over a ``ConnectorRegistry``.
+
+    ``await start()`` binds the ports (``port`` and ``metrics_port`` then hold the bound ones) and
+    loads every connector in the background; health turns SERVING once that is done.
+    ``await stop()`` drains; ``serve()`` does both around SIGTERM/SIGINT. ``run()`` is the seed API.
+    """
+
+    def __init__(
+        self,
+        registry: ConnectorRegistry | None = None,
+        options: ServiceOptions | None = None,
+        *,
+        v1: V1Adapter | None = None,
+        v2: V2Adapter | None = None,
+    ) -> None:
+        if registry is None:
+            from .._registry import default_registry
+
+            registry = default_registry()
+        self.registry = registry
+        self.options = options or ServiceOptions()
+        queue_size = self.options.queue_size
+        self.pool = WorkerPool(
+            self.options.workers, 4 * self.options.workers if queue_size is None else queue_size
+        )
+        self.metrics = ServiceMetrics(registry) if self.options.prometheus_port is not None else None
+        self.dispatcher = Dispatcher(registry, self.pool, self.options.timeout)
+        self.operations = Operations(self.dispatcher, self.metrics)
+        self.v1 = v1 or V1Adapter()
+        self.v2 = v2 or V2Adapter()
+        self.health = health_aio.HealthServicer()
+        self.port: int | None = None
+        self.metrics_port: int | None = None
+        self.ready = asyncio.Event()
+        self._server: grpc.aio.Server | None = None
+        self._metrics_server: Any = None
+        self._loader: asyncio.Task[list[ConnectorEntry]] | None = None
+
+    # Lifecycle.
+
+    async def start(self) -> None:
+        """Bind and start serving; connectors load in the background (health says when they are ready)."""
+        # so_reuseport off: a second server on a busy port must fail, not share it silently.
+        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        agent_pb2_grpc.add_AsyncAgentServiceServicer_to_server(
+            AsyncAgentServicer(self.operations, self.v1), server
+        )
+        agent_pb2_grpc.add_SyncAgentServiceServicer_to_server(
+            SyncAgentServicer(self.operations, self.v1), server
+        )
+        agent_pb2_grpc.add_AgentMetadataServiceServicer_to_server(
+            AgentMetadataServicer(self.operations, self.v1), server
+        )
+        service_pb2_grpc.add_AsyncConnectorServiceServicer_to_server(
+            AsyncConnectorServicer(self.operations, self.v2), server
+        )
+        service_pb2_grpc.add_ConnectorMetadataServiceServicer_to_server(
+            ConnectorMetadataServicer(self.operations, self.v2), server
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        for name in ("", *SERVICE_NAMES):
+            await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        reflection.enable_server_reflection(
+            (
+                *SERVICE_NAMES,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ),
+            server,
+        )
+        self.port = self._bind(server)
+        await server.start()
+        self._server = server
+        if self.metrics is not None and self.options.prometheus_port is not None:
+            try:
+                self._metrics_server, self.metrics_port = self.metrics.serve(
+                    self.options.host, self.options.prometheus_port
+                )
+            except OSError as exc:
+                await server.stop(None)
+                raise ConfigurationError(
+                    f"cannot serve metrics on {self.options.host}:{self.options.prometheus_port}: {exc}"
+                ) from exc
+        self._loader = asyncio.create_task(self._load_all())
+
+    def _bind(self, server: grpc.aio.Server) -> int:
+        address = f"{_host_for_grpc(self.options.host)}:{self.options.port}"
+        try:
+            if self.options.tls:
+                port = server.add_secure_port(address, self._credentials())
+            else:
+                port = server.add_insecure_port(address)
+        except RuntimeError as exc:
+            raise ConfigurationError(f"cannot listen on {address}: {exc} (is the port in use?)") from exc
+        if not port:
+            raise ConfigurationError(f"cannot listen on {address} (is the port in use?)")
+        return int(port)
+
+    def _credentials(self) -> grpc.ServerCredentials:
+        options = self.options
+        assert options.tls_cert is not None
+        assert options.tls_key is not None
+        try:
+            cert = options.tls_cert.read_bytes()
+            key = options.tls_key.read_bytes()
+            client_ca = options.tls_client_ca.read_bytes() if options.tls_client_ca else None
+        except OSError as exc:
+            raise ConfigurationError(f"cannot read a TLS file: {exc}") from exc
+        for label, data in (("--tls-cert", cert), ("--tls-key", key), ("--tls-client-ca", client_ca)):
+            if data is not None and b"-----BEGIN " not in data:
+                raise ConfigurationError(f"{label} is not a PEM file (no '-----BEGIN' line)")
+        return grpc.ssl_server_credentials(
+            [(key, cert)], root_certificates=client_ca, require_client_auth=client_ca is not None
+        )
+
+    async def _load_all(self) -> list[ConnectorEntry]:
+        # Importing every plugin happens after the port is bound, off the event loop, so the
+        # service answers (and ListAgents loads what it needs) while slow plugins import.
+        entries = await asyncio.to_thread(self.registry.load_all)
+        problems = [e for e in entries if e.state is not ConnectorState.LOADED]
+        for entry in problems:
+            logger.warning(
+                "connector %s is %s: %s", entry.category or entry.entry_point, entry.state.value, entry.error
+            )
+        logger.info("%d connector(s) loaded, %d problem(s)", len(entries) - len(problems), len(problems))
+        for name in ("", *SERVICE_NAMES):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self.ready.set()
+        return entries
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop accepting calls, let in-flight ones finish for up to ``grace`` seconds, then stop."""
+        if grace is None:
+            grace = self.options.drain_seconds
+        await self.health.enter_graceful_shutdown()
+        if self._server is not None:
+            await self._server.stop(grace)
+        if self._loader is not None and not self._loader.done():
+            self._loader.cancel()
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()
+            self._metrics_server.server_close()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    async def serve(self, on_started: Callable[[ConnectorService], None] | None = None) -> None:
+        """Start, call ``on_started``, serve until SIGTERM or SIGINT, then drain and return."""
+        await self.start()
+        if on_started is not None:
+            on_started(self)
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stopping.set)
+        try:
+            await stopping.wait()
+            logger.info("draining: waiting up to %gs for in-flight calls", self.options.drain_seconds)
+        finally:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(signum)
+            await self.stop()
+        logger.info("stopped")
+
+    # Seed API (flytekit and Flyte 2's ConnectorService.run).
+
+    @classmethod
+    def run(
+        cls,
+        port: int = 8000,
+        prometheus_port: int | None = 9090,
+        worker: int = 10,
+        timeout: float | None = None,
+        modules: Sequence[str] | None = None,
+    ) -> None:
+        """Serve the installed connectors (and those of ``modules``) until SIGTERM or SIGINT.
+
+        ``worker`` is the number of threads for plain hooks; ``timeout`` limits each call in seconds.
+        """
+        registry = ConnectorRegistry.from_entry_points()
+        if modules:
+            register_modules(registry, modules)
+        options = ServiceOptions(port=port, prometheus_port=prometheus_port, workers=worker, timeout=timeout)
+        asyncio.run(
+            cls(registry, options).serve(on_started=lambda s: print(describe_addresses(s), flush=True))
+        )
+
+
+def _host_for_grpc(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def describe_addresses(service: ConnectorService) -> str:
+    """The lines that say where the service listens (``Serving gRPC on HOST:PORT`` is for scripts)."""
+    options = service.options
+    host = _host_for_grpc(options.host)
+    tls = "TLS with client certificates" if options.tls_client_ca else "TLS" if options.tls else "plaintext"
+    lines = [f"Serving gRPC on {host}:{service.port} ({tls})"]
+    if service.metrics_port is not None:
+        lines.append(f"Serving metrics on http://{host}:{service.metrics_port}/metrics")
+    else:
+        lines.append("Metrics are off")
+    return "\n".join(lines)

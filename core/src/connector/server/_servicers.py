@@ -1,0 +1,240 @@
+"""Thin gRPC servicers of flyteidl v1 and flyteidl2, and the wrapper every RPC goes through."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+from flyteidl.service import agent_pb2_grpc
+from flyteidl2.connector import service_pb2_grpc
+
+from ._adapters import V1Adapter, V2Adapter
+from ._metrics import NO_TASK_TYPE, ServiceMetrics
+from ._operations import CallInfo, Operations
+from ._status import log_failure, status_for
+
+logger = logging.getLogger("connector.server")
+
+_S = TypeVar("_S", bound="_Servicer")
+
+#: Operations counted in flytekit's per-task-type metrics; metadata RPCs are counted per RPC only.
+TASK_OPERATIONS = frozenset({"create", "get", "delete", "do", "get_logs", "get_metrics"})
+
+
+class _Servicer:
+    """What every servicer holds: the shared operations and the metrics (or None when off)."""
+
+    def __init__(self, operations: Operations) -> None:
+        self.operations = operations
+        self.metrics: ServiceMetrics | None = operations.metrics
+
+    def _begin(self, call: CallInfo, context: grpc.aio.ServicerContext) -> float:
+        remaining = context.time_remaining()
+        # grpc reports a huge number when the client set no deadline.
+        call.deadline = remaining if remaining is not None and remaining < 10**8 else None
+        return self.metrics.started(call.rpc) if self.metrics else 0.0
+
+    def _end(self, call: CallInfo, code: grpc.StatusCode, start: float) -> None:
+        if self.metrics is None:
+            return
+        operation = call.operation if call.operation in TASK_OPERATIONS else ""
+        task_type = self.metrics.task_label(call.category) if operation else NO_TASK_TYPE
+        self.metrics.finished(call.rpc, operation, task_type, code.name, start)
+
+    def _fail(self, call: CallInfo, exc: BaseException, start: float) -> tuple[grpc.StatusCode, str]:
+        status = status_for(exc, operation=call.operation, target=call.target)
+        log_failure(status, exc, rpc=call.rpc, target=call.target)
+        self._end(call, status.code, start)
+        return status.code, status.message
+
+
+def _cancel_code(context: grpc.aio.ServicerContext) -> grpc.StatusCode:
+    remaining = context.time_remaining()
+    return (
+        grpc.StatusCode.DEADLINE_EXCEEDED
+        if remaining is not None and remaining <= 0
+        else grpc.StatusCode.CANCELLED
+    )
+
+
+def unary(rpc: str, operation: str) -> Callable[..., Any]:
+    """Wrap a unary handler: metrics, the status of any exception, and the server log."""
+
+    def decorate(fn: Callable[[_S, Any, CallInfo], Awaitable[Any]]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        async def handler(self: _S, request: Any, context: grpc.aio.ServicerContext) -> Any:
+            call = CallInfo(rpc, operation)
+            start = self._begin(call, context)
+            try:
+                response = await fn(self, request, call)
+            except asyncio.CancelledError:
+                self._end(call, _cancel_code(context), start)
+                raise
+            except (Exception, SystemExit) as exc:  # a hook calling sys.exit() must not stop the server
+                code, message = self._fail(call, exc, start)
+                await context.abort(code, message)
+            self._end(call, grpc.StatusCode.OK, start)
+            return response
+
+        return handler
+
+    return decorate
+
+
+def streaming(rpc: str, operation: str) -> Callable[..., Any]:
+    """Wrap a handler that yields responses (server or bidirectional streaming), as ``unary`` does."""
+
+    def decorate(fn: Callable[[_S, Any, CallInfo], AsyncIterator[Any]]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        async def handler(self: _S, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            call = CallInfo(rpc, operation)
+            start = self._begin(call, context)
+            # CANCELLED unless the stream ends or fails: the client may go away mid-stream (GeneratorExit).
+            code: grpc.StatusCode | None = grpc.StatusCode.CANCELLED
+            try:
+                async for response in fn(self, request, call):
+                    yield response
+                code = grpc.StatusCode.OK
+            except asyncio.CancelledError:
+                code = _cancel_code(context)
+                raise
+            except (Exception, SystemExit) as exc:
+                code = None  # _fail counts it
+                failed, message = self._fail(call, exc, start)
+                await context.abort(failed, message)
+            finally:
+                if code is not None:
+                    self._end(call, code, start)
+
+        return handler
+
+    return decorate
+
+
+# flyteidl v1 (flyteidl.service).
+
+
+class AsyncAgentServicer(_Servicer, agent_pb2_grpc.AsyncAgentServiceServicer):  # type: ignore[misc]
+    """``flyteidl.service.AsyncAgentService``: create, get, delete, metrics and logs of a job."""
+
+    def __init__(self, operations: Operations, adapter: V1Adapter) -> None:
+        super().__init__(operations)
+        self.adapter = adapter
+
+    @unary("flyteidl.service.AsyncAgentService/CreateTask", "create")
+    async def CreateTask(self, request: Any, call: CallInfo) -> Any:
+        meta = await self.operations.create(self.adapter, request, call)
+        return self.adapter.messages.CreateTaskResponse(resource_meta=meta)
+
+    @unary("flyteidl.service.AsyncAgentService/GetTask", "get")
+    async def GetTask(self, request: Any, call: CallInfo) -> Any:
+        return self.adapter.messages.GetTaskResponse(
+            resource=await self.operations.get(self.adapter, request, call)
+        )
+
+    @unary("flyteidl.service.AsyncAgentService/DeleteTask", "delete")
+    async def DeleteTask(self, request: Any, call: CallInfo) -> Any:
+        await self.operations.delete(self.adapter, request, call)
+        return self.adapter.messages.DeleteTaskResponse()
+
+    @unary("flyteidl.service.AsyncAgentService/GetTaskMetrics", "get_metrics")
+    async def GetTaskMetrics(self, request: Any, call: CallInfo) -> Any:
+        return await self.operations.metrics_of(self.adapter, request, call)
+
+    @streaming("flyteidl.service.AsyncAgentService/GetTaskLogs", "get_logs")
+    async def GetTaskLogs(self, request: Any, call: CallInfo) -> AsyncIterator[Any]:
+        async for response in self.operations.logs(self.adapter, request, call):
+            yield response
+
+
+class SyncAgentServicer(_Servicer, agent_pb2_grpc.SyncAgentServiceServicer):  # type: ignore[misc]
+    """``flyteidl.service.SyncAgentService``: run a sync connector in one bidirectional call."""
+
+    def __init__(self, operations: Operations, adapter: V1Adapter) -> None:
+        super().__init__(operations)
+        self.adapter = adapter
+
+    @streaming("flyteidl.service.SyncAgentService/ExecuteTaskSync", "do")
+    async def ExecuteTaskSync(self, requests: Any, call: CallInfo) -> AsyncIterator[Any]:
+        resource = await self.operations.execute(self.adapter, requests, call)
+        messages = self.adapter.messages
+        yield messages.ExecuteTaskSyncResponse(
+            header=messages.ExecuteTaskSyncResponseHeader(resource=resource)
+        )
+
+
+class AgentMetadataServicer(_Servicer, agent_pb2_grpc.AgentMetadataServiceServicer):  # type: ignore[misc]
+    """``flyteidl.service.AgentMetadataService``: which connectors this service runs."""
+
+    def __init__(self, operations: Operations, adapter: V1Adapter) -> None:
+        super().__init__(operations)
+        self.adapter = adapter
+
+    @unary("flyteidl.service.AgentMetadataService/GetAgent", "get_metadata")
+    async def GetAgent(self, request: Any, call: CallInfo) -> Any:
+        return self.adapter.messages.GetAgentResponse(
+            agent=await self.operations.get_v1(self.adapter, request.name)
+        )
+
+    @unary("flyteidl.service.AgentMetadataService/ListAgents", "list")
+    async def ListAgents(self, request: Any, call: CallInfo) -> Any:
+        return self.adapter.messages.ListAgentsResponse(agents=await self.operations.list_v1(self.adapter))
+
+
+# flyteidl2 (flyteidl2.connector).
+
+
+class AsyncConnectorServicer(_Servicer, service_pb2_grpc.AsyncConnectorServiceServicer):  # type: ignore[misc]
+    """``flyteidl2.connector.AsyncConnectorService``: as v1's, with the request's Connection."""
+
+    def __init__(self, operations: Operations, adapter: V2Adapter) -> None:
+        super().__init__(operations)
+        self.adapter = adapter
+
+    @unary("flyteidl2.connector.AsyncConnectorService/CreateTask", "create")
+    async def CreateTask(self, request: Any, call: CallInfo) -> Any:
+        meta = await self.operations.create(self.adapter, request, call)
+        return self.adapter.messages.CreateTaskResponse(resource_meta=meta)
+
+    @unary("flyteidl2.connector.AsyncConnectorService/GetTask", "get")
+    async def GetTask(self, request: Any, call: CallInfo) -> Any:
+        return self.adapter.messages.GetTaskResponse(
+            resource=await self.operations.get(self.adapter, request, call)
+        )
+
+    @unary("flyteidl2.connector.AsyncConnectorService/DeleteTask", "delete")
+    async def DeleteTask(self, request: Any, call: CallInfo) -> Any:
+        await self.operations.delete(self.adapter, request, call)
+        return self.adapter.messages.DeleteTaskResponse()
+
+    @unary("flyteidl2.connector.AsyncConnectorService/GetTaskMetrics", "get_metrics")
+    async def GetTaskMetrics(self, request: Any, call: CallInfo) -> Any:
+        return await self.operations.metrics_of(self.adapter, request, call)
+
+    @streaming("flyteidl2.connector.AsyncConnectorService/GetTaskLogs", "get_logs")
+    async def GetTaskLogs(self, request: Any, call: CallInfo) -> AsyncIterator[Any]:
+        async for response in self.operations.logs(self.adapter, request, call):
+            yield response
+
+
+class ConnectorMetadataServicer(_Servicer, service_pb2_grpc.ConnectorMetadataServiceServicer):  # type: ignore[misc]
+    """``flyteidl2.connector.ConnectorMetadataService``: which connectors this service runs."""
+
+    def __init__(self, operations: Operations, adapter: V2Adapter) -> None:
+        super().__init__(operations)
+        self.adapter = adapter
+
+    @unary("flyteidl2.connector.ConnectorMetadataService/GetConnector", "get_metadata")
+    async def GetConnector(self, request: Any, call: CallInfo) -> Any:
+        connector = await self.operations.get_v2(self.adapter, request.name)
+        return self.adapter.messages.GetConnectorResponse(connector=connector)
+
+    @unary("flyteidl2.connector.ConnectorMetadataService/ListConnectors", "list")
+    async def ListConnectors(self, request: Any, call: CallInfo) -> Any:
+        return self.adapter.messages.ListConnectorsResponse(
+            connectors=await self.operations.list_v2(self.adapter)
+        )

@@ -1,0 +1,102 @@
+"""The one place that turns an exception into a gRPC status code and a short, safe message."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import re
+
+import grpc
+
+from .._exceptions import (
+    ConnectorNotFound,
+    ConnectorUnavailable,
+    HookNotImplementedError,
+)
+from ._exceptions import BadRequestError, CallTimeoutError, ServiceOverloadedError
+
+logger = logging.getLogger("connector.server")
+
+#: Largest status message sent to a client, in UTF-8 bytes (issue 3: bounded messages).
+MAX_MESSAGE_BYTES = 1024
+
+# An absolute file path ("/srv/app/x.py", "C:\\x\\y.py") with at least two segments, not part of a
+# URI ("s3://bucket/key" keeps its slashes: the lookbehind refuses a slash after ':', '/' or a word).
+_PATH = re.compile(r"(?<![\w:/.\\])(?:[A-Za-z]:)?(?:[\\/][^\s\\/'\"():,;]+){2,}")
+
+# Where to send a caller that asked a connector for an operation of the other kind.
+_KIND_HINTS = {
+    "create": "it is a sync connector: call SyncAgentService.ExecuteTaskSync",
+    "get": "it is a sync connector: call SyncAgentService.ExecuteTaskSync",
+    "delete": "it is a sync connector: call SyncAgentService.ExecuteTaskSync",
+    "do": "it is an async connector: call CreateTask, GetTask and DeleteTask",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Status:
+    """A status to answer with: the code, the client's message, and whether it is the client's fault."""
+
+    code: grpc.StatusCode
+    message: str
+    client_error: bool
+
+
+def scrub(text: str) -> str:
+    """Replace absolute file paths in ``text`` by their last segment, so no server path leaks out."""
+    return _PATH.sub(lambda m: "…/" + re.split(r"[\\/]", m.group(0))[-1], text)
+
+
+def bound(text: str, limit: int = MAX_MESSAGE_BYTES) -> str:
+    """Cut ``text`` to at most ``limit`` UTF-8 bytes, marking the cut."""
+    data = text.encode("utf-8")
+    if len(data) <= limit:
+        return text
+    marker = " … (truncated; see the server log)"
+    head = data[: limit - len(marker.encode())].decode("utf-8", errors="ignore")
+    return head + marker
+
+
+def _first_line(text: str, limit: int = 300) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def status_for(exc: BaseException, *, operation: str, target: str) -> Status:
+    """Map an exception raised while serving ``operation`` for ``target`` (a task type or RPC name).
+
+    Client mistakes are never INTERNAL; anything unexpected is INTERNAL with a one-line message.
+    """
+    code: grpc.StatusCode
+    client_error = False
+    if isinstance(exc, ConnectorNotFound):
+        code, message, client_error = grpc.StatusCode.NOT_FOUND, str(exc), True
+    elif isinstance(exc, BadRequestError):
+        code, message, client_error = grpc.StatusCode.INVALID_ARGUMENT, str(exc), True
+    elif isinstance(exc, HookNotImplementedError):
+        code, message, client_error = grpc.StatusCode.UNIMPLEMENTED, str(exc), True
+        if exc.hook in _KIND_HINTS and exc.hook not in ("get_logs", "get_metrics"):
+            message = f"{message}; {_KIND_HINTS[exc.hook]}"
+    elif isinstance(exc, ConnectorUnavailable):
+        code, message = grpc.StatusCode.FAILED_PRECONDITION, exc.reason
+    elif isinstance(exc, ServiceOverloadedError):
+        code, message = grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc)
+    elif isinstance(exc, (CallTimeoutError, asyncio.TimeoutError, TimeoutError)):
+        code = grpc.StatusCode.DEADLINE_EXCEEDED
+        message = str(exc) if isinstance(exc, CallTimeoutError) else f"{operation} for {target} timed out"
+    else:
+        code = grpc.StatusCode.INTERNAL
+        detail = _first_line(str(exc))
+        message = f"{operation} for {target} failed: {type(exc).__name__}" + (f": {detail}" if detail else "")
+    return Status(code, bound(scrub(message)), client_error)
+
+
+def log_failure(status: Status, exc: BaseException, *, rpc: str, target: str) -> None:
+    """Write the full story of a failed call to the server log (the client only gets ``status``)."""
+    if status.code is grpc.StatusCode.INTERNAL:
+        logger.error("%s for %s failed: %s", rpc, target, status.message, exc_info=exc)
+    elif status.code is grpc.StatusCode.FAILED_PRECONDITION:
+        logger.warning("%s for %s refused: %s", rpc, target, exc, exc_info=exc.__cause__ or None)
+    else:
+        logger.info("%s for %s answered %s: %s", rpc, target, status.code.name, exc)
