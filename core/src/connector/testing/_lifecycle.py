@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from .._exceptions import ResourceMetaError
 from .._loaded import ConnectorOrigin, LoadedConnector
 from .._model import Connection, Resource, TaskExecutionMetadata, TaskTemplate
 from .._resource_meta import ResourceMeta
@@ -99,6 +100,7 @@ class LifecycleDriver:
         return f"{self.connector.name} ({self.connector.category}) {hook}"
 
     def _checked_meta(self, meta: object) -> tuple[ResourceMeta, bytes]:
+        """``meta`` and its encoded bytes, once it is known to be the right type and to decode."""
         expected = self.connector.metadata_type
         assert expected is not None  # validation guarantees it for async connectors
         if not isinstance(meta, expected):
@@ -106,8 +108,15 @@ class LifecycleDriver:
                 f"{self._describe('create')} returned {type(meta).__name__} {meta!r}, not an instance of "
                 f"its metadata_type {expected.__qualname__}; return {expected.__qualname__}(...)"
             )
-        encoded = meta.encode()
-        return expected.decode(encoded), encoded
+        try:
+            encoded = meta.encode()
+            expected.decode(encoded)
+            return meta, encoded
+        except ResourceMetaError as exc:
+            raise ContractViolation(
+                f"{self._describe('create')} returned {meta!r}, which does not survive encode/decode: {exc}; "
+                "keep only values ResourceMeta can encode, with matching field annotations"
+            ) from exc
 
     def _checked_resource(self, hook: str, resource: object, *, terminal: bool = False) -> Resource:
         if not isinstance(resource, Resource):
@@ -133,10 +142,11 @@ class LifecycleDriver:
     # Plain code.
 
     def create(self, task_template: TaskTemplate | None = None, **kwargs: Any) -> ResourceMeta:
-        """Call ``create`` and return its meta, after checking its type and an encode/decode round trip."""
+        """Call ``create`` and return its meta as returned, after checking its type and that it encodes."""
         arguments = self._arguments(task_template, **_defaults(kwargs))
         meta = self.connector.call_blocking("create", **arguments)
-        return self._checked_meta(meta)[0]
+        self._checked_meta(meta)
+        return meta  # type: ignore[no-any-return]  # checked just above
 
     def get(
         self, resource_meta: ResourceMeta, task_template: TaskTemplate | None = None, **kwargs: Any
@@ -195,7 +205,9 @@ class LifecycleDriver:
     async def acreate(self, task_template: TaskTemplate | None = None, **kwargs: Any) -> ResourceMeta:
         """``create`` from async code."""
         arguments = self._arguments(task_template, **_defaults(kwargs))
-        return self._checked_meta(await self.connector.call("create", **arguments))[0]
+        meta = await self.connector.call("create", **arguments)
+        self._checked_meta(meta)
+        return meta  # type: ignore[no-any-return]  # checked just above
 
     async def aget(
         self, resource_meta: ResourceMeta, task_template: TaskTemplate | None = None, **kwargs: Any
