@@ -59,8 +59,16 @@ class _Mismatch(Exception):
         self.path: list[int | str] = []
 
 
+def _shorten(text: str, limit: int) -> str:
+    # Keys and enum values come from the request; an error message must stay short whatever they are.
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _where(path: list[int | str]) -> str:
-    return "".join(f"[{step!r}]" for step in reversed(path))
+    steps = [f"[{_shorten(repr(step), 40)}]" for step in reversed(path)]
+    if len(steps) > 8:
+        steps[4:-3] = ["..."]
+    return "".join(steps)
 
 
 def _python_type(value: object) -> str:
@@ -217,9 +225,8 @@ class LiteralCodec:
         return self.describe(literal_type)
 
     def _declared(self, literal_type: Any, got: str) -> _Mismatch:
-        return _Mismatch(
-            f"expected {self.type_text(literal_type)} (declared in the task interface), got {got}"
-        )
+        declared = _shorten(self.type_text(literal_type), 300)
+        return _Mismatch(f"expected {declared} (declared in the task interface), got {got}")
 
     # -- decoding -----------------------------------------------------------------------------------
 
