@@ -86,6 +86,6 @@ def plugins(session: nox.Session, plugin: str) -> None:
 def bench(session: nox.Session) -> None:
     """Run the benchmarks in bench/ and print their tables (not part of the default run)."""
     _install_core(session)
-    scripts = session.posargs or sorted(str(p) for p in (ROOT / "bench").glob("*.py"))
+    scripts = session.posargs or sorted(str(p) for p in (ROOT / "bench").glob("[!_]*.py"))
     for script in scripts:
         session.run("python", script)
