@@ -90,7 +90,7 @@ def test_a_good_async_connector_passes_every_async_test(pytester: pytest.Pyteste
         pytester,
         """
         class TestJob(ConnectorContract):
-            connector = Job
+            implementation = Job
             custom = {"polls": 3}
             expected_outputs = {"n": 3}
             entry_point = "job"
@@ -105,7 +105,7 @@ def test_a_good_sync_connector_passes_every_sync_test(pytester: pytest.Pytester)
         pytester,
         """
         class TestEcho(ConnectorContract):
-            connector = Echo()
+            implementation = Echo()
             inputs = {"a": 1}
             expected_outputs = {"a": 1}
             entry_point = "echo@1"
@@ -143,7 +143,7 @@ def test_a_job_that_never_ends_fails_with_the_reason(pytester: pytest.Pytester) 
         pytester,
         """
         class TestStuck(ConnectorContract):
-            connector = Job
+            implementation = Job
             custom = {"polls": 1000}
             entry_point = "job"
             max_polls = 10
@@ -166,7 +166,7 @@ def test_a_delete_that_is_not_idempotent_fails(pytester: pytest.Pytester) -> Non
                 del JOBS[resource_meta.job_id]
 
         class TestStrict(ConnectorContract):
-            connector = Strict
+            implementation = Strict
             entry_point = "job"
         """,
     )
@@ -198,7 +198,7 @@ def test_a_meta_that_does_not_round_trip_fails(pytester: pytest.Pytester) -> Non
                 return connector.Resource(connector.Phase.SUCCEEDED)
 
         class TestLossy(ConnectorContract):
-            connector = Lossy
+            implementation = Lossy
             entry_point = "job"
         """,
     )
@@ -232,7 +232,7 @@ def test_a_lenient_decode_fails_the_garbled_meta_test(pytester: pytest.Pytester)
                 return LenientMeta("y", 1)
 
         class TestLenient(ConnectorContract):
-            connector = Lenient
+            implementation = Lenient
             entry_point = "job"
         """,
     )
@@ -264,7 +264,7 @@ def test_a_decode_raising_something_else_fails(pytester: pytest.Pytester) -> Non
                 return PickyMeta("z", 1)
 
         class TestPicky(ConnectorContract):
-            connector = Picky
+            implementation = Picky
             entry_point = "job"
         """,
     )
@@ -283,7 +283,7 @@ def test_do_returning_something_else_fails(pytester: pytest.Pytester) -> None:
                 return {"outputs": inputs}
 
         class TestDicty(ConnectorContract):
-            connector = Dicty
+            implementation = Dicty
             entry_point = "echo@1"
         """,
     )
@@ -304,7 +304,7 @@ def test_an_unexpected_phase_fails(pytester: pytest.Pytester) -> None:
                 return connector.Resource(connector.Phase.FAILED, message="bad input")
 
         class TestFailing(ConnectorContract):
-            connector = Failing
+            implementation = Failing
             entry_point = "echo@1"
         """,
     )
@@ -321,7 +321,7 @@ def test_a_category_that_differs_from_the_entry_point_fails(pytester: pytest.Pyt
         pytester,
         """
         class TestMisnamed(ConnectorContract):
-            connector = Echo
+            implementation = Echo
             entry_point = "echo"
         """,
     )
@@ -338,7 +338,7 @@ def test_a_connector_without_any_entry_point_fails(pytester: pytest.Pytester) ->
         pytester,
         """
         class TestUnadvertised(ConnectorContract):
-            connector = Echo
+            implementation = Echo
         """,
     )
     result.assert_outcomes(passed=len(SYNC_TESTS) - 1, failed=1)
@@ -358,7 +358,7 @@ def test_an_invalid_connector_fails_every_test(pytester: pytest.Pytester) -> Non
                 return connector.Resource(connector.Phase.SUCCEEDED)
 
         class TestBoth(ConnectorContract):
-            connector = Both
+            implementation = Both
             entry_point = "job"
         """,
     )
@@ -382,7 +382,7 @@ def test_a_missing_connector_is_reported(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(errors=len(SYNC_TESTS))
     assert_violations(
         result,
-        "TestNothing sets no connector: set `connector = MyConnector` on the class or "
+        "TestNothing sets no connector: set `implementation = MyConnector` on the class or "
         "override the `contract_connector` fixture",
     )
 

@@ -49,7 +49,7 @@ def _looks_sync(connector: object) -> bool:
 class ConnectorContract:
     """The connector contract as a test class: subclass it in a plugin's tests.
 
-    Set ``connector`` to the connector (a class, an instance or a module of hook implementations)
+    Set ``implementation`` to the connector (a class, an instance or a module of hook implementations)
     and, when it needs them, ``custom`` (the template's custom fields), ``inputs`` and ``secrets``.
     For anything built at test time (a server's URL, a temporary file, a fake clock given to the
     connector) override the fixture of the same role instead: ``contract_connector``,
@@ -61,12 +61,13 @@ class ConnectorContract:
     ``ResourceMetaError``. For a sync connector: ``do`` returns a terminal ``Resource``. For both:
     the connector validates, and the installed entry point that advertises it is named after its
     category (set ``entry_point`` when the distribution is not installed). Whether the connector is
-    sync is read from ``connector`` (it has a ``do``); set ``sync`` when only a fixture provides it.
+    sync is read from ``implementation`` (it has a ``do``); set ``sync`` when only a fixture provides it.
     """
 
     #: The connector under test: a class, an instance, or a module of ``@connector.hookimpl`` functions.
-    connector: ClassVar[object] = None
-    #: Whether it is a sync connector; None: decided from ``connector``.
+    #: (Not named ``connector``: that would hide the ``connector`` package inside the class body.)
+    implementation: ClassVar[object] = None
+    #: Whether it is a sync connector; None: decided from ``implementation``.
     sync: ClassVar[bool | None] = None
     #: The task template's custom fields.
     custom: ClassVar[Mapping[str, Any]] = {}
@@ -87,8 +88,8 @@ class ConnectorContract:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         sync = cls.sync
-        if sync is None and cls.connector is not None:
-            sync = _looks_sync(cls.connector)
+        if sync is None and cls.implementation is not None:
+            sync = _looks_sync(cls.implementation)
         if sync is None:
             return  # both kinds' tests stay; each one says so when it meets the other kind
         # Tests of the other kind are removed rather than skipped: they cannot apply.
@@ -104,13 +105,13 @@ class ConnectorContract:
 
     @pytest.fixture
     def contract_connector(self) -> object:
-        """The connector object under test; defaults to the ``connector`` class attribute."""
-        if self.connector is None:
+        """The connector object under test; defaults to the ``implementation`` class attribute."""
+        if self.implementation is None:
             raise ContractViolation(
-                f"{type(self).__name__} sets no connector: set `connector = MyConnector` on the class "
+                f"{type(self).__name__} sets no connector: set `implementation = MyConnector` on the class "
                 "or override the `contract_connector` fixture"
             )
-        return self.connector
+        return self.implementation
 
     @pytest.fixture
     def contract_loaded(self, contract_connector: object) -> LoadedConnector:
