@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import re
@@ -76,15 +75,16 @@ def status_for(exc: BaseException, *, operation: str, target: str) -> Status:
         code, message, client_error = grpc.StatusCode.INVALID_ARGUMENT, str(exc), True
     elif isinstance(exc, HookNotImplementedError):
         code, message, client_error = grpc.StatusCode.UNIMPLEMENTED, str(exc), True
-        if exc.hook in _KIND_HINTS and exc.hook not in ("get_logs", "get_metrics"):
+        if exc.hook in _KIND_HINTS:
             message = f"{message}; {_KIND_HINTS[exc.hook]}"
     elif isinstance(exc, ConnectorUnavailable):
         code, message = grpc.StatusCode.FAILED_PRECONDITION, exc.reason
     elif isinstance(exc, ServiceOverloadedError):
         code, message = grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc)
-    elif isinstance(exc, (CallTimeoutError, asyncio.TimeoutError, TimeoutError)):
-        code = grpc.StatusCode.DEADLINE_EXCEEDED
-        message = str(exc) if isinstance(exc, CallTimeoutError) else f"{operation} for {target} timed out"
+    elif isinstance(exc, CallTimeoutError):
+        # Only the service's own limit: a connector's TimeoutError (its backend did not answer) is
+        # the connector's failure, INTERNAL like any other.
+        code, message = grpc.StatusCode.DEADLINE_EXCEEDED, str(exc)
     else:
         code = grpc.StatusCode.INTERNAL
         detail = _first_line(str(exc))

@@ -1,0 +1,384 @@
+"""Every row of the status-code table (DESIGN §7), asserted by code and message, over a loopback server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from flyteidl.admin import agent_pb2
+from flyteidl.core import interface_pb2, types_pb2
+from flyteidl2.connector import connector_pb2
+
+from connector import ConnectorRecord, ConnectorRegistry, RegistrySettings, TaskCategory
+from tests.server import sample_plugin
+from tests.server.conftest import (
+    ALL_SAMPLES,
+    registry_of,
+    v1_category,
+    v1_inputs,
+    v1_template,
+    v2_category,
+    v2_template,
+)
+
+
+async def _status(call: Any) -> grpc.aio.AioRpcError:
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await call
+    return info.value
+
+
+async def _until(predicate: Callable[[], bool], seconds: float = 10.0) -> None:
+    for _ in range(int(seconds / 0.02)):
+        if predicate():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("condition not reached")
+
+
+def _assert_safe(details: str) -> None:
+    assert len(details.encode()) <= 1024
+    assert "Traceback" not in details
+    assert "/tests/server/" not in details
+    assert "site-packages" not in details
+
+
+# NOT_FOUND
+
+
+async def test_unknown_category_is_not_found_naming_type_and_version(start_service: Any) -> None:
+    running = await start_service()
+    error = await _status(running.v1.CreateTask(agent_pb2.CreateTaskRequest(template=v1_template("nope", 3))))
+    assert error.code() is grpc.StatusCode.NOT_FOUND
+    assert error.details() == "no connector for task type 'nope' version 3 is installed"
+    error = await _status(
+        running.v2.GetTask(connector_pb2.GetTaskRequest(task_category=v2_category("asyncdo", 0), resource_meta=b"{}"))
+    )
+    assert error.code() is grpc.StatusCode.NOT_FOUND
+    assert error.details() == (
+        "no connector for task type 'asyncdo' version 0 (installed versions of 'asyncdo': asyncdo@2)"
+    )
+
+
+async def test_unknown_connector_name_is_not_found(start_service: Any) -> None:
+    running = await start_service()
+    error = await _status(running.v1_meta.GetAgent(agent_pb2.GetAgentRequest(name="ghost")))
+    assert error.code() is grpc.StatusCode.NOT_FOUND
+    assert error.details().startswith("no connector is named 'ghost' (connector names: 'Async do', 'Blocking'")
+    error = await _status(running.v2_meta.GetConnector(connector_pb2.GetConnectorRequest(name="ghost")))
+    assert error.code() is grpc.StatusCode.NOT_FOUND
+
+
+# INVALID_ARGUMENT
+
+
+async def test_template_without_type_is_invalid(start_service: Any) -> None:
+    running = await start_service()
+    error = await _status(running.v1.CreateTask(agent_pb2.CreateTaskRequest()))
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details() == "the request's task template has no type"
+
+
+async def test_negative_version_is_invalid(start_service: Any) -> None:
+    running = await start_service()
+    error = await _status(running.v2.CreateTask(connector_pb2.CreateTaskRequest(template=v2_template("asleep", -1))))
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details() == "bad task category: task type version must be an integer >= 0, got -1"
+
+
+async def test_request_without_category_is_invalid(start_service: Any) -> None:
+    running = await start_service()
+    error = await _status(running.v2.DeleteTask(connector_pb2.DeleteTaskRequest(resource_meta=b"x")))
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details() == "the request names no task category"
+
+
+@pytest.mark.parametrize(
+    ("meta", "expected"),
+    [
+        (b"", "the request's resource_meta is empty (task type filejob@0)"),
+        (b"\xff\xfe", "the request's resource_meta is not one task type filejob@0 wrote: cannot decode FileJob: not a JSON"),
+        (b'{"v": 1, "data": {"job_id": 5}}', "the request's resource_meta is not one task type filejob@0 wrote: cannot decode FileJob:"),
+        (b'{"v": 99, "data": {}}', "the request's resource_meta is not one task type filejob@0 wrote: cannot decode FileJob: format version 99"),
+    ],
+)
+async def test_undecodable_resource_meta_is_invalid(start_service: Any, meta: bytes, expected: str) -> None:
+    running = await start_service()
+    for call in (
+        running.v1.GetTask(agent_pb2.GetTaskRequest(task_category=v1_category("filejob"), resource_meta=meta)),
+        running.v2.DeleteTask(connector_pb2.DeleteTaskRequest(task_category=v2_category("filejob"), resource_meta=meta)),
+    ):
+        error = await _status(call)
+        assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+        assert error.details().startswith(expected)
+        _assert_safe(error.details())
+
+
+async def test_input_that_does_not_fit_its_declared_type_is_invalid_naming_it(start_service: Any) -> None:
+    running = await start_service()
+    interface = interface_pb2.TypedInterface(
+        inputs=interface_pb2.VariableMap(
+            variables={"x": interface_pb2.Variable(type=types_pb2.LiteralType(simple=types_pb2.SimpleType.INTEGER))}
+        )
+    )
+    request = agent_pb2.CreateTaskRequest(template=v1_template("asleep", interface=interface), inputs=v1_inputs(x="ten"))
+    error = await _status(running.v1.CreateTask(request))
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details().startswith("input 'x' cannot be converted: ")
+    assert "integer" in error.details()
+
+
+async def test_execute_task_sync_needs_the_header_first_and_once(start_service: Any) -> None:
+    running = await start_service()
+
+    async def inputs_first() -> Any:
+        yield agent_pb2.ExecuteTaskSyncRequest(inputs=v1_inputs(x=1))
+
+    error = await _status(_drain(running.v1_sync.ExecuteTaskSync(inputs_first())))
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details() == "the first ExecuteTaskSyncRequest must carry the header"
+
+    header = agent_pb2.CreateRequestHeader(template=v1_template("syncecho"))
+
+    async def two_headers() -> Any:
+        yield agent_pb2.ExecuteTaskSyncRequest(header=header)
+        yield agent_pb2.ExecuteTaskSyncRequest(header=header)
+
+    error = await _status(_drain(running.v1_sync.ExecuteTaskSync(two_headers())))
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details() == "ExecuteTaskSync got a second header; send the header, then the inputs"
+
+
+async def _drain(call: Any) -> list[Any]:
+    return [item async for item in call]
+
+
+async def test_empty_connector_name_is_invalid(start_service: Any) -> None:
+    running = await start_service()
+    error = await _status(running.v1_meta.GetAgent(agent_pb2.GetAgentRequest(name="")))
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details() == "the request names no connector"
+
+
+# FAILED_PRECONDITION
+
+
+def _record(name: str, load: Callable[[], object], distribution: str = "connector-bad", version: str = "1.0") -> ConnectorRecord:
+    return ConnectorRecord(
+        entry_point=name, target=f"connector_bad:{name}", distribution=distribution, distribution_version=version,
+        category=TaskCategory.parse(name), load=load,
+    )
+
+
+def _raise(exc: BaseException) -> Callable[[], object]:
+    def load() -> object:
+        raise exc
+
+    return load
+
+
+async def test_broken_connector_is_failed_precondition_with_the_reason(start_service: Any) -> None:
+    registry = ConnectorRegistry(
+        [
+            _record("broken", _raise(ImportError("No module named 'warehouse_sdk'"))),
+            _record("huge", _raise(ImportError("y" * 5000))),
+            _record("ok", lambda: sample_plugin.AsyncSleepConnector, distribution="connector-ok"),
+        ]
+    )
+    running = await start_service(registry)
+    error = await _status(running.v1.CreateTask(agent_pb2.CreateTaskRequest(template=v1_template("broken"))))
+    assert error.code() is grpc.StatusCode.FAILED_PRECONDITION
+    assert error.details() == (
+        "connector-bad 1.0, entry point 'broken' (connector_bad:broken): importing connector_bad:broken raised "
+        "ImportError: No module named 'warehouse_sdk'"
+    )
+    error = await _status(running.v1.CreateTask(agent_pb2.CreateTaskRequest(template=v1_template("huge"))))
+    assert error.code() is grpc.StatusCode.FAILED_PRECONDITION
+    assert len(error.details().encode()) <= 1024
+    assert error.details().endswith("(truncated; see the server log)")
+    # A broken neighbour does not stop the others (the category "ok" is declared by the entry point).
+
+
+async def test_conflicting_connector_is_failed_precondition_naming_both(start_service: Any) -> None:
+    registry = ConnectorRegistry(
+        [
+            _record("dup", lambda: sample_plugin.AsyncSleepConnector, distribution="connector-a", version="1.0"),
+            _record("dup", lambda: sample_plugin.AsyncSleepConnector, distribution="connector-b", version="2.0"),
+        ]
+    )
+    running = await start_service(registry)
+    error = await _status(running.v2.CreateTask(connector_pb2.CreateTaskRequest(template=v2_template("dup"))))
+    assert error.code() is grpc.StatusCode.FAILED_PRECONDITION
+    assert "claimed by connector-a 1.0 and connector-b 2.0" in error.details()
+    assert "CONNECTOR_PIN" in error.details()
+
+
+async def test_disabled_connector_is_failed_precondition(start_service: Any) -> None:
+    registry = ConnectorRegistry(
+        [_record("asleep", lambda: sample_plugin.AsyncSleepConnector)], settings=RegistrySettings(deny=("asleep",))
+    )
+    running = await start_service(registry)
+    error = await _status(running.v1.CreateTask(agent_pb2.CreateTaskRequest(template=v1_template("asleep"))))
+    assert error.code() is grpc.StatusCode.FAILED_PRECONDITION
+    assert "excluded by CONNECTOR_DENY ('asleep')" in error.details()
+
+
+# UNIMPLEMENTED
+
+
+async def test_missing_optional_hook_is_unimplemented(start_service: Any) -> None:
+    running = await start_service()
+    meta = sample_plugin.Plain("x").encode()
+    stream = running.v1.GetTaskLogs(agent_pb2.GetTaskLogsRequest(task_category=v1_category("failing"), resource_meta=meta))
+    error = await _status(_drain(stream))
+    assert error.code() is grpc.StatusCode.UNIMPLEMENTED
+    assert error.details() == "connector for task type failing@0 does not implement get_logs"
+    error = await _status(
+        running.v2.GetTaskMetrics(connector_pb2.GetTaskMetricsRequest(task_category=v2_category("failing"), resource_meta=meta))
+    )
+    assert error.code() is grpc.StatusCode.UNIMPLEMENTED
+    assert error.details() == "connector for task type failing@0 does not implement get_metrics"
+
+
+async def test_operation_of_the_other_kind_is_unimplemented_with_a_hint(start_service: Any) -> None:
+    running = await start_service()
+    error = await _status(running.v1.CreateTask(agent_pb2.CreateTaskRequest(template=v1_template("syncecho"))))
+    assert error.code() is grpc.StatusCode.UNIMPLEMENTED
+    assert error.details() == (
+        "connector for task type syncecho@0 does not implement create; "
+        "it is a sync connector: call SyncAgentService.ExecuteTaskSync"
+    )
+
+    async def requests() -> Any:
+        yield agent_pb2.ExecuteTaskSyncRequest(header=agent_pb2.CreateRequestHeader(template=v1_template("asleep")))
+
+    error = await _status(_drain(running.v1_sync.ExecuteTaskSync(requests())))
+    assert error.code() is grpc.StatusCode.UNIMPLEMENTED
+    assert error.details() == (
+        "connector for task type asleep@0 does not implement do; "
+        "it is an async connector: call CreateTask, GetTask and DeleteTask"
+    )
+
+
+# DEADLINE_EXCEEDED and cancellation
+
+
+async def test_server_time_limit_is_deadline_exceeded_and_cancels_an_async_hook(start_service: Any) -> None:
+    running = await start_service(timeout=0.3)
+    request = agent_pb2.CreateTaskRequest(template=v1_template("asleep", custom={"create_sleep": 60}))
+    error = await _status(running.v1.CreateTask(request))
+    assert error.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+    assert error.details() == "create for task type asleep@0 did not finish within 0.3s"
+    await _until(lambda: sample_plugin.CANCELLED == ["create"])
+
+
+async def test_client_deadline_reaches_an_async_hook(start_service: Any) -> None:
+    running = await start_service()
+    request = agent_pb2.CreateTaskRequest(template=v1_template("asleep", custom={"create_sleep": 60}))
+    error = await _status(running.v1.CreateTask(request, timeout=0.3))
+    assert error.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+    await _until(lambda: sample_plugin.CANCELLED == ["create"])
+
+
+async def test_client_cancellation_reaches_an_async_hook(start_service: Any) -> None:
+    running = await start_service()
+    call = running.v2.CreateTask(connector_pb2.CreateTaskRequest(template=v2_template("asleep", custom={"create_sleep": 60})))
+    await _until(lambda: sample_plugin.STARTED == ["create"])
+    call.cancel()
+    await _until(lambda: sample_plugin.CANCELLED == ["create"])
+    with pytest.raises(asyncio.CancelledError):
+        await call
+
+
+async def test_client_deadline_on_a_plain_hook_stops_the_wait(start_service: Any) -> None:
+    running = await start_service(workers=1)
+    error = await _status(running.v1.CreateTask(agent_pb2.CreateTaskRequest(template=v1_template("blocking")), timeout=0.3))
+    assert error.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+    assert running.service.pool.pending == 1  # the thread cannot be interrupted; it still holds its worker
+    sample_plugin.RELEASE.set()
+    await _until(lambda: running.service.pool.pending == 0)
+
+
+# RESOURCE_EXHAUSTED
+
+
+async def test_full_worker_pool_is_resource_exhausted(start_service: Any) -> None:
+    running = await start_service(workers=1, queue_size=0)
+    first = running.v1.CreateTask(agent_pb2.CreateTaskRequest(template=v1_template("blocking")))
+    await _until(lambda: running.service.pool.pending == 1)
+    error = await _status(running.v2.CreateTask(connector_pb2.CreateTaskRequest(template=v2_template("blocking"))))
+    assert error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert error.details() == (
+        "the service is overloaded: all 1 worker thread(s) are busy and 0 call(s) are queued; "
+        "retry later, or run more replicas or more --workers"
+    )
+    # Async hooks do not need a worker: they are still served.
+    await running.v1.CreateTask(agent_pb2.CreateTaskRequest(template=v1_template("asleep")))
+    sample_plugin.RELEASE.set()
+    assert (await first).resource_meta
+
+
+# INTERNAL
+
+
+@pytest.mark.parametrize(
+    ("how", "expected"),
+    [
+        ("boom", "create for task type failing@0 failed: RuntimeError: boom: the warehouse said no"),
+        ("path", "create for task type failing@0 failed: FileNotFoundError: [Errno 2] No such file or directory: '…/settings.yaml'"),
+        ("exit", "create for task type failing@0 failed: SystemExit: 3"),
+        ("not-a-meta", "create for task type failing@0 failed: HookResultError: connector for task type failing@0: create returned dict, not a ResourceMeta"),
+        ("timeout", "create for task type failing@0 failed: TimeoutError: the warehouse did not answer"),
+    ],
+)
+async def test_unexpected_connector_exception_is_internal_with_a_short_message(
+    start_service: Any, caplog: pytest.LogCaptureFixture, how: str, expected: str
+) -> None:
+    running = await start_service()
+    with caplog.at_level(logging.INFO, logger="connector"):
+        error = await _status(running.v1.CreateTask(agent_pb2.CreateTaskRequest(template=v1_template("failing", custom={"how": how}))))
+    assert error.code() is grpc.StatusCode.INTERNAL
+    assert error.details() == expected
+    _assert_safe(error.details())
+    # The server log keeps the whole story, traceback included.
+    record = next(r for r in caplog.records if r.name == "connector.server" and r.levelno == logging.ERROR)
+    assert record.exc_info is not None
+    if how == "boom":
+        assert "second line of detail" in caplog.text
+    # The server is still alive.
+    assert (await running.v1_meta.ListAgents(agent_pb2.ListAgentsRequest())).agents
+
+
+async def test_huge_exception_message_is_bounded(start_service: Any) -> None:
+    running = await start_service()
+    error = await _status(running.v2.CreateTask(connector_pb2.CreateTaskRequest(template=v2_template("failing", custom={"how": "huge"}))))
+    assert error.code() is grpc.StatusCode.INTERNAL
+    _assert_safe(error.details())
+    assert error.details().startswith("create for task type failing@0 failed: RuntimeError: xxx")
+
+
+async def test_bad_results_are_internal(start_service: Any) -> None:
+    running = await start_service()
+    category = v1_category("failing")
+    error = await _status(running.v1.GetTask(agent_pb2.GetTaskRequest(task_category=category, resource_meta=sample_plugin.Plain("x").encode())))
+    assert error.code() is grpc.StatusCode.INTERNAL
+    assert error.details() == (
+        "get for task type failing@0 failed: HookResultError: connector for task type failing@0: get returned int, "
+        "not a connector.Resource"
+    )
+    error = await _status(running.v1.GetTask(agent_pb2.GetTaskRequest(task_category=category, resource_meta=sample_plugin.Plain("bad-outputs").encode())))
+    assert error.code() is grpc.StatusCode.INTERNAL
+    assert error.details().startswith("get for task type failing@0 failed: LiteralConversionError: output 'y':")
+    # A ValueError from the connector is its failure, not the client's: INTERNAL, not INVALID_ARGUMENT.
+    error = await _status(running.v1.DeleteTask(agent_pb2.DeleteTaskRequest(task_category=category, resource_meta=sample_plugin.Plain("x").encode())))
+    assert error.code() is grpc.StatusCode.INTERNAL
+    assert error.details() == "delete for task type failing@0 failed: ValueError: cannot delete"
+
+
+def test_every_sample_is_registered() -> None:
+    assert len(registry_of(*ALL_SAMPLES).categories()) == len(ALL_SAMPLES)
