@@ -1,0 +1,590 @@
+"""Service benchmark: `connector serve` against a bare grpc.aio server of canned answers (issue 3).
+
+Same machine, same run, medians of ``--runs`` rounds, every server on 127.0.0.1:
+
+- cold start: process start to the first successful ListAgents, against a bare ``grpc.aio`` server
+  process that answers ListAgents from a canned message (target: at most 2x the bare server);
+- CreateTask+GetTask pairs per second and p50/p99 pair latency (flyteidl v1 ``AsyncAgentService``),
+  1 and 8 client threads, with a no-op async connector installed as a real distribution, against a
+  bare ``grpc.aio`` servicer returning the very response messages ``connector serve`` sent, canned
+  (the ceiling; target: at least 0.8x);
+- idle RSS of ``connector serve`` (target: at most 60 MiB), read from /proc/PID/status.
+
+``--flytekit PYTHON`` adds flytekit's ``pyflyte serve connector`` (from PYTHON's environment, with an
+equivalent no-op connector) as a third column; the ``bench_flytekit`` nox session does that.
+
+Run: ``python bench/service.py`` or ``python -m nox -s bench -- bench/service.py``.
+Options: ``--runs R`` (default 5), ``--pairs N`` (pairs per measurement, default 400), ``--rebuild``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+# The bare server is this file run in another mode; it imports only what a minimal server needs,
+# so its cold start is the floor.
+BARE_MODE = "bare-server"
+
+
+def _serve_bare(port: int, canned_path: str) -> None:
+    import asyncio
+    import base64
+
+    import grpc
+    from flyteidl.admin import agent_pb2
+    from flyteidl.service import agent_pb2_grpc
+
+    with open(canned_path) as f:
+        canned = {name: base64.b64decode(data) for name, data in json.load(f).items()}
+    agents = agent_pb2.ListAgentsResponse.FromString(canned["list_agents"])
+    created = agent_pb2.CreateTaskResponse.FromString(canned["create_task"])
+    got = agent_pb2.GetTaskResponse.FromString(canned["get_task"])
+
+    class Metadata(agent_pb2_grpc.AgentMetadataServiceServicer):  # type: ignore[misc]
+        async def ListAgents(self, request: object, context: object) -> object:  # noqa: N802
+            return agents
+
+    class Tasks(agent_pb2_grpc.AsyncAgentServiceServicer):  # type: ignore[misc]
+        async def CreateTask(self, request: object, context: object) -> object:  # noqa: N802
+            return created
+
+        async def GetTask(self, request: object, context: object) -> object:  # noqa: N802
+            return got
+
+    async def main() -> None:
+        server = grpc.aio.server()
+        agent_pb2_grpc.add_AgentMetadataServiceServicer_to_server(Metadata(), server)
+        agent_pb2_grpc.add_AsyncAgentServiceServicer_to_server(Tasks(), server)
+        server.add_insecure_port(f"127.0.0.1:{port}")
+        await server.start()
+        await server.wait_for_termination()
+
+    asyncio.run(main())
+
+
+if __name__ == "__main__" and sys.argv[1:2] == [BARE_MODE]:
+    _serve_bare(int(sys.argv[2]), sys.argv[3])
+    sys.exit(0)
+
+# -- the benchmark proper ----------------------------------------------------------------------------
+
+import base64  # noqa: E402
+import hashlib  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable, Sequence  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+from _common import CORE, ROOT, WORK, BenchVenv, log, machine_notes, table  # noqa: E402
+
+from tests.support.wheels import build_wheel  # noqa: E402
+
+TASK_TYPE = "benchnoop"
+LOGS = WORK / "service-logs"
+
+# The no-op connector, as a plugin author would publish it: async hooks, no external system.
+NOOP_MODULE = '''\
+"""A connector that does nothing, for the service benchmark: create and get answer at once."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from connector import AsyncConnector, Phase, Resource, ResourceMeta
+
+
+@dataclasses.dataclass
+class NoopJob(ResourceMeta):
+    """The job id, echoed back by get."""
+
+    job_id: str
+
+
+class NoopConnector(AsyncConnector):
+    """Creates nothing; every job has already succeeded with output ``o`` = its input ``x``."""
+
+    name = "No-op connector"
+    task_type_name = "benchnoop"
+    metadata_type = NoopJob
+
+    async def create(self, task_template, inputs):
+        return NoopJob(job_id=f"job-{inputs.get('x', 0)}")
+
+    async def get(self, resource_meta):
+        return Resource(phase=Phase.SUCCEEDED, outputs={"o": int(resource_meta.job_id[4:])})
+
+    async def delete(self, resource_meta):
+        return None
+'''
+
+# The same connector for flytekit (`pyflyte serve connector --modules`), registered at import.
+FLYTEKIT_MODULE = '''\
+"""flytekit's version of the benchmark's no-op connector."""
+
+from dataclasses import dataclass
+
+from flyteidl.core.execution_pb2 import TaskExecution
+from flytekit.extend.backend.base_connector import AsyncConnectorBase, ConnectorRegistry, Resource, ResourceMeta
+
+
+@dataclass
+class NoopJob(ResourceMeta):
+    job_id: str
+
+
+class NoopConnector(AsyncConnectorBase):
+    name = "No-op connector"
+
+    def __init__(self):
+        super().__init__(task_type_name="benchnoop", metadata_type=NoopJob)
+
+    async def create(self, task_template, inputs=None, **kwargs):
+        x = inputs.literals["x"].scalar.primitive.integer if inputs else 0
+        return NoopJob(job_id=f"job-{x}")
+
+    async def get(self, resource_meta, **kwargs):
+        return Resource(phase=TaskExecution.SUCCEEDED, outputs={"o": int(resource_meta.job_id[4:])})
+
+    async def delete(self, resource_meta, **kwargs):
+        return None
+
+
+ConnectorRegistry.register(NoopConnector())
+'''
+
+# pyflyte binds [::] and its metrics 0.0.0.0; this launcher keeps both on 127.0.0.1 and changes
+# nothing else, then runs `pyflyte serve connector` itself.
+FLYTEKIT_LAUNCHER = """\
+import sys
+import grpc.aio._server as aio_server
+import prometheus_client
+
+_add_port = aio_server.Server.add_insecure_port
+aio_server.Server.add_insecure_port = lambda self, address: _add_port(
+    self, address.replace("[::]", "127.0.0.1")
+)
+_start_http = prometheus_client.start_http_server
+prometheus_client.start_http_server = lambda port, addr="127.0.0.1", **kw: _start_http(port, addr, **kw)
+
+from flytekit.clis.sdk_in_container.pyflyte import main
+
+sys.argv = ["pyflyte", "serve", "connector", *sys.argv[1:]]
+main()
+"""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def rss_mib(pid: int) -> float:
+    """Resident set size of a process, from /proc/PID/status, in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+@dataclass
+class Target:
+    """A server under test: how to start it on a port, in which environment."""
+
+    name: str
+    command: Callable[[int], list[str]]
+    env: dict[str, str]
+    cwd: Path = ROOT
+
+
+@dataclass
+class Running:
+    """A started server process and its address."""
+
+    target: Target
+    process: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL if it has not exited in 30 s (only this process, by its id)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start(target: Target) -> tuple[Running, float]:
+    """Start ``target``; return it and the seconds from process start to its first ListAgents answer."""
+    import grpc
+    from flyteidl.admin import agent_pb2
+    from flyteidl.service import agent_pb2_grpc
+
+    LOGS.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    log_path = LOGS / f"{target.name.replace(' ', '-')}.log"
+    with open(log_path, "wb") as log_file:
+        began = time.perf_counter()
+        process = subprocess.Popen(
+            target.command(port), env=target.env, cwd=target.cwd, stdout=log_file, stderr=subprocess.STDOUT
+        )
+    running = Running(target, process, port, log_path)
+    deadline = began + 120
+    # Poll the port (cheap) until it accepts, then ask ListAgents on a fresh channel.
+    while True:
+        if process.poll() is not None or time.perf_counter() > deadline:
+            running.stop()
+            raise RuntimeError(
+                f"{target.name} did not start; see {log_path}:\n{log_path.read_text()[-2000:]}"
+            )
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.05).close()
+        except OSError:
+            time.sleep(0.002)
+            continue
+        with grpc.insecure_channel(running.address) as channel:
+            stub = agent_pb2_grpc.AgentMetadataServiceStub(channel)
+            try:
+                stub.ListAgents(agent_pb2.ListAgentsRequest(), timeout=5)
+            except grpc.RpcError:
+                time.sleep(0.002)
+                continue
+        return running, time.perf_counter() - began
+
+
+# -- requests -----------------------------------------------------------------------------------------
+
+
+def create_request(x: int) -> Any:
+    """A flyteidl v1 CreateTaskRequest for the no-op task, with a typed interface and one input."""
+    from flyteidl.admin import agent_pb2
+    from flyteidl.core import identifier_pb2, interface_pb2, literals_pb2, tasks_pb2, types_pb2
+
+    integer = types_pb2.LiteralType(simple=types_pb2.INTEGER)
+    template = tasks_pb2.TaskTemplate(
+        id=identifier_pb2.Identifier(
+            resource_type=identifier_pb2.TASK, project="bench", domain="development", name="noop", version="1"
+        ),
+        type=TASK_TYPE,
+        metadata=tasks_pb2.TaskMetadata(
+            runtime=tasks_pb2.RuntimeMetadata(type=tasks_pb2.RuntimeMetadata.FLYTE_SDK)
+        ),
+        interface=interface_pb2.TypedInterface(
+            inputs=interface_pb2.VariableMap(variables={"x": interface_pb2.Variable(type=integer)}),
+            outputs=interface_pb2.VariableMap(variables={"o": interface_pb2.Variable(type=integer)}),
+        ),
+    )
+    template.custom.update({"note": "no-op"})
+    inputs = literals_pb2.LiteralMap(
+        literals={
+            "x": literals_pb2.Literal(scalar=literals_pb2.Scalar(primitive=literals_pb2.Primitive(integer=x)))
+        }
+    )
+    metadata = agent_pb2.TaskExecutionMetadata(namespace="bench", k8s_service_account="default")
+    return agent_pb2.CreateTaskRequest(
+        inputs=inputs, template=template, output_prefix="s3://bench/out", task_execution_metadata=metadata
+    )
+
+
+def get_request(resource_meta: bytes) -> Any:
+    """The GetTaskRequest that follows a CreateTask of the no-op task."""
+    from flyteidl.admin import agent_pb2
+
+    return agent_pb2.GetTaskRequest(
+        task_type=TASK_TYPE,
+        task_category=agent_pb2.TaskCategory(name=TASK_TYPE, version=0),
+        resource_meta=resource_meta,
+        output_prefix="s3://bench/out",
+    )
+
+
+def capture_canned(address: str, path: Path) -> None:
+    """Record the ListAgents, CreateTask and GetTask answers of ``connector serve`` for the bare server."""
+    import grpc
+    from flyteidl.admin import agent_pb2
+    from flyteidl.service import agent_pb2_grpc
+
+    with grpc.insecure_channel(address) as channel:
+        agents = agent_pb2_grpc.AgentMetadataServiceStub(channel).ListAgents(agent_pb2.ListAgentsRequest())
+        tasks = agent_pb2_grpc.AsyncAgentServiceStub(channel)
+        created = tasks.CreateTask(create_request(7), timeout=10)
+        got = tasks.GetTask(get_request(created.resource_meta), timeout=10)
+    if not any(TASK_TYPE == c.name for a in agents.agents for c in a.supported_task_categories):
+        raise RuntimeError(f"connector serve does not list {TASK_TYPE!r}: {agents}")
+    if got.resource.outputs.literals["o"].scalar.primitive.integer != 7:
+        raise RuntimeError(f"unexpected GetTask answer from connector serve: {got}")
+    messages = {"list_agents": agents, "create_task": created, "get_task": got}
+    path.write_text(
+        json.dumps({k: base64.b64encode(m.SerializeToString()).decode() for k, m in messages.items()})
+    )
+
+
+# -- throughput --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Throughput:
+    """One measurement: pairs per second and the pair latencies in seconds."""
+
+    pairs_per_second: float
+    latencies: list[float] = field(default_factory=list)
+
+    def percentile(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def measure_pairs(address: str, threads: int, pairs: int) -> Throughput:
+    """``pairs`` CreateTask+GetTask pairs over ``threads`` client threads (one channel each)."""
+    import grpc
+    from flyteidl.core import execution_pb2
+    from flyteidl.service import agent_pb2_grpc
+
+    per_thread = max(1, pairs // threads)
+    ready = threading.Barrier(threads + 1)
+    latencies: list[list[float]] = [[] for _ in range(threads)]
+    finished: list[float] = [0.0] * threads
+    errors: list[BaseException] = []
+    requests = [create_request(i) for i in range(per_thread)]
+
+    def client(index: int) -> None:
+        try:
+            with grpc.insecure_channel(address) as channel:
+                stub = agent_pb2_grpc.AsyncAgentServiceStub(channel)
+
+                def pair(request: Any) -> None:
+                    created = stub.CreateTask(request, timeout=30)
+                    got = stub.GetTask(get_request(created.resource_meta), timeout=30)
+                    if got.resource.phase != execution_pb2.TaskExecution.SUCCEEDED:
+                        raise RuntimeError(f"GetTask answered {got}")
+
+                for request in requests[:20]:
+                    pair(request)  # warm the channel and the server's first-use paths
+                ready.wait()
+                record = latencies[index]
+                for request in requests:
+                    began = time.perf_counter()
+                    pair(request)
+                    record.append(time.perf_counter() - began)
+                finished[index] = time.perf_counter()
+        except BaseException as exc:
+            errors.append(exc)
+            ready.abort()
+
+    workers = [threading.Thread(target=client, args=(i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    try:
+        ready.wait()
+    except threading.BrokenBarrierError:
+        pass
+    began = time.perf_counter()
+    for worker in workers:
+        worker.join()
+    if errors:
+        raise RuntimeError(f"client failed against {address}: {errors[0]!r}") from errors[0]
+    elapsed = max(finished) - began
+    samples = [value for record in latencies for value in record]
+    return Throughput(len(samples) / elapsed, samples)
+
+
+# -- environments ------------------------------------------------------------------------------------
+
+
+def service_venv(rebuild: bool) -> BenchVenv:
+    """bench/.work/service-pyX.Y: connector-core[server] from this checkout and the no-op connector."""
+    venv = BenchVenv("service")
+    stamp = hashlib.sha256(NOOP_MODULE.encode()).hexdigest()[:16]
+    if rebuild and venv.path.exists():
+        (venv.path / "bench-stamp").unlink(missing_ok=True)
+
+    def populate(v: BenchVenv) -> None:
+        v.pip("install", f"{CORE}[server]")
+        with tempfile.TemporaryDirectory() as tmp:
+            wheel = build_wheel(
+                Path(tmp),
+                "connector-benchnoop",
+                "1.0",
+                {"connector_benchnoop/__init__.py": NOOP_MODULE},
+                entry_points={"connector": {TASK_TYPE: "connector_benchnoop:NoopConnector"}},
+            )
+            v.pip("install", "--no-deps", str(wheel))
+
+    venv.ensure(stamp, populate)
+    return venv
+
+
+def flytekit_target(python: str) -> Target:
+    """flytekit's `pyflyte serve connector` from ``python``'s environment, with the no-op connector."""
+    work = WORK / "flytekit-noop"
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "bench_noop_flytekit.py").write_text(FLYTEKIT_MODULE)
+    (work / "launch_pyflyte.py").write_text(FLYTEKIT_LAUNCHER)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CONNECTOR_", "PYTHON"))}
+    env["PYTHONPATH"] = str(work)
+
+    def command(port: int) -> list[str]:
+        return [
+            python,
+            str(work / "launch_pyflyte.py"),
+            "--port",
+            str(port),
+            "--prometheus_port",
+            str(free_port()),
+            "--modules",
+            "bench_noop_flytekit",
+        ]
+
+    return Target("pyflyte serve connector", command, env, cwd=work)
+
+
+# -- report -------------------------------------------------------------------------------------------
+
+
+def ratio(value: float, reference: float) -> str:
+    return f"{value / reference:.2f}x" if reference else "n/a"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="rounds per figure; medians are printed")
+    parser.add_argument("--pairs", type=int, default=400, help="CreateTask+GetTask pairs per measurement")
+    parser.add_argument("--threads", default="1,8", help="client thread counts, comma-separated")
+    parser.add_argument(
+        "--flytekit", metavar="PYTHON", help="also measure pyflyte serve connector from PYTHON"
+    )
+    parser.add_argument("--rebuild", action="store_true", help="rebuild the virtualenv under bench/.work")
+    args = parser.parse_args(argv)
+    thread_counts = [int(t) for t in args.threads.split(",")]
+
+    venv = service_venv(args.rebuild)
+    canned = WORK / "service-canned.json"
+    connector_target = Target(
+        "connector serve",
+        lambda port: [str(venv.bin / "connector"), "serve", "--port", str(port), "--prometheus-port", "0"],
+        venv.environ(),
+    )
+    bare_target = Target(
+        "bare grpc.aio",
+        lambda port: [str(venv.python), str(Path(__file__).resolve()), BARE_MODE, str(port), str(canned)],
+        venv.environ(),
+    )
+    targets = [bare_target, connector_target]
+    if args.flytekit:
+        targets.append(flytekit_target(args.flytekit))
+
+    log("capturing connector serve's answers for the bare server")
+    running, _ = start(connector_target)
+    try:
+        capture_canned(running.address, canned)
+    finally:
+        running.stop()
+
+    # Cold start and idle RSS: fresh processes, rounds interleaved in a rotating order.
+    cold: dict[str, list[float]] = {t.name: [] for t in targets}
+    idle: dict[str, list[float]] = {t.name: [] for t in targets}
+    for round_number in range(args.runs):
+        shift = round_number % len(targets)
+        for target in targets[shift:] + targets[:shift]:
+            running, seconds = start(target)
+            try:
+                time.sleep(1.0)  # idle: started, answered ListAgents, nothing else
+                idle[target.name].append(rss_mib(running.process.pid))
+            finally:
+                running.stop()
+            cold[target.name].append(seconds)
+        log(f"cold start round {round_number + 1}/{args.runs} done")
+
+    # Throughput: one long-lived process per target, rounds interleaved.
+    servers = {}
+    try:
+        for target in targets:
+            servers[target.name] = start(target)[0]
+        results: dict[tuple[str, int], list[Throughput]] = {}
+        for round_number in range(args.runs):
+            shift = round_number % len(targets)
+            for target in targets[shift:] + targets[:shift]:
+                for threads in thread_counts:
+                    measured = measure_pairs(servers[target.name].address, threads, args.pairs)
+                    results.setdefault((target.name, threads), []).append(measured)
+            log(f"throughput round {round_number + 1}/{args.runs} done")
+        loaded = {name: rss_mib(server.process.pid) for name, server in servers.items()}
+    finally:
+        for server in servers.values():
+            server.stop()
+
+    names = [t.name for t in targets]
+    bare, ours = bare_target.name, connector_target.name
+    med = statistics.median
+
+    def figure(name: str, threads: int, kind: str) -> float:
+        runs = results[(name, threads)]
+        if kind == "rate":
+            return med(r.pairs_per_second for r in runs)
+        return med(r.percentile(0.5 if kind == "p50" else 0.99) for r in runs)
+
+    rows = [["cold start to first ListAgents", *(f"{med(cold[n]) * 1000:.0f} ms" for n in names)]]
+    rows.append(["", *("" if n == bare else f"{ratio(med(cold[n]), med(cold[bare]))} bare" for n in names)])
+    for threads in thread_counts:
+        label = f"{threads} thread{'s' if threads > 1 else ''}"
+        rows.append([f"pairs/s, {label}", *(f"{figure(n, threads, 'rate'):.0f}" for n in names)])
+        rows.append(
+            [
+                "",
+                *(
+                    ""
+                    if n == bare
+                    else f"{ratio(figure(n, threads, 'rate'), figure(bare, threads, 'rate'))} bare"
+                    for n in names
+                ),
+            ]
+        )
+        for kind in ("p50", "p99"):
+            rows.append(
+                [
+                    f"pair latency {kind}, {label}",
+                    *(f"{figure(n, threads, kind) * 1000:.2f} ms" for n in names),
+                ]
+            )
+    rows.append(["idle RSS", *(f"{med(idle[n]):.1f} MiB" for n in names)])
+    rows.append(["RSS after the pair runs", *(f"{loaded[n]:.1f} MiB" for n in names)])
+
+    print(f"Service benchmark ({machine_notes()}; {args.runs} rounds, {args.pairs} pairs per measurement)")
+    print()
+    print(table(["figure", *names], rows))
+    print()
+    cold_ratio = med(cold[ours]) / med(cold[bare])
+    rate_ratios = [figure(ours, t, "rate") / figure(bare, t, "rate") for t in thread_counts]
+    checks = [
+        ("cold start <= 2x bare", cold_ratio <= 2.0, f"{cold_ratio:.2f}x"),
+        *(
+            (f"pairs/s >= 0.8x bare, {t} thread(s)", r >= 0.8, f"{r:.2f}x")
+            for t, r in zip(thread_counts, rate_ratios, strict=True)
+        ),
+        ("idle RSS <= 60 MiB", med(idle[ours]) <= 60, f"{med(idle[ours]):.1f} MiB"),
+    ]
+    for label, ok, value in checks:
+        print(f"{'met   ' if ok else 'MISSED'} {label}: {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
