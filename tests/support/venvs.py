@@ -15,7 +15,18 @@ def build_local_wheel(project: Path, out: Path) -> Path:
     """Build a wheel of a project in this repository (core/ or plugins/x) into ``out``."""
     before = set(out.glob("*.whl"))
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", str(out), str(project)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(out),
+            str(project),
+        ],
         check=True,
     )
     (wheel,) = set(out.glob("*.whl")) - before
@@ -39,7 +50,12 @@ class Venv:
         subprocess.run([*command, *map(str, requirements)], check=True)
 
     def run(
-        self, args: Sequence[str], *, env: dict[str, str] | None = None, timeout: float = 120, check: bool = False
+        self,
+        args: Sequence[str],
+        *,
+        env: dict[str, str] | None = None,
+        timeout: float = 120,
+        check: bool = False,
     ) -> subprocess.CompletedProcess[str]:
         """Run ``args`` (``connector ...`` or ``python ...``) inside the venv and capture its output."""
         environ = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR_")}

@@ -30,11 +30,13 @@ def build_wheel(
     """
     dist = re.sub(r"[-_.]+", "_", name)
     info = f"{dist}-{version}.dist-info"
-    metadata = [f"Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
+    metadata = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
     metadata += [f"Requires-Dist: {r}" for r in requires]
     contents: dict[str, bytes] = {path: text.encode() for path, text in files.items()}
     contents[f"{info}/METADATA"] = ("\n".join(metadata) + "\n").encode()
-    contents[f"{info}/WHEEL"] = b"Wheel-Version: 1.0\nGenerator: connector-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    contents[f"{info}/WHEEL"] = (
+        b"Wheel-Version: 1.0\nGenerator: connector-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    )
     if entry_points:
         lines = []
         for group, items in entry_points.items():

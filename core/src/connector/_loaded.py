@@ -7,6 +7,7 @@ import functools
 import inspect
 import reprlib
 import sys
+import types
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -232,6 +233,14 @@ class LoadedConnector:
         Must not be called from a running event loop when the hook is ``async def`` (use ``call``).
         """
         arguments = self.complete_arguments(hook, kwargs)
+        if hook in self._async_hooks:
+            import asyncio
+
+            if _loop_is_running(asyncio):
+                raise RuntimeError(
+                    f"call_blocking cannot run the async def hook {hook!r} of {self.category} inside a "
+                    "running event loop; use 'await LoadedConnector.call(...)' there"
+                )
         self._trace_call(hook, arguments)
         try:
             result = getattr(self.plugin_manager.hook, hook)(**arguments)
@@ -270,9 +279,17 @@ async def _await(awaitable: Any) -> Any:
     return await awaitable
 
 
+def _loop_is_running(asyncio: types.ModuleType) -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
 def _short_repr() -> reprlib.Repr:
     short = reprlib.Repr()
-    short.maxstring = short.maxother = 80
+    short.maxstring = short.maxother = 240
     return short
 
 

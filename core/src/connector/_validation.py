@@ -197,11 +197,15 @@ def _check_metadata_type(
 def _check_category(
     connector: object, expected: TaskCategory | None, fail: Callable[[str, str], NoReturn]
 ) -> TaskCategory:
-    # A connector may leave task_type_name out and take the entry point's; one it declares must match.
-    name = getattr(connector, "task_type_name", None) or (expected.name if expected else None)
-    if name is None:
-        fail("category", "declares no task_type_name; set it to the task type the connector serves")
+    name = getattr(connector, "task_type_name", None) or None
     version = getattr(connector, "task_type_version", 0)
+    if name is None:
+        # No task_type_name: the connector serves the entry point's category. A version other than
+        # the default 0 is still a declaration, and must match.
+        if expected is None:
+            fail("category", "declares no task_type_name; set it to the task type the connector serves")
+        name = expected.name
+        version = version or expected.version
     try:
         declared = TaskCategory(name, version)
     except ValueError as exc:
