@@ -7,7 +7,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._exceptions import ConfigurationError, HookResultError, JobStateError
+from ._exceptions import ConfigurationError, HookResultError, JobStateError, JournalError
 from ._journal import HOME_VARIABLE, JobJournal, JobRecord, JobState, connector_home
 from ._loaded import LoadedConnector
 from ._model import Connection, Phase, Resource, TaskCategory, TaskExecutionMetadata, TaskLog, TaskTemplate
@@ -165,6 +165,7 @@ class _Run:
         self.cancel_requested = False
         self.job_id: str | None = None
         self.meta: ResourceMeta | None = None
+        self._recorded = False
         self._create_task: asyncio.Future[Any] | None = None
         self._delete_task: asyncio.Future[Any] | None = None
         self.last: Resource | None = None
@@ -260,22 +261,25 @@ class _Run:
             if uncancel is not None:  # Python 3.11+: this cancellation is handled
                 uncancel()
             return result
+        except JournalError:
+            if self.meta is not None and not self._recorded:
+                await self._delete()  # a job the journal could not record must not be left running
+            raise
         except Exception as exc:
             return self._on_error(exc)
         finally:
             self._executor.shutdown(wait=False, cancel_futures=True)
 
     def _on_error(self, exc: Exception) -> RunResult:
-        hint = ""
-        if self.job_id is not None:
-            hint = (
-                f"; the job may still be running: `connector jobs resume {self.job_id}` polls it again, "
-                f"`connector jobs cancel {self.job_id}` deletes it"
-            )
-        message = f"{type(exc).__name__}: {exc}{hint}"
-        if self.job_id is not None:
-            self._record(state=JobState.ERROR, message=f"{type(exc).__name__}: {exc}")
-        return self._result(JobState.ERROR, message)
+        if self.meta is None:  # create failed: there is no job and nothing in the journal
+            self.job_id = None
+            return self._result(JobState.ERROR, f"{type(exc).__name__}: {exc}")
+        hint = (
+            f"; the job may still be running: `connector jobs resume {self.job_id}` polls it again, "
+            f"`connector jobs cancel {self.job_id}` deletes it"
+        )
+        self._record(state=JobState.ERROR, message=f"{type(exc).__name__}: {exc}")
+        return self._result(JobState.ERROR, f"{type(exc).__name__}: {exc}{hint}")
 
     async def _do(self) -> RunResult:
         import asyncio
@@ -365,6 +369,7 @@ class _Run:
                 connector=" ".join(filter(None, [origin.distribution, origin.distribution_version])),
                 output_prefix=self.output_prefix,
             )
+            self._recorded = True
         self._emit("created")
 
     async def _poll(self) -> RunResult:

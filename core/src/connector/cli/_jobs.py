@@ -60,7 +60,7 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str) -> float:
     try:
         return parse_duration(value)
     except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--older-than") from None
+        raise click.BadParameter(str(exc)) from None
 
 
 @click.group("jobs")
@@ -154,7 +154,7 @@ def show_job(job_id: str, as_json: bool) -> None:
     default=DEFAULT_POLL_INTERVAL,
     show_default=True,
     metavar="S",
-    callback=_positive("--poll-interval"),
+    callback=_positive(),
     help="First wait between polls; it doubles after each poll.",
 )
 @click.option(
@@ -163,14 +163,14 @@ def show_job(job_id: str, as_json: bool) -> None:
     default=DEFAULT_MAX_POLL_INTERVAL,
     show_default=True,
     metavar="S",
-    callback=_positive("--max-poll-interval"),
+    callback=_positive(),
     help="Longest wait between polls.",
 )
 @click.option(
     "--timeout",
     type=float,
     metavar="S",
-    callback=_positive("--timeout"),
+    callback=_positive(),
     help="Delete the job after S seconds.",
 )
 @click.option(

@@ -275,10 +275,10 @@ def _parse_category(text: str) -> TaskCategory:
         raise click.BadParameter(str(exc), param_hint="TYPE[@VERSION]") from None
 
 
-def _positive(name: str) -> Callable[[click.Context, click.Parameter, float | None], float | None]:
+def _positive() -> Callable[[click.Context, click.Parameter, float | None], float | None]:
     def check(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
         if value is not None and not value > 0:
-            raise click.BadParameter(f"must be more than 0 seconds, got {value:g}", param_hint=name)
+            raise click.BadParameter(f"must be more than 0 seconds, got {value:g}")
         return value
 
     return check
@@ -299,7 +299,7 @@ def _positive(name: str) -> Callable[[click.Context, click.Parameter, float | No
     default=DEFAULT_POLL_INTERVAL,
     show_default=True,
     metavar="S",
-    callback=_positive("--poll-interval"),
+    callback=_positive(),
     help="First wait between polls; it doubles after each poll.",
 )
 @click.option(
@@ -308,14 +308,14 @@ def _positive(name: str) -> Callable[[click.Context, click.Parameter, float | No
     default=DEFAULT_MAX_POLL_INTERVAL,
     show_default=True,
     metavar="S",
-    callback=_positive("--max-poll-interval"),
+    callback=_positive(),
     help="Longest wait between polls.",
 )
 @click.option(
     "--timeout",
     type=float,
     metavar="S",
-    callback=_positive("--timeout"),
+    callback=_positive(),
     help="Delete the job after S seconds.",
 )
 @click.option("--no-journal", is_flag=True, help="Do not write the job to the journal.")
