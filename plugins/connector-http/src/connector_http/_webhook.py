@@ -1,0 +1,70 @@
+"""Webhook: one HTTP request per task (a sync connector); the answer becomes the task's outputs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import connector
+
+from ._exceptions import HttpRequestError
+from ._http import auth_headers, excerpt, invalid_json, read_auth, read_request, read_timeout, send
+
+TASK = "webhook"
+# Answers worth trying again later: the server is overloaded, timed out, or failed on its side.
+_RETRYABLE = {408, 425, 429}
+
+
+class Webhook(connector.SyncConnector):
+    """Sends one HTTP request and answers with its status, headers and body.
+
+    Custom fields: ``url`` (required), ``method`` (default POST with a body, GET without),
+    ``headers``, ``body`` (a string as is; anything else as JSON), ``timeout`` (seconds, default 30),
+    and ``auth_secret``/``auth_header``/``auth_scheme`` (see the README). Outputs: ``status``,
+    ``headers`` (lower-cased names) and ``body`` (parsed when the answer is JSON).
+
+    A 2xx answer succeeds. 408, 425, 429, 5xx, a timeout or no connection end in RETRYABLE_FAILED,
+    other statuses and a JSON answer that does not parse in FAILED. Bad custom fields raise
+    ``HttpConfigError``.
+    """
+
+    name = "Webhook"
+    task_type_name = "webhook"
+
+    def do(
+        self, task_template: connector.TaskTemplate, connection: connector.Connection
+    ) -> connector.Resource:
+        """Send the request the custom fields describe and report its answer."""
+        custom = task_template.custom
+        request = read_request(custom, task=TASK)
+        timeout = read_timeout(custom, task=TASK)
+        extra = auth_headers(read_auth(custom, task=TASK), connection, task=TASK)
+        what = f"{request.method} {request.url}"
+        try:
+            response = send(request, timeout=timeout, extra_headers=extra, task=TASK)
+        except HttpRequestError as exc:
+            return connector.Resource(connector.Phase.RETRYABLE_FAILED, message=str(exc))
+        outputs: dict[str, Any] = {
+            "status": response.status,
+            "headers": response.headers,
+            "body": response.data,
+        }
+        if not 200 <= response.status < 300:
+            retryable = response.status in _RETRYABLE or response.status >= 500
+            phase = connector.Phase.RETRYABLE_FAILED if retryable else connector.Phase.FAILED
+            return connector.Resource(
+                phase,
+                message=f"{TASK}: {what} answered {response.status} {response.reason}: "
+                f"{excerpt(response.text)}",
+                custom_info={"status": response.status, "body": excerpt(response.text)},
+            )
+        reason = invalid_json(response)
+        if reason is not None:
+            return connector.Resource(
+                connector.Phase.FAILED,
+                message=f"{TASK}: {what} answered {response.status} with Content-Type "
+                f"{response.headers.get('content-type')} but its body is not valid JSON: {reason}",
+                custom_info={"status": response.status, "body": excerpt(response.text)},
+            )
+        return connector.Resource(
+            connector.Phase.SUCCEEDED, message=f"{what} answered {response.status}", outputs=outputs
+        )

@@ -1,0 +1,130 @@
+"""A real HTTP server on 127.0.0.1 in a thread, with routes each test sets, and a small jobs API on it."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+@dataclasses.dataclass
+class Seen:
+    """A request the server received."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclasses.dataclass
+class Answer:
+    """What a route answers: a dict or list body is sent as JSON, bytes and strings as they are."""
+
+    status: int = 200
+    body: Any = b""
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)
+    hang: bool = False  # wait until the test ends before answering (for client timeouts)
+
+
+Route = Callable[[Seen], Answer]
+
+
+class LocalServer:
+    """``ThreadingHTTPServer`` on a free loopback port; ``routes[(METHOD, path)]`` answers requests."""
+
+    def __init__(self) -> None:
+        self.routes: dict[tuple[str, str], Route] = {}
+        self.seen: list[Seen] = []
+        self.released = threading.Event()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                request = Seen(
+                    self.command,
+                    self.path,
+                    {k.lower(): v for k, v in self.headers.items()},
+                    self.rfile.read(length),
+                )
+                server.seen.append(request)
+                route = server.routes.get((self.command, self.path))
+                answer = route(request) if route else Answer(404, {"error": f"no route {self.command} {self.path}"})
+                if answer.hang:
+                    server.released.wait(30)
+                    return
+                body = answer.body
+                headers = dict(answer.headers)
+                if isinstance(body, (dict, list)):
+                    body = json.dumps(body)
+                    headers.setdefault("Content-Type", "application/json")
+                if isinstance(body, str):
+                    body = body.encode()
+                self.send_response(answer.status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # keep the test output clean
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def route(self, method: str, path: str, answer: Answer | Route) -> None:
+        self.routes[(method, path)] = answer if callable(answer) else (lambda _request, a=answer: a)
+
+
+class JobsApi:
+    """A remote job system on the server: POST /jobs, GET /jobs/{id} (one state per poll), DELETE /jobs/{id}."""
+
+    def __init__(self, server: LocalServer, states: list[str]) -> None:
+        self.server = server
+        self.states = states
+        self.jobs: dict[str, list[str]] = {}
+        self.cancelled: list[str] = []
+        server.route("POST", "/jobs", self.submit)
+
+    def submit(self, request: Seen) -> Answer:
+        job_id = f"job-{len(self.jobs) + 1}"
+        self.jobs[job_id] = list(self.states)
+        self.server.route("GET", f"/jobs/{job_id}", lambda r: self.status(job_id))
+        self.server.route("DELETE", f"/jobs/{job_id}", lambda r: self.cancel(job_id))
+        return Answer(201, {"job": {"id": job_id}})
+
+    def status(self, job_id: str) -> Answer:
+        states = self.jobs[job_id]
+        state = states.pop(0) if len(states) > 1 else states[0]
+        return Answer(200, {"status": state, "detail": f"{job_id} is {state}", "result": {"rows": 42}})
+
+    def cancel(self, job_id: str) -> Answer:
+        if job_id in self.cancelled:
+            return Answer(404, {"error": "no such job"})
+        self.cancelled.append(job_id)
+        return Answer(204)
+
+    def custom(self, **extra: Any) -> dict[str, Any]:
+        """The http_job custom fields for this API."""
+        return {
+            "submit": {"url": f"{self.server.url}/jobs", "body": {"query": "select 1"}},
+            "job_id_field": "job.id",
+            "status": {"url": f"{self.server.url}/jobs/{{job_id}}"},
+            "state_field": "status",
+            "message_field": "detail",
+            "outputs_field": "result",
+            "cancel": {"url": f"{self.server.url}/jobs/{{job_id}}"},
+            "log_url": "https://console.example/jobs/{job_id}",
+            **extra,
+        }
