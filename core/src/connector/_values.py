@@ -58,11 +58,16 @@ def parse_value(text: str, *, option: str = "value") -> Any:
         except json.JSONDecodeError as exc:
             raise InputValueError(
                 f"{option}: {text!r} looks like JSON but is not valid JSON "
-                f"({exc.msg} at column {exc.colno}); "
+                f"({_json_problem(exc)} at column {exc.colno}); "
                 "fix it, or pass text that starts with '{', '[' or '\"' as a quoted JSON string",
                 option=option,
             ) from None
     return text
+
+
+def _json_problem(exc: json.JSONDecodeError) -> str:
+    # Some messages end in "starting at", which reads badly before our own "at column N".
+    return exc.msg.removesuffix(" at")
 
 
 def _read_text(path_text: str, option: str) -> str:
@@ -115,10 +120,10 @@ def load_document(path_text: str, *, option: str) -> Any:
             if suffix == ".json":
                 raise InputValueError(
                     f"{option}: {path_text!r} is not valid JSON: "
-                    f"{exc.msg} at line {exc.lineno} column {exc.colno}",
+                    f"{_json_problem(exc)} at line {exc.lineno} column {exc.colno}",
                     option=option,
                 ) from None
-            json_error = f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+            json_error = f"{_json_problem(exc)} at line {exc.lineno} column {exc.colno}"
             return _load_yaml(text, path_text, option, json_error=json_error)
     return _load_yaml(text, path_text, option)
 
