@@ -128,6 +128,8 @@ class ConnectorRegistry:
             else:
                 by_category.setdefault(record.category, []).append(record)
         for category, claimants in sorted(by_category.items()):
+            # Sorted, so listings and conflict messages do not change with the order of sys.path.
+            claimants.sort(key=lambda r: (r.distribution or "", r.distribution_version or "", r.entry_point))
             self._slots[category] = self._new_slot(category, claimants)
 
     @classmethod
