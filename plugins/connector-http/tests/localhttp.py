@@ -9,6 +9,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+
 @dataclasses.dataclass
 class Seen:
     """A request the server received."""
@@ -55,7 +56,11 @@ class LocalServer:
                 )
                 server.seen.append(request)
                 route = server.routes.get((self.command, self.path))
-                answer = route(request) if route else Answer(404, {"error": f"no route {self.command} {self.path}"})
+                answer = (
+                    route(request)
+                    if route
+                    else Answer(404, {"error": f"no route {self.command} {self.path}"})
+                )
                 if answer.hang:
                     server.released.wait(30)
                     return
@@ -81,14 +86,15 @@ class LocalServer:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        # A short poll interval: shutdown() waits up to one interval.
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
 
     def route(self, method: str, path: str, answer: Answer | Route) -> None:
         self.routes[(method, path)] = answer if callable(answer) else (lambda _request, a=answer: a)
 
 
 class JobsApi:
-    """A remote job system on the server: POST /jobs, GET /jobs/{id} (one state per poll), DELETE /jobs/{id}."""
+    """A remote job system: POST /jobs, GET /jobs/{id} (one state per poll), DELETE /jobs/{id}."""
 
     def __init__(self, server: LocalServer, states: list[str]) -> None:
         self.server = server

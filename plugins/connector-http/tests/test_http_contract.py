@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from connector_http import HttpJob, Webhook
+from localhttp import Answer, JobsApi, LocalServer
 
 import connector
 from connector.testing import ConnectorContract
-from connector_http import HttpJob, Webhook
-
-from localhttp import Answer, JobsApi, LocalServer
 
 
 class TestWebhookContract(ConnectorContract):
@@ -17,7 +16,9 @@ class TestWebhookContract(ConnectorContract):
     @pytest.fixture
     def contract_template(self, server: LocalServer) -> connector.TaskTemplate:
         server.route("POST", "/hook", Answer(200, {"ok": True}))
-        return connector.TaskTemplate("webhook", custom={"url": f"{server.url}/hook", "body": {"event": "done"}})
+        return connector.TaskTemplate(
+            "webhook", custom={"url": f"{server.url}/hook", "body": {"event": "done"}}
+        )
 
 
 class TestHttpJobContract(ConnectorContract):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import string
+import re
 import urllib.parse
 from collections.abc import Mapping
 from typing import Any
@@ -30,6 +30,7 @@ from ._http import (
 TASK = "http_job"
 #: The one placeholder the status, cancel and log-link templates may use.
 PLACEHOLDER = "job_id"
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # A cancel answered with these means the job is finished or gone already: delete stays idempotent.
 _GONE = {404, 409, 410}
 
@@ -55,11 +56,8 @@ class HttpJobMeta(connector.ResourceMeta):
 
 
 def _placeholders(template: str, field: str) -> None:
-    try:
-        names = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
-    except ValueError as exc:
-        raise HttpConfigError(f"{TASK}: the custom field '{field}' is not a valid template: {exc}") from None
-    unknown = sorted(names - {PLACEHOLDER})
+    # Only {name} with an identifier counts as a placeholder, so JSON bodies keep their braces.
+    unknown = sorted(set(_PLACEHOLDER.findall(template)) - {PLACEHOLDER})
     if unknown:
         raise HttpConfigError(
             f"{TASK}: the custom field '{field}' uses {{{unknown[0]}}}; "
@@ -68,7 +66,7 @@ def _placeholders(template: str, field: str) -> None:
 
 
 def _fill(template: str, job_id: str, *, quote: bool) -> str:
-    return template.format(job_id=urllib.parse.quote(job_id, safe="") if quote else job_id)
+    return template.replace("{" + PLACEHOLDER + "}", urllib.parse.quote(job_id, safe="") if quote else job_id)
 
 
 def _section(custom: Mapping[str, Any], name: str, *, required: bool) -> Mapping[str, Any] | None:

@@ -1,0 +1,314 @@
+"""http_job against a real local jobs API: submit, poll, cancel, log links, and each failure's message."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from connector_http import HttpConfigError, HttpJob, HttpJobMeta, HttpRequestError, HttpStatusError
+from localhttp import Answer, JobsApi, LocalServer
+
+import connector
+from connector.testing import LifecycleDriver
+
+Phase = connector.Phase
+
+
+@pytest.fixture
+def driver() -> LifecycleDriver:
+    return LifecycleDriver(HttpJob())
+
+
+def exactly(message: str) -> str:
+    return f"^{re.escape(message)}$"
+
+
+def test_a_job_is_submitted_polled_to_success_and_cancelled(
+    driver: LifecycleDriver, jobs_api: JobsApi
+) -> None:
+    lifecycle = driver.run(driver.template(jobs_api.custom()))
+    assert [(r.phase, r.message) for r in lifecycle.resources] == [
+        (Phase.QUEUED, "job-1 is pending"),
+        (Phase.RUNNING, "job-1 is running"),
+        (Phase.SUCCEEDED, "job-1 is done"),
+    ]
+    final = lifecycle.final
+    assert final.outputs == {"rows": 42}
+    assert final.log_links == [connector.TaskLog("https://console.example/jobs/job-1", name="Job")]
+    assert final.custom_info == {"job_id": "job-1", "state": "done"}
+    assert [(s.method, s.path) for s in jobs_api.server.seen] == [
+        ("POST", "/jobs"),
+        ("GET", "/jobs/job-1"),
+        ("GET", "/jobs/job-1"),
+        ("GET", "/jobs/job-1"),
+        ("DELETE", "/jobs/job-1"),
+    ]
+    assert jobs_api.server.seen[0].json() == {"query": "select 1"}
+    assert jobs_api.cancelled == ["job-1"]
+
+
+async def test_the_async_driver_runs_it_too(jobs_api: JobsApi) -> None:
+    driver = LifecycleDriver(HttpJob())
+    lifecycle = await driver.arun(driver.template(jobs_api.custom()))
+    assert lifecycle.final.phase is Phase.SUCCEEDED
+
+
+def test_the_meta_carries_everything_but_the_secret(driver: LifecycleDriver, jobs_api: JobsApi) -> None:
+    custom = jobs_api.custom(auth_secret="token")
+    connection = connector.Connection(secrets={"token": "s3cret"})
+    meta = driver.create(driver.template(custom), connection=connection)
+    encoded = meta.encode()
+    assert b"s3cret" not in encoded
+    # Another replica, with no template (flyteidl v1 sends none to get), answers from the bytes alone.
+    replica = LifecycleDriver(HttpJob())
+    resource = replica.get(HttpJobMeta.decode(encoded), connection=connection)
+    assert resource.phase is Phase.QUEUED
+    replica.delete(HttpJobMeta.decode(encoded), connection=connection)
+    assert {s.headers["authorization"] for s in jobs_api.server.seen} == {"Bearer s3cret"}
+
+
+def test_an_explicit_state_map_wins_over_from_state(driver: LifecycleDriver, server: LocalServer) -> None:
+    api = JobsApi(server, ["PEND", "done", "FIN"])
+    state_map = {"PEND": "waiting_for_resources", "done": "RUNNING", "FIN": "succeeded"}
+    lifecycle = driver.run(driver.template(api.custom(state_map=state_map)))
+    assert [r.phase for r in lifecycle.resources] == [
+        Phase.WAITING_FOR_RESOURCES,
+        Phase.RUNNING,
+        Phase.SUCCEEDED,
+    ]
+
+
+def test_a_failed_job_fails_without_outputs(driver: LifecycleDriver, server: LocalServer) -> None:
+    api = JobsApi(server, ["running", "error"])
+    lifecycle = driver.run(driver.template(api.custom()))
+    assert lifecycle.final.phase is Phase.FAILED
+    assert lifecycle.final.outputs is None
+
+
+def test_without_a_message_field_the_state_is_the_message(driver: LifecycleDriver, jobs_api: JobsApi) -> None:
+    custom = jobs_api.custom()
+    del custom["message_field"]
+    meta = driver.create(driver.template(custom))
+    assert driver.get(meta).message == "state pending"
+
+
+def test_an_unknown_state_says_to_map_it(driver: LifecycleDriver, server: LocalServer) -> None:
+    api = JobsApi(server, ["zombie"])
+    meta = driver.create(driver.template(api.custom()))
+    with pytest.raises(
+        HttpRequestError,
+        match=exactly(
+            "http_job: the job state 'zombie' is neither in the custom field 'state_map' nor a state "
+            "connector.Phase.from_state knows; add it to 'state_map'"
+        ),
+    ):
+        driver.get(meta)
+
+
+def test_the_job_id_is_quoted_in_urls(driver: LifecycleDriver, server: LocalServer) -> None:
+    server.route("POST", "/jobs", Answer(200, {"id": "a/b c"}))
+    server.route("GET", "/jobs/a%2Fb%20c", Answer(200, {"state": "done"}))
+    custom = {"submit": {"url": f"{server.url}/jobs"}, "status": {"url": f"{server.url}/jobs/{{job_id}}"}}
+    lifecycle = driver.run(driver.template(custom))
+    assert lifecycle.final.phase is Phase.SUCCEEDED
+    assert lifecycle.final.log_links == []
+
+
+def test_common_headers_go_with_every_request(driver: LifecycleDriver, jobs_api: JobsApi) -> None:
+    custom = jobs_api.custom(headers={"X-Team": "data", "X-Override": "common"})
+    custom["status"]["headers"] = {"X-Override": "status"}
+    driver.run(driver.template(custom))
+    seen = jobs_api.server.seen
+    assert {s.headers["x-team"] for s in seen} == {"data"}
+    assert [s.headers["x-override"] for s in seen] == ["common", "status", "status", "status", "common"]
+
+
+def test_cancel_is_idempotent_and_can_template_its_body(driver: LifecycleDriver, jobs_api: JobsApi) -> None:
+    custom = jobs_api.custom()
+    custom["cancel"] = {
+        "url": f"{jobs_api.server.url}/jobs/{{job_id}}",
+        "body": '{"reason": "stop {job_id}"}',
+    }
+    meta = driver.create(driver.template(custom))
+    driver.delete(meta)
+    driver.delete(meta)  # answered 404: already gone
+    cancels = [s for s in jobs_api.server.seen if s.method == "DELETE"]
+    assert [s.body for s in cancels] == [b'{"reason": "stop job-1"}'] * 2
+
+
+def test_a_failing_cancel_raises(driver: LifecycleDriver, jobs_api: JobsApi) -> None:
+    meta = driver.create(driver.template(jobs_api.custom()))
+    jobs_api.server.route("DELETE", "/jobs/job-1", Answer(500, "boom"))
+    with pytest.raises(
+        HttpStatusError,
+        match=exactly(
+            f"http_job: the cancel request DELETE {jobs_api.server.url}/jobs/job-1 was answered 500 "
+            "Internal Server Error: boom"
+        ),
+    ) as info:
+        driver.delete(meta)
+    assert info.value.status == 500
+
+
+def test_without_cancel_delete_sends_nothing(driver: LifecycleDriver, jobs_api: JobsApi) -> None:
+    custom = jobs_api.custom()
+    del custom["cancel"]
+    meta = driver.create(driver.template(custom))
+    driver.delete(meta)
+    assert [s.method for s in jobs_api.server.seen] == ["POST"]
+
+
+def test_a_refused_submit_raises(driver: LifecycleDriver, server: LocalServer) -> None:
+    server.route("POST", "/jobs", Answer(403, {"error": "quota"}))
+    custom = {"submit": {"url": f"{server.url}/jobs"}, "status": {"url": f"{server.url}/s/{{job_id}}"}}
+    with pytest.raises(
+        HttpStatusError,
+        match=exactly(
+            f"http_job: the submit request POST {server.url}/jobs was answered 403 Forbidden: "
+            '{"error": "quota"}'
+        ),
+    ) as info:
+        driver.create(driver.template(custom))
+    assert (info.value.status, info.value.url) == (403, f"{server.url}/jobs")
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        (
+            Answer(200, "{oops", {"Content-Type": "application/json"}),
+            "Expecting property name enclosed in double quotes: line 1 column 2 (char 1)",
+        ),
+        (Answer(200, "id=1", {"Content-Type": "text/plain"}), "its Content-Type is text/plain"),
+    ],
+)
+def test_a_submit_answer_that_is_not_json_raises(
+    driver: LifecycleDriver, server: LocalServer, answer: Answer, reason: str
+) -> None:
+    server.route("POST", "/jobs", answer)
+    custom = {"submit": {"url": f"{server.url}/jobs"}, "status": {"url": f"{server.url}/s/{{job_id}}"}}
+    with pytest.raises(
+        HttpRequestError,
+        match=exactly(
+            f"http_job: the submit answer of POST {server.url}/jobs is not valid JSON ({reason}): "
+            f"{answer.body}"
+        ),
+    ):
+        driver.create(driver.template(custom))
+
+
+def test_a_submit_answer_without_an_id_raises(driver: LifecycleDriver, server: LocalServer) -> None:
+    server.route("POST", "/jobs", Answer(200, {"job": {}}))
+    custom = {
+        "submit": {"url": f"{server.url}/jobs"},
+        "status": {"url": f"{server.url}/s/{{job_id}}"},
+        "job_id_field": "job.id",
+    }
+    with pytest.raises(
+        HttpRequestError,
+        match=exactly(
+            f"http_job: the submit answer of POST {server.url}/jobs has no job id at 'job.id' (custom field "
+            "'job_id_field'): {\"job\": {}}"
+        ),
+    ):
+        driver.create(driver.template(custom))
+
+
+def test_a_status_answer_without_the_state_raises(driver: LifecycleDriver, jobs_api: JobsApi) -> None:
+    meta = driver.create(driver.template(jobs_api.custom(state_field="phase")))
+    with pytest.raises(
+        HttpRequestError,
+        match=r"^http_job: the status answer of GET .*/jobs/job-1 has no state "
+        r"at 'phase' \(custom field 'state_field'\): \{\"status\": \"pending\"",
+    ):
+        driver.get(meta)
+
+
+def test_outputs_that_are_not_an_object_raise(driver: LifecycleDriver, server: LocalServer) -> None:
+    api = JobsApi(server, ["done"])
+    meta = driver.create(driver.template(api.custom(outputs_field="result.rows")))
+    with pytest.raises(
+        HttpRequestError,
+        match=r"has no object of outputs at 'result.rows' \(custom field "
+        r"'outputs_field'\)",
+    ):
+        driver.get(meta)
+
+
+def test_a_status_timeout_raises(driver: LifecycleDriver, jobs_api: JobsApi) -> None:
+    meta = driver.create(driver.template(jobs_api.custom(timeout=0.2)))
+    jobs_api.server.route("GET", "/jobs/job-1", Answer(hang=True))
+    with pytest.raises(
+        HttpRequestError,
+        match=exactly(f"http_job: GET {jobs_api.server.url}/jobs/job-1 timed out after 0.2s"),
+    ):
+        driver.get(meta)
+
+
+def test_a_status_error_raises(driver: LifecycleDriver, jobs_api: JobsApi) -> None:
+    meta = driver.create(driver.template(jobs_api.custom()))
+    jobs_api.server.route("GET", "/jobs/job-1", Answer(502, ""))
+    with pytest.raises(
+        HttpStatusError,
+        match=exactly(
+            f"http_job: the status request GET {jobs_api.server.url}/jobs/job-1 was answered 502 "
+            "Bad Gateway: "
+        ),
+    ):
+        driver.get(meta)
+
+
+GOOD = {"submit": {"url": "http://h/jobs"}, "status": {"url": "http://h/jobs/{job_id}"}}
+
+
+@pytest.mark.parametrize(
+    ("custom", "message"),
+    [
+        ({}, "http_job: the custom field 'submit' is required (an object with at least 'url')"),
+        (
+            {"submit": "http://h/jobs"},
+            "http_job: the custom field 'submit' must be an object with at least 'url'; got 'http://h/jobs'",
+        ),
+        (
+            {"submit": {"url": "http://h/jobs"}},
+            "http_job: the custom field 'status' is required (an object with at least 'url')",
+        ),
+        ({**GOOD, "status": {}}, "http_job: the custom field 'status.url' is required"),
+        (
+            {**GOOD, "cancel": {"url": "h"}},
+            "http_job: the custom field 'cancel.url' must be an http:// or https:// URL; got 'h'",
+        ),
+        (
+            {**GOOD, "status": {"url": "http://h/jobs/{id}"}},
+            "http_job: the custom field 'status.url' uses {id}; the only placeholder is {job_id}",
+        ),
+        (
+            {**GOOD, "log_url": "http://h/{job_id}/{run}"},
+            "http_job: the custom field 'log_url' uses {run}; the only placeholder is {job_id}",
+        ),
+        (
+            {**GOOD, "cancel": {"url": "http://h/{job_id}", "body": "{x}"}},
+            "http_job: the custom field 'cancel.body' uses {x}; the only placeholder is {job_id}",
+        ),
+        (
+            {**GOOD, "state_map": {"ok": "GREAT"}},
+            "http_job: the custom field 'state_map' maps 'ok' to 'GREAT', "
+            "which is not a phase; phases: UNDEFINED, QUEUED, RUNNING, SUCCEEDED, ABORTED, FAILED, "
+            "INITIALIZING, WAITING_FOR_RESOURCES, RETRYABLE_FAILED",
+        ),
+        (
+            {**GOOD, "state_map": ["ok"]},
+            "http_job: the custom field 'state_map' must map states to phases; got ['ok']",
+        ),
+        ({**GOOD, "state_field": 3}, "http_job: the custom field 'state_field' must be a string; got 3"),
+        (
+            {**GOOD, "headers": "X: 1"},
+            "http_job: the custom field 'headers' must map header names to strings; got 'X: 1'",
+        ),
+    ],
+)
+def test_bad_custom_fields_are_refused_before_any_request(custom: dict[str, Any], message: str) -> None:
+    driver = LifecycleDriver(HttpJob())
+    with pytest.raises(HttpConfigError, match=exactly(message)):
+        driver.create(driver.template(custom))
