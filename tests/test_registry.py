@@ -147,6 +147,30 @@ def test_an_entry_point_name_that_is_not_a_category_is_listed_as_broken() -> Non
     assert registry.get("echo").category == TaskCategory("echo")
 
 
+def test_an_entry_point_name_that_is_not_a_category_can_be_denied() -> None:
+    registry = ConnectorRegistry(
+        [fake_record("echo@beta", Echo, distribution="connector-beta", version="0.1")],
+        settings=RegistrySettings(deny=("connector-beta",)),
+    )
+    (entry,) = registry.load_all()
+    assert (entry.state, entry.error) == (
+        ConnectorState.DISABLED,
+        "entry point 'echo@beta' from connector-beta 0.1 is excluded by CONNECTOR_DENY ('connector-beta')",
+    )
+    assert not entry.is_problem
+    registry = ConnectorRegistry(
+        [fake_record("echo@beta", Echo)], settings=RegistrySettings(deny=("echo@*",))
+    )
+    assert registry.entries()[0].state is ConnectorState.DISABLED
+    registry = ConnectorRegistry(
+        [fake_record("echo@beta", Echo)], settings=RegistrySettings(allow=("other",))
+    )
+    assert (
+        registry.entries()[0].error
+        == "entry point 'echo@beta' from connector-x 1.0 is not in CONNECTOR_ALLOW"
+    )
+
+
 # Failure isolation.
 
 

@@ -188,16 +188,23 @@ class ConnectorRegistry:
         entries = self._slot_entries(slot)
         return next((e for e in entries if slot.chosen and e.target == slot.chosen.target), entries[0])
 
-    @staticmethod
-    def _problem_entry(record: ConnectorRecord) -> ConnectorEntry:
+    def _problem_entry(self, record: ConnectorRecord) -> ConnectorEntry:
+        """The entry of an entry point whose name is not a task type: broken, unless left out on purpose."""
+        state, error = ConnectorState.BROKEN, record.problem
+        reason = self.settings.excluded_by(None, record.distribution, record.entry_point)
+        if reason is not None:
+            state, error = (
+                ConnectorState.DISABLED,
+                f"entry point {record.entry_point!r} from {_claimant(record)} is {reason}",
+            )
         return ConnectorEntry(
             None,
             record.entry_point,
             record.target,
             record.distribution,
             record.distribution_version,
-            ConnectorState.BROKEN,
-            record.problem,
+            state,
+            error,
         )
 
     def _slot_entries(self, slot: _Slot) -> list[ConnectorEntry]:

@@ -56,9 +56,17 @@ class RegistrySettings:
             trace=_flag(TRACE_VARIABLE, env.get(TRACE_VARIABLE, "")),
         )
 
-    def excluded_by(self, category: TaskCategory, distribution: str | None) -> str | None:
-        """Why the allow/deny lists exclude this connector, or None when they let it through."""
-        names = {category.entry_point_name, str(category)}
+    def excluded_by(
+        self, category: TaskCategory | None, distribution: str | None, entry_point: str | None = None
+    ) -> str | None:
+        """Why the allow/deny lists exclude this connector, or None when they let it through.
+
+        ``category`` is None for an entry point whose name is not a task type; its ``entry_point``
+        name and distribution are matched then.
+        """
+        names = {category.entry_point_name, str(category)} if category else set()
+        if entry_point:
+            names.add(entry_point)
         dist = normalize_distribution(distribution) if distribution else None
 
         def matches(pattern: str) -> bool:
