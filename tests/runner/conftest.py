@@ -1,4 +1,4 @@
-"""Fixtures of the runner's tests: the connector-fakejobs wheel, a venv with it installed, and a CLI driver."""
+"""Fixtures of the runner's tests: the connector-fakejobs wheel, a venv that has it, and a CLI driver."""
 
 from __future__ import annotations
 

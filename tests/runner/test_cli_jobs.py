@@ -55,8 +55,8 @@ def test_a_second_sigint_exits_at_once_and_leaves_the_job(cli: Cli, task_type: s
     record = cli.only_job()
     assert process.returncode == 130
     assert (
-        f"second SIGINT: exiting now; job {record.id} stays in the journal: `connector jobs cancel {record.id}`"
-        in err
+        f"second SIGINT: exiting now; job {record.id} stays in the journal: "
+        f"`connector jobs cancel {record.id}`" in err
     )
     assert record.state is JobState.CANCELLING
     assert cli.count("delete ") == 0

@@ -137,9 +137,10 @@ def test_a_bad_get_result_leaves_the_job_resumable(cli: Cli) -> None:
     record = cli.only_job()
     assert done.returncode == 1
     assert done.stderr.endswith(
-        f"Error: job {record.id} error: HookResultError: connector for task type fakejob@0: get returned str, "
-        f"expected a Resource; the job may still be running: `connector jobs resume {record.id}` polls it "
-        f"again, `connector jobs cancel {record.id}` deletes it\n"
+        f"Error: job {record.id} error: HookResultError: connector for task type fakejob@0: "
+        "get returned str, expected a Resource; the job may still be running: "
+        f"`connector jobs resume {record.id}` polls it again, "
+        f"`connector jobs cancel {record.id}` deletes it\n"
     )
     assert record.state is JobState.ERROR
 
@@ -236,9 +237,9 @@ def _usage_error(cli: Cli, *args: str) -> str:
         (["--custom", "k"], "Error: --custom 'k': expected KEY=VALUE\n"),
         (
             ["--input", "x={bad"],
-            "Error: --input x: '{bad' looks like JSON but is not valid JSON (Expecting property name enclosed "
-            "in double quotes at column 2); fix it, or pass text that starts with '{', '[' or '\"' as a quoted "
-            "JSON string\n",
+            "Error: --input x: '{bad' looks like JSON but is not valid JSON (Expecting property name "
+            "enclosed in double quotes at column 2); fix it, or pass text that starts with '{', '[' or "
+            "'\"' as a quoted JSON string\n",
         ),
         (
             ["--input", "x=@does-not-exist.txt"],
@@ -407,6 +408,6 @@ def test_the_journal_row_is_written_before_the_first_get(cli: Cli) -> None:
     assert record.state is JobState.RUNNING
     assert record.pid == process.pid
     (cli.root / "release").touch()
-    out, err = process.communicate(timeout=60)
+    _, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
     assert cli.only_job().state is JobState.SUCCEEDED

@@ -73,9 +73,15 @@ def test_at_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("{", "v: '{' looks like JSON but is not valid JSON (Expecting property name enclosed in double quotes"),
+        (
+            "{",
+            "v: '{' looks like JSON but is not valid JSON (Expecting property name enclosed in double quotes",
+        ),
         ("[1,", "v: '[1,' looks like JSON but is not valid JSON (Expecting value at column 4)"),
-        ('"open', "v: '\"open' looks like JSON but is not valid JSON (Unterminated string starting at column 1)"),
+        (
+            '"open',
+            "v: '\"open' looks like JSON but is not valid JSON (Unterminated string starting at column 1)",
+        ),
     ],
 )
 def test_malformed_json_values(text: str, message: str) -> None:
@@ -92,7 +98,7 @@ def test_assignments() -> None:
         "c": "k=v",
         "d": "",
     }
-    with pytest.raises(InputValueError, match="^--input 'a' is given twice$"):
+    with pytest.raises(InputValueError, match=r"^--input 'a' is given twice$"):
         parse_assignments(["a=1", "a=1"], option="--input")
 
 
@@ -118,9 +124,9 @@ def test_json_and_yaml_files(tmp_path: Path) -> None:
         f"--inputs: {str(tmp_path / 'bad.yaml')!r} is not valid YAML: expected ',' or ']', but got ':' "
         "at line 2 column 2"
     )
-    with pytest.raises(InputValueError, match="must hold a mapping of names to values, not a string$"):
+    with pytest.raises(InputValueError, match=r"must hold a mapping of names to values, not a string$"):
         load_mapping(str(tmp_path / "scalar.yaml"), option="--inputs")
-    with pytest.raises(InputValueError, match="has keys that are not strings: 1$"):
+    with pytest.raises(InputValueError, match=r"has keys that are not strings: 1$"):
         load_mapping(str(tmp_path / "intkeys.yaml"), option="--inputs")
 
 
@@ -158,7 +164,9 @@ def test_template_documents() -> None:
     }
     with pytest.raises(InputValueError, match=r"'task_type_version' must be a whole number, not a boolean$"):
         template_from_document({"task_type_version": True}, source="t.json")
-    with pytest.raises(InputValueError, match=r"interface has unknown key\(s\) 'extra'; known keys: inputs, outputs"):
+    with pytest.raises(
+        InputValueError, match=r"interface has unknown key\(s\) 'extra'; known keys: inputs, outputs"
+    ):
         template_from_document({"interface": {"extra": {}}}, source="t.json")
     with pytest.raises(InputValueError, match=r"interface inputs must be a mapping of names to type names$"):
         template_from_document({"interface": {"inputs": [1]}}, source="t.json")
@@ -166,7 +174,11 @@ def test_template_documents() -> None:
 
 def test_build_template_merges_custom_and_round_trips() -> None:
     template = build_template(
-        "sensor", 1, document={"custom": {"a": 1, "b": 2}, "task_type_version": 1}, source="t", custom={"b": 3}
+        "sensor",
+        1,
+        document={"custom": {"a": 1, "b": 2}, "task_type_version": 1},
+        source="t",
+        custom={"b": 3},
     )
     assert (template.type, template.task_type_version, template.custom) == ("sensor", 1, {"a": 1, "b": 3})
     document = template_to_document(template)
@@ -184,7 +196,9 @@ def test_build_template_merges_custom_and_round_trips() -> None:
 
 
 def test_interface_coercion() -> None:
-    interface = TaskInterface(inputs={"s": "string", "f": "float", "l": "list", "b": "boolean", "d": "datetime"})
+    interface = TaskInterface(
+        inputs={"s": "string", "f": "float", "l": "list", "b": "boolean", "d": "datetime"}
+    )
     raw = {"s": "007", "f": "2", "l": "[1]", "b": "true", "d": "2024-01-01"}
     values = {"s": 7, "f": 2, "l": [1], "b": True, "d": "2024-01-01"}
     assert coerce_to_interface(values, raw, interface) == {

@@ -1,0 +1,183 @@
+"""The SQLite job journal: where it lives, what a row holds, lookups, pruning, and concurrent writers."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from connector import (
+    JobJournal,
+    JobNotFoundError,
+    JobState,
+    JournalError,
+    Phase,
+    TaskCategory,
+    connector_home,
+)
+from connector._journal import SCHEMA_VERSION, inputs_digest
+from tests.support.venvs import ROOT
+
+
+def test_connector_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert connector_home({"CONNECTOR_HOME": "/srv/c", "XDG_STATE_HOME": "/x"}) == Path("/srv/c")
+    assert connector_home({"CONNECTOR_HOME": "~/c"}) == tmp_path / "c"
+    assert connector_home({"XDG_STATE_HOME": "/x/state"}) == Path("/x/state/connector")
+    # The XDG spec says a relative path is to be ignored.
+    assert connector_home({"XDG_STATE_HOME": "relative"}) == tmp_path / ".local/state/connector"
+    assert connector_home({"CONNECTOR_HOME": "  "}) == tmp_path / ".local/state/connector"
+    monkeypatch.setenv("CONNECTOR_HOME", str(tmp_path / "from-env"))
+    assert JobJournal().path == tmp_path / "from-env" / "jobs.sqlite3"
+
+
+def _add(journal: JobJournal, job_id: str, **changes: object) -> None:
+    journal.add(
+        job_id=job_id,
+        category=TaskCategory("sensor", 1),
+        resource_meta=b'{"v":1,"data":{}}',
+        template={"type": "sensor", "custom": {"k": 1}},
+        inputs={"x": 1},
+        connector="connector-sensor 2.0",
+        output_prefix="/tmp/out",
+        **changes,  # type: ignore[arg-type]
+    )
+
+
+def test_rows(tmp_path: Path) -> None:
+    journal = JobJournal(tmp_path / "state" / "jobs.sqlite3")
+    _add(journal, "abc123def456")
+    record = journal.get("abc123def456")
+    assert record.category == TaskCategory("sensor", 1)
+    assert (record.state, record.phase, record.polls, record.message) == (JobState.RUNNING, None, 0, "")
+    assert record.template == {"type": "sensor", "custom": {"k": 1}}
+    assert record.inputs_digest == inputs_digest({"x": 1})
+    assert record.created_at == record.updated_at
+    journal.update("abc123def456", phase=Phase.RUNNING, message="half way", polled=True)
+    journal.update(
+        "abc123def456", phase=Phase.SUCCEEDED, message="done", polled=True, state=JobState.SUCCEEDED
+    )
+    record = journal.get("abc1")  # a unique prefix of 4 or more characters
+    assert (record.state, record.phase, record.polls, record.message) == (
+        JobState.SUCCEEDED,
+        Phase.SUCCEEDED,
+        2,
+        "done",
+    )
+    assert record.updated_at >= record.created_at
+    assert record.to_dict()["created_at"].endswith("Z")
+    # WAL mode, so readers never block the writer of another run.
+    with sqlite3.connect(journal.path) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+    assert (tmp_path / "state").stat().st_mode & 0o777 == 0o700
+
+
+def test_digest_ignores_key_order_and_keeps_no_values() -> None:
+    assert inputs_digest({"a": 1, "b": "secret"}) == inputs_digest({"b": "secret", "a": 1})
+    assert "secret" not in inputs_digest({"b": "secret"})
+
+
+def test_lookup_errors(tmp_path: Path) -> None:
+    journal = JobJournal(tmp_path / "jobs.sqlite3")
+    _add(journal, "aaaa1111")
+    _add(journal, "aaaa2222")
+    with pytest.raises(JobNotFoundError) as info:
+        journal.get("aaaa")
+    assert (
+        str(info.value)
+        == "job id prefix 'aaaa' matches several jobs (aaaa1111, aaaa2222); give more of the id"
+    )
+    with pytest.raises(JobNotFoundError, match=r"^no job 'aaa' in the journal"):
+        journal.get("aaa")  # shorter than 4: exact ids only
+    with pytest.raises(JobNotFoundError, match=r"^no job 'a%' in the journal"):
+        journal.get("a%")
+    with pytest.raises(JobNotFoundError, match=r"^no job 'zzzz' in the journal"):
+        journal.update("zzzz", message="x")
+    assert [r.id for r in journal.list(state=JobState.RUNNING, limit=1)] == ["aaaa2222"]
+
+
+def test_prune(tmp_path: Path) -> None:
+    journal = JobJournal(tmp_path / "jobs.sqlite3")
+    for job_id, state in [
+        ("done1", JobState.SUCCEEDED),
+        ("fail1", JobState.FAILED),
+        ("live1", JobState.RUNNING),
+    ]:
+        _add(journal, job_id, state=state)
+    assert journal.prune(older_than=3600) == []
+    assert sorted(journal.prune(older_than=0)) == ["done1", "fail1"]
+    assert journal.prune(older_than=0, include_unfinished=True) == ["live1"]
+    assert journal.list() == []
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(JournalError) as info:
+        JobJournal(path).list()
+    assert str(info.value) == (
+        f"the job journal '{path}' has schema version {SCHEMA_VERSION + 1}, newer than this connector-core "
+        f"understands ({SCHEMA_VERSION}); upgrade connector-core"
+    )
+    assert info.value.path == str(path)
+
+
+def test_an_unwritable_place_is_a_journal_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    with pytest.raises(
+        JournalError, match=r"^cannot create the directory of the job journal '.*/file/sub/jobs"
+    ):
+        JobJournal(tmp_path / "file" / "sub" / "jobs.sqlite3").list()
+    (tmp_path / "garbage.sqlite3").write_text("this is not a database" * 100)
+    with pytest.raises(
+        JournalError, match=r"^cannot open the job journal '.*garbage.sqlite3': file is not a database"
+    ):
+        JobJournal(tmp_path / "garbage.sqlite3").list()
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+    from connector import JobJournal, JobState, Phase, TaskCategory
+
+    journal = JobJournal(sys.argv[1])
+    worker = sys.argv[2]
+    for n in range(int(sys.argv[3])):
+        job_id = f"{worker}-{n}"
+        journal.add(
+            job_id=job_id, category=TaskCategory("sensor"), resource_meta=b"{}", template={}, inputs={"n": n}
+        )
+        for _ in range(3):
+            journal.update(job_id, phase=Phase.RUNNING, message=f"poll by {worker}", polled=True)
+        journal.update(job_id, phase=Phase.SUCCEEDED, state=JobState.SUCCEEDED)
+        journal.list(limit=5)
+    print("ok")
+    """
+)
+
+
+def test_concurrent_writers_in_separate_processes(tmp_path: Path) -> None:
+    path = tmp_path / "shared" / "jobs.sqlite3"
+    workers, jobs_each = 6, 40
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(path), f"w{i}", str(jobs_each)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        for i in range(workers)
+    ]
+    outcomes = [p.communicate(timeout=300) for p in processes]
+    assert [p.returncode for p in processes] == [0] * workers, outcomes
+    records = JobJournal(path).list()
+    assert len(records) == workers * jobs_each
+    assert {(r.state, r.phase, r.polls) for r in records} == {(JobState.SUCCEEDED, Phase.SUCCEEDED, 3)}
+    assert {r.message for r in records} == {f"poll by w{i}" for i in range(workers)}

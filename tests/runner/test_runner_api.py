@@ -1,0 +1,377 @@
+"""The runner's Python API and the executor mixins, in process, with connectors registered per test."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connector import (
+    AsyncConnector,
+    AsyncConnectorExecutorMixin,
+    ConnectorRegistry,
+    JobFailedError,
+    JobJournal,
+    JobState,
+    JobStateError,
+    Phase,
+    Resource,
+    ResourceMeta,
+    RunEvent,
+    SyncConnector,
+    SyncConnectorExecutorMixin,
+    TaskInterface,
+    TaskTemplate,
+    cancel_job,
+    resume_job,
+    run_connector,
+    run_connector_async,
+)
+from connector._runner import prepare_run
+
+
+@dataclasses.dataclass
+class Meta(ResourceMeta):
+    job: str
+
+
+class Scripted(AsyncConnector):
+    """Answers get with the phases in ``custom["phases"]``, one per call; records every call."""
+
+    name = "scripted"
+    task_type_name = "scripted"
+    metadata_type = Meta
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+        self.phases: list[Phase] = []
+        self.created = threading.Event()
+        self.release_create = threading.Event()
+        self.release_create.set()
+        self.first_get = asyncio.Event()
+        self.delete_error: Exception | None = None
+        self.bad_create = False
+        self.get_error: Exception | None = None
+
+    def create(self, task_template: TaskTemplate, inputs: dict[str, Any]) -> Any:
+        self.calls.append("create")
+        self.phases = [Phase[p] for p in task_template.custom.get("phases", ["SUCCEEDED"])]
+        self.created.set()
+        self.release_create.wait(30)
+        return "nope" if self.bad_create else Meta(job="j1")
+
+    async def get(self, resource_meta: Meta) -> Resource:
+        self.calls.append("get")
+        self.first_get.set()
+        if self.get_error is not None:
+            raise self.get_error
+        phase = self.phases.pop(0) if len(self.phases) > 1 else self.phases[0]
+        return Resource(phase, f"now {phase.name}", outputs={"job": resource_meta.job})
+
+    async def delete(self, resource_meta: Meta) -> None:
+        await asyncio.sleep(0)
+        self.calls.append("delete")
+        if self.delete_error is not None:
+            raise self.delete_error
+
+
+class Doer(SyncConnector):
+    name = "doer"
+    task_type_name = "doer"
+
+    def do(self, task_template: TaskTemplate, inputs: dict[str, Any]) -> Resource:
+        return Resource(Phase.SUCCEEDED, "done", outputs={"custom": task_template.custom, "inputs": inputs})
+
+
+@pytest.fixture
+def scripted() -> Scripted:
+    return Scripted()
+
+
+@pytest.fixture
+def registry(scripted: Scripted) -> ConnectorRegistry:
+    registry = ConnectorRegistry()
+    registry.register(scripted)
+    registry.register(Doer())
+    return registry
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> JobJournal:
+    return JobJournal(tmp_path / "jobs.sqlite3")
+
+
+def _phases(*names: str) -> dict[str, Any]:
+    return {"phases": list(names)}
+
+
+async def test_backoff_doubles_up_to_the_cap_and_never_sleeps_after_the_end(
+    registry: ConnectorRegistry, scripted: Scripted, journal: JobJournal, tmp_path: Path
+) -> None:
+    sleeps: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    run = prepare_run(
+        registry,
+        "scripted",
+        custom=_phases(*["RUNNING"] * 6, "SUCCEEDED"),
+        poll_interval=1,
+        max_poll_interval=5,
+        journal=journal,
+        output_prefix=str(tmp_path),
+    )
+    run._sleep = fake_sleep
+    result = await run.run()
+    assert result.ok
+    assert scripted.calls == ["create"] + ["get"] * 7  # the first get comes at once
+    assert sleeps == [1, 2, 4, 5, 5, 5]  # six waits between seven gets, none after the last
+    assert journal.get(result.job_id or "").polls == 7
+
+
+def test_results_and_events(registry: ConnectorRegistry, journal: JobJournal, tmp_path: Path) -> None:
+    events: list[RunEvent] = []
+    result = run_connector(
+        registry,
+        "scripted",
+        custom=_phases("QUEUED", "RUNNING", "SUCCEEDED"),
+        inputs={"x": 1},
+        poll_interval=0.001,
+        journal=journal,
+        on_event=events.append,
+        output_prefix=str(tmp_path),
+    )
+    assert [e.kind for e in events] == ["started", "created", "polled", "polled", "polled", "finished"]
+    assert [e.resource.phase for e in events if e.kind == "polled"] == [
+        Phase.QUEUED,
+        Phase.RUNNING,
+        Phase.SUCCEEDED,
+    ]  # type: ignore[union-attr]
+    assert {e.job_id for e in events} == {result.job_id}
+    assert (result.state, result.exit_code, result.outputs) == (JobState.SUCCEEDED, 0, {"job": "j1"})
+    assert result.describe() == f"job {result.job_id} succeeded"
+    assert result.resource_meta == Meta(job="j1").encode()
+    assert result.journal == str(journal.path)
+
+
+def test_failed_results(registry: ConnectorRegistry, tmp_path: Path) -> None:
+    result = run_connector(
+        registry, "scripted", custom=_phases("ABORTED"), journal=False, output_prefix=str(tmp_path)
+    )
+    assert (result.state, result.phase, result.exit_code, result.outputs) == (
+        JobState.FAILED,
+        Phase.ABORTED,
+        1,
+        {},
+    )
+    assert result.journal is None
+    assert result.describe() == f"job {result.job_id} ended ABORTED: now ABORTED"
+
+
+def test_a_create_that_returns_the_wrong_type(
+    registry: ConnectorRegistry, scripted: Scripted, journal: JobJournal, tmp_path: Path
+) -> None:
+    scripted.bad_create = True
+    result = run_connector(registry, "scripted", journal=journal, output_prefix=str(tmp_path))
+    assert result.state is JobState.ERROR
+    assert result.job_id is None
+    assert result.message == (
+        "HookResultError: connector for task type scripted@0: create returned str, "
+        "expected an instance of Meta"
+    )
+    assert journal.list() == []
+
+
+def test_a_get_that_raises_keeps_the_job(
+    registry: ConnectorRegistry, scripted: Scripted, journal: JobJournal, tmp_path: Path
+) -> None:
+    scripted.get_error = ConnectionError("service unreachable")
+    result = run_connector(registry, "scripted", journal=journal, output_prefix=str(tmp_path))
+    assert result.state is JobState.ERROR
+    record = journal.get(result.job_id or "")
+    assert (record.state, record.message) == (JobState.ERROR, "ConnectionError: service unreachable")
+    # resume_job picks it up once the service answers again.
+    scripted.get_error = None
+    resumed = resume_job(registry, record.id, journal=journal, poll_interval=0.001)
+    assert resumed.ok
+    assert journal.get(record.id).state is JobState.SUCCEEDED
+
+
+async def test_cancelling_the_awaiting_task_deletes_the_job_then_propagates(
+    registry: ConnectorRegistry, scripted: Scripted, journal: JobJournal, tmp_path: Path
+) -> None:
+    task = asyncio.ensure_future(
+        run_connector_async(
+            registry,
+            "scripted",
+            custom=_phases("RUNNING"),
+            poll_interval=0.01,
+            journal=journal,
+            output_prefix=str(tmp_path),
+        )
+    )
+    await asyncio.wait_for(scripted.first_get.wait(), 30)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert scripted.calls.count("delete") == 1
+    (record,) = journal.list()
+    assert (record.state, record.message) == (JobState.CANCELLED, "interrupted; the job was deleted")
+
+
+async def test_a_cancel_during_create_still_deletes_the_job_it_starts(
+    registry: ConnectorRegistry, scripted: Scripted, journal: JobJournal, tmp_path: Path
+) -> None:
+    scripted.release_create.clear()
+    run = prepare_run(
+        registry, "scripted", custom=_phases("RUNNING"), journal=journal, output_prefix=str(tmp_path)
+    )
+    task = asyncio.ensure_future(run.run())
+    await asyncio.get_running_loop().run_in_executor(None, scripted.created.wait, 30)
+    assert run.cancel() is True
+    assert run.cancel() is False  # the second ask is for the caller to handle (the CLI exits)
+    await asyncio.sleep(0)
+    scripted.release_create.set()
+    result = await task
+    assert result.state is JobState.CANCELLED
+    assert scripted.calls == ["create", "delete"]
+    assert journal.get(result.job_id or "").state is JobState.CANCELLED
+
+
+async def test_a_create_past_the_timeout_is_waited_for_and_deleted(
+    registry: ConnectorRegistry, scripted: Scripted, journal: JobJournal, tmp_path: Path
+) -> None:
+    scripted.release_create.clear()
+    events: list[RunEvent] = []
+
+    def on_event(event: RunEvent) -> None:
+        events.append(event)
+        if event.kind == "timeout":
+            scripted.release_create.set()
+
+    result = await run_connector_async(
+        registry, "scripted", timeout=0.05, journal=journal, on_event=on_event, output_prefix=str(tmp_path)
+    )
+    assert result.state is JobState.TIMED_OUT
+    assert result.message == "timed out after 0.05s; the job was deleted"
+    assert scripted.calls == ["create", "delete"]
+    assert events[1].message == "create is still running; waiting for it to delete the job it starts"
+
+
+def test_a_failing_delete_on_cancel_leaves_the_row_cancelling(
+    registry: ConnectorRegistry, scripted: Scripted, journal: JobJournal, tmp_path: Path
+) -> None:
+    scripted.delete_error = PermissionError("not allowed")
+
+    async def main() -> Any:
+        run = prepare_run(
+            registry,
+            "scripted",
+            custom=_phases("RUNNING"),
+            poll_interval=0.01,
+            journal=journal,
+            output_prefix=str(tmp_path),
+        )
+        task = asyncio.ensure_future(run.run())
+        await asyncio.wait_for(scripted.first_get.wait(), 30)
+        run.cancel()
+        return await task
+
+    result = asyncio.run(main())
+    assert result.state is JobState.CANCELLED
+    assert result.message == (
+        "interrupted; delete raised PermissionError: not allowed; "
+        f"`connector jobs cancel {result.job_id}` tries again"
+    )
+    assert journal.get(result.job_id).state is JobState.CANCELLING
+    scripted.delete_error = None
+    assert cancel_job(registry, result.job_id, journal=journal).state is JobState.CANCELLED
+    assert scripted.calls.count("delete") == 2
+    with pytest.raises(
+        JobStateError, match=f"^job {result.job_id} was cancelled; there is nothing to resume$"
+    ):
+        resume_job(registry, result.job_id, journal=journal)
+
+
+def test_sync_connectors_write_no_journal(
+    registry: ConnectorRegistry, journal: JobJournal, tmp_path: Path
+) -> None:
+    result = run_connector(
+        registry, "doer", custom={"k": 1}, inputs={"a": 2}, journal=journal, output_prefix=""
+    )
+    assert (result.ok, result.job_id, result.outputs) == (
+        True,
+        None,
+        {"custom": {"k": 1}, "inputs": {"a": 2}},
+    )
+    assert not journal.path.exists()
+
+
+def test_bad_arguments(registry: ConnectorRegistry) -> None:
+    with pytest.raises(ValueError, match=r"^poll interval must be more than 0 seconds, got 0$"):
+        run_connector(registry, "scripted", poll_interval=0, output_prefix="")
+    with pytest.raises(ValueError, match=r"^timeout must be more than 0 seconds, got -1$"):
+        run_connector(registry, "scripted", timeout=-1, output_prefix="")
+
+
+class Query(AsyncConnectorExecutorMixin):
+    task_type = "scripted"
+    connector_poll_interval = 0.001
+
+    def __init__(self, registry: ConnectorRegistry, journal: JobJournal, phases: list[str]) -> None:
+        self.connector_registry = registry
+        self.connector_journal = journal
+        self.custom = {"phases": phases}
+        self.interface = TaskInterface(inputs={"x": "integer"})
+
+
+class Echo(SyncConnectorExecutorMixin):
+    task_type = "doer"
+
+    def __init__(self, registry: ConnectorRegistry) -> None:
+        self.connector_registry = registry
+
+    def custom(self) -> dict[str, Any]:  # type: ignore[override]
+        return {"computed": True}
+
+
+def test_mixins(registry: ConnectorRegistry, journal: JobJournal) -> None:
+    assert Query(registry, journal, ["RUNNING", "SUCCEEDED"]).execute(x=1) == {"job": "j1"}
+    assert Echo(registry).execute(a=1) == {"custom": {"computed": True}, "inputs": {"a": 1}}
+    template = Query(registry, journal, []).connector_task_template()
+    assert template.interface == TaskInterface(inputs={"x": "integer"})
+    with pytest.raises(JobFailedError) as info:
+        Query(registry, journal, ["FAILED"]).execute()
+    result = info.value.result
+    assert str(info.value) == f"Query: job {result.job_id} ended FAILED: now FAILED"  # type: ignore[attr-defined]
+
+
+async def test_mixin_execute_async_inside_a_loop(registry: ConnectorRegistry, journal: JobJournal) -> None:
+    assert await Query(registry, journal, ["SUCCEEDED"]).execute_async() == {"job": "j1"}
+
+
+def test_the_wrong_mixin_says_which_to_use(registry: ConnectorRegistry, journal: JobJournal) -> None:
+    class Wrong(SyncConnectorExecutorMixin):
+        task_type = "scripted"
+        connector_registry = registry
+
+    class AlsoWrong(AsyncConnectorExecutorMixin):
+        task_type = "doer"
+        connector_registry = registry
+
+    with pytest.raises(TypeError) as info:
+        Wrong().execute()
+    assert str(info.value) == (
+        "Wrong: task type scripted@0 is served by an async connector (create/get/delete); "
+        "derive the task from AsyncConnectorExecutorMixin instead"
+    )
+    with pytest.raises(
+        TypeError, match=r"^AlsoWrong: task type doer@0 is served by a sync connector \(do\); "
+    ):
+        AlsoWrong().execute()
