@@ -12,6 +12,7 @@ from ._adapters import IdlAdapter, V1Adapter, V2Adapter
 from ._dispatch import Dispatcher
 from ._exceptions import BadRequestError
 from ._metrics import ServiceMetrics
+from ._wire import decoded
 
 
 @dataclasses.dataclass
@@ -128,12 +129,12 @@ class Operations:
 
     async def execute(self, adapter: V1Adapter, requests: AsyncIterator[Any], call: CallInfo) -> Any:
         """ExecuteTaskSync: read a header then the inputs, run ``do``; returns the ``Resource``."""
-        first = await anext(requests, None)
+        first = decoded(await anext(requests, None))
         if first is None or not first.HasField("header"):
             raise BadRequestError("the first ExecuteTaskSyncRequest must carry the header", field="header")
         header = first.header
         call.category = adapter.template_category(header.template)
-        second = await anext(requests, None)
+        second = decoded(await anext(requests, None))
         if second is not None and second.HasField("header"):
             raise BadRequestError(
                 "ExecuteTaskSync got a second header; send the header, then the inputs", field="header"

@@ -12,17 +12,15 @@ from typing import Any
 
 import grpc
 from flyteidl.service import agent_pb2 as v1_service_pb2
-from flyteidl.service import agent_pb2_grpc
 from flyteidl2.connector import service_pb2 as v2_service_pb2
-from flyteidl2.connector import service_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
 from .._exceptions import ConfigurationError
 from .._registry import ConnectorEntry, ConnectorRegistry, ConnectorState
 from ._adapters import V1Adapter, V2Adapter
 from ._dispatch import Dispatcher
+from ._health import SERVING, HealthServicer
 from ._metrics import ServiceMetrics
 from ._modules import register_modules
 from ._operations import Operations
@@ -34,6 +32,7 @@ from ._servicers import (
     ConnectorMetadataServicer,
     SyncAgentServicer,
 )
+from ._wire import add_to_server
 
 logger = logging.getLogger("connector.server")
 
@@ -120,7 +119,7 @@ class ConnectorService:
         self.operations = Operations(self.dispatcher, self.metrics)
         self.v1 = v1 or V1Adapter()
         self.v2 = v2 or V2Adapter()
-        self.health = health_aio.HealthServicer()
+        self.health = HealthServicer(SERVICE_NAMES)
         self.port: int | None = None
         self.metrics_port: int | None = None
         self.ready = asyncio.Event()
@@ -134,24 +133,17 @@ class ConnectorService:
         """Bind and start serving; connectors load in the background (health says when they are ready)."""
         # so_reuseport off: a second server on a busy port must fail, not share it silently.
         server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-        agent_pb2_grpc.add_AsyncAgentServiceServicer_to_server(
-            AsyncAgentServicer(self.operations, self.v1), server
-        )
-        agent_pb2_grpc.add_SyncAgentServiceServicer_to_server(
-            SyncAgentServicer(self.operations, self.v1), server
-        )
-        agent_pb2_grpc.add_AgentMetadataServiceServicer_to_server(
-            AgentMetadataServicer(self.operations, self.v1), server
-        )
-        service_pb2_grpc.add_AsyncConnectorServiceServicer_to_server(
-            AsyncConnectorServicer(self.operations, self.v2), server
-        )
-        service_pb2_grpc.add_ConnectorMetadataServiceServicer_to_server(
-            ConnectorMetadataServicer(self.operations, self.v2), server
-        )
+        v1_services = v1_service_pb2.DESCRIPTOR.services_by_name
+        v2_services = v2_service_pb2.DESCRIPTOR.services_by_name
+        for servicer, service in (
+            (AsyncAgentServicer(self.operations, self.v1), v1_services["AsyncAgentService"]),
+            (SyncAgentServicer(self.operations, self.v1), v1_services["SyncAgentService"]),
+            (AgentMetadataServicer(self.operations, self.v1), v1_services["AgentMetadataService"]),
+            (AsyncConnectorServicer(self.operations, self.v2), v2_services["AsyncConnectorService"]),
+            (ConnectorMetadataServicer(self.operations, self.v2), v2_services["ConnectorMetadataService"]),
+        ):
+            add_to_server(server, servicer, service)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        for name in ("", *SERVICE_NAMES):
-            await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         reflection.enable_server_reflection(
             (
                 *SERVICE_NAMES,
@@ -215,8 +207,7 @@ class ConnectorService:
                 "connector %s is %s: %s", entry.category or entry.entry_point, entry.state.value, entry.error
             )
         logger.info("%d connector(s) loaded, %d problem(s)", len(entries) - len(problems), len(problems))
-        for name in ("", *SERVICE_NAMES):
-            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        await self.health.set_all(SERVING)
         self.ready.set()
         return entries
 
@@ -224,7 +215,7 @@ class ConnectorService:
         """Stop accepting calls, let in-flight ones finish for up to ``grace`` seconds, then stop."""
         if grace is None:
             grace = self.options.drain_seconds
-        await self.health.enter_graceful_shutdown()
+        await self.health.drain()
         if self._server is not None:
             await self._server.stop(grace)
         if self._loader is not None and not self._loader.done():

@@ -16,6 +16,7 @@ from ._adapters import V1Adapter, V2Adapter
 from ._metrics import NO_TASK_TYPE, ServiceMetrics
 from ._operations import CallInfo, Operations
 from ._status import log_failure, status_for
+from ._wire import decoded
 
 logger = logging.getLogger("connector.server")
 
@@ -70,7 +71,7 @@ def unary(rpc: str, operation: str) -> Callable[..., Any]:
             call = CallInfo(rpc, operation)
             start = self._begin(call, context)
             try:
-                response = await fn(self, request, call)
+                response = await fn(self, decoded(request), call)
             except asyncio.CancelledError:
                 self._end(call, _cancel_code(context), start)
                 raise
@@ -96,6 +97,8 @@ def streaming(rpc: str, operation: str) -> Callable[..., Any]:
             # CANCELLED unless the stream ends or fails: the client may go away mid-stream (GeneratorExit).
             code: grpc.StatusCode | None = grpc.StatusCode.CANCELLED
             try:
+                if not hasattr(request, "__aiter__"):
+                    request = decoded(request)
                 async for response in fn(self, request, call):
                     yield response
                 code = grpc.StatusCode.OK
