@@ -371,6 +371,65 @@ def test_a_pin_for_another_version_leaves_this_one_alone() -> None:
         registry.get("echo")
 
 
+def test_denying_one_of_two_claimants_serves_the_other() -> None:
+    registry, first, second = claimants(deny=("acme-*",))
+    assert isinstance(registry.get("echo").connector, Echo)
+    assert (first.calls, second.calls) == (1, 0)
+    assert entry_states(registry) == [
+        (
+            "echo",
+            "acme-echo",
+            "disabled",
+            "task type echo@0 from acme-echo 2.3 is excluded by CONNECTOR_DENY ('acme-*')",
+        ),
+        ("echo", "connector-echo", "loaded", None),
+    ]
+
+
+def test_a_conflict_outside_the_allow_list_is_not_a_problem() -> None:
+    registry, first, second = claimants(allow=("other",))
+    entries = registry.load_all()
+    assert [(e.state, e.error) for e in entries] == [
+        (ConnectorState.DISABLED, "task type echo@0 from acme-echo 2.3 is not in CONNECTOR_ALLOW"),
+        (ConnectorState.DISABLED, "task type echo@0 from connector-echo 1.0 is not in CONNECTOR_ALLOW"),
+    ]
+    with pytest.raises(
+        ConnectorDisabledError, match=r"^task type echo@0 from acme-echo 2.3 is not in CONNECTOR_ALLOW$"
+    ):
+        registry.get("echo")
+    assert (first.calls, second.calls) == (0, 0)
+
+
+def test_deny_wins_over_the_pin() -> None:
+    registry, first, second = claimants(deny=("acme-echo",), pins={TaskCategory("echo"): "acme-echo"})
+    assert entry_states(registry) == [
+        (
+            "echo",
+            "acme-echo",
+            "disabled",
+            "task type echo@0 from acme-echo 2.3 is excluded by CONNECTOR_DENY ('acme-echo')",
+        ),
+        ("echo", "connector-echo", "disabled", "CONNECTOR_PIN chose acme-echo 2.3"),
+    ]
+    with pytest.raises(ConnectorDisabledError, match=r"excluded by CONNECTOR_DENY"):
+        registry.get("echo")
+    assert (first.calls, second.calls) == (0, 0)
+
+
+def test_a_conflict_names_only_the_claimants_that_are_not_denied() -> None:
+    registry = ConnectorRegistry(
+        [fake_record("echo", Echo, distribution=d, version="1") for d in ("a", "b", "c")],
+        settings=RegistrySettings(deny=("b",)),
+    )
+    with pytest.raises(ConnectorConflictError) as info:
+        registry.get("echo")
+    assert str(info.value) == (
+        "task type echo@0 is claimed by a 1 and c 1; neither is served. "
+        "Uninstall one, or pin one with CONNECTOR_PIN='echo=a'"
+    )
+    assert [e.state.value for e in registry.entries()] == ["conflict", "disabled", "conflict"]
+
+
 # Allow and deny.
 
 

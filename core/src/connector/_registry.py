@@ -92,8 +92,12 @@ class _Slot:
 
     def __init__(self, claimants: list[ConnectorRecord]) -> None:
         self.claimants = claimants
-        #: The claimant that serves the category; None when a conflict leaves it unserved.
-        self.chosen: ConnectorRecord | None = claimants[0] if len(claimants) == 1 else None
+        #: Claimants that CONNECTOR_ALLOW or CONNECTOR_DENY leave out (by ``id``), with the reason.
+        self.excluded: dict[int, ConnectorDisabledError] = {}
+        #: The claimant CONNECTOR_PIN names, if it names exactly one.
+        self.pinned: ConnectorRecord | None = None
+        #: The claimant that serves the category; None when none can.
+        self.chosen: ConnectorRecord | None = None
         #: Why the category cannot be served; set once and raised by every later ``get``.
         self.error: ConnectorUnavailable | None = None
         self.loaded: LoadedConnector | None = None
@@ -145,28 +149,37 @@ class ConnectorRegistry:
         return cls(discover_connectors(), settings=settings, wrappers=wrappers)
 
     def _new_slot(self, category: TaskCategory, claimants: list[ConnectorRecord]) -> _Slot:
+        """Decide which claimant serves ``category``: allow/deny first, then the pin, else the only one."""
         slot = _Slot(claimants)
+        for record in claimants:
+            reason = self.settings.excluded_by(category, record.distribution)
+            if reason is not None:
+                slot.excluded[id(record)] = ConnectorDisabledError(
+                    f"task type {category} from {_claimant(record)} is {reason}",
+                    category=category,
+                    entry_point=record.entry_point,
+                    distribution=record.distribution,
+                )
+        candidates = [r for r in claimants if id(r) not in slot.excluded]
         pin = self.settings.pins.get(category)
         if pin is not None:
             pinned = [
                 r for r in claimants if r.distribution and normalize_distribution(r.distribution) == pin
             ]
-            slot.chosen = pinned[0] if len(pinned) == 1 else None
-        if slot.chosen is None:
+            slot.pinned = pinned[0] if len(pinned) == 1 else None
+        if not candidates:  # every claimant is left out on purpose
+            slot.error = slot.excluded[id(claimants[0])]
+        elif slot.pinned is not None:
+            denied = slot.excluded.get(id(slot.pinned))  # deny wins over the pin
+            slot.chosen, slot.error = (slot.pinned, None) if denied is None else (None, denied)
+        elif pin is None and len(candidates) == 1:
+            slot.chosen = candidates[0]
+        else:  # several claimants, or a pin that names none of them
             slot.error = ConnectorConflictError(
                 category,
-                [(r.distribution or "(registered)", r.distribution_version or "") for r in claimants],
+                [(r.distribution or "(registered)", r.distribution_version or "") for r in candidates],
                 pin=pin,
             )
-        else:
-            reason = self.settings.excluded_by(category, slot.chosen.distribution)
-            if reason is not None:
-                slot.error = ConnectorDisabledError(
-                    f"task type {category} from {_claimant(slot.chosen)} is {reason}",
-                    category=category,
-                    entry_point=slot.chosen.entry_point,
-                    distribution=slot.chosen.distribution,
-                )
         return slot
 
     # Introspection: reads metadata only.
@@ -210,12 +223,16 @@ class ConnectorRegistry:
     def _slot_entries(self, slot: _Slot) -> list[ConnectorEntry]:
         entries = []
         for record in slot.claimants:
-            if record is slot.chosen:
+            error: str | None
+            excluded = slot.excluded.get(id(record))
+            if excluded is not None:
+                state, error = ConnectorState.DISABLED, str(excluded)
+            elif record is slot.chosen:
                 state, error = self._state(slot)
-            elif slot.chosen is None:  # a conflict: every claimant shares its error
+            elif slot.pinned is not None:
+                state, error = ConnectorState.DISABLED, f"{PIN_VARIABLE} chose {_claimant(slot.pinned)}"
+            else:  # a conflict: every claimant in it shares the error
                 state, error = ConnectorState.CONFLICT, str(slot.error)
-            else:  # pinned out
-                state, error = ConnectorState.DISABLED, f"{PIN_VARIABLE} chose {_claimant(slot.chosen)}"
             entries.append(
                 ConnectorEntry(
                     record.category,
@@ -231,14 +248,11 @@ class ConnectorRegistry:
 
     @staticmethod
     def _state(slot: _Slot) -> tuple[ConnectorState, str | None]:
+        """The state of the chosen claimant."""
         if slot.loaded is not None:
             return ConnectorState.LOADED, None
         if slot.error is None:
             return ConnectorState.AVAILABLE, None
-        if isinstance(slot.error, ConnectorDisabledError):
-            return ConnectorState.DISABLED, str(slot.error)
-        if isinstance(slot.error, ConnectorConflictError):
-            return ConnectorState.CONFLICT, str(slot.error)
         return ConnectorState.BROKEN, str(slot.error)
 
     # Lookup: imports on first use.
@@ -332,7 +346,7 @@ class ConnectorRegistry:
             if existing is not None and not override:
                 raise DuplicateConnectorError(category, ", ".join(_claimant(r) for r in existing.claimants))
             slot = _Slot([record])
-            slot.loaded = loaded
+            slot.chosen, slot.loaded = record, loaded
             self._slots = dict(sorted({**self._slots, category: slot}.items()))
         return loaded
 

@@ -32,9 +32,10 @@ class RegistrySettings:
     ``allow`` and ``deny`` are glob patterns matched against a connector's entry-point name
     (``sensor``, ``sensor@1``), its category (``sensor@0``) and its distribution name (compared as
     PEP 503 normalizes names, so ``connector_foo`` matches ``connector-foo``). When ``allow`` is not
-    empty only matching connectors are served; ``deny`` always wins. ``pins`` chooses the
-    distribution that serves a category; it is authoritative, even over a single claimant.
-    ``trace`` prints every hook call to stderr.
+    empty only matching connectors are served; ``deny`` always wins. They apply to each claimant of a
+    category before conflicts are looked at, so denying one of two claimants serves the other.
+    ``pins`` chooses the distribution that serves a category; it is authoritative, even over a single
+    claimant (but not over ``deny``). ``trace`` prints every hook call to stderr.
     """
 
     allow: tuple[str, ...] = ()

@@ -11,6 +11,7 @@ import click
 from .._exceptions import ConnectorNotFound, ConnectorUnavailable
 from .._model import TaskCategory
 from .._registry import ConnectorEntry, ConnectorRegistry, ConnectorState, default_registry
+from ..hookspecs import ALL_HOOKS
 
 
 def _registry() -> ConnectorRegistry:
@@ -102,7 +103,7 @@ def show(task_type: str, as_json: bool) -> None:
         **entry.to_dict(),
         "name": loaded.name if loaded else None,
         "kind": ("sync" if loaded.is_sync else "async") if loaded else None,
-        "hooks": sorted(loaded.hooks) if loaded else [],
+        "hooks": [h for h in ALL_HOOKS if h in loaded.hooks] if loaded else [],  # in the order of operations
         "metadata_type": _qualified(loaded.metadata_type) if loaded else None,
         "doc": loaded.doc if loaded else None,
     }
