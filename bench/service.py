@@ -44,14 +44,14 @@ def _serve_bare(port: int, canned_path: str) -> None:
     got = agent_pb2.GetTaskResponse.FromString(canned["get_task"])
 
     class Metadata(agent_pb2_grpc.AgentMetadataServiceServicer):  # type: ignore[misc]
-        async def ListAgents(self, request: object, context: object) -> object:  # noqa: N802
+        async def ListAgents(self, request: object, context: object) -> object:
             return agents
 
     class Tasks(agent_pb2_grpc.AsyncAgentServiceServicer):  # type: ignore[misc]
-        async def CreateTask(self, request: object, context: object) -> object:  # noqa: N802
+        async def CreateTask(self, request: object, context: object) -> object:
             return created
 
-        async def GetTask(self, request: object, context: object) -> object:  # noqa: N802
+        async def GetTask(self, request: object, context: object) -> object:
             return got
 
     async def main() -> None:
@@ -72,6 +72,7 @@ if __name__ == "__main__" and sys.argv[1:2] == [BARE_MODE]:
 # -- the benchmark proper ----------------------------------------------------------------------------
 
 import base64  # noqa: E402
+import contextlib  # noqa: E402
 import hashlib  # noqa: E402
 import signal  # noqa: E402
 import socket  # noqa: E402
@@ -134,7 +135,12 @@ FLYTEKIT_MODULE = '''\
 from dataclasses import dataclass
 
 from flyteidl.core.execution_pb2 import TaskExecution
-from flytekit.extend.backend.base_connector import AsyncConnectorBase, ConnectorRegistry, Resource, ResourceMeta
+from flytekit.extend.backend.base_connector import (
+    AsyncConnectorBase,
+    ConnectorRegistry,
+    Resource,
+    ResourceMeta,
+)
 
 
 @dataclass
@@ -188,6 +194,12 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far, from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mib(pid: int) -> float:
@@ -327,7 +339,7 @@ def capture_canned(address: str, path: Path) -> None:
         tasks = agent_pb2_grpc.AsyncAgentServiceStub(channel)
         created = tasks.CreateTask(create_request(7), timeout=10)
         got = tasks.GetTask(get_request(created.resource_meta), timeout=10)
-    if not any(TASK_TYPE == c.name for a in agents.agents for c in a.supported_task_categories):
+    if not any(c.name == TASK_TYPE for a in agents.agents for c in a.supported_task_categories):
         raise RuntimeError(f"connector serve does not list {TASK_TYPE!r}: {agents}")
     if got.resource.outputs.literals["o"].scalar.primitive.integer != 7:
         raise RuntimeError(f"unexpected GetTask answer from connector serve: {got}")
@@ -342,18 +354,23 @@ def capture_canned(address: str, path: Path) -> None:
 
 @dataclass
 class Throughput:
-    """One measurement: pairs per second and the pair latencies in seconds."""
+    """One measurement: pairs per second, the pair latencies in seconds, server CPU seconds per pair."""
 
     pairs_per_second: float
     latencies: list[float] = field(default_factory=list)
+    server_cpu_per_pair: float = 0.0
 
     def percentile(self, q: float) -> float:
         ordered = sorted(self.latencies)
         return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def measure_pairs(address: str, threads: int, pairs: int) -> Throughput:
-    """``pairs`` CreateTask+GetTask pairs over ``threads`` client threads (one channel each)."""
+def measure_pairs(address: str, threads: int, pairs: int, pid: int) -> Throughput:
+    """``pairs`` CreateTask+GetTask pairs over ``threads`` client threads (one channel each).
+
+    ``pid`` is the server's process: the CPU time it spends per pair is less sensitive to other load
+    on a shared machine than the rate is.
+    """
     import grpc
     from flyteidl.core import execution_pb2
     from flyteidl.service import agent_pb2_grpc
@@ -392,18 +409,18 @@ def measure_pairs(address: str, threads: int, pairs: int) -> Throughput:
     workers = [threading.Thread(target=client, args=(i,)) for i in range(threads)]
     for worker in workers:
         worker.start()
-    try:
+    with contextlib.suppress(threading.BrokenBarrierError):
         ready.wait()
-    except threading.BrokenBarrierError:
-        pass
     began = time.perf_counter()
+    cpu_before = cpu_seconds(pid)
     for worker in workers:
         worker.join()
+    cpu_used = cpu_seconds(pid) - cpu_before
     if errors:
         raise RuntimeError(f"client failed against {address}: {errors[0]!r}") from errors[0]
     elapsed = max(finished) - began
     samples = [value for record in latencies for value in record]
-    return Throughput(len(samples) / elapsed, samples)
+    return Throughput(len(samples) / elapsed, samples, cpu_used / len(samples))
 
 
 # -- environments ------------------------------------------------------------------------------------
@@ -461,6 +478,63 @@ def flytekit_target(python: str) -> Target:
 
 def ratio(value: float, reference: float) -> str:
     return f"{value / reference:.2f}x" if reference else "n/a"
+
+
+def report(
+    args: argparse.Namespace,
+    targets: list[Target],
+    cold: dict[str, list[float]],
+    idle: dict[str, list[float]],
+    results: dict[tuple[str, int], list[Throughput]],
+    loaded: dict[str, float],
+) -> None:
+    """Print the side-by-side table (medians, ratios to the bare server) and the targets' verdicts."""
+    thread_counts = sorted({threads for _, threads in results})
+    bare, ours = targets[0].name, targets[1].name
+    names = [t.name for t in targets]
+    med = statistics.median
+
+    def figure(name: str, threads: int, kind: str) -> float:
+        runs = results[(name, threads)]
+        if kind == "rate":
+            return med(r.pairs_per_second for r in runs)
+        if kind == "cpu":
+            return med(r.server_cpu_per_pair for r in runs)
+        return med(r.percentile(0.5 if kind == "p50" else 0.99) for r in runs)
+
+    def versus_bare(value: Callable[[str], float]) -> list[str]:
+        return ["" if n == bare else f"{ratio(value(n), value(bare))} bare" for n in names]
+
+    rows = [["cold start to first ListAgents", *(f"{med(cold[n]) * 1000:.0f} ms" for n in names)]]
+    rows.append(["", *versus_bare(lambda n: med(cold[n]))])
+    for threads in thread_counts:
+        label = f"{threads} thread{'s' if threads > 1 else ''}"
+        rows.append([f"pairs/s, {label}", *(f"{figure(n, threads, 'rate'):.0f}" for n in names)])
+        rows.append(["", *versus_bare(lambda n, t=threads: figure(n, t, "rate"))])
+        for kind in ("p50", "p99"):
+            latency = [f"{figure(n, threads, kind) * 1000:.2f} ms" for n in names]
+            rows.append([f"pair latency {kind}, {label}", *latency])
+        cpu = [f"{figure(n, threads, 'cpu') * 1e6:.0f} us" for n in names]
+        rows.append([f"server CPU per pair, {label}", *cpu])
+    rows.append(["idle RSS", *(f"{med(idle[n]):.1f} MiB" for n in names)])
+    rows.append(["RSS after the pair runs", *(f"{loaded[n]:.1f} MiB" for n in names)])
+
+    print(f"Service benchmark ({machine_notes()}; {args.runs} rounds, {args.pairs} pairs per measurement)")
+    print()
+    print(table(["figure", *names], rows))
+    print()
+    cold_ratio = med(cold[ours]) / med(cold[bare])
+    rate_ratios = [figure(ours, t, "rate") / figure(bare, t, "rate") for t in thread_counts]
+    checks = [
+        ("cold start <= 2x bare", cold_ratio <= 2.0, f"{cold_ratio:.2f}x"),
+        *(
+            (f"pairs/s >= 0.8x bare, {t} thread(s)", r >= 0.8, f"{r:.2f}x")
+            for t, r in zip(thread_counts, rate_ratios, strict=True)
+        ),
+        ("idle RSS <= 60 MiB", med(idle[ours]) <= 60, f"{med(idle[ours]):.1f} MiB"),
+    ]
+    for label, ok, value in checks:
+        print(f"{'met   ' if ok else 'MISSED'} {label}: {value}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -523,7 +597,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             shift = round_number % len(targets)
             for target in targets[shift:] + targets[:shift]:
                 for threads in thread_counts:
-                    measured = measure_pairs(servers[target.name].address, threads, args.pairs)
+                    server = servers[target.name]
+                    measured = measure_pairs(server.address, threads, args.pairs, server.process.pid)
                     results.setdefault((target.name, threads), []).append(measured)
             log(f"throughput round {round_number + 1}/{args.runs} done")
         loaded = {name: rss_mib(server.process.pid) for name, server in servers.items()}
@@ -531,58 +606,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for server in servers.values():
             server.stop()
 
-    names = [t.name for t in targets]
-    bare, ours = bare_target.name, connector_target.name
-    med = statistics.median
-
-    def figure(name: str, threads: int, kind: str) -> float:
-        runs = results[(name, threads)]
-        if kind == "rate":
-            return med(r.pairs_per_second for r in runs)
-        return med(r.percentile(0.5 if kind == "p50" else 0.99) for r in runs)
-
-    rows = [["cold start to first ListAgents", *(f"{med(cold[n]) * 1000:.0f} ms" for n in names)]]
-    rows.append(["", *("" if n == bare else f"{ratio(med(cold[n]), med(cold[bare]))} bare" for n in names)])
-    for threads in thread_counts:
-        label = f"{threads} thread{'s' if threads > 1 else ''}"
-        rows.append([f"pairs/s, {label}", *(f"{figure(n, threads, 'rate'):.0f}" for n in names)])
-        rows.append(
-            [
-                "",
-                *(
-                    ""
-                    if n == bare
-                    else f"{ratio(figure(n, threads, 'rate'), figure(bare, threads, 'rate'))} bare"
-                    for n in names
-                ),
-            ]
-        )
-        for kind in ("p50", "p99"):
-            rows.append(
-                [
-                    f"pair latency {kind}, {label}",
-                    *(f"{figure(n, threads, kind) * 1000:.2f} ms" for n in names),
-                ]
-            )
-    rows.append(["idle RSS", *(f"{med(idle[n]):.1f} MiB" for n in names)])
-    rows.append(["RSS after the pair runs", *(f"{loaded[n]:.1f} MiB" for n in names)])
-
-    print(f"Service benchmark ({machine_notes()}; {args.runs} rounds, {args.pairs} pairs per measurement)")
-    print()
-    print(table(["figure", *names], rows))
-    print()
-    cold_ratio = med(cold[ours]) / med(cold[bare])
-    rate_ratios = [figure(ours, t, "rate") / figure(bare, t, "rate") for t in thread_counts]
-    checks = [
-        ("cold start <= 2x bare", cold_ratio <= 2.0, f"{cold_ratio:.2f}x"),
-        *(
-            (f"pairs/s >= 0.8x bare, {t} thread(s)", r >= 0.8, f"{r:.2f}x")
-            for t, r in zip(thread_counts, rate_ratios, strict=True)
-        ),
-        ("idle RSS <= 60 MiB", med(idle[ours]) <= 60, f"{med(idle[ours]):.1f} MiB"),
-    ]
-    for label, ok, value in checks:
-        print(f"{'met   ' if ok else 'MISSED'} {label}: {value}")
+    report(args, targets, cold, idle, results, loaded)
     return 0
 
 
