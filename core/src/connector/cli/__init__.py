@@ -15,6 +15,7 @@ _COMMANDS = {
     "check": "connector.cli._inspect:check",
     "jobs": "connector.cli._jobs:jobs",
     "list": "connector.cli._inspect:list_command",
+    "new": "connector.cli._new:new",
     "serve": "connector.cli._serve:serve",
     "run": "connector.cli._run:run_command",
     "show": "connector.cli._inspect:show",
