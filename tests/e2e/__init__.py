@@ -1,0 +1,1 @@
+"""End-to-end tests: real wheels of test plugins, pip-installed into a throwaway virtualenv."""
