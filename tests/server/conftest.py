@@ -67,7 +67,9 @@ async def start_service() -> AsyncIterator[Callable[..., Any]]:
     """``await start_service(registry=None, **options)``: a started service (ready) and its stubs."""
     started: list[Running] = []
 
-    async def start(registry: ConnectorRegistry | None = None, *, wait_ready: bool = True, **options: Any) -> Running:
+    async def start(
+        registry: ConnectorRegistry | None = None, *, wait_ready: bool = True, **options: Any
+    ) -> Running:
         options.setdefault("port", 0)
         options.setdefault("prometheus_port", None)
         service = ConnectorService(registry or registry_of(*ALL_SAMPLES), ServiceOptions(**options))
@@ -103,11 +105,15 @@ def struct(values: dict[str, Any]) -> struct_pb2.Struct:
 
 
 def v1_template(task_type: str, version: int = 0, custom: dict[str, Any] | None = None, **kwargs: Any) -> Any:
-    return tasks_pb2.TaskTemplate(type=task_type, task_type_version=version, custom=struct(custom or {}), **kwargs)
+    return tasks_pb2.TaskTemplate(
+        type=task_type, task_type_version=version, custom=struct(custom or {}), **kwargs
+    )
 
 
 def v2_template(task_type: str, version: int = 0, custom: dict[str, Any] | None = None, **kwargs: Any) -> Any:
-    return tasks2_pb2.TaskTemplate(type=task_type, task_type_version=version, custom=struct(custom or {}), **kwargs)
+    return tasks2_pb2.TaskTemplate(
+        type=task_type, task_type_version=version, custom=struct(custom or {}), **kwargs
+    )
 
 
 def v1_inputs(**values: Any) -> literals_pb2.LiteralMap:

@@ -7,6 +7,7 @@ job's state is in that directory and in the resource meta, so any server process
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import os
@@ -42,7 +43,7 @@ class FileJobConnector(connector.AsyncConnector):
         custom = task_template.custom
         meta = FileJob(job_id=uuid.uuid4().hex, store=custom["store"], steps=int(custom.get("steps", 1)))
         state = {
-            "inputs": {k: v for k, v in inputs.items()},
+            "inputs": dict(inputs),
             "polls": 0,
             "pid": os.getpid(),
             "output_prefix": output_prefix,
@@ -61,12 +62,17 @@ class FileJobConnector(connector.AsyncConnector):
         state.setdefault("get_pids", []).append(os.getpid())
         with open(_path(resource_meta), "w") as f:
             json.dump(state, f)
-        info = {"polls": state["polls"], "secrets": sorted(state["secrets"]), "configs": state["configs"],
-                "get_secrets": sorted(connection.secrets)}
+        info = {
+            "polls": state["polls"],
+            "secrets": sorted(state["secrets"]),
+            "configs": state["configs"],
+            "get_secrets": sorted(connection.secrets),
+        }
         links = [TaskLog(uri=f"https://console.example/jobs/{resource_meta.job_id}", name="Console")]
         if state["polls"] < resource_meta.steps:
-            return Resource(phase=Phase.RUNNING, message=f"poll {state['polls']}", log_links=links,
-                            custom_info=info)
+            return Resource(
+                phase=Phase.RUNNING, message=f"poll {state['polls']}", log_links=links, custom_info=info
+            )
         x = state["inputs"].get("x", 0)
         return Resource(
             phase=Phase.SUCCEEDED,
@@ -77,10 +83,9 @@ class FileJobConnector(connector.AsyncConnector):
         )
 
     def delete(self, resource_meta):
-        try:
+        # Idempotent: deleting a finished or gone job is fine.
+        with contextlib.suppress(FileNotFoundError):
             os.remove(_path(resource_meta))
-        except FileNotFoundError:
-            pass  # idempotent: deleting a finished or gone job is fine
 
     def get_logs(self, resource_meta, token):
         # A plain generator: the service steps it in the worker pool and streams each chunk.
@@ -90,7 +95,10 @@ class FileJobConnector(connector.AsyncConnector):
 
     def get_metrics(self, resource_meta, queries, start_time, end_time, step):
         return [
-            MetricSeries(metric=query, points=[MetricPoint(timestamp=1700000000.0 + i, value=float(i)) for i in range(2)])
+            MetricSeries(
+                metric=query,
+                points=[MetricPoint(timestamp=1700000000.0 + i, value=float(i)) for i in range(2)],
+            )
             for query in queries
         ]
 
@@ -130,7 +138,10 @@ class AsyncSleepConnector(connector.AsyncConnector):
         if marker:
             with open(marker, "w") as f:
                 f.write("finished")
-        return Sleep(until=time.time() + float(inputs.get("seconds", 0)), label=str(task_template.custom.get("label", "")))
+        return Sleep(
+            until=time.time() + float(inputs.get("seconds", 0)),
+            label=str(task_template.custom.get("label", "")),
+        )
 
     async def get(self, resource_meta):
         if time.time() < resource_meta.until:

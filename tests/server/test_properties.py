@@ -111,7 +111,9 @@ def _code(call: Any) -> grpc.StatusCode:
 
 
 def _alive(channel: grpc.Channel) -> None:
-    agents = agent_pb2_grpc.AgentMetadataServiceStub(channel).ListAgents(agent_pb2.ListAgentsRequest(), timeout=10)
+    agents = agent_pb2_grpc.AgentMetadataServiceStub(channel).ListAgents(
+        agent_pb2.ListAgentsRequest(), timeout=10
+    )
     assert {a.name for a in agents.agents} == {"Tolerant", "Tolerant sync"}
 
 
@@ -131,7 +133,9 @@ METHODS = [
     ("/flyteidl2.connector.ConnectorMetadataService/GetConnector", "unary"),
 ]
 
-PROPERTY_SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+PROPERTY_SETTINGS = settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 @PROPERTY_SETTINGS
@@ -147,7 +151,9 @@ def test_random_request_bytes(channel: grpc.Channel, method: tuple[str, str], pa
     assert code not in SERVER_FAULTS
 
 
-CATEGORY_NAMES = st.sampled_from(["tolerant", "tolerant-sync", "", "TOLERANT", "tolerant\x00", "x" * 300]) | st.text(max_size=20)
+CATEGORY_NAMES = st.sampled_from(
+    ["tolerant", "tolerant-sync", "", "TOLERANT", "tolerant\x00", "x" * 300]
+) | st.text(max_size=20)
 VERSIONS = st.sampled_from([0, 1, 2, -1, 2**31 - 1])
 
 
@@ -159,8 +165,18 @@ def _corruptions(good: bytes) -> st.SearchStrategy[bytes]:
         st.tuples(st.integers(0, len(good) - 1), st.integers(1, 255)).map(
             lambda t: good[: t[0]] + bytes([good[t[0]] ^ t[1]]) + good[t[0] + 1 :]
         ),
-        st.sampled_from([b'{"v": 1}', b'{"v": 1, "data": []}', b'{"v": true, "data": {}}', b'{"v": 1, "data": {"count": "3"}}',
-                         b'{"v": 1, "data": {"count": 1, "when": "yesterday"}}', b'null', b"[]", b'{"v": 1, "data": {"count": 1e999}}']),
+        st.sampled_from(
+            [
+                b'{"v": 1}',
+                b'{"v": 1, "data": []}',
+                b'{"v": true, "data": {}}',
+                b'{"v": 1, "data": {"count": "3"}}',
+                b'{"v": 1, "data": {"count": 1, "when": "yesterday"}}',
+                b"null",
+                b"[]",
+                b'{"v": 1, "data": {"count": 1e999}}',
+            ]
+        ),
     )
 
 
@@ -168,8 +184,14 @@ GOOD_META = Tolerant(count=2, tags=["a"], when=dt.datetime(2024, 1, 1, tzinfo=dt
 
 
 @PROPERTY_SETTINGS
-@given(name=CATEGORY_NAMES, version=VERSIONS, meta=_corruptions(GOOD_META), legacy=st.booleans(), v2=st.booleans(),
-       which=st.sampled_from(["get", "delete", "logs", "metrics"]))
+@given(
+    name=CATEGORY_NAMES,
+    version=VERSIONS,
+    meta=_corruptions(GOOD_META),
+    legacy=st.booleans(),
+    v2=st.booleans(),
+    which=st.sampled_from(["get", "delete", "logs", "metrics"]),
+)
 def test_corrupted_resource_meta_and_categories(
     channel: grpc.Channel, name: str, version: int, meta: bytes, legacy: bool, v2: bool, which: str
 ) -> None:
@@ -180,19 +202,33 @@ def test_corrupted_resource_meta_and_categories(
     else:
         stub = agent_pb2_grpc.AsyncAgentServiceStub(channel)
         messages = agent_pb2
-        category = {"task_type": name} if legacy else {"task_category": agent_pb2.TaskCategory(name=name, version=version)}
+        category = (
+            {"task_type": name}
+            if legacy
+            else {"task_category": agent_pb2.TaskCategory(name=name, version=version)}
+        )
     calls = {
         "get": lambda: stub.GetTask(messages.GetTaskRequest(resource_meta=meta, **category), timeout=10),
-        "delete": lambda: stub.DeleteTask(messages.DeleteTaskRequest(resource_meta=meta, **category), timeout=10),
-        "logs": lambda: stub.GetTaskLogs(messages.GetTaskLogsRequest(resource_meta=meta, **category), timeout=10),
-        "metrics": lambda: stub.GetTaskMetrics(messages.GetTaskMetricsRequest(resource_meta=meta, **category), timeout=10),
+        "delete": lambda: stub.DeleteTask(
+            messages.DeleteTaskRequest(resource_meta=meta, **category), timeout=10
+        ),
+        "logs": lambda: stub.GetTaskLogs(
+            messages.GetTaskLogsRequest(resource_meta=meta, **category), timeout=10
+        ),
+        "metrics": lambda: stub.GetTaskMetrics(
+            messages.GetTaskMetricsRequest(resource_meta=meta, **category), timeout=10
+        ),
     }
     assert _code(calls[which]) not in SERVER_FAULTS
 
 
 def _literal(draw: Any, depth: int = 0) -> literals_pb2.Literal:
     literal = literals_pb2.Literal()
-    kind = draw(st.sampled_from(["int", "float", "str", "bool", "datetime", "duration", "none", "blob", "list", "map", "empty"]))
+    kind = draw(
+        st.sampled_from(
+            ["int", "float", "str", "bool", "datetime", "duration", "none", "blob", "list", "map", "empty"]
+        )
+    )
     primitive = literal.scalar.primitive
     if kind == "int":
         primitive.integer = draw(st.integers(-(2**63), 2**63 - 1))
@@ -245,14 +281,18 @@ def literal_types(draw: Any, depth: int = 0) -> types_pb2.LiteralType:
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.floats(allow_nan=True) | st.text(max_size=10),
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3)
+    ),
     max_leaves=8,
 )
 
 
 @PROPERTY_SETTINGS
 @given(data=st.data(), sync=st.booleans(), with_interface=st.booleans())
-def test_random_templates_and_inputs(channel: grpc.Channel, data: Any, sync: bool, with_interface: bool) -> None:
+def test_random_templates_and_inputs(
+    channel: grpc.Channel, data: Any, sync: bool, with_interface: bool
+) -> None:
     names = data.draw(st.lists(st.text(max_size=6), max_size=4, unique=True))
     inputs = literals_pb2.LiteralMap()
     for name in names:
@@ -270,15 +310,21 @@ def test_random_templates_and_inputs(channel: grpc.Channel, data: Any, sync: boo
     declares_count = "count" in template.interface.outputs.variables
     if sync:
         stub = agent_pb2_grpc.SyncAgentServiceStub(channel)
-        requests = [agent_pb2.ExecuteTaskSyncRequest(header=agent_pb2.CreateRequestHeader(template=template)),
-                    agent_pb2.ExecuteTaskSyncRequest(inputs=inputs)]
+        requests = [
+            agent_pb2.ExecuteTaskSyncRequest(header=agent_pb2.CreateRequestHeader(template=template)),
+            agent_pb2.ExecuteTaskSyncRequest(inputs=inputs),
+        ]
         code = _code(lambda: stub.ExecuteTaskSync(iter(requests), timeout=10))
         # An output type the connector's int does not fit is the connector's failure, rightly INTERNAL.
         if code is grpc.StatusCode.INTERNAL and declares_count:
             return
     else:
         stub_v1 = agent_pb2_grpc.AsyncAgentServiceStub(channel)
-        code = _code(lambda: stub_v1.CreateTask(agent_pb2.CreateTaskRequest(template=template, inputs=inputs), timeout=10))
+        code = _code(
+            lambda: stub_v1.CreateTask(
+                agent_pb2.CreateTaskRequest(template=template, inputs=inputs), timeout=10
+            )
+        )
     assert code not in SERVER_FAULTS
 
 

@@ -41,7 +41,9 @@ async def test_v1_create_get_delete_with_plain_hooks(start_service: Any, tmp_pat
     metadata = agent_pb2.TaskExecutionMetadata(namespace="flytesnacks-development")
     created = await running.v1.CreateTask(
         agent_pb2.CreateTaskRequest(
-            template=template, inputs=v1_inputs(x=21, name="flyte"), output_prefix="s3://bucket/out",
+            template=template,
+            inputs=v1_inputs(x=21, name="flyte"),
+            output_prefix="s3://bucket/out",
             task_execution_metadata=metadata,
         )
     )
@@ -51,7 +53,9 @@ async def test_v1_create_get_delete_with_plain_hooks(start_service: Any, tmp_pat
     assert job["namespace"] == "flytesnacks-development"
     assert job["secrets"] == {}  # flyteidl v1 has no Connection
 
-    request = agent_pb2.GetTaskRequest(task_category=v1_category("filejob"), resource_meta=created.resource_meta)
+    request = agent_pb2.GetTaskRequest(
+        task_category=v1_category("filejob"), resource_meta=created.resource_meta
+    )
     first = (await running.v1.GetTask(request)).resource
     assert first.phase == execution_pb2.TaskExecution.RUNNING
     assert first.message == "poll 1"
@@ -78,14 +82,18 @@ async def test_v1_deprecated_task_type_field_still_routes(start_service: Any) ->
     created = await running.v1.CreateTask(
         agent_pb2.CreateTaskRequest(template=v1_template("asleep"), inputs=v1_inputs(seconds=0))
     )
-    response = await running.v1.GetTask(agent_pb2.GetTaskRequest(task_type="asleep", resource_meta=created.resource_meta))
+    response = await running.v1.GetTask(
+        agent_pb2.GetTaskRequest(task_type="asleep", resource_meta=created.resource_meta)
+    )
     assert response.resource.phase == execution_pb2.TaskExecution.SUCCEEDED
 
 
 async def test_v1_async_hooks_and_typed_outputs(start_service: Any) -> None:
     running = await start_service()
     created = await running.v1.CreateTask(
-        agent_pb2.CreateTaskRequest(template=v1_template("asleep", custom={"label": "nap"}), inputs=v1_inputs(seconds=0))
+        agent_pb2.CreateTaskRequest(
+            template=v1_template("asleep", custom={"label": "nap"}), inputs=v1_inputs(seconds=0)
+        )
     )
     assert meta_json(created.resource_meta)["label"] == "nap"
     response = await running.v1.GetTask(
@@ -97,20 +105,30 @@ async def test_v1_async_hooks_and_typed_outputs(start_service: Any) -> None:
     )
 
 
-async def test_v1_get_task_logs_streams_every_chunk_from_a_plain_generator(start_service: Any, tmp_path: Path) -> None:
+async def test_v1_get_task_logs_streams_every_chunk_from_a_plain_generator(
+    start_service: Any, tmp_path: Path
+) -> None:
     running = await start_service()
     created = await running.v1.CreateTask(
         agent_pb2.CreateTaskRequest(template=v1_template("filejob", custom={"store": str(tmp_path)}))
     )
     job_id = meta_json(created.resource_meta)["job_id"]
     stream = running.v1.GetTaskLogs(
-        agent_pb2.GetTaskLogsRequest(task_category=v1_category("filejob"), resource_meta=created.resource_meta, token="5")
+        agent_pb2.GetTaskLogsRequest(
+            task_category=v1_category("filejob"), resource_meta=created.resource_meta, token="5"
+        )
     )
-    parts = [(r.WhichOneof("part"), r.header.token if r.HasField("header") else list(r.body.results)) async for r in stream]
+    parts = [
+        (r.WhichOneof("part"), r.header.token if r.HasField("header") else list(r.body.results))
+        async for r in stream
+    ]
     assert parts == [
-        ("header", "6"), ("body", [f"{job_id} line 5"]),
-        ("header", "7"), ("body", [f"{job_id} line 6"]),
-        ("header", "8"), ("body", [f"{job_id} line 7"]),
+        ("header", "6"),
+        ("body", [f"{job_id} line 5"]),
+        ("header", "7"),
+        ("body", [f"{job_id} line 6"]),
+        ("header", "8"),
+        ("body", [f"{job_id} line 7"]),
     ]
 
 
@@ -131,8 +149,12 @@ async def test_v1_get_task_metrics(start_service: Any, tmp_path: Path) -> None:
     start = timestamp_pb2.Timestamp(seconds=1700000000)
     response = await running.v1.GetTaskMetrics(
         agent_pb2.GetTaskMetricsRequest(
-            task_category=v1_category("filejob"), resource_meta=created.resource_meta, queries=["cpu", "memory"],
-            start_time=start, end_time=timestamp_pb2.Timestamp(seconds=1700000060), step=duration_pb2.Duration(seconds=5),
+            task_category=v1_category("filejob"),
+            resource_meta=created.resource_meta,
+            queries=["cpu", "memory"],
+            start_time=start,
+            end_time=timestamp_pb2.Timestamp(seconds=1700000060),
+            step=duration_pb2.Duration(seconds=5),
         )
     )
     assert [r.metric for r in response.results] == ["cpu", "memory"]
@@ -145,10 +167,14 @@ async def test_v1_execute_task_sync_with_typed_outputs(start_service: Any) -> No
     running = await start_service()
     interface = interface_pb2.TypedInterface(
         inputs=interface_pb2.VariableMap(
-            variables={"x": interface_pb2.Variable(type=types_pb2.LiteralType(simple=types_pb2.SimpleType.INTEGER))}
+            variables={
+                "x": interface_pb2.Variable(type=types_pb2.LiteralType(simple=types_pb2.SimpleType.INTEGER))
+            }
         ),
         outputs=interface_pb2.VariableMap(
-            variables={"y": interface_pb2.Variable(type=types_pb2.LiteralType(simple=types_pb2.SimpleType.FLOAT))}
+            variables={
+                "y": interface_pb2.Variable(type=types_pb2.LiteralType(simple=types_pb2.SimpleType.FLOAT))
+            }
         ),
     )
     header = agent_pb2.CreateRequestHeader(
@@ -173,7 +199,9 @@ async def test_v1_execute_task_sync_with_an_async_do_and_no_inputs_message(start
     running = await start_service()
 
     async def requests() -> Any:
-        yield agent_pb2.ExecuteTaskSyncRequest(header=agent_pb2.CreateRequestHeader(template=v1_template("asyncdo", 2)))
+        yield agent_pb2.ExecuteTaskSyncRequest(
+            header=agent_pb2.CreateRequestHeader(template=v1_template("asyncdo", 2))
+        )
 
     responses = [r async for r in running.v1_sync.ExecuteTaskSync(requests())]
     assert v1_outputs(responses[0].header.resource) == {"n": 0}
@@ -183,7 +211,14 @@ async def test_v1_list_and_get_agents(start_service: Any) -> None:
     running = await start_service()
     listed = await running.v1_meta.ListAgents(agent_pb2.ListAgentsRequest())
     agents = {a.name: a for a in listed.agents}
-    assert set(agents) == {"File job connector", "Sleep connector", "Sync echo", "Async do", "Blocking", "Failing"}
+    assert set(agents) == {
+        "File job connector",
+        "Sleep connector",
+        "Sync echo",
+        "Async do",
+        "Blocking",
+        "Failing",
+    }
     assert agents["Sync echo"].is_sync
     assert not agents["File job connector"].is_sync
     assert [(c.name, c.version) for c in agents["Async do"].supported_task_categories] == [("asyncdo", 2)]
@@ -214,7 +249,8 @@ async def test_v2_create_get_delete_pass_the_connection(start_service: Any, tmp_
 
     got = await running.v2.GetTask(
         connector_pb2.GetTaskRequest(
-            task_category=v2_category("filejob"), resource_meta=created.resource_meta,
+            task_category=v2_category("filejob"),
+            resource_meta=created.resource_meta,
             connection=security_pb2.Connection(secrets={"other": "x"}),
         )
     )
@@ -224,7 +260,9 @@ async def test_v2_create_get_delete_pass_the_connection(start_service: Any, tmp_
     assert got.resource.log_links[0].name == "Console"
 
     await running.v2.DeleteTask(
-        connector_pb2.DeleteTaskRequest(task_category=v2_category("filejob"), resource_meta=created.resource_meta)
+        connector_pb2.DeleteTaskRequest(
+            task_category=v2_category("filejob"), resource_meta=created.resource_meta
+        )
     )
     assert not list(tmp_path.glob("*.json"))
 
@@ -233,10 +271,16 @@ async def test_v2_typed_inputs_and_outputs(start_service: Any) -> None:
     running = await start_service()
     float_type = types2_pb2.LiteralType(simple=types2_pb2.SimpleType.FLOAT)
     interface = interface2_pb2.TypedInterface(
-        inputs=interface2_pb2.VariableMap(variables=[interface2_pb2.VariableEntry(key="seconds", value=interface2_pb2.Variable(type=float_type))])
+        inputs=interface2_pb2.VariableMap(
+            variables=[
+                interface2_pb2.VariableEntry(key="seconds", value=interface2_pb2.Variable(type=float_type))
+            ]
+        )
     )
     created = await running.v2.CreateTask(
-        connector_pb2.CreateTaskRequest(template=v2_template("asleep", interface=interface), inputs=v2_inputs(seconds=0.0))
+        connector_pb2.CreateTaskRequest(
+            template=v2_template("asleep", interface=interface), inputs=v2_inputs(seconds=0.0)
+        )
     )
     got = await running.v2.GetTask(
         connector_pb2.GetTaskRequest(task_category=v2_category("asleep"), resource_meta=created.resource_meta)
@@ -250,12 +294,16 @@ async def test_v2_logs_and_metrics(start_service: Any, tmp_path: Path) -> None:
         connector_pb2.CreateTaskRequest(template=v2_template("filejob", custom={"store": str(tmp_path)}))
     )
     stream = running.v2.GetTaskLogs(
-        connector_pb2.GetTaskLogsRequest(task_category=v2_category("filejob"), resource_meta=created.resource_meta)
+        connector_pb2.GetTaskLogsRequest(
+            task_category=v2_category("filejob"), resource_meta=created.resource_meta
+        )
     )
     bodies = [list(r.body.results) async for r in stream if r.HasField("body")]
     assert len(bodies) == 3
     metrics = await running.v2.GetTaskMetrics(
-        connector_pb2.GetTaskMetricsRequest(task_category=v2_category("filejob"), resource_meta=created.resource_meta, queries=["q"])
+        connector_pb2.GetTaskMetricsRequest(
+            task_category=v2_category("filejob"), resource_meta=created.resource_meta, queries=["q"]
+        )
     )
     assert [r.metric for r in metrics.results] == ["q"]
 
@@ -273,10 +321,14 @@ async def test_v2_list_and_get_connectors(start_service: Any) -> None:
 async def test_a_job_created_over_v1_is_served_over_v2(start_service: Any, tmp_path: Path) -> None:
     running = await start_service()
     created = await running.v1.CreateTask(
-        agent_pb2.CreateTaskRequest(template=v1_template("filejob", custom={"store": str(tmp_path)}), inputs=v1_inputs(x=1))
+        agent_pb2.CreateTaskRequest(
+            template=v1_template("filejob", custom={"store": str(tmp_path)}), inputs=v1_inputs(x=1)
+        )
     )
     got = await running.v2.GetTask(
-        connector_pb2.GetTaskRequest(task_category=v2_category("filejob"), resource_meta=created.resource_meta)
+        connector_pb2.GetTaskRequest(
+            task_category=v2_category("filejob"), resource_meta=created.resource_meta
+        )
     )
     assert v2_outputs(got.resource)["doubled"] == 2
 
@@ -290,8 +342,14 @@ async def test_untyped_outputs_are_inferred(start_service: Any, tmp_path: Path, 
         else (running.v2, v2_template, v2_category, connector_pb2)
     )
     created = await stub.CreateTask(request_type.CreateTaskRequest(template=template("asleep")))
-    got = await stub.GetTask(request_type.GetTaskRequest(task_category=category("asleep"), resource_meta=created.resource_meta))
+    got = await stub.GetTask(
+        request_type.GetTaskRequest(task_category=category("asleep"), resource_meta=created.resource_meta)
+    )
     outputs = got.resource.outputs
-    literal = outputs.literals["ratio"] if literal_kind == "v1" else next(n.value for n in outputs.literals if n.name == "ratio")
+    literal = (
+        outputs.literals["ratio"]
+        if literal_kind == "v1"
+        else next(n.value for n in outputs.literals if n.name == "ratio")
+    )
     # No interface in GetTask: the int 1 is typed from its Python type.
     assert literal.scalar.primitive.WhichOneof("value") == "integer"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -57,7 +56,9 @@ async def test_unknown_category_is_not_found_naming_type_and_version(start_servi
     assert error.code() is grpc.StatusCode.NOT_FOUND
     assert error.details() == "no connector for task type 'nope' version 3 is installed"
     error = await _status(
-        running.v2.GetTask(connector_pb2.GetTaskRequest(task_category=v2_category("asyncdo", 0), resource_meta=b"{}"))
+        running.v2.GetTask(
+            connector_pb2.GetTaskRequest(task_category=v2_category("asyncdo", 0), resource_meta=b"{}")
+        )
     )
     assert error.code() is grpc.StatusCode.NOT_FOUND
     assert error.details() == (
@@ -69,7 +70,9 @@ async def test_unknown_connector_name_is_not_found(start_service: Any) -> None:
     running = await start_service()
     error = await _status(running.v1_meta.GetAgent(agent_pb2.GetAgentRequest(name="ghost")))
     assert error.code() is grpc.StatusCode.NOT_FOUND
-    assert error.details().startswith("no connector is named 'ghost' (connector names: 'Async do', 'Blocking'")
+    assert error.details().startswith(
+        "no connector is named 'ghost' (connector names: 'Async do', 'Blocking'"
+    )
     error = await _status(running.v2_meta.GetConnector(connector_pb2.GetConnectorRequest(name="ghost")))
     assert error.code() is grpc.StatusCode.NOT_FOUND
 
@@ -86,7 +89,9 @@ async def test_template_without_type_is_invalid(start_service: Any) -> None:
 
 async def test_negative_version_is_invalid(start_service: Any) -> None:
     running = await start_service()
-    error = await _status(running.v2.CreateTask(connector_pb2.CreateTaskRequest(template=v2_template("asleep", -1))))
+    error = await _status(
+        running.v2.CreateTask(connector_pb2.CreateTaskRequest(template=v2_template("asleep", -1)))
+    )
     assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert error.details() == "bad task category: task type version must be an integer >= 0, got -1"
 
@@ -102,16 +107,31 @@ async def test_request_without_category_is_invalid(start_service: Any) -> None:
     ("meta", "expected"),
     [
         (b"", "the request's resource_meta is empty (task type filejob@0)"),
-        (b"\xff\xfe", "the request's resource_meta is not one task type filejob@0 wrote: cannot decode FileJob: not a JSON"),
-        (b'{"v": 1, "data": {"job_id": 5}}', "the request's resource_meta is not one task type filejob@0 wrote: cannot decode FileJob:"),
-        (b'{"v": 99, "data": {}}', "the request's resource_meta is not one task type filejob@0 wrote: cannot decode FileJob: format version 99"),
+        (
+            b"\xff\xfe",
+            "the request's resource_meta is not one task type filejob@0 wrote: "
+            "cannot decode FileJob: not a JSON",
+        ),
+        (
+            b'{"v": 1, "data": {"job_id": 5}}',
+            "the request's resource_meta is not one task type filejob@0 wrote: cannot decode FileJob:",
+        ),
+        (
+            b'{"v": 99, "data": {}}',
+            "the request's resource_meta is not one task type filejob@0 wrote: "
+            "cannot decode FileJob: format version 99",
+        ),
     ],
 )
 async def test_undecodable_resource_meta_is_invalid(start_service: Any, meta: bytes, expected: str) -> None:
     running = await start_service()
     for call in (
-        running.v1.GetTask(agent_pb2.GetTaskRequest(task_category=v1_category("filejob"), resource_meta=meta)),
-        running.v2.DeleteTask(connector_pb2.DeleteTaskRequest(task_category=v2_category("filejob"), resource_meta=meta)),
+        running.v1.GetTask(
+            agent_pb2.GetTaskRequest(task_category=v1_category("filejob"), resource_meta=meta)
+        ),
+        running.v2.DeleteTask(
+            connector_pb2.DeleteTaskRequest(task_category=v2_category("filejob"), resource_meta=meta)
+        ),
     ):
         error = await _status(call)
         assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
@@ -123,10 +143,14 @@ async def test_input_that_does_not_fit_its_declared_type_is_invalid_naming_it(st
     running = await start_service()
     interface = interface_pb2.TypedInterface(
         inputs=interface_pb2.VariableMap(
-            variables={"x": interface_pb2.Variable(type=types_pb2.LiteralType(simple=types_pb2.SimpleType.INTEGER))}
+            variables={
+                "x": interface_pb2.Variable(type=types_pb2.LiteralType(simple=types_pb2.SimpleType.INTEGER))
+            }
         )
     )
-    request = agent_pb2.CreateTaskRequest(template=v1_template("asleep", interface=interface), inputs=v1_inputs(x="ten"))
+    request = agent_pb2.CreateTaskRequest(
+        template=v1_template("asleep", interface=interface), inputs=v1_inputs(x="ten")
+    )
     error = await _status(running.v1.CreateTask(request))
     assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert error.details().startswith("input 'x' cannot be converted: ")
@@ -168,10 +192,16 @@ async def test_empty_connector_name_is_invalid(start_service: Any) -> None:
 # FAILED_PRECONDITION
 
 
-def _record(name: str, load: Callable[[], object], distribution: str = "connector-bad", version: str = "1.0") -> ConnectorRecord:
+def _record(
+    name: str, load: Callable[[], object], distribution: str = "connector-bad", version: str = "1.0"
+) -> ConnectorRecord:
     return ConnectorRecord(
-        entry_point=name, target=f"connector_bad:{name}", distribution=distribution, distribution_version=version,
-        category=TaskCategory.parse(name), load=load,
+        entry_point=name,
+        target=f"connector_bad:{name}",
+        distribution=distribution,
+        distribution_version=version,
+        category=TaskCategory.parse(name),
+        load=load,
     )
 
 
@@ -194,7 +224,8 @@ async def test_broken_connector_is_failed_precondition_with_the_reason(start_ser
     error = await _status(running.v1.CreateTask(agent_pb2.CreateTaskRequest(template=v1_template("broken"))))
     assert error.code() is grpc.StatusCode.FAILED_PRECONDITION
     assert error.details() == (
-        "connector-bad 1.0, entry point 'broken' (connector_bad:broken): importing connector_bad:broken raised "
+        "connector-bad 1.0, entry point 'broken' (connector_bad:broken): "
+        "importing connector_bad:broken raised "
         "ImportError: No module named 'warehouse_sdk'"
     )
     error = await _status(running.v1.CreateTask(agent_pb2.CreateTaskRequest(template=v1_template("huge"))))
@@ -207,8 +238,12 @@ async def test_broken_connector_is_failed_precondition_with_the_reason(start_ser
 async def test_conflicting_connector_is_failed_precondition_naming_both(start_service: Any) -> None:
     registry = ConnectorRegistry(
         [
-            _record("dup", lambda: sample_plugin.AsyncSleepConnector, distribution="connector-a", version="1.0"),
-            _record("dup", lambda: sample_plugin.AsyncSleepConnector, distribution="connector-b", version="2.0"),
+            _record(
+                "dup", lambda: sample_plugin.AsyncSleepConnector, distribution="connector-a", version="1.0"
+            ),
+            _record(
+                "dup", lambda: sample_plugin.AsyncSleepConnector, distribution="connector-b", version="2.0"
+            ),
         ]
     )
     running = await start_service(registry)
@@ -220,7 +255,8 @@ async def test_conflicting_connector_is_failed_precondition_naming_both(start_se
 
 async def test_disabled_connector_is_failed_precondition(start_service: Any) -> None:
     registry = ConnectorRegistry(
-        [_record("asleep", lambda: sample_plugin.AsyncSleepConnector)], settings=RegistrySettings(deny=("asleep",))
+        [_record("asleep", lambda: sample_plugin.AsyncSleepConnector)],
+        settings=RegistrySettings(deny=("asleep",)),
     )
     running = await start_service(registry)
     error = await _status(running.v1.CreateTask(agent_pb2.CreateTaskRequest(template=v1_template("asleep"))))
@@ -234,12 +270,16 @@ async def test_disabled_connector_is_failed_precondition(start_service: Any) -> 
 async def test_missing_optional_hook_is_unimplemented(start_service: Any) -> None:
     running = await start_service()
     meta = sample_plugin.Plain("x").encode()
-    stream = running.v1.GetTaskLogs(agent_pb2.GetTaskLogsRequest(task_category=v1_category("failing"), resource_meta=meta))
+    stream = running.v1.GetTaskLogs(
+        agent_pb2.GetTaskLogsRequest(task_category=v1_category("failing"), resource_meta=meta)
+    )
     error = await _status(_drain(stream))
     assert error.code() is grpc.StatusCode.UNIMPLEMENTED
     assert error.details() == "connector for task type failing@0 does not implement get_logs"
     error = await _status(
-        running.v2.GetTaskMetrics(connector_pb2.GetTaskMetricsRequest(task_category=v2_category("failing"), resource_meta=meta))
+        running.v2.GetTaskMetrics(
+            connector_pb2.GetTaskMetricsRequest(task_category=v2_category("failing"), resource_meta=meta)
+        )
     )
     assert error.code() is grpc.StatusCode.UNIMPLEMENTED
     assert error.details() == "connector for task type failing@0 does not implement get_metrics"
@@ -247,7 +287,9 @@ async def test_missing_optional_hook_is_unimplemented(start_service: Any) -> Non
 
 async def test_operation_of_the_other_kind_is_unimplemented_with_a_hint(start_service: Any) -> None:
     running = await start_service()
-    error = await _status(running.v1.CreateTask(agent_pb2.CreateTaskRequest(template=v1_template("syncecho"))))
+    error = await _status(
+        running.v1.CreateTask(agent_pb2.CreateTaskRequest(template=v1_template("syncecho")))
+    )
     assert error.code() is grpc.StatusCode.UNIMPLEMENTED
     assert error.details() == (
         "connector for task type syncecho@0 does not implement create; "
@@ -255,7 +297,9 @@ async def test_operation_of_the_other_kind_is_unimplemented_with_a_hint(start_se
     )
 
     async def requests() -> Any:
-        yield agent_pb2.ExecuteTaskSyncRequest(header=agent_pb2.CreateRequestHeader(template=v1_template("asleep")))
+        yield agent_pb2.ExecuteTaskSyncRequest(
+            header=agent_pb2.CreateRequestHeader(template=v1_template("asleep"))
+        )
 
     error = await _status(_drain(running.v1_sync.ExecuteTaskSync(requests())))
     assert error.code() is grpc.StatusCode.UNIMPLEMENTED
@@ -287,7 +331,9 @@ async def test_client_deadline_reaches_an_async_hook(start_service: Any) -> None
 
 async def test_client_cancellation_reaches_an_async_hook(start_service: Any) -> None:
     running = await start_service()
-    call = running.v2.CreateTask(connector_pb2.CreateTaskRequest(template=v2_template("asleep", custom={"create_sleep": 60})))
+    call = running.v2.CreateTask(
+        connector_pb2.CreateTaskRequest(template=v2_template("asleep", custom={"create_sleep": 60}))
+    )
     await _until(lambda: sample_plugin.STARTED == ["create"])
     call.cancel()
     await _until(lambda: sample_plugin.CANCELLED == ["create"])
@@ -297,7 +343,9 @@ async def test_client_cancellation_reaches_an_async_hook(start_service: Any) -> 
 
 async def test_client_deadline_on_a_plain_hook_stops_the_wait(start_service: Any) -> None:
     running = await start_service(workers=1)
-    error = await _status(running.v1.CreateTask(agent_pb2.CreateTaskRequest(template=v1_template("blocking")), timeout=0.3))
+    error = await _status(
+        running.v1.CreateTask(agent_pb2.CreateTaskRequest(template=v1_template("blocking")), timeout=0.3)
+    )
     assert error.code() is grpc.StatusCode.DEADLINE_EXCEEDED
     assert running.service.pool.pending == 1  # the thread cannot be interrupted; it still holds its worker
     sample_plugin.RELEASE.set()
@@ -311,7 +359,9 @@ async def test_full_worker_pool_is_resource_exhausted(start_service: Any) -> Non
     running = await start_service(workers=1, queue_size=0)
     first = running.v1.CreateTask(agent_pb2.CreateTaskRequest(template=v1_template("blocking")))
     await _until(lambda: running.service.pool.pending == 1)
-    error = await _status(running.v2.CreateTask(connector_pb2.CreateTaskRequest(template=v2_template("blocking"))))
+    error = await _status(
+        running.v2.CreateTask(connector_pb2.CreateTaskRequest(template=v2_template("blocking")))
+    )
     assert error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
     assert error.details() == (
         "the service is overloaded: all 1 worker thread(s) are busy and 0 call(s) are queued; "
@@ -330,9 +380,17 @@ async def test_full_worker_pool_is_resource_exhausted(start_service: Any) -> Non
     ("how", "expected"),
     [
         ("boom", "create for task type failing@0 failed: RuntimeError: boom: the warehouse said no"),
-        ("path", "create for task type failing@0 failed: FileNotFoundError: [Errno 2] No such file or directory: '…/settings.yaml'"),
+        (
+            "path",
+            "create for task type failing@0 failed: FileNotFoundError: "
+            "[Errno 2] No such file or directory: '…/settings.yaml'",
+        ),
         ("exit", "create for task type failing@0 failed: SystemExit: 3"),
-        ("not-a-meta", "create for task type failing@0 failed: HookResultError: connector for task type failing@0: create returned dict, not a ResourceMeta"),
+        (
+            "not-a-meta",
+            "create for task type failing@0 failed: HookResultError: "
+            "connector for task type failing@0: create returned dict, not a ResourceMeta",
+        ),
         ("timeout", "create for task type failing@0 failed: TimeoutError: the warehouse did not answer"),
     ],
 )
@@ -341,7 +399,11 @@ async def test_unexpected_connector_exception_is_internal_with_a_short_message(
 ) -> None:
     running = await start_service()
     with caplog.at_level(logging.INFO, logger="connector"):
-        error = await _status(running.v1.CreateTask(agent_pb2.CreateTaskRequest(template=v1_template("failing", custom={"how": how}))))
+        error = await _status(
+            running.v1.CreateTask(
+                agent_pb2.CreateTaskRequest(template=v1_template("failing", custom={"how": how}))
+            )
+        )
     assert error.code() is grpc.StatusCode.INTERNAL
     assert error.details() == expected
     _assert_safe(error.details())
@@ -356,7 +418,11 @@ async def test_unexpected_connector_exception_is_internal_with_a_short_message(
 
 async def test_huge_exception_message_is_bounded(start_service: Any) -> None:
     running = await start_service()
-    error = await _status(running.v2.CreateTask(connector_pb2.CreateTaskRequest(template=v2_template("failing", custom={"how": "huge"}))))
+    error = await _status(
+        running.v2.CreateTask(
+            connector_pb2.CreateTaskRequest(template=v2_template("failing", custom={"how": "huge"}))
+        )
+    )
     assert error.code() is grpc.StatusCode.INTERNAL
     _assert_safe(error.details())
     assert error.details().startswith("create for task type failing@0 failed: RuntimeError: xxx")
@@ -365,17 +431,36 @@ async def test_huge_exception_message_is_bounded(start_service: Any) -> None:
 async def test_bad_results_are_internal(start_service: Any) -> None:
     running = await start_service()
     category = v1_category("failing")
-    error = await _status(running.v1.GetTask(agent_pb2.GetTaskRequest(task_category=category, resource_meta=sample_plugin.Plain("x").encode())))
+    error = await _status(
+        running.v1.GetTask(
+            agent_pb2.GetTaskRequest(task_category=category, resource_meta=sample_plugin.Plain("x").encode())
+        )
+    )
     assert error.code() is grpc.StatusCode.INTERNAL
     assert error.details() == (
-        "get for task type failing@0 failed: HookResultError: connector for task type failing@0: get returned int, "
+        "get for task type failing@0 failed: HookResultError: "
+        "connector for task type failing@0: get returned int, "
         "not a connector.Resource"
     )
-    error = await _status(running.v1.GetTask(agent_pb2.GetTaskRequest(task_category=category, resource_meta=sample_plugin.Plain("bad-outputs").encode())))
+    error = await _status(
+        running.v1.GetTask(
+            agent_pb2.GetTaskRequest(
+                task_category=category, resource_meta=sample_plugin.Plain("bad-outputs").encode()
+            )
+        )
+    )
     assert error.code() is grpc.StatusCode.INTERNAL
-    assert error.details().startswith("get for task type failing@0 failed: LiteralConversionError: output 'y':")
+    assert error.details().startswith(
+        "get for task type failing@0 failed: LiteralConversionError: output 'y':"
+    )
     # A ValueError from the connector is its failure, not the client's: INTERNAL, not INVALID_ARGUMENT.
-    error = await _status(running.v1.DeleteTask(agent_pb2.DeleteTaskRequest(task_category=category, resource_meta=sample_plugin.Plain("x").encode())))
+    error = await _status(
+        running.v1.DeleteTask(
+            agent_pb2.DeleteTaskRequest(
+                task_category=category, resource_meta=sample_plugin.Plain("x").encode()
+            )
+        )
+    )
     assert error.code() is grpc.StatusCode.INTERNAL
     assert error.details() == "delete for task type failing@0 failed: ValueError: cannot delete"
 

@@ -27,7 +27,9 @@ def _name(common_name: str) -> x509.Name:
 
 
 def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 class _Authority:
@@ -61,13 +63,17 @@ class _Authority:
             .not_valid_before(now - dt.timedelta(minutes=5))
             .not_valid_after(now + dt.timedelta(days=1))
             .add_extension(
-                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH]),
+                x509.ExtendedKeyUsage(
+                    [ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH]
+                ),
                 critical=False,
             )
         )
         if server:
             builder = builder.add_extension(
-                x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                x509.SubjectAlternativeName(
+                    [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+                ),
                 critical=False,
             )
         cert = builder.sign(self.key, hashes.SHA256())
@@ -89,11 +95,15 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 async def _list(channel: grpc.aio.Channel) -> Any:
-    return await agent_pb2_grpc.AgentMetadataServiceStub(channel).ListAgents(agent_pb2.ListAgentsRequest(), timeout=5)
+    return await agent_pb2_grpc.AgentMetadataServiceStub(channel).ListAgents(
+        agent_pb2.ListAgentsRequest(), timeout=5
+    )
 
 
 async def _started(**options: Any) -> ConnectorService:
-    service = ConnectorService(registry_of(AsyncSleepConnector), ServiceOptions(port=0, prometheus_port=None, **options))
+    service = ConnectorService(
+        registry_of(AsyncSleepConnector), ServiceOptions(port=0, prometheus_port=None, **options)
+    )
     await service.start()
     await service.ready.wait()
     return service
@@ -111,7 +121,9 @@ async def test_tls_client_with_the_ca_connects_and_plaintext_is_refused(pki: dic
                 await _list(channel)
             assert info.value.code() is grpc.StatusCode.UNAVAILABLE
         # A client that does not trust the CA is refused too.
-        async with grpc.aio.secure_channel(f"127.0.0.1:{service.port}", grpc.ssl_channel_credentials()) as channel:
+        async with grpc.aio.secure_channel(
+            f"127.0.0.1:{service.port}", grpc.ssl_channel_credentials()
+        ) as channel:
             with pytest.raises(grpc.aio.AioRpcError) as info:
                 await _list(channel)
             assert info.value.code() is grpc.StatusCode.UNAVAILABLE
@@ -121,10 +133,14 @@ async def test_tls_client_with_the_ca_connects_and_plaintext_is_refused(pki: dic
 
 async def test_mutual_tls_needs_a_client_certificate(pki: dict[str, Any]) -> None:
     paths = pki["paths"]
-    service = await _started(tls_cert=paths["server.crt"], tls_key=paths["server.key"], tls_client_ca=paths["ca"])
+    service = await _started(
+        tls_cert=paths["server.crt"], tls_key=paths["server.key"], tls_client_ca=paths["ca"]
+    )
     try:
         cert, key = pki["client"]
-        with_cert = grpc.ssl_channel_credentials(root_certificates=pki["ca"], private_key=key, certificate_chain=cert)
+        with_cert = grpc.ssl_channel_credentials(
+            root_certificates=pki["ca"], private_key=key, certificate_chain=cert
+        )
         async with grpc.aio.secure_channel(f"127.0.0.1:{service.port}", with_cert) as channel:
             assert (await _list(channel)).agents
         without = grpc.ssl_channel_credentials(root_certificates=pki["ca"])
