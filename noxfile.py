@@ -89,3 +89,15 @@ def bench(session: nox.Session) -> None:
     scripts = session.posargs or sorted(str(p) for p in (ROOT / "bench").glob("[!_]*.py"))
     for script in scripts:
         session.run("python", script)
+
+
+@nox.session(python="3.12", default=False)
+def bench_flytekit(session: nox.Session) -> None:
+    """Run bench/service.py with flytekit's `pyflyte serve connector` as a third column (not in CI).
+
+    flytekit is installed into this session's own virtualenv (it supports Python < 3.13 only) and
+    never into connector-core's; the benchmark client runs from the same interpreter.
+    """
+    session.install("flytekit[connector]")
+    python = Path(session.virtualenv.location) / "bin" / "python"
+    session.run("python", "bench/service.py", "--flytekit", str(python), *session.posargs)
