@@ -1,8 +1,8 @@
 """`connector list | show | check` against real plugin wheels pip-installed into a throwaway virtualenv.
 
-One virtualenv per module holds connector-core (built from this checkout) and every test plugin of
-``tests/e2e/plugins.py``: good async and sync connectors in both authoring styles, ``poll`` and
-``poll@1`` side by side, and one plugin for each way a connector can be broken.
+One virtualenv (``plugin_venv`` in conftest.py) holds connector-core, built from this checkout, and every
+test plugin of ``tests/e2e/plugins.py``: good async and sync connectors in both authoring styles,
+``poll`` and ``poll@1`` side by side, and one plugin for each way a connector can be broken.
 """
 
 from __future__ import annotations
@@ -66,15 +66,9 @@ MODULES = {
 }
 
 
-@pytest.fixture(scope="module")
-def venv(tmp_path_factory: pytest.TempPathFactory, core_wheel: Path) -> Venv:
-    """One virtualenv with connector-core and every test plugin installed from real wheels."""
-    root = tmp_path_factory.mktemp("e2e-cli")
-    wheels = root / "wheels"
-    wheels.mkdir()
-    venv = Venv(root / "venv")
-    venv.install(core_wheel, *(plugin.wheel(wheels) for plugin in PLUGINS))
-    return venv
+@pytest.fixture
+def venv(plugin_venv: Venv) -> Venv:
+    return plugin_venv
 
 
 class Run:
