@@ -11,9 +11,10 @@ import json
 import types
 import typing
 from collections.abc import Mapping
-from typing import Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
-from typing_extensions import Self
+if TYPE_CHECKING:  # typing_extensions costs ~3 ms to import; `connector list` need not pay it
+    from typing_extensions import Self
 
 from ._exceptions import ResourceMetaError
 
@@ -79,7 +80,7 @@ class ResourceMeta:
                 f"understands ({FORMAT_VERSION}); upgrade connector-core"
             )
         try:
-            return cast(Self, _load_dataclass(cls, document["data"]))
+            return cast("Self", _load_dataclass(cls, document["data"]))
         except _Mismatch as exc:
             raise ResourceMetaError(f"cannot decode {name}: {exc}") from exc.__cause__
 
