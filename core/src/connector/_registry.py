@@ -375,9 +375,8 @@ class ConnectorRegistry:
         raise ConnectorNotFound(None, sorted({m.name for m in everything}), name=name)
 
 
-def _claimant(record: ConnectorRecord | None) -> str:
-    if record is None:
-        return "nothing"
+def _claimant(record: ConnectorRecord) -> str:
+    """``distribution version``, as messages name a claimant."""
     if record.distribution is None:
         return f"registered {record.target}"
     return f"{record.distribution} {record.distribution_version}"
