@@ -1,25 +1,25 @@
 """The error hierarchy of connector.
 
-    ConnectorError
-    ├── ConnectorNotFound           (also LookupError) no connector serves a task category
-    ├── ConnectorUnavailable        a connector exists but cannot be served
-    │   ├── ConnectorLoadError      its import or constructor raised
-    │   ├── ConnectorValidationError  it breaks a rule of the hook contract
-    │   ├── ConnectorConflictError  two distributions claim its category, or a pin matches neither
-    │   └── ConnectorDisabledError  the allow/deny lists exclude it
-    ├── ConfigurationError          (also ValueError) a setting cannot be used as given
-    ├── DuplicateConnectorError     (also ValueError) register() of a category already registered
-    ├── HookNotImplementedError     an optional hook (get_logs, get_metrics) is missing
-    ├── LiteralConversionError      (also ValueError) a Flyte literal and a Python value do not convert
-    ├── ResourceMetaError           (also ValueError) resource-meta bytes cannot be encoded or decoded
-    ├── InputValueError             (also ValueError) a `connector run` value or file cannot be read
-    ├── HookResultError             (also TypeError) a hook returned something of the wrong type
-    ├── JobFailedError              a job run locally ended without succeeding
-    ├── JobNotFoundError            (also LookupError) the job journal has no such job
-    ├── JobStateError               a journal job's state does not allow the action (resume a cancelled job)
-    └── JournalError                the job journal cannot be opened or written
+ConnectorError
+├── ConnectorNotFound           (also LookupError) no connector serves a task category
+├── ConnectorUnavailable        a connector exists but cannot be served
+│   ├── ConnectorLoadError      its import or constructor raised
+│   ├── ConnectorValidationError  it breaks a rule of the hook contract
+│   ├── ConnectorConflictError  two distributions claim its category, or a pin matches neither
+│   └── ConnectorDisabledError  the allow/deny lists exclude it
+├── ConfigurationError          (also ValueError) a setting cannot be used as given
+├── DuplicateConnectorError     (also ValueError) register() of a category already registered
+├── HookNotImplementedError     an optional hook (get_logs, get_metrics) is missing
+├── LiteralConversionError      (also ValueError) a Flyte literal and a Python value do not convert
+├── ResourceMetaError           (also ValueError) resource-meta bytes cannot be encoded or decoded
+├── InputValueError             (also ValueError) a `connector run` value or file cannot be read
+├── HookResultError             (also TypeError) a hook returned something of the wrong type
+├── JobFailedError              a job run locally ended without succeeding
+├── JobNotFoundError            (also LookupError) the job journal has no such job
+├── JobStateError               a journal job's state does not allow the action (resume a cancelled job)
+└── JournalError                the job journal cannot be opened or written
 
-    ConnectorWarning                (a UserWarning) the base of every warning connector emits
+ConnectorWarning                (a UserWarning) the base of every warning connector emits
 """
 
 from __future__ import annotations

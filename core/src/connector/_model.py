@@ -228,7 +228,7 @@ class Connection:
     configs: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def __repr__(self) -> str:
-        hidden = {name: "***" for name in self.secrets}
+        hidden = dict.fromkeys(self.secrets, "***")
         return f"Connection(secrets={hidden!r}, configs={dict(self.configs)!r})"
 
 
