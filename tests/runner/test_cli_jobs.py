@@ -179,7 +179,6 @@ def test_jobs_list_when_empty_and_as_a_table(cli: Cli) -> None:
         "CATEGORY",
         "STATE",
         "PHASE",
-        "CREATED",
         "UPDATED",
         "MESSAGE",
     ]

@@ -27,7 +27,7 @@ def test_async_success_prints_outputs_and_records_the_job(cli: Cli) -> None:
     record = cli.only_job()
     assert re.search(rf"job {record.id} created\n.*RUNNING  step 1 of 3\n", done.stderr)
     assert "RUNNING  step 2 of 3" in done.stderr
-    assert f"log log: file://{cli.root}/" in done.stderr
+    assert f"] log: file://{cli.root}/" in done.stderr
     assert f"job {record.id} succeeded in " in done.stderr
     assert (record.state, record.phase, record.polls) == (JobState.SUCCEEDED, Phase.SUCCEEDED, 3)
     assert record.connector == "connector-fakejobs 1.0"

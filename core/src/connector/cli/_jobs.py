@@ -89,21 +89,17 @@ def list_jobs(state: str | None, limit: int | None, as_json: bool) -> None:
     if not records:
         click.echo(f"No jobs in {journal.path}.")
         return
-    from ._inspect import _print_table
+    from rich.console import Console  # imported here, as for `connector list`
+    from rich.table import Table
 
-    rows = [
-        [
-            r.id,
-            str(r.category),
-            r.state.value,
-            r.phase.name if r.phase else "-",
-            iso_time(r.created_at),
-            iso_time(r.updated_at),
-            r.message,
-        ]
-        for r in records
-    ]
-    _print_table(["ID", "CATEGORY", "STATE", "PHASE", "CREATED", "UPDATED", "MESSAGE"], rows)
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for header in ("ID", "CATEGORY", "STATE", "PHASE", "UPDATED"):
+        table.add_column(header, no_wrap=True)
+    table.add_column("MESSAGE", overflow="fold")
+    for r in records:
+        phase = r.phase.name if r.phase else "-"
+        table.add_row(r.id, str(r.category), r.state.value, phase, iso_time(r.updated_at), r.message)
+    Console(soft_wrap=False).print(table)
 
 
 def _summary(record: JobRecord) -> dict[str, Any]:

@@ -94,7 +94,7 @@ class PlainDisplay(Display):
             for link in resource.log_links:
                 if (link.name, link.uri) not in self._links:
                     self._links.add((link.name, link.uri))
-                    self._line(event.elapsed, f"log {link.name or 'link'}: {link.uri}")
+                    self._line(event.elapsed, f"{link.name or 'log'}: {link.uri}")
         elif event.kind in ("cancelling", "timeout", "delete_failed") and event.message:
             self._line(event.elapsed, event.message)
         elif event.kind == "deleted":
@@ -115,7 +115,7 @@ class LiveDisplay(Display):
         self.message = "starting"
         self.links: list[TaskLog] = []
         self.polls = 0
-        self.status = ""
+        self.status: list[str] = []
         self.finished_at: float | None = None
         self._lock = threading.Lock()
         self.live = Live(
@@ -149,8 +149,8 @@ class LiveDisplay(Display):
             grid.add_row(
                 "Elapsed", f"{end - self.started:.1f}s ({self.polls} poll{'s' if self.polls != 1 else ''})"
             )
-            if self.status:
-                grid.add_row("Status", Text(self.status, style="bold yellow"))
+            for n, line in enumerate(self.status):
+                grid.add_row("Status" if n == 0 else "", Text(line, style="bold yellow"))
             return grid
 
     def handle(self, event: RunEvent) -> None:
@@ -163,17 +163,19 @@ class LiveDisplay(Display):
                 self.phase = event.resource.phase
                 self.message = event.resource.message
                 self.links = list(event.resource.log_links)
-            elif event.kind in ("cancelling", "timeout", "delete_failed"):
-                self.status = event.message
+            elif event.kind in ("timeout", "delete_failed") or (
+                event.kind == "cancelling" and not self.status
+            ):
+                self.status.append(event.message)
             elif event.kind == "deleted":
-                self.status = "job deleted"
+                self.status.append("job deleted")
             elif event.kind == "finished":
                 self.finished_at = time.monotonic()
         self.live.refresh()
 
     def note(self, text: str) -> None:
         with self._lock:
-            self.status = text
+            self.status.append(text)
         self.live.refresh()
 
     def stop(self) -> None:
