@@ -1,0 +1,467 @@
+"""``connector serve`` as a real process, with real plugin wheels installed into a throwaway virtualenv."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from flyteidl.admin import agent_pb2
+from flyteidl.core import execution_pb2
+from flyteidl.service import agent_pb2_grpc
+from flyteidl2.connector import connector_pb2, service_pb2_grpc
+from flyteidl2.core import security_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from tests.server.conftest import (
+    v1_category,
+    v1_inputs,
+    v1_outputs,
+    v1_template,
+    v2_category,
+    v2_inputs,
+    v2_outputs,
+    v2_template,
+)
+from tests.support.venvs import ROOT, Venv
+from tests.support.wheels import build_wheel
+
+pytestmark = pytest.mark.e2e
+
+SAMPLE_SOURCE = (Path(__file__).parent / "sample_plugin.py").read_text()
+ENTRY_POINTS = {
+    "filejob": "connector_svctest:FileJobConnector",
+    "asleep": "connector_svctest:AsyncSleepConnector",
+    "syncecho": "connector_svctest:SyncEcho",
+    "asyncdo@2": "connector_svctest:AsyncDo",
+}
+_ADDRESS = re.compile(r"^Serving gRPC on 127\.0\.0\.1:(\d+) ")
+_METRICS = re.compile(r"^Serving metrics on http://127\.0\.0\.1:(\d+)/metrics$")
+
+
+@pytest.fixture(scope="session")
+def serve_venv(tmp_path_factory: pytest.TempPathFactory, core_wheel: Path) -> Venv:
+    """A virtualenv with connector-core[server], the sample plugin and a broken plugin, from real wheels."""
+    wheels = tmp_path_factory.mktemp("serve-wheels")
+    sample = build_wheel(
+        wheels,
+        "connector-svctest",
+        "1.0",
+        {"connector_svctest/__init__.py": SAMPLE_SOURCE},
+        {"connector": ENTRY_POINTS},
+    )
+    broken = build_wheel(
+        wheels,
+        "connector-broken",
+        "0.3",
+        {"connector_broken.py": "raise ImportError('the warehouse SDK is missing')\n"},
+        {"connector": {"broken": "connector_broken:Connector"}},
+    )
+    venv = Venv(tmp_path_factory.mktemp("serve-venv") / "venv")
+    venv.install(f"{core_wheel}[server]", sample, broken)
+    return venv
+
+
+def _environ(venv: Venv | None) -> dict[str, str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR_")}
+    if venv is not None:
+        environ["PATH"] = f"{venv.bin}{os.pathsep}{environ.get('PATH', '')}"
+        environ.pop("PYTHONPATH", None)
+    else:
+        environ["PYTHONPATH"] = str(ROOT)
+    return environ
+
+
+class Served:
+    """A ``connector serve`` process; ``port`` and ``metrics_port`` are read from what it prints."""
+
+    def __init__(self, command: Sequence[str], environ: dict[str, str]) -> None:
+        self.process = subprocess.Popen(
+            list(command), env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.stdout: list[str] = []
+        self.stderr: list[str] = []
+        self._pumps = [
+            threading.Thread(target=self._pump, args=(self.process.stdout, self.stdout, True), daemon=True),
+            threading.Thread(target=self._pump, args=(self.process.stderr, self.stderr, False), daemon=True),
+        ]
+        for pump in self._pumps:
+            pump.start()
+        self.port = int(self._wait_for(_ADDRESS).group(1))
+        metrics = self._wait_for(re.compile(r"^(Serving metrics on .*|Metrics are off)$"))
+        found = _METRICS.match(metrics.group(0))
+        self.metrics_port = int(found.group(1)) if found else None
+        self.channel = grpc.insecure_channel(f"127.0.0.1:{self.port}")
+        health = health_pb2_grpc.HealthStub(self.channel)
+        for _ in range(300):
+            if (
+                health.Check(health_pb2.HealthCheckRequest(), timeout=5).status
+                == health_pb2.HealthCheckResponse.SERVING
+            ):
+                break
+            time.sleep(0.05)
+        self.v1 = agent_pb2_grpc.AsyncAgentServiceStub(self.channel)
+        self.v1_sync = agent_pb2_grpc.SyncAgentServiceStub(self.channel)
+        self.v1_meta = agent_pb2_grpc.AgentMetadataServiceStub(self.channel)
+        self.v2 = service_pb2_grpc.AsyncConnectorServiceStub(self.channel)
+        self.v2_meta = service_pb2_grpc.ConnectorMetadataServiceStub(self.channel)
+
+    def _pump(self, stream: Any, lines: list[str], to_queue: bool) -> None:
+        for line in stream:
+            lines.append(line.rstrip("\n"))
+            if to_queue:
+                self.lines.put(line.rstrip("\n"))
+
+    def _wait_for(self, pattern: re.Pattern[str], seconds: float = 60) -> re.Match[str]:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.1)
+            except queue.Empty:
+                if self.process.poll() is not None:
+                    break
+                continue
+            found = pattern.match(line)
+            if found:
+                return found
+        raise AssertionError(f"no line matching {pattern.pattern}; stderr:\n" + "\n".join(self.stderr))
+
+    def stop(self, signum: int = signal.SIGTERM) -> int:
+        """Send ``signum`` and return the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signum)
+        return self.close()
+
+    def close(self) -> int:
+        """Wait for the process (killing it when it hangs) and release its pipes and channel."""
+        self.channel.close()
+        try:
+            code = self.process.wait(60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            code = self.process.wait(30)
+        for pump in self._pumps:
+            pump.join(30)
+        assert self.process.stdout is not None
+        assert self.process.stderr is not None
+        self.process.stdout.close()
+        self.process.stderr.close()
+        return code
+
+
+@pytest.fixture
+def serve(serve_venv: Venv) -> Iterator[Any]:
+    started: list[Served] = []
+
+    def start(*args: str, venv: Venv | None = serve_venv, module: bool = False) -> Served:
+        executable = [sys.executable, "-m", "connector"] if venv is None else [str(venv.bin / "connector")]
+        served = Served(
+            [*executable, "serve", "--port", "0", "--prometheus-port", "0", *args], _environ(venv)
+        )
+        started.append(served)
+        return served
+
+    yield start
+    for served in started:
+        if served.process.poll() is None:
+            served.process.kill()
+        served.close()
+
+
+def test_every_rpc_of_both_protocols_against_installed_plugins(serve: Any, tmp_path: Path) -> None:
+    served = serve()
+    output = "\n".join(served.stdout)
+    for category in ("filejob@0", "asleep@0", "syncecho@0", "asyncdo@2", "broken@0"):
+        assert category in output
+    assert "connector-svctest 1.0" in output
+
+    # flyteidl v1
+    created = served.v1.CreateTask(
+        agent_pb2.CreateTaskRequest(
+            template=v1_template("filejob", custom={"store": str(tmp_path)}), inputs=v1_inputs(x=3)
+        )
+    )
+    category = v1_category("filejob")
+    got = served.v1.GetTask(
+        agent_pb2.GetTaskRequest(task_category=category, resource_meta=created.resource_meta)
+    )
+    assert got.resource.phase == execution_pb2.TaskExecution.SUCCEEDED
+    assert v1_outputs(got.resource) == {"doubled": 6, "greeting": "hello world"}
+    logs = list(
+        served.v1.GetTaskLogs(
+            agent_pb2.GetTaskLogsRequest(task_category=category, resource_meta=created.resource_meta)
+        )
+    )
+    assert len([r for r in logs if r.HasField("body")]) == 3
+    metrics = served.v1.GetTaskMetrics(
+        agent_pb2.GetTaskMetricsRequest(
+            task_category=category, resource_meta=created.resource_meta, queries=["cpu"]
+        )
+    )
+    assert [r.metric for r in metrics.results] == ["cpu"]
+    served.v1.DeleteTask(
+        agent_pb2.DeleteTaskRequest(task_category=category, resource_meta=created.resource_meta)
+    )
+    header = agent_pb2.CreateRequestHeader(template=v1_template("syncecho"))
+    requests = [
+        agent_pb2.ExecuteTaskSyncRequest(header=header),
+        agent_pb2.ExecuteTaskSyncRequest(inputs=v1_inputs(x=5)),
+    ]
+    (answer,) = served.v1_sync.ExecuteTaskSync(iter(requests))
+    assert v1_outputs(answer.header.resource) == {"y": 10, "tag": ""}
+    agents = {a.name: a for a in served.v1_meta.ListAgents(agent_pb2.ListAgentsRequest()).agents}
+    assert set(agents) == {"File job connector", "Sleep connector", "Sync echo", "Async do"}
+    assert agents["Sync echo"].is_sync
+    assert (
+        served.v1_meta.GetAgent(agent_pb2.GetAgentRequest(name="Async do"))
+        .agent.supported_task_categories[0]
+        .version
+        == 2
+    )
+
+    # flyteidl2
+    created = served.v2.CreateTask(
+        connector_pb2.CreateTaskRequest(
+            template=v2_template("filejob", custom={"store": str(tmp_path)}),
+            inputs=v2_inputs(x=4),
+            connection=security_pb2.Connection(secrets={"api_key": "k"}, configs={"endpoint": "e"}),
+        )
+    )
+    category2 = v2_category("filejob")
+    got = served.v2.GetTask(
+        connector_pb2.GetTaskRequest(task_category=category2, resource_meta=created.resource_meta)
+    )
+    assert v2_outputs(got.resource)["doubled"] == 8
+    assert list(got.resource.custom_info["secrets"]) == ["api_key"]
+    logs = list(
+        served.v2.GetTaskLogs(
+            connector_pb2.GetTaskLogsRequest(task_category=category2, resource_meta=created.resource_meta)
+        )
+    )
+    assert logs
+    metrics = served.v2.GetTaskMetrics(
+        connector_pb2.GetTaskMetricsRequest(
+            task_category=category2, resource_meta=created.resource_meta, queries=["m"]
+        )
+    )
+    assert [r.metric for r in metrics.results] == ["m"]
+    served.v2.DeleteTask(
+        connector_pb2.DeleteTaskRequest(task_category=category2, resource_meta=created.resource_meta)
+    )
+    listed = served.v2_meta.ListConnectors(connector_pb2.ListConnectorsRequest())
+    assert {c.name for c in listed.connectors} == set(agents)
+    assert served.v2_meta.GetConnector(
+        connector_pb2.GetConnectorRequest(name="Sleep connector")
+    ).connector.name
+
+    # The broken plugin is isolated: FAILED_PRECONDITION with its reason, everything else served.
+    with pytest.raises(grpc.RpcError) as info:
+        served.v1.CreateTask(agent_pb2.CreateTaskRequest(template=v1_template("broken")))
+    assert info.value.code() is grpc.StatusCode.FAILED_PRECONDITION
+    assert info.value.details() == (
+        "connector-broken 0.3, entry point 'broken' (connector_broken:Connector): importing "
+        "connector_broken:Connector raised ImportError: the warehouse SDK is missing"
+    )
+
+    assert served.stop() == 0
+    log = "\n".join(served.stderr)
+    assert "connector broken@0 is broken" in log
+    assert "Traceback" in log  # the server log keeps the full detail the client does not get
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_drains_the_call_in_flight_and_exits_0(serve: Any, tmp_path: Path, signum: int) -> None:
+    served = serve()
+    marker = tmp_path / "marker"
+    future = served.v1.CreateTask.future(
+        agent_pb2.CreateTaskRequest(
+            template=v1_template("asleep", custom={"create_sleep": 1.5, "marker": str(marker)})
+        )
+    )
+    rpc = "flyteidl.service.AsyncAgentService/CreateTask"
+    for _ in range(500):
+        text = (
+            urllib.request.urlopen(f"http://127.0.0.1:{served.metrics_port}/metrics", timeout=5)
+            .read()
+            .decode()
+        )
+        if f'connector_rpc_in_flight{{rpc="{rpc}"}} 1.0' in text:
+            break
+        time.sleep(0.02)
+    else:
+        raise AssertionError("the call never showed as in flight")
+    served.process.send_signal(signum)
+    response = future.result(timeout=30)
+    assert json.loads(response.resource_meta)["data"]["until"] > 0
+    assert marker.read_text() == "finished"
+    assert served.close() == 0
+    assert "draining" in "\n".join(served.stderr)
+
+
+def test_two_processes_sharing_no_state_serve_one_job(serve: Any, tmp_path: Path) -> None:
+    first, second = serve(), serve()
+    assert first.process.pid != second.process.pid
+    created = first.v1.CreateTask(
+        agent_pb2.CreateTaskRequest(
+            template=v1_template("filejob", custom={"store": str(tmp_path), "steps": 2}),
+            inputs=v1_inputs(x=7),
+        )
+    )
+    category = v1_category("filejob")
+    polled = second.v1.GetTask(
+        agent_pb2.GetTaskRequest(task_category=category, resource_meta=created.resource_meta)
+    )
+    assert polled.resource.phase == execution_pb2.TaskExecution.RUNNING
+    done = second.v2.GetTask(
+        connector_pb2.GetTaskRequest(
+            task_category=v2_category("filejob"), resource_meta=created.resource_meta
+        )
+    )
+    assert v2_outputs(done.resource)["doubled"] == 14
+    (job_file,) = tmp_path.glob("*.json")
+    state = json.loads(job_file.read_text())
+    assert state["pid"] == first.process.pid
+    assert state["get_pids"] == [second.process.pid, second.process.pid]
+    first.v1.DeleteTask(
+        agent_pb2.DeleteTaskRequest(task_category=category, resource_meta=created.resource_meta)
+    )
+    assert not job_file.exists()
+    assert first.stop() == 0
+    assert second.stop() == 0
+
+
+def test_modules_registers_the_connectors_a_module_defines(serve: Any) -> None:
+    served = serve("--modules", "tests.server.sample_plugin", "--prometheus-port", "off", venv=None)
+    assert served.metrics_port is None
+    agents = {a.name for a in served.v1_meta.ListAgents(agent_pb2.ListAgentsRequest()).agents}
+    assert agents == {"File job connector", "Sleep connector", "Sync echo", "Async do", "Blocking", "Failing"}
+    assert served.stop() == 0
+
+
+def test_seed_api_connector_service_run(tmp_path: Path) -> None:
+    code = (
+        "from connector.server import ConnectorService\n"
+        "ConnectorService.run(port=0, prometheus_port=0, worker=2, timeout=30,\n"
+        "                     modules=['tests.server.sample_plugin'])\n"
+    )
+    served = Served([sys.executable, "-c", code], _environ(None))
+    try:
+        assert {a.name for a in served.v1_meta.ListAgents(agent_pb2.ListAgentsRequest()).agents} >= {
+            "Sync echo"
+        }
+    finally:
+        assert served.stop() == 0
+
+
+def _serve_fails(*args: str, venv: Venv | None = None) -> subprocess.CompletedProcess[str]:
+    executable = [sys.executable, "-m", "connector"] if venv is None else [str(venv.bin / "connector")]
+    return subprocess.run(
+        [*executable, "serve", *args],
+        env=_environ(venv),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--port", "70000"], "Invalid value for '--port': 70000 is not in the range 0<=x<=65535."),
+        (
+            ["--prometheus-port", "abc"],
+            "Invalid value for '--prometheus-port': 'abc' is not a port number or 'off'",
+        ),
+        (["--prometheus-port", "-1"], "Invalid value for '--prometheus-port': -1 is not between 0 and 65535"),
+        (["--workers", "0"], "Invalid value for '--workers': 0 is not in the range x>=1."),
+        (["--timeout", "0"], "Invalid value for '--timeout': 0.0 is not in the range x>0."),
+        (
+            ["--tls-cert", "/nonexistent/cert.pem"],
+            "Invalid value for '--tls-cert': File '/nonexistent/cert.pem' does not exist.",
+        ),
+        (["--tls-cert", __file__], "Error: --tls-cert and --tls-key go together: give both, or neither"),
+        (["--tls-client-ca", __file__], "Error: --tls-client-ca needs --tls-cert and --tls-key"),
+        (
+            ["--tls-cert", __file__, "--tls-key", __file__, "--port", "0"],
+            "Error: --tls-cert is not a PEM file (no '-----BEGIN' line)",
+        ),
+        (
+            ["--modules", "no_such_module_xyz"],
+            "Error: --modules no_such_module_xyz: importing it raised ModuleNotFoundError: "
+            "No module named 'no_such_module_xyz'",
+        ),
+        (["--modules", "json"], "Error: --modules json: the module defines no connector"),
+        (
+            ["--log-level", "loud"],
+            "Invalid value for '--log-level': 'loud' is not one of 'debug', 'info', 'warning', 'error'.",
+        ),
+        (["--bogus"], "Error: No such option '--bogus'"),
+    ],
+)
+def test_bad_options_are_clear_errors_with_exit_2(args: list[str], message: str) -> None:
+    result = (
+        _serve_fails(*args, "--prometheus-port", "off")
+        if "--prometheus-port" not in args
+        else _serve_fails(*args)
+    )
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+
+
+def test_a_busy_port_is_a_clear_error() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = _serve_fails("--port", str(port), "--prometheus-port", "off")
+    assert result.returncode == 2
+    assert f"Error: cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "is the port in use?" in result.stderr
+
+
+def test_a_module_claiming_an_installed_category_is_refused(serve_venv: Venv, tmp_path: Path) -> None:
+    # Classes imported from elsewhere are not registered; one defined here is.
+    (tmp_path / "again.py").write_text(
+        "from connector_svctest import SyncEcho\n\nclass Again(SyncEcho):\n    pass\n"
+    )
+    environ = _environ(serve_venv)
+    environ["PYTHONPATH"] = str(tmp_path)
+    result = subprocess.run(
+        [str(serve_venv.bin / "connector"), "serve", "--modules", "again", "--prometheus-port", "off"],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert (
+        "Error: --modules again: a connector for task type syncecho@0 is already registered "
+        "(connector-svctest 1.0)" in result.stderr
+    )
+
+
+def test_without_the_server_extra_serve_says_how_to_install_it(
+    tmp_path_factory: pytest.TempPathFactory, core_wheel: Path
+) -> None:
+    venv = Venv(tmp_path_factory.mktemp("bare-venv") / "venv")
+    venv.install(core_wheel)
+    result = venv.run(["connector", "serve"])
+    assert result.returncode == 2
+    assert 'Install it with: pip install "connector-core[server]"' in result.stderr
+    assert venv.run(["connector", "list"]).returncode == 0
