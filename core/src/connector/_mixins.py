@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from ._exceptions import JobFailedError
@@ -10,7 +11,7 @@ from ._journal import JobJournal
 from ._loaded import LoadedConnector
 from ._model import TaskCategory, TaskInterface, TaskTemplate
 from ._registry import ConnectorRegistry, default_registry
-from ._runner import DEFAULT_MAX_POLL_INTERVAL, DEFAULT_POLL_INTERVAL, RunResult, run_connector_async
+from ._runner import DEFAULT_MAX_POLL_INTERVAL, DEFAULT_POLL_INTERVAL, RunResult, _Run, prepare_run
 
 
 class _ConnectorExecutorMixin:
@@ -53,13 +54,9 @@ class _ConnectorExecutorMixin:
             )
         return loaded
 
-    async def execute_async(self, **inputs: Any) -> dict[str, Any]:
-        """Run the task through its connector and return its outputs by name (for use in a loop).
-
-        Raises ``JobFailedError`` (with the ``RunResult`` as ``result``) when the job does not succeed.
-        """
+    def _prepare(self, inputs: dict[str, Any]) -> _Run:
         loaded = self._connector()
-        result = await run_connector_async(
+        return prepare_run(
             loaded,
             loaded.category,
             template=self.connector_task_template(),
@@ -69,18 +66,64 @@ class _ConnectorExecutorMixin:
             timeout=self.connector_timeout,
             journal=self.connector_journal,
         )
-        return _outputs(self, result)
+
+    async def execute_async(self, **inputs: Any) -> dict[str, Any]:
+        """Run the task through its connector and return its outputs by name (for use in a loop).
+
+        Cancelling the awaiting task deletes the job first. Raises ``JobFailedError`` (with the
+        ``RunResult`` as ``result``) when the job does not succeed.
+        """
+        return _outputs(self, await self._prepare(inputs).run())
 
     def execute(self, **inputs: Any) -> dict[str, Any]:
         """Run the task through its connector, blocking until it ends, and return its outputs by name.
 
-        On Ctrl-C the job is deleted (an ``async def delete`` awaited) before ``KeyboardInterrupt``
-        propagates. Raises ``JobFailedError`` when the job does not succeed. Call ``execute_async``
-        from code already running an event loop.
+        On Ctrl-C the job is deleted (an ``async def delete`` awaited) and then ``KeyboardInterrupt``
+        is raised; a second Ctrl-C interrupts at once. Raises ``JobFailedError`` when the job does
+        not succeed. Call ``execute_async`` from code already running an event loop.
         """
         import asyncio
 
-        return asyncio.run(self.execute_async(**inputs))
+        async def main() -> dict[str, Any]:
+            run = self._prepare(inputs)
+            with _interrupt_cancels(run):
+                result = await run.run()
+            if run.cancel_requested:
+                raise KeyboardInterrupt
+            return _outputs(self, result)
+
+        return asyncio.run(main())
+
+
+@contextmanager
+def _interrupt_cancels(run: _Run) -> Iterator[None]:
+    """While a run is awaited, the first SIGINT cancels it (deleting its job) instead of raising.
+
+    Without this, Python 3.10 raises ``KeyboardInterrupt`` inside the run's own frames, and no
+    cleanup can be relied on. The handler removes itself, so a second SIGINT raises as usual.
+    """
+    import asyncio
+    import signal
+    import threading
+
+    loop = asyncio.get_running_loop()
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals reach only the main thread
+        return
+
+    def on_interrupt() -> None:
+        loop.remove_signal_handler(signal.SIGINT)
+        run.cancel()
+
+    try:
+        loop.add_signal_handler(signal.SIGINT, on_interrupt)
+    except (NotImplementedError, RuntimeError):  # Windows event loops have no signal handlers
+        yield
+        return
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
 
 
 def _outputs(task: object, result: RunResult) -> dict[str, Any]:

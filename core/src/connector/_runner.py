@@ -163,6 +163,8 @@ class _Run:
         self._start = clock()
         self._task: asyncio.Task[Any] | None = None
         self.cancel_requested = False
+        #: Whether a hook was given up on (after a cancel or timeout) and may still run in a thread.
+        self.abandoned = False
         self.job_id: str | None = None
         self.meta: ResourceMeta | None = None
         self._recorded = False
@@ -183,6 +185,12 @@ class _Run:
         if self._task is not None and not self._task.done():
             self._task.cancel()
         return True
+
+    def _abandon(self, future: asyncio.Future[Any]) -> None:
+        """Stop waiting for a hook; a plain-def hook keeps running in its worker thread."""
+        if not future.done():
+            future.cancel()
+            self.abandoned = True
 
     def _elapsed(self) -> float:
         return self._clock() - self._start
@@ -298,10 +306,10 @@ class _Run:
         try:
             finished, resource = await self._within_deadline(task)
         except asyncio.CancelledError:
-            task.cancel()
+            self._abandon(task)
             raise
         if not finished:
-            task.cancel()
+            self._abandon(task)
             self._emit("timeout")
             return self._result(
                 JobState.TIMED_OUT, f"do did not return within the timeout of {self.timeout:g}s"
@@ -385,10 +393,10 @@ class _Run:
             try:
                 finished, answer = await self._within_deadline(get)
             except asyncio.CancelledError:
-                get.cancel()
+                self._abandon(get)
                 raise
             if not finished:
-                get.cancel()
+                self._abandon(get)
                 return await self._time_out()
             resource = self._check_resource("get", answer)
             self.polls += 1

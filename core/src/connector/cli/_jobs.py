@@ -194,7 +194,7 @@ def resume(
         display.stop()
         _lookup_failure(registry, exc)
     result = execute(run, display, resume=record, meta=meta)
-    report(result, as_json=as_json)
+    report(result, as_json=as_json, abandoned=run.abandoned)
 
 
 def _lookup_failure(registry: ConnectorRegistry, exc: ConnectorError) -> NoReturn:

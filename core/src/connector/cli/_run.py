@@ -249,7 +249,7 @@ def execute(run: _Run, display: Display, **run_kwargs: Any) -> RunResult:
         return asyncio.run(main())
 
 
-def report(result: RunResult, *, as_json: bool) -> NoReturn:
+def report(result: RunResult, *, as_json: bool, abandoned: bool = False) -> NoReturn:
     """Print the outputs (or the JSON document) and exit with the result's exit code."""
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
@@ -263,9 +263,9 @@ def report(result: RunResult, *, as_json: bool) -> NoReturn:
             click.echo(f"Error: {result.describe()}", err=True)
     sys.stdout.flush()
     sys.stderr.flush()
-    if any(t.name.startswith("connector-run") for t in threading.enumerate()):
-        # A hook abandoned after a cancel or timeout still runs in a worker thread; the interpreter
-        # would wait for it at exit.
+    if abandoned:
+        # A plain-def hook given up on after a cancel or timeout may still run in a worker thread,
+        # and the interpreter would wait for it at exit.
         os._exit(result.exit_code)
     raise SystemExit(result.exit_code)
 
@@ -382,4 +382,4 @@ def run_command(
     except JournalError as exc:
         display.stop()
         _fail(str(exc), code=1)
-    report(result, as_json=as_json)
+    report(result, as_json=as_json, abandoned=run.abandoned)
