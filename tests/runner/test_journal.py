@@ -6,6 +6,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -71,7 +72,7 @@ def test_rows(tmp_path: Path) -> None:
     assert record.updated_at >= record.created_at
     assert record.to_dict()["created_at"].endswith("Z")
     # WAL mode, so readers never block the writer of another run.
-    with sqlite3.connect(journal.path) as db:
+    with closing(sqlite3.connect(journal.path)) as db:
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
     assert (tmp_path / "state").stat().st_mode & 0o777 == 0o700
@@ -117,7 +118,7 @@ def test_prune(tmp_path: Path) -> None:
 
 def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "jobs.sqlite3"
-    with sqlite3.connect(path) as db:
+    with closing(sqlite3.connect(path)) as db:
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     with pytest.raises(JournalError) as info:
         JobJournal(path).list()
