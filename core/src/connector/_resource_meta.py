@@ -35,7 +35,8 @@ class ResourceMeta:
     string-keyed dicts of these. Encoding is JSON (never pickle); decoding follows the field
     annotations, ignores keys it does not know (so a newer writer's meta still decodes) and raises
     ``ResourceMetaError`` on anything else. In a ``Union`` the first member the value fits wins, so
-    list ``str`` after ``datetime``, ``bytes`` or enums in one.
+    list ``str`` after ``datetime``, ``bytes`` or enums in one. An aware ``datetime`` keeps its UTC
+    offset but not its time zone: a ``ZoneInfo`` comes back as a fixed offset.
     """
 
     #: Largest encoded size accepted by encode and decode, in bytes.
