@@ -26,6 +26,19 @@ HOOK_ARGUMENTS: dict[str, tuple[str, ...]] = {
     name: tuple(inspect.signature(getattr(hookspecs, name)).parameters) for name in hookspecs.ALL_HOOKS
 }
 
+#: A new empty value for each hook argument a caller may leave out (``task_template`` aside).
+_EMPTY_ARGUMENTS: dict[str, Callable[[], Any]] = {
+    "output_prefix": str,
+    "inputs": dict,
+    "task_execution_metadata": TaskExecutionMetadata,
+    "connection": Connection,
+    "token": str,
+    "queries": tuple,
+    "start_time": lambda: None,
+    "end_time": lambda: None,
+    "step": lambda: None,
+}
+
 
 class _HookAdapter:
     """The plugin registered for a connector: one method per implemented hook.
@@ -186,19 +199,17 @@ class LoadedConnector:
         unknown = set(kwargs) - set(HOOK_ARGUMENTS[hook])
         if unknown:
             raise TypeError(f"{hook}() got unexpected arguments: {', '.join(sorted(unknown))}")
-        defaults = {
-            "task_template": TaskTemplate(self.category.name, self.category.version),
-            "output_prefix": "",
-            "inputs": {},
-            "task_execution_metadata": TaskExecutionMetadata(),
-            "connection": Connection(),
-            "token": "",
-            "queries": (),
-            "start_time": None,
-            "end_time": None,
-            "step": None,
+        return {
+            name: kwargs[name] if name in kwargs else self._default_argument(name)
+            for name in HOOK_ARGUMENTS[hook]
         }
-        return {name: kwargs[name] if name in kwargs else defaults[name] for name in HOOK_ARGUMENTS[hook]}
+
+    def _default_argument(self, name: str) -> Any:
+        # Made only when missing: the service passes every argument, and building a TaskTemplate
+        # and TaskExecutionMetadata it throws away costs on every call (issue 3's figures).
+        if name == "task_template":
+            return TaskTemplate(self.category.name, self.category.version)
+        return _EMPTY_ARGUMENTS[name]()
 
     async def call(
         self, hook: str, /, *, executor: concurrent.futures.Executor | None = None, **kwargs: Any
