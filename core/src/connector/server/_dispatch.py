@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Iterator
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 from .._exceptions import HookNotImplementedError
@@ -66,16 +67,9 @@ class Dispatcher:
             limit = deadline if limit is None else min(limit, deadline)
         if limit is None:
             return await awaitable
-        task = asyncio.ensure_future(awaitable)
-        try:
-            done, _ = await asyncio.wait({task}, timeout=max(limit, 0.0))
-        except asyncio.CancelledError:
-            task.cancel()
-            raise
-        if not done:
-            task.cancel()
-            raise CallTimeoutError(hook, loaded.category, limit)
-        return task.result()
+        return await _within(
+            awaitable, max(limit, 0.0), lambda: CallTimeoutError(hook, loaded.category, limit)
+        )
 
     async def log_chunks(
         self, loaded: LoadedConnector, *, deadline: float | None = None, **kwargs: Any
@@ -106,6 +100,40 @@ class Dispatcher:
                 yield _chunk(item)
             return
         raise TypeError(f"get_logs returned {type(result).__name__}, not a connector.LogsChunk or lines")
+
+
+if sys.version_info >= (3, 11):
+
+    async def _within(awaitable: Awaitable[_T], seconds: float, timed_out: Callable[[], Exception]) -> _T:
+        # The hook runs in the RPC's own task (propeller sends a deadline with every call, so this
+        # is the common path): no task, no asyncio.wait, no extra trip through the event loop.
+        scope = asyncio.timeout(seconds)
+        try:
+            async with scope:
+                result = await awaitable
+        except TimeoutError:
+            if scope.expired():
+                raise timed_out() from None
+            raise  # the connector's own TimeoutError: INTERNAL, not the service's time limit
+        if scope.expired():  # the hook caught its cancellation and returned anyway
+            raise timed_out()
+        return result
+
+else:
+
+    async def _within(awaitable: Awaitable[_T], seconds: float, timed_out: Callable[[], Exception]) -> _T:
+        # Python 3.10 has no asyncio.timeout, and wait_for's asyncio.TimeoutError cannot be told
+        # apart from a connector's own: run the hook as a task and wait for it with a timeout.
+        task = asyncio.ensure_future(awaitable)
+        try:
+            done, _ = await asyncio.wait({task}, timeout=seconds)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        if not done:
+            task.cancel()
+            raise timed_out()
+        return task.result()
 
 
 def _is_lines(value: object) -> bool:

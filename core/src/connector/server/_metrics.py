@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summary
@@ -19,6 +19,23 @@ UNKNOWN_TASK_TYPE = "__unknown__"
 NO_TASK_TYPE = ""
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
+
+def _children(metric: Any) -> Callable[..., Any]:
+    """``metric.labels`` with its children kept by label values (prometheus_client re-validates every call).
+
+    The label values are bounded by design (RPC names, status codes, registered task types), and so
+    is the cache.
+    """
+    children: dict[tuple[str, ...], Any] = {}
+
+    def child(*values: str) -> Any:
+        found = children.get(values)
+        if found is None:
+            found = children[values] = metric.labels(*values)
+        return found
+
+    return child
 
 
 class _LoadStateCollector:
@@ -107,31 +124,49 @@ class ServiceMetrics:
             registry=self.collectors,
         )
         self.collectors.register(_LoadStateCollector(registry))
+        self._success = _children(self.success)
+        self._failure = _children(self.failure)
+        self._latency = _children(self.latency)
+        self._input_bytes = _children(self.input_bytes)
+        self._rpc_requests = _children(self.rpc_requests)
+        self._rpc_latency = _children(self.rpc_latency)
+        self._in_flight = _children(self.in_flight)
+        # Categories only ever join a registry, so a known one stays known; an unknown one
+        # re-reads the registry (a connector may have been register()ed since).
+        self._known: frozenset[TaskCategory] = frozenset()
 
     def task_label(self, category: TaskCategory | None) -> str:
         """The ``task_type`` label of a category: its name when the registry knows it, else a fixed label."""
         if category is None:
             return UNKNOWN_TASK_TYPE
-        return category.name if category in set(self._registry.categories()) else UNKNOWN_TASK_TYPE
+        if category not in self._known:
+            self._known = frozenset(self._registry.categories())
+            if category not in self._known:
+                return UNKNOWN_TASK_TYPE
+        return category.name
 
     def started(self, rpc: str) -> float:
         """Count a call in; returns its start time for ``finished``."""
-        self.in_flight.labels(rpc).inc()
+        self._in_flight(rpc).inc()
         return time.perf_counter()
 
     def finished(self, rpc: str, operation: str, task_type: str, code: str, start: float) -> None:
         """Count a call out with its status code name; ``operation`` is "" for metadata RPCs."""
         elapsed = time.perf_counter() - start
-        self.in_flight.labels(rpc).dec()
-        self.rpc_requests.labels(rpc, code).inc()
-        self.rpc_latency.labels(rpc).observe(elapsed)
+        self._in_flight(rpc).dec()
+        self._rpc_requests(rpc, code).inc()
+        self._rpc_latency(rpc).observe(elapsed)
         if not operation:  # metadata RPCs are not about a task type
             return
-        self.latency.labels(task_type, operation).observe(elapsed)
+        self._latency(task_type, operation).observe(elapsed)
         if code == "OK":
-            self.success.labels(task_type, operation).inc()
+            self._success(task_type, operation).inc()
         else:
-            self.failure.labels(task_type, operation, code).inc()
+            self._failure(task_type, operation, code).inc()
+
+    def observe_input(self, category: TaskCategory, size: int) -> None:
+        """Record the size in bytes of a request's input literals."""
+        self._input_bytes(self.task_label(category)).observe(size)
 
     def serve(self, host: str, port: int) -> tuple[Any, int]:
         """Start the ``/metrics`` HTTP endpoint; returns the server and its bound port."""

@@ -45,7 +45,7 @@ class Operations:
 
     def _observe_inputs(self, call: CallInfo, inputs: Any) -> None:
         if self.metrics is not None and call.category is not None:
-            self.metrics.input_bytes.labels(self.metrics.task_label(call.category)).observe(inputs.ByteSize())
+            self.metrics.observe_input(call.category, inputs.ByteSize())
 
     async def _run(
         self, adapter: IdlAdapter, hook: str, header: Any, inputs: Any, call: CallInfo, connection: Any

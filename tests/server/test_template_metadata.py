@@ -1,0 +1,109 @@
+"""The template view's ``metadata`` dict: built by hand, it must equal json_format's MessageToDict."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import pytest
+from google.protobuf import json_format
+from hypothesis import given
+from hypothesis import strategies as st
+
+from connector.server._adapters import V1Adapter, V2Adapter, message_to_dict
+
+IDLS = {"v1": "flyteidl", "v2": "flyteidl2"}
+
+
+def _expected(message: Any) -> dict[str, Any]:
+    return dict(json_format.MessageToDict(message, preserving_proto_field_name=True))
+
+
+def _tasks(idl: str) -> Any:
+    return importlib.import_module(f"{IDLS[idl]}.core.tasks_pb2")
+
+
+texts = st.text(max_size=8)
+
+
+@st.composite
+def task_metadata(draw: st.DrawFn, idl: str) -> Any:
+    tasks = _tasks(idl)
+    message = tasks.TaskMetadata()
+    if draw(st.booleans()):
+        message.discoverable = draw(st.booleans())
+    if draw(st.booleans()):
+        # 0-1 are RuntimeType's names; a larger number is an unknown enum value (open enum).
+        message.runtime.type = draw(st.integers(min_value=0, max_value=7))
+        message.runtime.version = draw(texts)
+        message.runtime.flavor = draw(texts)
+    if draw(st.booleans()):
+        message.timeout.seconds = draw(st.integers(min_value=0, max_value=10**6))
+        message.timeout.nanos = draw(st.sampled_from([0, 1, 500_000_000, 999_999_999]))
+    if draw(st.booleans()):
+        message.retries.retries = draw(st.integers(min_value=0, max_value=2**32 - 1))
+    message.discovery_version = draw(texts)
+    if draw(st.booleans()):
+        message.interruptible = draw(st.booleans())
+    message.cache_serializable = draw(st.booleans())
+    message.tags.update(draw(st.dictionaries(texts, texts, max_size=3)))
+    message.pod_template_name = draw(texts)
+    message.cache_ignore_input_vars.extend(draw(st.lists(texts, max_size=3)))
+    if draw(st.booleans()):
+        message.generates_deck.value = draw(st.booleans())
+    if draw(st.booleans()):
+        message.metadata.labels.update(draw(st.dictionaries(texts, texts, max_size=2)))
+        message.metadata.annotations.update(draw(st.dictionaries(texts, texts, max_size=2)))
+    if idl == "v2":
+        for _ in range(draw(st.integers(min_value=0, max_value=2))):
+            message.log_links.add(uri=draw(texts), name=draw(texts), ShowWhilePending=draw(st.booleans()))
+        if draw(st.booleans()):
+            message.cache_max_age.seconds = draw(st.integers(min_value=0, max_value=10**6))
+    return message
+
+
+@pytest.mark.parametrize("idl", ["v1", "v2"])
+@given(data=st.data())
+def test_task_metadata_equals_message_to_dict(idl: str, data: st.DataObject) -> None:
+    message = data.draw(task_metadata(idl))
+    assert message_to_dict(message) == _expected(message)
+
+
+def test_json_rules_for_other_field_kinds() -> None:
+    literals = importlib.import_module("flyteidl.core.literals_pb2")
+    cases = [
+        literals.Primitive(integer=-(2**63)),  # int64: a string in JSON
+        literals.Primitive(float_value=2.5),
+        literals.Primitive(float_value=float("inf")),  # "Infinity": left to json_format
+        literals.Primitive(float_value=float("nan")),
+        literals.Primitive(boolean=False),  # a oneof member set to its default is still set
+        literals.Binary(value=b"\x00\xffbytes", tag="t"),  # bytes: base64
+        literals.Scalar(primitive=literals.Primitive(datetime={"seconds": 5})),  # Timestamp
+        literals.LiteralMap(
+            literals={"a": literals.Literal(scalar=literals.Scalar(primitive=literals.Primitive(integer=1)))}
+        ),
+    ]
+    for message in cases:
+        assert message_to_dict(message) == _expected(message), message
+
+
+def test_template_view_carries_the_metadata_dict() -> None:
+    v1_tasks = _tasks("v1")
+    template = v1_tasks.TaskTemplate(
+        type="echo",
+        metadata=v1_tasks.TaskMetadata(
+            runtime=v1_tasks.RuntimeMetadata(type=v1_tasks.RuntimeMetadata.FLYTE_SDK, version="1.16"),
+            timeout={"seconds": 90},
+            tags={"team": "data"},
+            interruptible=True,
+        ),
+    )
+    assert V1Adapter().template(template).metadata == {
+        "runtime": {"type": "FLYTE_SDK", "version": "1.16"},
+        "timeout": "90s",
+        "interruptible": True,
+        "tags": {"team": "data"},
+    }
+    v2_tasks = _tasks("v2")
+    assert V2Adapter().template(v2_tasks.TaskTemplate(type="echo")).metadata == {}
+    assert V2Adapter().template(v2_tasks.TaskTemplate(type="echo", metadata={})).metadata == {}
