@@ -387,6 +387,34 @@ def test_the_cache_can_be_turned_off(site: Site, monkeypatch: pytest.MonkeyPatch
     assert not site.home.exists()
 
 
+@pytest.mark.parametrize("value", ["", " ", "1", "yes", "ON"])
+def test_the_cache_is_on_unless_turned_off(site: Site, monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv(CACHE_VARIABLE, value)
+    site.add("connector-a", "1.0", {"a": "connector_a:A"})
+    cached(site)
+
+
+@pytest.mark.parametrize("value", ["0", "false", "No", "off"])
+def test_the_cache_off_values(site: Site, monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv(CACHE_VARIABLE, value)
+    assert _discover("connector")[1] == "scan, cache off"
+
+
+def test_a_bad_cache_setting_exits_2_from_the_cli(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR_")}
+    env.update({CACHE_VARIABLE: "sometimes", HOME_VARIABLE: str(tmp_path)})
+    done = subprocess.run(
+        [sys.executable, "-m", "connector", "list"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == "Error: CONNECTOR_DISCOVERY_CACHE: 'sometimes' is not a boolean (use 1 or 0)\n"
+
+
 def test_a_bad_cache_setting_is_a_configuration_error(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(CACHE_VARIABLE, "sometimes")
     with pytest.raises(ConfigurationError) as caught:
