@@ -18,6 +18,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from _common import WORK, BenchVenv, log, machine_notes, median_times, ms, run_once, table
@@ -100,7 +101,7 @@ def _synthetic_wheels(count: int, directory: Path) -> list[Path]:
     return wheels
 
 
-def _populate(count: int):  # type: ignore[no-untyped-def]
+def _populate(count: int) -> Callable[[BenchVenv], None]:
     def populate(venv: BenchVenv) -> None:
         if count == 0:
             return
