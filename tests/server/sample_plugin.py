@@ -117,7 +117,11 @@ CANCELLED: list[str] = []
 
 
 class AsyncSleepConnector(connector.AsyncConnector):
-    """``async def`` hooks; ``create`` sleeps ``custom["create_sleep"]`` seconds first (deadline tests)."""
+    """``async def`` hooks; ``create`` sleeps ``custom["create_sleep"]`` seconds first (deadline tests).
+
+    ``custom["timeout_error"]`` makes ``create`` raise its own TimeoutError; ``custom["ignore_cancel"]``
+    makes it return normally when cancelled (a connector that swallows its cancellation).
+    """
 
     name = "Sleep connector"
     task_type_name = "asleep"
@@ -127,6 +131,8 @@ class AsyncSleepConnector(connector.AsyncConnector):
         delay = float(task_template.custom.get("create_sleep", 0))
         marker = task_template.custom.get("marker")
         STARTED.append("create")
+        if task_template.custom.get("timeout_error"):
+            raise TimeoutError("the backend did not answer")
         try:
             await asyncio.sleep(delay)
         except asyncio.CancelledError:
@@ -134,7 +140,8 @@ class AsyncSleepConnector(connector.AsyncConnector):
             if marker:
                 with open(marker, "w") as f:
                     f.write("cancelled")
-            raise
+            if not task_template.custom.get("ignore_cancel"):
+                raise
         if marker:
             with open(marker, "w") as f:
                 f.write("finished")

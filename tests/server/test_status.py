@@ -321,12 +321,59 @@ async def test_server_time_limit_is_deadline_exceeded_and_cancels_an_async_hook(
     await _until(lambda: sample_plugin.CANCELLED == ["create"])
 
 
-async def test_client_deadline_reaches_an_async_hook(start_service: Any) -> None:
+async def test_client_deadline_reaches_an_async_hook(
+    start_service: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     running = await start_service()
+    request = agent_pb2.CreateTaskRequest(template=v1_template("asleep", custom={"create_sleep": 60}))
+    with caplog.at_level(logging.INFO, logger="connector"):
+        error = await _status(running.v1.CreateTask(request, timeout=0.3))
+        assert error.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+        await _until(lambda: sample_plugin.CANCELLED == ["create"])
+        await _until(lambda: "the client's deadline passed" in caplog.text)
+    assert (
+        "flyteidl.service.AsyncAgentService/CreateTask for task type asleep@0 ended: "
+        "the client's deadline passed"
+    ) in caplog.text
+
+
+async def test_client_deadline_before_the_server_time_limit_reaches_an_async_hook(start_service: Any) -> None:
+    running = await start_service(timeout=30)
     request = agent_pb2.CreateTaskRequest(template=v1_template("asleep", custom={"create_sleep": 60}))
     error = await _status(running.v1.CreateTask(request, timeout=0.3))
     assert error.code() is grpc.StatusCode.DEADLINE_EXCEEDED
     await _until(lambda: sample_plugin.CANCELLED == ["create"])
+
+
+async def test_server_time_limit_before_the_client_deadline_is_the_services_deadline_exceeded(
+    start_service: Any,
+) -> None:
+    running = await start_service(timeout=0.3)
+    request = agent_pb2.CreateTaskRequest(template=v1_template("asleep", custom={"create_sleep": 60}))
+    error = await _status(running.v1.CreateTask(request, timeout=30))
+    assert error.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+    assert error.details() == "create for task type asleep@0 did not finish within 0.3s"
+    assert sample_plugin.CANCELLED == ["create"]  # cancelled before the answer, in the call's own task
+
+
+async def test_hook_that_ignores_its_cancellation_is_still_past_the_time_limit(start_service: Any) -> None:
+    running = await start_service(timeout=0.3)
+    custom = {"create_sleep": 60, "ignore_cancel": True}
+    error = await _status(
+        running.v1.CreateTask(agent_pb2.CreateTaskRequest(template=v1_template("asleep", custom=custom)))
+    )
+    assert error.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+    assert error.details() == "create for task type asleep@0 did not finish within 0.3s"
+
+
+async def test_async_hooks_own_timeout_error_is_internal_under_a_time_limit(start_service: Any) -> None:
+    running = await start_service(timeout=30)
+    request = agent_pb2.CreateTaskRequest(template=v1_template("asleep", custom={"timeout_error": True}))
+    error = await _status(running.v1.CreateTask(request, timeout=20))
+    assert error.code() is grpc.StatusCode.INTERNAL
+    assert error.details() == (
+        "create for task type asleep@0 failed: TimeoutError: the backend did not answer"
+    )
 
 
 async def test_client_cancellation_reaches_an_async_hook(start_service: Any) -> None:

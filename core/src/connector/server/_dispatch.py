@@ -23,9 +23,10 @@ class Dispatcher:
     """Calls hooks of the registry's connectors from the event loop.
 
     ``async def`` hooks are awaited on the loop; plain hooks run in ``pool``. ``timeout`` (seconds,
-    or None) limits every call on the server side; the caller's deadline limits it too. When the
-    call's task is cancelled (the client cancelled, or its deadline passed) the cancellation reaches
-    an ``async`` hook at its current ``await``; a plain hook's thread cannot be interrupted, so the
+    or None) limits every call on the server side (``CallTimeoutError``); the caller's deadline
+    limits it too, enforced by grpc, which cancels the call's task when it passes. When the call's
+    task is cancelled (the client cancelled, or its deadline passed) the cancellation reaches an
+    ``async`` hook at its current ``await``; a plain hook's thread cannot be interrupted, so the
     service stops waiting for it and its worker stays busy until it returns.
     """
 
@@ -54,7 +55,10 @@ class Dispatcher:
     async def call(
         self, loaded: LoadedConnector, hook: str, *, deadline: float | None = None, **kwargs: Any
     ) -> Any:
-        """Call ``hook`` within the time limit; ``deadline`` is the client's remaining time in seconds."""
+        """Call ``hook`` within the time limit; ``deadline`` is the client's remaining time in seconds.
+
+        The service's own timer is armed only when ``timeout`` ends before the client's deadline.
+        """
         if hook not in loaded.hooks:
             raise HookNotImplementedError(loaded.category, hook)
         return await self._limited(loaded.call(hook, executor=self.pool, **kwargs), loaded, hook, deadline)
@@ -63,13 +67,12 @@ class Dispatcher:
         self, awaitable: Awaitable[_T], loaded: LoadedConnector, hook: str, deadline: float | None
     ) -> _T:
         limit = self.timeout
-        if deadline is not None:
-            limit = deadline if limit is None else min(limit, deadline)
-        if limit is None:
+        if limit is None or (deadline is not None and deadline <= limit):
+            # The client's deadline needs no timer here: grpc cancels the RPC's task when it passes
+            # (the handler answers DEADLINE_EXCEEDED), and that cancellation reaches the hook.
+            # Propeller sends a deadline with every call, so this is the common path.
             return await awaitable
-        return await _within(
-            awaitable, max(limit, 0.0), lambda: CallTimeoutError(hook, loaded.category, limit)
-        )
+        return await _within(awaitable, limit, lambda: CallTimeoutError(hook, loaded.category, limit))
 
     async def log_chunks(
         self, loaded: LoadedConnector, *, deadline: float | None = None, **kwargs: Any
@@ -105,8 +108,8 @@ class Dispatcher:
 if sys.version_info >= (3, 11):
 
     async def _within(awaitable: Awaitable[_T], seconds: float, timed_out: Callable[[], Exception]) -> _T:
-        # The hook runs in the RPC's own task (propeller sends a deadline with every call, so this
-        # is the common path): no task, no asyncio.wait, no extra trip through the event loop.
+        # The hook runs in the RPC's own task: no new task, no asyncio.wait, no extra trip
+        # through the event loop.
         scope = asyncio.timeout(seconds)
         try:
             async with scope:

@@ -53,13 +53,14 @@ class _Servicer:
         return status.code, status.message
 
 
-def _cancel_code(context: grpc.aio.ServicerContext) -> grpc.StatusCode:
+def _cancel_code(call: CallInfo, context: grpc.aio.ServicerContext) -> grpc.StatusCode:
+    """The status of a call whose task grpc cancelled; says so in the server log."""
     remaining = context.time_remaining()
-    return (
-        grpc.StatusCode.DEADLINE_EXCEEDED
-        if remaining is not None and remaining <= 0
-        else grpc.StatusCode.CANCELLED
-    )
+    if remaining is not None and remaining <= 0:
+        logger.info("%s for %s ended: the client's deadline passed", call.rpc, call.target)
+        return grpc.StatusCode.DEADLINE_EXCEEDED
+    logger.info("%s for %s ended: the call was cancelled", call.rpc, call.target)
+    return grpc.StatusCode.CANCELLED
 
 
 def unary(rpc: str, operation: str) -> Callable[..., Any]:
@@ -73,7 +74,7 @@ def unary(rpc: str, operation: str) -> Callable[..., Any]:
             try:
                 response = await fn(self, decoded(request), call)
             except asyncio.CancelledError:
-                self._end(call, _cancel_code(context), start)
+                self._end(call, _cancel_code(call, context), start)
                 raise
             except (Exception, SystemExit) as exc:  # a hook calling sys.exit() must not stop the server
                 code, message = self._fail(call, exc, start)
@@ -103,7 +104,7 @@ def streaming(rpc: str, operation: str) -> Callable[..., Any]:
                     yield response
                 code = grpc.StatusCode.OK
             except asyncio.CancelledError:
-                code = _cancel_code(context)
+                code = _cancel_code(call, context)
                 raise
             except (Exception, SystemExit) as exc:
                 code = None  # _fail counts it
