@@ -348,7 +348,8 @@ def test_modules_registers_the_connectors_a_module_defines(serve: Any) -> None:
     served = serve("--modules", "tests.server.sample_plugin", "--prometheus-port", "off", venv=None)
     assert served.metrics_port is None
     agents = {a.name for a in served.v1_meta.ListAgents(agent_pb2.ListAgentsRequest()).agents}
-    assert agents == {"File job connector", "Sleep connector", "Sync echo", "Async do", "Blocking", "Failing"}
+    # This process serves from the test interpreter, which may have other plugins installed too.
+    assert agents >= {"File job connector", "Sleep connector", "Sync echo", "Async do", "Blocking", "Failing"}
     assert served.stop() == 0
 
 
