@@ -61,6 +61,8 @@ class Venv:
         environ = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR_")}
         environ["PATH"] = f"{self.bin}{os.pathsep}{environ.get('PATH', '')}"
         environ.pop("PYTHONPATH", None)
+        # The journal and discovery cache of a throwaway venv stay in it, not in the real home.
+        environ["CONNECTOR_HOME"] = str(self.path / "connector-home")
         environ.update(env or {})
         return subprocess.run(
             list(args), env=environ, capture_output=True, text=True, timeout=timeout, check=check

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._model import TaskCategory
-from ._settings import _flag
+from ._settings import parse_flag
 
 if TYPE_CHECKING:
     import importlib.metadata
@@ -264,7 +264,7 @@ class _DiscoveryCache:
     @classmethod
     def for_this_process(cls, group: str, env: Mapping[str, str]) -> _DiscoveryCache | None:
         """The cache for this process, or None when it is turned off or cannot be trusted here."""
-        if not _flag(CACHE_VARIABLE, env.get(CACHE_VARIABLE, "").strip() or "1"):  # unset or empty: on
+        if not parse_flag(CACHE_VARIABLE, env.get(CACHE_VARIABLE, "").strip() or "1"):  # unset or empty: on
             return None
         # Another finder that provides distributions (zipapps, custom importers) reads metadata
         # the cache knows nothing about.

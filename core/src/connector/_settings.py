@@ -54,7 +54,7 @@ class RegistrySettings:
             allow=_patterns(env.get(ALLOW_VARIABLE, "")),
             deny=_patterns(env.get(DENY_VARIABLE, "")),
             pins=_pins(env.get(PIN_VARIABLE, "")),
-            trace=_flag(TRACE_VARIABLE, env.get(TRACE_VARIABLE, "")),
+            trace=parse_flag(TRACE_VARIABLE, env.get(TRACE_VARIABLE, "")),
         )
 
     def excluded_by(
@@ -110,7 +110,8 @@ def _pins(value: str) -> dict[TaskCategory, str]:
     return pins
 
 
-def _flag(name: str, value: str) -> bool:
+def parse_flag(name: str, value: str) -> bool:
+    """Read a boolean setting (1/0, true/false, yes/no, on/off); ConfigurationError names `name`."""
     lowered = value.strip().lower()
     if lowered in _TRUE:
         return True
