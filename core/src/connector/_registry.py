@@ -31,16 +31,21 @@ logger.addHandler(logging.NullHandler())
 
 
 class ConnectorState(str, enum.Enum):
-    """Where a connector stands in the registry."""
+    """Where a connector stands in the registry.
 
-    AVAILABLE = "available"  #: found in metadata, not imported yet
-    LOADED = "loaded"  #: imported and validated
-    BROKEN = "broken"  #: import, constructor or validation failed; ``error`` says why
-    CONFLICT = "conflict"  #: several distributions claim its category and no pin chooses, or the pin
-    #: names a distribution that does not provide it
-    DISABLED = (
-        "disabled"  #: excluded by CONNECTOR_ALLOW or CONNECTOR_DENY, or not the one CONNECTOR_PIN chose
-    )
+    - ``available``: found in metadata, not imported yet;
+    - ``loaded``: imported and validated;
+    - ``broken``: its import, constructor or validation failed; the entry's ``error`` says why;
+    - ``conflict``: several distributions claim its category and no pin chooses, or the pin names a
+      distribution that does not provide it;
+    - ``disabled``: excluded by CONNECTOR_ALLOW or CONNECTOR_DENY, or not the one CONNECTOR_PIN chose.
+    """
+
+    AVAILABLE = "available"
+    LOADED = "loaded"
+    BROKEN = "broken"
+    CONFLICT = "conflict"
+    DISABLED = "disabled"
 
 
 @dataclasses.dataclass(frozen=True)
