@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
-
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summary
-from prometheus_client.core import GaugeMetricFamily
+from typing import TYPE_CHECKING, Any
 
 from .._model import TaskCategory
 from .._registry import ConnectorRegistry, ConnectorState
+
+# prometheus_client costs about 25 ms to import: it is imported when a ServiceMetrics is made,
+# which the service does once its port is bound (issue 3's cold start).
+if TYPE_CHECKING:
+    from prometheus_client.core import GaugeMetricFamily
 
 #: The ``task_type`` label of a request whose category the registry does not know. Label values
 #: come from the registry only, so a client cannot grow the number of series (DESIGN §9).
@@ -45,6 +47,8 @@ class _LoadStateCollector:
         self._registry = registry
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        from prometheus_client.core import GaugeMetricFamily
+
         family = GaugeMetricFamily(
             "connector_load_state",
             "State of each connector in the registry (1 for its current state, 0 for the others)",
@@ -76,6 +80,8 @@ class ServiceMetrics:
     """
 
     def __init__(self, registry: ConnectorRegistry) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summary
+
         self._registry = registry
         self.collectors = CollectorRegistry(auto_describe=True)
         by_task = ["task_type", "operation"]

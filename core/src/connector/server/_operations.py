@@ -23,6 +23,8 @@ class CallInfo:
     operation: str
     category: TaskCategory | None = None
     deadline: float | None = None
+    #: The metrics the call was counted in at its start (None while they are off or not started yet).
+    metrics: ServiceMetrics | None = None
 
     @property
     def target(self) -> str:
@@ -39,13 +41,14 @@ def _timestamp(message: Any, field: str) -> dt.datetime | None:
 class Operations:
     """Create, get, delete, logs, metrics, execute and metadata, for either protocol's adapter."""
 
-    def __init__(self, dispatcher: Dispatcher, metrics: ServiceMetrics | None) -> None:
+    def __init__(self, dispatcher: Dispatcher, metrics: ServiceMetrics | None = None) -> None:
         self.dispatcher = dispatcher
+        #: Where calls are counted; set by the service once ``/metrics`` is up (None: not counted).
         self.metrics = metrics
 
     def _observe_inputs(self, call: CallInfo, inputs: Any) -> None:
-        if self.metrics is not None and call.category is not None:
-            self.metrics.observe_input(call.category, inputs.ByteSize())
+        if call.metrics is not None and call.category is not None:
+            call.metrics.observe_input(call.category, inputs.ByteSize())
 
     async def _run(
         self, adapter: IdlAdapter, hook: str, header: Any, inputs: Any, call: CallInfo, connection: Any

@@ -8,7 +8,7 @@ import logging
 import signal
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from flyteidl.service import agent_pb2 as v1_service_pb2
@@ -21,7 +21,6 @@ from .._registry import ConnectorEntry, ConnectorRegistry, ConnectorState
 from ._adapters import V1Adapter, V2Adapter
 from ._dispatch import Dispatcher
 from ._health import SERVING, HealthServicer
-from ._metrics import ServiceMetrics
 from ._modules import register_modules
 from ._operations import Operations
 from ._pool import WorkerPool
@@ -33,6 +32,9 @@ from ._servicers import (
     SyncAgentServicer,
 )
 from ._wire import add_to_server
+
+if TYPE_CHECKING:
+    from ._metrics import ServiceMetrics
 
 logger = logging.getLogger("connector.server")
 
@@ -114,9 +116,10 @@ class ConnectorService:
         self.pool = WorkerPool(
             self.options.workers, 4 * self.options.workers if queue_size is None else queue_size
         )
-        self.metrics = ServiceMetrics(registry) if self.options.prometheus_port is not None else None
+        #: The service's metrics, made by ``start`` once the port is bound (None when they are off).
+        self.metrics: ServiceMetrics | None = None
         self.dispatcher = Dispatcher(registry, self.pool, self.options.timeout)
-        self.operations = Operations(self.dispatcher, self.metrics)
+        self.operations = Operations(self.dispatcher)
         self.v1 = v1 or V1Adapter()
         self.v2 = v2 or V2Adapter()
         self.health = HealthServicer(SERVICE_NAMES)
@@ -155,17 +158,28 @@ class ConnectorService:
         self.port = self._bind(server)
         await server.start()
         self._server = server
-        if self.metrics is not None and self.options.prometheus_port is not None:
+        self._loader = asyncio.create_task(self._load_all())
+        if self.options.prometheus_port is not None:
+            # In a thread, after the port is bound: importing prometheus_client takes longer than
+            # answering the first calls, which go uncounted meanwhile (issue 3's cold start).
             try:
-                self._metrics_server, self.metrics_port = self.metrics.serve(
-                    self.options.host, self.options.prometheus_port
+                metrics, self._metrics_server, self.metrics_port = await asyncio.to_thread(
+                    self._serve_metrics, self.options.prometheus_port
                 )
             except OSError as exc:
+                self._loader.cancel()
                 await server.stop(None)
                 raise ConfigurationError(
                     f"cannot serve metrics on {self.options.host}:{self.options.prometheus_port}: {exc}"
                 ) from exc
-        self._loader = asyncio.create_task(self._load_all())
+            self.metrics = self.operations.metrics = metrics
+
+    def _serve_metrics(self, port: int) -> tuple[ServiceMetrics, Any, int]:
+        from ._metrics import ServiceMetrics
+
+        metrics = ServiceMetrics(self.registry)
+        server, bound = metrics.serve(self.options.host, port)
+        return metrics, server, bound
 
     def _bind(self, server: grpc.aio.Server) -> int:
         address = f"{_host_for_grpc(self.options.host)}:{self.options.port}"

@@ -13,7 +13,7 @@ from flyteidl.service import agent_pb2_grpc
 from flyteidl2.connector import service_pb2_grpc
 
 from ._adapters import V1Adapter, V2Adapter
-from ._metrics import NO_TASK_TYPE, ServiceMetrics
+from ._metrics import NO_TASK_TYPE
 from ._operations import CallInfo, Operations
 from ._status import log_failure, status_for
 from ._wire import decoded
@@ -27,24 +27,27 @@ TASK_OPERATIONS = frozenset({"create", "get", "delete", "do", "get_logs", "get_m
 
 
 class _Servicer:
-    """What every servicer holds: the shared operations and the metrics (or None when off)."""
+    """What every servicer holds: the shared operations (and, through them, the metrics)."""
 
     def __init__(self, operations: Operations) -> None:
         self.operations = operations
-        self.metrics: ServiceMetrics | None = operations.metrics
 
     def _begin(self, call: CallInfo, context: grpc.aio.ServicerContext) -> float:
         remaining = context.time_remaining()
         # grpc reports a huge number when the client set no deadline.
         call.deadline = remaining if remaining is not None and remaining < 10**8 else None
-        return self.metrics.started(call.rpc) if self.metrics else 0.0
+        # Read once per call: the metrics start after the port is bound, and a call is counted
+        # out where it was counted in.
+        call.metrics = metrics = self.operations.metrics
+        return metrics.started(call.rpc) if metrics is not None else 0.0
 
     def _end(self, call: CallInfo, code: grpc.StatusCode, start: float) -> None:
-        if self.metrics is None:
+        metrics = call.metrics
+        if metrics is None:
             return
         operation = call.operation if call.operation in TASK_OPERATIONS else ""
-        task_type = self.metrics.task_label(call.category) if operation else NO_TASK_TYPE
-        self.metrics.finished(call.rpc, operation, task_type, code.name, start)
+        task_type = metrics.task_label(call.category) if operation else NO_TASK_TYPE
+        metrics.finished(call.rpc, operation, task_type, code.name, start)
 
     def _fail(self, call: CallInfo, exc: BaseException, start: float) -> tuple[grpc.StatusCode, str]:
         status = status_for(exc, operation=call.operation, target=call.target)
