@@ -31,7 +31,7 @@ from connector import (
     run_connector,
     run_connector_async,
 )
-from connector._runner import prepare_run
+from connector._runner import _Run, prepare_run
 
 
 @dataclasses.dataclass
@@ -110,14 +110,19 @@ def _phases(*names: str) -> dict[str, Any]:
     return {"phases": list(names)}
 
 
+def _virtual_time(run: _Run) -> None:
+    """Give the run a virtual clock: its sleeps return at once and move the clock on."""
+    now = [0.0]
+
+    async def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    run._clock, run._start, run._sleep = (lambda: now[0]), 0.0, sleep
+
+
 async def test_backoff_doubles_up_to_the_cap_and_never_sleeps_after_the_end(
     registry: ConnectorRegistry, scripted: Scripted, journal: JobJournal, tmp_path: Path
 ) -> None:
-    sleeps: list[float] = []
-
-    async def fake_sleep(seconds: float) -> None:
-        sleeps.append(seconds)
-
     run = prepare_run(
         registry,
         "scripted",
@@ -127,12 +132,45 @@ async def test_backoff_doubles_up_to_the_cap_and_never_sleeps_after_the_end(
         journal=journal,
         output_prefix=str(tmp_path),
     )
-    run._sleep = fake_sleep
+    _virtual_time(run)
     result = await run.run()
     assert result.ok
     assert scripted.calls == ["create"] + ["get"] * 7  # the first get comes at once
-    assert sleeps == [1, 2, 4, 5, 5, 5]  # six waits between seven gets, none after the last
+    assert run.waits == [1, 2, 4, 5, 5, 5]  # six waits between seven gets, none after the last
+    assert result.elapsed == 22
     assert journal.get(result.job_id or "").polls == 7
+
+
+@pytest.mark.parametrize(("timeout", "waits", "gets"), [(10, [1, 2, 4, 3], 4), (7, [1, 2, 4], 3)])
+async def test_the_timeout_waits_out_the_deadline_then_deletes_without_a_last_get(
+    registry: ConnectorRegistry,
+    scripted: Scripted,
+    journal: JobJournal,
+    tmp_path: Path,
+    timeout: float,
+    waits: list[float],
+    gets: int,
+) -> None:
+    # gets at 0, 1, 3 and 7 seconds; the next would be at 15. A get at the deadline would have no
+    # time to answer, so there is none: the last wait ends at the deadline and the job is deleted.
+    run = prepare_run(
+        registry,
+        "scripted",
+        custom=_phases("RUNNING"),
+        poll_interval=1,
+        max_poll_interval=4,
+        timeout=timeout,
+        journal=journal,
+        output_prefix=str(tmp_path),
+    )
+    _virtual_time(run)
+    result = await run.run()
+    assert run.waits == waits
+    assert scripted.calls == ["create"] + ["get"] * gets + ["delete"]
+    assert (result.state, result.elapsed, run.abandoned) == (JobState.TIMED_OUT, timeout, False)
+    assert result.message == f"timed out after {timeout}s (last phase RUNNING); the job was deleted"
+    record = journal.get(result.job_id or "")
+    assert (record.state, record.polls, record.message) == (JobState.TIMED_OUT, gets, result.message)
 
 
 def test_results_and_events(registry: ConnectorRegistry, journal: JobJournal, tmp_path: Path) -> None:

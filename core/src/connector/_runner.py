@@ -407,11 +407,15 @@ class _Run:
             if resource.phase.is_terminal:
                 return self._result(_state_of(resource.phase), resource.message)
             remaining = self._remaining()
-            if remaining is not None and remaining <= 0:
+            if remaining is not None and remaining <= delay:
+                # The next get would come at the deadline with no time left to answer (and a plain-def
+                # one would be left running in its thread): wait out the deadline, then delete the job.
+                if remaining > 0:
+                    self.waits.append(remaining)
+                    await self._sleep(remaining)
                 return await self._time_out()
-            wait = delay if remaining is None else min(delay, remaining)
-            self.waits.append(wait)
-            await self._sleep(wait)
+            self.waits.append(delay)
+            await self._sleep(delay)
             delay = min(delay * 2, self.max_poll_interval)
 
     def _check_resource(self, hook: str, answer: Any) -> Resource:
