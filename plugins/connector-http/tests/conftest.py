@@ -10,6 +10,16 @@ from localhttp import JobsApi, LocalServer
 
 @pytest.fixture
 def server() -> Iterator[LocalServer]:
+    yield from _serving()
+
+
+@pytest.fixture
+def other_server() -> Iterator[LocalServer]:
+    """A second server: another origin (its port differs), for redirects."""
+    yield from _serving()
+
+
+def _serving() -> Iterator[LocalServer]:
     local = LocalServer()
     local.thread.start()
     try:

@@ -304,7 +304,7 @@ GOOD = {"submit": {"url": "http://h/jobs"}, "status": {"url": "http://h/jobs/{jo
         ({**GOOD, "state_field": 3}, "http_job: the custom field 'state_field' must be a string; got 3"),
         (
             {**GOOD, "headers": "X: 1"},
-            "http_job: the custom field 'headers' must map header names to strings; got 'X: 1'",
+            "http_job: the custom field 'headers' must map header names to strings; got str",
         ),
     ],
 )

@@ -112,6 +112,38 @@ def test_a_missing_secret_sends_nothing(
     assert server.seen == []
 
 
+def test_a_redirect_to_another_origin_does_not_get_the_secret(
+    server: LocalServer, other_server: LocalServer
+) -> None:
+    server.route("GET", "/moved", Answer(302, headers={"Location": f"{other_server.url}/new"}))
+    other_server.route("GET", "/new", Answer(200, {"ok": True}))
+    custom = {"url": f"{server.url}/moved", "headers": {"X-Trace": "t1"}}
+    custom |= {"auth_secret": "key", "auth_header": "X-API-Key", "auth_scheme": ""}
+    resource = call(custom, secrets={"key": "k-123"})
+    assert resource.phase is Phase.SUCCEEDED
+    assert resource.outputs["body"] == {"ok": True}  # type: ignore[index]
+    assert server.seen[0].headers["x-api-key"] == "k-123"
+    (followed,) = other_server.seen
+    assert "x-api-key" not in followed.headers
+    assert followed.headers["x-trace"] == "t1"  # other headers still go
+
+
+def test_a_redirect_on_the_same_origin_keeps_the_secret(server: LocalServer) -> None:
+    server.route("GET", "/moved", Answer(301, headers={"Location": "/new"}))
+    server.route("GET", "/new", Answer(200))
+    call({"url": f"{server.url}/moved", "auth_secret": "api-token"}, secrets={"api-token": "s3cret"})
+    assert [(s.path, s.headers["authorization"]) for s in server.seen] == [
+        ("/moved", "Bearer s3cret"),
+        ("/new", "Bearer s3cret"),
+    ]
+
+
+def test_an_unknown_charset_is_read_as_utf8(server: LocalServer) -> None:
+    unknown = {"Content-Type": "text/plain; charset=no-such-charset"}
+    server.route("GET", "/t", Answer(200, "caf\u00e9", unknown))
+    assert call({"url": f"{server.url}/t"}).outputs["body"] == "caf\u00e9"  # type: ignore[index]
+
+
 @pytest.mark.parametrize(
     ("status", "phase", "reason"),
     [
@@ -182,12 +214,16 @@ def test_invalid_json_fails(server: LocalServer) -> None:
             "webhook: the custom field 'method' must be an HTTP method; got 'GET /x'",
         ),
         (
-            {"url": "http://h/", "headers": {"X": 1}},
-            "webhook: the custom field 'headers' must map header names to strings; got {'X': 1}",
+            {"url": "http://h/", "headers": {"Authorization": "Bearer t0ken", "X": 1}},
+            "webhook: the custom field 'headers' must map header names to strings; got 'X': int",
+        ),
+        (
+            {"url": "http://h/", "headers": {1: "one"}},
+            "webhook: the custom field 'headers' must map header names to strings; got 1: str",
         ),
         (
             {"url": "http://h/", "headers": ["X: 1"]},
-            "webhook: the custom field 'headers' must map header names to strings; got ['X: 1']",
+            "webhook: the custom field 'headers' must map header names to strings; got list",
         ),
         (
             {"url": "http://h/", "timeout": "soon"},

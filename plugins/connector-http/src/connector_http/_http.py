@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import http.client
 import json
 import socket
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from email.message import Message
-from typing import Any
+from typing import IO, Any
 
 import connector
 
@@ -95,12 +96,17 @@ def read_headers(value: object, *, task: str, field: str) -> dict[str, str]:
     """Headers from a custom field: a mapping of strings to strings (or None)."""
     if value is None:
         return {}
-    if not isinstance(value, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-    ):
+    # The values are not quoted in the messages: a header may carry a token.
+    if not isinstance(value, Mapping):
         raise HttpConfigError(
-            f"{task}: the custom field '{field}' must map header names to strings; got {value!r}"
+            f"{task}: the custom field '{field}' must map header names to strings; got {type(value).__name__}"
         )
+    for name, header in value.items():
+        if not isinstance(name, str) or not isinstance(header, str):
+            raise HttpConfigError(
+                f"{task}: the custom field '{field}' must map header names to strings; "
+                f"got {name!r}: {type(header).__name__}"
+            )
     return dict(value)
 
 
@@ -152,9 +158,10 @@ def send(request: Request, *, timeout: float, extra_headers: Mapping[str, str], 
     if data is not None and not any(name.lower() == "content-type" for name in headers):
         headers["Content-Type"] = "text/plain; charset=utf-8"
     outgoing = urllib.request.Request(request.url, data=data, headers=headers, method=request.method)
+    opener = urllib.request.build_opener(_Redirects(extra_headers))
     what = f"{request.method} {request.url}"
     try:
-        with urllib.request.urlopen(outgoing, timeout=timeout) as answer:
+        with opener.open(outgoing, timeout=timeout) as answer:
             return _response(answer.status, answer.reason, answer.headers, answer.read())
     except urllib.error.HTTPError as exc:  # a non-2xx answer is still an answer
         with exc:
@@ -169,9 +176,44 @@ def send(request: Request, *, timeout: float, extra_headers: Mapping[str, str], 
         raise HttpRequestError(f"{task}: {what} failed: {exc}", url=request.url) from exc
 
 
+class _Redirects(urllib.request.HTTPRedirectHandler):
+    """Follows redirects like urllib, but sends credentials only to the origin they were meant for.
+
+    urllib copies every header to the redirect's target, so a redirect to another host (or from
+    https to http) would hand it the secret: as browsers and requests do, the credential headers
+    are dropped when the scheme, host or port changes.
+    """
+
+    def __init__(self, secret_headers: Iterable[str]) -> None:
+        self._secret = {"authorization", "proxy-authorization", *(name.lower() for name in secret_headers)}
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: http.client.HTTPMessage,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        follow = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if follow is not None and _origin(follow.full_url) != _origin(req.full_url):
+            for name in [name for name in follow.headers if name.lower() in self._secret]:
+                follow.remove_header(name)
+        return follow
+
+
+def _origin(url: str) -> tuple[str, str | None, int | None]:
+    parts = urllib.parse.urlsplit(url)
+    return parts.scheme, parts.hostname, parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+
+
 def _response(status: int, reason: str, headers: Message, body: bytes) -> Response:
     content_type = headers.get_content_type()
-    text = body.decode(headers.get_content_charset() or "utf-8", errors="replace")
+    try:
+        text = body.decode(headers.get_content_charset() or "utf-8", errors="replace")
+    except LookupError:  # a charset Python does not know: read it as UTF-8 rather than fail
+        text = body.decode("utf-8", errors="replace")
     is_json = content_type == "application/json" or content_type.endswith("+json")
     data: Any = text
     if is_json:
