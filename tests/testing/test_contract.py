@@ -5,6 +5,7 @@ Each case runs a real pytest session (pytester) on a test file that subclasses t
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 import pytest
@@ -113,6 +114,29 @@ def test_a_good_sync_connector_passes_every_sync_test(pytester: pytest.Pytester)
     )
     result.assert_outcomes(passed=len(SYNC_TESTS))
     assert "test_contract_meta_round_trip" not in result.stdout.str()
+
+
+def test_a_contract_subclassing_another_kind_gets_its_own_tests(pytester: pytest.Pytester) -> None:
+    result = run_contract(
+        pytester,
+        """
+        class TestEcho(ConnectorContract):
+            implementation = Echo
+            entry_point = "echo@1"
+
+        class TestJobToo(TestEcho):
+            implementation = Job
+            entry_point = "job"
+
+        class TestEchoAgain(TestJobToo):
+            implementation = Echo
+            entry_point = "echo@1"
+        """,
+    )
+    result.assert_outcomes(passed=len(SYNC_TESTS) * 2 + len(ASYNC_TESTS))
+    output = result.stdout.str()
+    for test_class, names in (("TestJobToo", ASYNC_TESTS), ("TestEchoAgain", SYNC_TESTS)):
+        assert sorted(re.findall(rf"::{test_class}::(\w+) PASSED", output)) == sorted(names)
 
 
 def test_fixtures_can_replace_the_class_attributes(pytester: pytest.Pytester) -> None:

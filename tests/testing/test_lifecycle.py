@@ -84,11 +84,6 @@ def test_driver_accepts_a_loaded_connector(connector_registry: connector.Connect
     assert LifecycleDriver(loaded).connector is loaded
 
 
-def test_unknown_argument_is_refused() -> None:
-    with pytest.raises(TypeError, match=r"^unexpected arguments: colour$"):
-        LifecycleDriver(Countdown()).create(colour="red")
-
-
 def test_a_job_that_never_ends_is_a_violation() -> None:
     class Forever(Countdown):
         name = "Forever"
@@ -96,14 +91,43 @@ def test_a_job_that_never_ends_is_a_violation() -> None:
         def get(self, resource_meta: CountdownMeta) -> connector.Resource:
             return connector.Resource(connector.Phase.RUNNING, message="still going")
 
-    clock = FakeClock()
-    driver = LifecycleDriver(Forever(), clock=clock, poll_interval=2, max_polls=5)
+    clock, forever = FakeClock(), Forever()
+    driver = LifecycleDriver(forever, clock=clock, poll_interval=2, max_polls=5)
     with pytest.raises(ContractViolation) as info:
         driver.run()
     assert str(info.value) == (
         "Forever (countdown@0) get did not reach a terminal phase after 5 polls 2s apart (clock at +8s); "
         "last phase RUNNING, message 'still going'. Make the job finish, or raise max_polls"
     )
+    assert forever.deleted == ["job-1"]  # not left running
+
+
+def test_a_failing_get_still_deletes_the_job() -> None:
+    class Broken(Countdown):
+        def get(self, resource_meta: CountdownMeta) -> connector.Resource:
+            raise ConnectionError("status API down")
+
+    broken = Broken()
+    with pytest.raises(ConnectionError, match=r"^status API down$"):
+        LifecycleDriver(broken).run()
+    assert broken.deleted == ["job-1"]
+    with pytest.raises(ConnectionError, match=r"^status API down$"):
+        LifecycleDriver(broken).run(delete=False)
+    assert broken.deleted == ["job-1"]
+
+
+async def test_a_failing_async_get_still_deletes_the_job() -> None:
+    class Broken(AsyncCountdown):
+        async def get(self, resource_meta: CountdownMeta) -> connector.Resource:  # type: ignore[override]
+            raise ConnectionError("status API down")
+
+    broken = Broken()
+    with pytest.raises(ConnectionError, match=r"^status API down$"):
+        await LifecycleDriver(broken).arun()
+    assert broken.deleted == ["job-1"]
+    with pytest.raises(ConnectionError, match=r"^status API down$"):
+        await LifecycleDriver(broken).arun(delete=False)
+    assert broken.deleted == ["job-1"]
 
 
 def test_create_returning_the_wrong_type_is_a_violation() -> None:
@@ -165,14 +189,18 @@ def test_do_answering_with_a_running_phase_is_a_violation() -> None:
     )
 
 
-def test_get_sees_freshly_decoded_meta_each_poll() -> None:
-    seen: list[int] = []
+def test_get_and_delete_see_freshly_decoded_meta() -> None:
+    seen: list[tuple[str, int]] = []
 
     class Recorder(Countdown):
         def get(self, resource_meta: CountdownMeta) -> connector.Resource:
-            seen.append(id(resource_meta))
-            resource_meta.polls_left = 0  # a mutation must not leak into the next poll
+            seen.append(("get", resource_meta.polls_left))
+            resource_meta.polls_left = 0  # a mutation must not leak into the next call
             return super().get(dataclasses.replace(resource_meta, polls_left=3))
 
-    LifecycleDriver(Recorder()).run(LifecycleDriver(Recorder()).template({"polls": 3}))
-    assert len(seen) == 3
+        def delete(self, resource_meta: CountdownMeta) -> None:
+            seen.append(("delete", resource_meta.polls_left))
+
+    driver = LifecycleDriver(Recorder())
+    driver.run(driver.template({"polls": 3}))
+    assert seen == [("get", 3), ("get", 3), ("get", 3), ("delete", 3)]

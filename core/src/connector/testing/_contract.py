@@ -90,11 +90,16 @@ class ConnectorContract:
         sync = cls.sync
         if sync is None and cls.implementation is not None:
             sync = _looks_sync(cls.implementation)
-        if sync is None:
-            return  # both kinds' tests stay; each one says so when it meets the other kind
-        # Tests of the other kind are removed rather than skipped: they cannot apply.
-        for name in _ASYNC_TESTS if sync else _SYNC_TESTS:
-            setattr(cls, name, None)
+        # Tests of the other kind are removed rather than skipped: they cannot apply. Without a kind,
+        # both kinds' tests stay, and each one says so when it meets the other kind.
+        removed = () if sync is None else _ASYNC_TESTS if sync else _SYNC_TESTS
+        for name in _ASYNC_TESTS + _SYNC_TESTS:
+            if name in vars(cls):
+                continue  # the class's own choice
+            if name in removed:
+                setattr(cls, name, None)
+            elif getattr(cls, name) is None:  # removed by a parent contract of the other kind
+                setattr(cls, name, getattr(ConnectorContract, name))
 
     # Fixtures: override one in the subclass to build it at test time.
 

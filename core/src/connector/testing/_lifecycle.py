@@ -45,7 +45,8 @@ class LifecycleDriver:
 
     ``run`` (plain code) and ``arun`` (async code) call ``create``, then ``get`` until the phase is
     terminal, sleeping ``poll_interval`` on ``clock`` between polls (a ``FakeClock`` by default, so
-    nothing really waits), then ``delete``; for a sync connector they call ``do``. Between ``create``
+    nothing really waits), then ``delete`` (also when polling fails, so no real job is left running);
+    for a sync connector they call ``do``. Between ``create``
     and each ``get`` the meta is encoded and decoded again, as it is when the engine stores it and
     another process answers. ``ContractViolation`` is raised when a hook returns the wrong type or
     the job is not terminal after ``max_polls`` polls.
@@ -141,30 +142,53 @@ class LifecycleDriver:
 
     # Plain code.
 
-    def create(self, task_template: TaskTemplate | None = None, **kwargs: Any) -> ResourceMeta:
+    def create(
+        self,
+        task_template: TaskTemplate | None = None,
+        *,
+        inputs: Mapping[str, Any] | None = None,
+        output_prefix: str = "",
+        task_execution_metadata: TaskExecutionMetadata | None = None,
+        connection: Connection | None = None,
+    ) -> ResourceMeta:
         """Call ``create`` and return its meta as returned, after checking its type and that it encodes."""
-        arguments = self._arguments(task_template, **_defaults(kwargs))
-        meta = self.connector.call_blocking("create", **arguments)
-        self._checked_meta(meta)
-        return meta  # type: ignore[no-any-return]  # checked just above
+        arguments = self._arguments(task_template, inputs, output_prefix, task_execution_metadata, connection)
+        meta, _ = self._checked_meta(self.connector.call_blocking("create", **arguments))
+        return meta
 
     def get(
-        self, resource_meta: ResourceMeta, task_template: TaskTemplate | None = None, **kwargs: Any
+        self,
+        resource_meta: ResourceMeta,
+        task_template: TaskTemplate | None = None,
+        *,
+        connection: Connection | None = None,
     ) -> Resource:
         """Call ``get`` once and check that it returned a ``Resource``."""
-        template = task_template if task_template is not None else self.template()
         resource = self.connector.call_blocking(
-            "get", resource_meta=resource_meta, task_template=template, **kwargs
+            "get",
+            resource_meta=resource_meta,
+            task_template=task_template if task_template is not None else self.template(),
+            connection=connection or Connection(),
         )
         return self._checked_resource("get", resource)
 
-    def delete(self, resource_meta: ResourceMeta, **kwargs: Any) -> None:
+    def delete(self, resource_meta: ResourceMeta, *, connection: Connection | None = None) -> None:
         """Call ``delete`` once."""
-        self.connector.call_blocking("delete", resource_meta=resource_meta, **kwargs)
+        self.connector.call_blocking(
+            "delete", resource_meta=resource_meta, connection=connection or Connection()
+        )
 
-    def do(self, task_template: TaskTemplate | None = None, **kwargs: Any) -> Resource:
+    def do(
+        self,
+        task_template: TaskTemplate | None = None,
+        *,
+        inputs: Mapping[str, Any] | None = None,
+        output_prefix: str = "",
+        task_execution_metadata: TaskExecutionMetadata | None = None,
+        connection: Connection | None = None,
+    ) -> Resource:
         """Call ``do`` once and check that it returned a terminal ``Resource``."""
-        arguments = self._arguments(task_template, **_defaults(kwargs))
+        arguments = self._arguments(task_template, inputs, output_prefix, task_execution_metadata, connection)
         return self._checked_resource("do", self.connector.call_blocking("do", **arguments), terminal=True)
 
     def run(
@@ -177,7 +201,11 @@ class LifecycleDriver:
         connection: Connection | None = None,
         delete: bool = True,
     ) -> Lifecycle:
-        """Run the whole lifecycle from plain code (``do`` for a sync connector)."""
+        """Run the whole lifecycle from plain code (``do`` for a sync connector).
+
+        With ``delete``, the job is deleted also when polling fails (a hook raises, or ``max_polls``
+        is reached), so a real remote job is not left running.
+        """
         arguments = self._arguments(task_template, inputs, output_prefix, task_execution_metadata, connection)
         if self.connector.is_sync:
             resource = self.connector.call_blocking("do", **arguments)
@@ -185,47 +213,74 @@ class LifecycleDriver:
         meta, encoded = self._checked_meta(self.connector.call_blocking("create", **arguments))
         resources: list[Resource] = []
         template, conn = arguments["task_template"], arguments["connection"]
-        while True:
-            fresh = type(meta).decode(encoded)  # as another process would see it
-            resource = self.connector.call_blocking(
-                "get", resource_meta=fresh, task_template=template, connection=conn
-            )
-            resources.append(self._checked_resource("get", resource))
-            if resources[-1].phase.is_terminal:
-                break
-            if len(resources) >= self.max_polls:
-                raise self._not_terminal(resources)
-            self.clock.sleep(self.poll_interval)
-        if delete:
-            self.connector.call_blocking("delete", resource_meta=type(meta).decode(encoded), connection=conn)
+        try:
+            while True:
+                fresh = type(meta).decode(encoded)  # as another process would see it
+                resource = self.connector.call_blocking(
+                    "get", resource_meta=fresh, task_template=template, connection=conn
+                )
+                resources.append(self._checked_resource("get", resource))
+                if resources[-1].phase.is_terminal:
+                    break
+                if len(resources) >= self.max_polls:
+                    raise self._not_terminal(resources)
+                self.clock.sleep(self.poll_interval)
+        finally:
+            if delete:
+                self.connector.call_blocking(
+                    "delete", resource_meta=type(meta).decode(encoded), connection=conn
+                )
         return Lifecycle(resources, meta, encoded, deleted=delete)
 
     # Async code.
 
-    async def acreate(self, task_template: TaskTemplate | None = None, **kwargs: Any) -> ResourceMeta:
+    async def acreate(
+        self,
+        task_template: TaskTemplate | None = None,
+        *,
+        inputs: Mapping[str, Any] | None = None,
+        output_prefix: str = "",
+        task_execution_metadata: TaskExecutionMetadata | None = None,
+        connection: Connection | None = None,
+    ) -> ResourceMeta:
         """``create`` from async code."""
-        arguments = self._arguments(task_template, **_defaults(kwargs))
-        meta = await self.connector.call("create", **arguments)
-        self._checked_meta(meta)
-        return meta  # type: ignore[no-any-return]  # checked just above
+        arguments = self._arguments(task_template, inputs, output_prefix, task_execution_metadata, connection)
+        meta, _ = self._checked_meta(await self.connector.call("create", **arguments))
+        return meta
 
     async def aget(
-        self, resource_meta: ResourceMeta, task_template: TaskTemplate | None = None, **kwargs: Any
+        self,
+        resource_meta: ResourceMeta,
+        task_template: TaskTemplate | None = None,
+        *,
+        connection: Connection | None = None,
     ) -> Resource:
         """``get`` from async code."""
-        template = task_template if task_template is not None else self.template()
         resource = await self.connector.call(
-            "get", resource_meta=resource_meta, task_template=template, **kwargs
+            "get",
+            resource_meta=resource_meta,
+            task_template=task_template if task_template is not None else self.template(),
+            connection=connection or Connection(),
         )
         return self._checked_resource("get", resource)
 
-    async def adelete(self, resource_meta: ResourceMeta, **kwargs: Any) -> None:
+    async def adelete(self, resource_meta: ResourceMeta, *, connection: Connection | None = None) -> None:
         """``delete`` from async code."""
-        await self.connector.call("delete", resource_meta=resource_meta, **kwargs)
+        await self.connector.call(
+            "delete", resource_meta=resource_meta, connection=connection or Connection()
+        )
 
-    async def ado(self, task_template: TaskTemplate | None = None, **kwargs: Any) -> Resource:
+    async def ado(
+        self,
+        task_template: TaskTemplate | None = None,
+        *,
+        inputs: Mapping[str, Any] | None = None,
+        output_prefix: str = "",
+        task_execution_metadata: TaskExecutionMetadata | None = None,
+        connection: Connection | None = None,
+    ) -> Resource:
         """``do`` from async code."""
-        arguments = self._arguments(task_template, **_defaults(kwargs))
+        arguments = self._arguments(task_template, inputs, output_prefix, task_execution_metadata, connection)
         return self._checked_resource("do", await self.connector.call("do", **arguments), terminal=True)
 
     async def arun(
@@ -238,7 +293,10 @@ class LifecycleDriver:
         connection: Connection | None = None,
         delete: bool = True,
     ) -> Lifecycle:
-        """Run the whole lifecycle from async code; plain ``def`` hooks run in the default executor."""
+        """Run the whole lifecycle from async code; plain ``def`` hooks run in the default executor.
+
+        With ``delete``, the job is deleted also when polling fails, as in ``run``.
+        """
         arguments = self._arguments(task_template, inputs, output_prefix, task_execution_metadata, connection)
         if self.connector.is_sync:
             resource = await self.connector.call("do", **arguments)
@@ -246,31 +304,19 @@ class LifecycleDriver:
         meta, encoded = self._checked_meta(await self.connector.call("create", **arguments))
         resources: list[Resource] = []
         template, conn = arguments["task_template"], arguments["connection"]
-        while True:
-            fresh = type(meta).decode(encoded)
-            resource = await self.connector.call(
-                "get", resource_meta=fresh, task_template=template, connection=conn
-            )
-            resources.append(self._checked_resource("get", resource))
-            if resources[-1].phase.is_terminal:
-                break
-            if len(resources) >= self.max_polls:
-                raise self._not_terminal(resources)
-            await self.clock.asleep(self.poll_interval)
-        if delete:
-            await self.connector.call("delete", resource_meta=type(meta).decode(encoded), connection=conn)
+        try:
+            while True:
+                fresh = type(meta).decode(encoded)
+                resource = await self.connector.call(
+                    "get", resource_meta=fresh, task_template=template, connection=conn
+                )
+                resources.append(self._checked_resource("get", resource))
+                if resources[-1].phase.is_terminal:
+                    break
+                if len(resources) >= self.max_polls:
+                    raise self._not_terminal(resources)
+                await self.clock.asleep(self.poll_interval)
+        finally:
+            if delete:
+                await self.connector.call("delete", resource_meta=type(meta).decode(encoded), connection=conn)
         return Lifecycle(resources, meta, encoded, deleted=delete)
-
-
-def _defaults(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """The keyword arguments of ``create``/``do`` helpers, with unknown names refused."""
-    allowed = {"inputs", "output_prefix", "task_execution_metadata", "connection"}
-    unknown = set(kwargs) - allowed
-    if unknown:
-        raise TypeError(f"unexpected arguments: {', '.join(sorted(unknown))}")
-    return {
-        "inputs": kwargs.get("inputs"),
-        "output_prefix": kwargs.get("output_prefix", ""),
-        "task_execution_metadata": kwargs.get("task_execution_metadata"),
-        "connection": kwargs.get("connection"),
-    }
