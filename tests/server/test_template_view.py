@@ -1,4 +1,4 @@
-"""The template view's ``metadata`` dict: built by hand, it must equal json_format's MessageToDict."""
+"""The template view: its interface (described once per interface) and metadata (same as MessageToDict)."""
 
 from __future__ import annotations
 
@@ -107,3 +107,52 @@ def test_template_view_carries_the_metadata_dict() -> None:
     v2_tasks = _tasks("v2")
     assert V2Adapter().template(v2_tasks.TaskTemplate(type="echo")).metadata == {}
     assert V2Adapter().template(v2_tasks.TaskTemplate(type="echo", metadata={})).metadata == {}
+
+
+def _typed_interface(idl: str, **inputs: str) -> Any:
+    interface = importlib.import_module(f"{IDLS[idl]}.core.interface_pb2")
+    types = importlib.import_module(f"{IDLS[idl]}.core.types_pb2")
+    message = interface.TypedInterface()
+    for name, simple in inputs.items():
+        literal_type = types.LiteralType(simple=types.SimpleType.Value(simple))
+        variables = message.inputs.variables
+        if idl == "v1":
+            variables[name].type.CopyFrom(literal_type)
+        else:
+            variables.add(key=name).value.type.CopyFrom(literal_type)
+    return message
+
+
+@pytest.mark.parametrize(("idl", "adapter_type"), [("v1", V1Adapter), ("v2", V2Adapter)])
+def test_interface_is_described_once_and_every_view_is_new(idl: str, adapter_type: Any) -> None:
+    adapter = adapter_type()
+    tasks = _tasks(idl)
+    first = adapter.template(tasks.TaskTemplate(type="echo", interface=_typed_interface(idl, x="INTEGER")))
+    assert first.interface is not None
+    assert dict(first.interface.inputs) == {"x": "integer"}
+    first.interface.inputs["x"] = "changed by a connector"  # type: ignore[index]
+    again = tasks.TaskTemplate(type="echo", interface=_typed_interface(idl, x="INTEGER"))
+    second = adapter.template(again)
+    assert second.interface is not None
+    assert dict(second.interface.inputs) == {"x": "integer"}
+    assert second.interface is not first.interface
+    # Another interface is another entry; the declared types still type the inputs.
+    other = tasks.TaskTemplate(type="echo", interface=_typed_interface(idl, x="FLOAT", y="STRING"))
+    assert dict(adapter.template(other).interface.inputs) == {"x": "float", "y": "string"}
+    assert adapter.variables(other, "inputs")["x"].simple == _types(idl).SimpleType.Value("FLOAT")
+    assert adapter.variables(again, "outputs") == {}
+    assert adapter.variables(tasks.TaskTemplate(type="echo"), "inputs") is None
+
+
+def test_interface_cache_is_bounded() -> None:
+    adapter = V1Adapter()
+    tasks = _tasks("v1")
+    for index in range(300):
+        adapter.template(
+            tasks.TaskTemplate(type="echo", interface=_typed_interface("v1", **{f"x{index}": "INTEGER"}))
+        )
+        assert len(adapter._interfaces) <= 256
+
+
+def _types(idl: str) -> Any:
+    return importlib.import_module(f"{IDLS[idl]}.core.types_pb2")
