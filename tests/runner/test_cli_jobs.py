@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 
@@ -210,17 +211,24 @@ def test_prune_removes_finished_jobs_only(cli: Cli) -> None:
 def test_an_unusable_connector_home_is_an_error(cli: Cli) -> None:
     blocker = cli.root / "a-file"
     blocker.write_text("")
+    home = blocker / "home"
     done = cli.venv.run(
         ["connector", "run", "fakejob", *cli.fake(), "--output-prefix", str(cli.root)],
-        env={"CONNECTOR_HOME": str(blocker / "home")},
+        env={"CONNECTOR_HOME": str(home)},
     )
-    assert done.returncode == 1
-    assert done.stderr.startswith(
-        f"Error: cannot create the directory of the job journal '{blocker}/home/jobs.sqlite3'"
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == (
+        f"Error: cannot create the directory of the job journal '{home}/jobs.sqlite3': [Errno 20] Not a "
+        f"directory: '{home}'; check that the directory is writable, or point CONNECTOR_HOME at one that is\n"
     )
-    assert done.stderr.endswith(
-        "check that the directory is writable, or point CONNECTOR_HOME at one that is\n"
-    )
+    # Without --output-prefix, the default output directory under CONNECTOR_HOME fails first.
+    done = cli.venv.run(["connector", "run", "fakejob", *cli.fake()], env={"CONNECTOR_HOME": str(home)})
+    assert (done.returncode, done.stdout) == (1, "")
+    assert re.fullmatch(
+        f"Error: cannot create the output directory '{re.escape(str(home))}/outputs/[0-9a-f]{{12}}': Not a "
+        "directory; pass an output prefix, or point CONNECTOR_HOME at a writable directory\n",
+        done.stderr,
+    ), done.stderr
     assert cli.count("create ") == 0  # the journal is checked before a job is started
 
 

@@ -254,7 +254,7 @@ class _Run:
         try:
             if resume is not None:
                 assert meta is not None
-                self.job_id, self.meta = resume.id, meta
+                self.job_id, self.meta, self._recorded = resume.id, meta, True
                 self._record(claim=True, state=JobState.RUNNING)
                 self._emit("created", message="resumed")
                 return await self._poll()

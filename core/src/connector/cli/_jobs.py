@@ -18,9 +18,9 @@ from .._exceptions import (
 )
 from .._journal import JobJournal, JobRecord, JobState, iso_time
 from .._registry import ConnectorRegistry, default_registry
-from .._runner import DEFAULT_MAX_POLL_INTERVAL, DEFAULT_POLL_INTERVAL, cancel_job, prepare_resume
+from .._runner import cancel_job, prepare_resume
 from ._inspect import fail_unknown
-from ._run import _positive, execute, make_display, report
+from ._run import _fail, make_display, poll_options, run_and_report
 
 _DURATION = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([smhdw]?)\s*")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -28,11 +28,6 @@ _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 def _registry() -> ConnectorRegistry:
     return default_registry()
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    click.echo(f"Error: {message}", err=True)
-    raise SystemExit(code)
 
 
 def _journal() -> JobJournal:
@@ -144,31 +139,7 @@ def show_job(job_id: str, as_json: bool) -> None:
 
 @jobs.command("resume")
 @click.argument("job_id", metavar="ID")
-@click.option(
-    "--poll-interval",
-    type=float,
-    default=DEFAULT_POLL_INTERVAL,
-    show_default=True,
-    metavar="S",
-    callback=_positive(),
-    help="First wait between polls; it doubles after each poll.",
-)
-@click.option(
-    "--max-poll-interval",
-    type=float,
-    default=DEFAULT_MAX_POLL_INTERVAL,
-    show_default=True,
-    metavar="S",
-    callback=_positive(),
-    help="Longest wait between polls.",
-)
-@click.option(
-    "--timeout",
-    type=float,
-    metavar="S",
-    callback=_positive(),
-    help="Delete the job after S seconds.",
-)
+@poll_options
 @click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON document instead of progress and outputs."
 )
@@ -179,7 +150,6 @@ def resume(
     journal = _journal()
     record = _get(journal, job_id)
     registry = _registry()
-    display = make_display(record.category, as_json=as_json)
     try:
         run, record, meta = prepare_resume(
             registry,
@@ -188,13 +158,12 @@ def resume(
             poll_interval=poll_interval,
             max_poll_interval=max_poll_interval,
             timeout=timeout,
-            on_event=display.handle,
         )
     except ConnectorError as exc:
-        display.stop()
         _lookup_failure(registry, exc)
-    result = execute(run, display, resume=record, meta=meta)
-    report(result, as_json=as_json, abandoned=run.abandoned)
+    display = make_display(record.category, as_json=as_json)
+    run.on_event = display.handle
+    run_and_report(run, display, as_json=as_json, resume=record, meta=meta)
 
 
 def _lookup_failure(registry: ConnectorRegistry, exc: ConnectorError) -> NoReturn:

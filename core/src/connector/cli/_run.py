@@ -9,11 +9,17 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from .._exceptions import ConnectorNotFound, ConnectorUnavailable, InputValueError, JournalError
+from .._exceptions import (
+    ConfigurationError,
+    ConnectorNotFound,
+    ConnectorUnavailable,
+    InputValueError,
+    JournalError,
+)
 from .._model import Phase, TaskCategory, TaskLog
 from .._registry import ConnectorRegistry, default_registry
 from .._runner import DEFAULT_MAX_POLL_INTERVAL, DEFAULT_POLL_INTERVAL, RunEvent, RunResult, prepare_run
@@ -22,6 +28,8 @@ from ._inspect import fail_unknown
 
 if TYPE_CHECKING:
     from .._runner import _Run
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 _PHASE_STYLES = {
     Phase.SUCCEEDED: "bold green",
@@ -249,6 +257,16 @@ def execute(run: _Run, display: Display, **run_kwargs: Any) -> RunResult:
         return asyncio.run(main())
 
 
+def run_and_report(run: _Run, display: Display, *, as_json: bool, **run_kwargs: Any) -> NoReturn:
+    """Run ``run`` (see ``execute``), print how it ended and exit; an unusable journal exits 1."""
+    try:
+        result = execute(run, display, **run_kwargs)
+    except JournalError as exc:
+        display.stop()
+        _fail(str(exc), code=1)
+    report(result, as_json=as_json, abandoned=run.abandoned)
+
+
 def report(result: RunResult, *, as_json: bool, abandoned: bool = False) -> NoReturn:
     """Print the outputs (or the JSON document) and exit with the result's exit code."""
     if as_json:
@@ -277,13 +295,40 @@ def _parse_category(text: str) -> TaskCategory:
         raise click.BadParameter(str(exc), param_hint="TYPE[@VERSION]") from None
 
 
-def _positive() -> Callable[[click.Context, click.Parameter, float | None], float | None]:
-    def check(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
-        if value is not None and not value > 0:
-            raise click.BadParameter(f"must be more than 0 seconds, got {value:g}")
-        return value
+def _positive(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    if value is not None and not value > 0:
+        raise click.BadParameter(f"must be more than 0 seconds, got {value:g}")
+    return value
 
-    return check
+
+def poll_options(command: _F) -> _F:
+    """The --poll-interval, --max-poll-interval and --timeout options (`run` and `jobs resume`)."""
+    options = [
+        click.option(
+            "--poll-interval",
+            type=float,
+            default=DEFAULT_POLL_INTERVAL,
+            show_default=True,
+            metavar="S",
+            callback=_positive,
+            help="First wait between polls; it doubles after each poll.",
+        ),
+        click.option(
+            "--max-poll-interval",
+            type=float,
+            default=DEFAULT_MAX_POLL_INTERVAL,
+            show_default=True,
+            metavar="S",
+            callback=_positive,
+            help="Longest wait between polls.",
+        ),
+        click.option(
+            "--timeout", type=float, metavar="S", callback=_positive, help="Delete the job after S seconds."
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
 
 
 @click.command("run")
@@ -295,31 +340,7 @@ def _positive() -> Callable[[click.Context, click.Parameter, float | None], floa
 @click.option("--input", "input_items", multiple=True, metavar="KEY=VALUE", help="An input of the task.")
 @click.option("--inputs", "inputs_file", metavar="FILE", help="A JSON or YAML mapping of inputs.")
 @click.option("--output-prefix", metavar="P", help="Where the job writes outputs [default: a new directory].")
-@click.option(
-    "--poll-interval",
-    type=float,
-    default=DEFAULT_POLL_INTERVAL,
-    show_default=True,
-    metavar="S",
-    callback=_positive(),
-    help="First wait between polls; it doubles after each poll.",
-)
-@click.option(
-    "--max-poll-interval",
-    type=float,
-    default=DEFAULT_MAX_POLL_INTERVAL,
-    show_default=True,
-    metavar="S",
-    callback=_positive(),
-    help="Longest wait between polls.",
-)
-@click.option(
-    "--timeout",
-    type=float,
-    metavar="S",
-    callback=_positive(),
-    help="Delete the job after S seconds.",
-)
+@poll_options
 @click.option("--no-journal", is_flag=True, help="Do not write the job to the journal.")
 @click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON document instead of progress and outputs."
@@ -364,7 +385,6 @@ def run_command(
         fail_unknown(registry, exc)
     except ConnectorUnavailable as exc:
         _fail(f"task type {category} cannot be run: {exc}", code=1)
-    display = make_display(category, as_json=as_json)
     try:
         run = prepare_run(
             registry,
@@ -376,10 +396,9 @@ def run_command(
             max_poll_interval=max_poll_interval,
             timeout=timeout,
             journal=not no_journal,
-            on_event=display.handle,
         )
-        result = execute(run, display)
-    except JournalError as exc:
-        display.stop()
+    except ConfigurationError as exc:  # the default output directory cannot be made
         _fail(str(exc), code=1)
-    report(result, as_json=as_json, abandoned=run.abandoned)
+    display = make_display(category, as_json=as_json)
+    run.on_event = display.handle
+    run_and_report(run, display, as_json=as_json)

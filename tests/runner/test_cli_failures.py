@@ -1,0 +1,54 @@
+"""`connector jobs resume` with a journal that fails mid-run, in process (root cannot make one read-only)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from connector import ConnectorRegistry, JobJournal, JobState, TaskCategory
+from connector.cli import _jobs
+from tests.runner.fakejobs.connector_fakejobs import FakeJobs, FakeMeta
+
+
+class UnwritableJournal(JobJournal):
+    """A journal whose updates fail as on a full or read-only disk.
+
+    The tests run as root, which ignores file permissions, so a real read-only journal cannot be
+    made here; the error is the one ``JobJournal`` raises for a failed write.
+    """
+
+    def update(self, job_id: str, **changes: Any) -> None:
+        raise self._error("write to", sqlite3.OperationalError("attempt to write a readonly database"))
+
+
+def test_resume_with_an_unwritable_journal_exits_1_and_keeps_the_job(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "jobs"
+    (root / "j1").mkdir(parents=True)
+    (root / "j1" / "spec.json").write_text('{"custom": {}, "inputs": {}}')
+    journal = UnwritableJournal(tmp_path / "jobs.sqlite3")
+    journal.add(
+        job_id="abcdef012345",
+        category=TaskCategory("fakejob"),
+        resource_meta=FakeMeta(str(root), "j1").encode(),
+        template={"type": "fakejob", "custom": {"root": str(root)}},
+        inputs={},
+    )
+    registry = ConnectorRegistry()
+    registry.register(FakeJobs())
+    monkeypatch.setattr(_jobs, "_journal", lambda: journal)
+    monkeypatch.setattr(_jobs, "_registry", lambda: registry)
+    done = CliRunner().invoke(_jobs.jobs, ["resume", "abcdef", "--poll-interval", "0.01"])
+    assert done.exit_code == 1
+    assert done.output == (
+        f"Error: cannot write to the job journal '{journal.path}': attempt to write a readonly database; "
+        "check that the directory is writable, or point CONNECTOR_HOME at one that is\n"
+    )
+    # The row was there before the run: a journal that fails must not get the job deleted.
+    assert not (root / "events.log").exists()
+    assert journal.get("abcdef012345").state is JobState.RUNNING
