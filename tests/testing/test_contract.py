@@ -76,7 +76,7 @@ SYNC_TESTS = [
 def run_contract(pytester: pytest.Pytester, body: str) -> pytest.RunResult:
     pytester.makepyfile(test_plugin=CONNECTORS + textwrap.dedent(body))
     # pytest-asyncio is not needed by the contract, and would warn about its unset loop scope.
-    return pytester.runpytest("-v", "-p", "no:cacheprovider", "-p", "no:asyncio")
+    return pytester.runpytest("-v", "-p", "no:cacheprovider", "-p", "no:asyncio", "-p", "no:hypothesispytest")
 
 
 def assert_violations(result: pytest.RunResult, *messages: str) -> None:
