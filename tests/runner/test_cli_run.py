@@ -195,7 +195,7 @@ def test_inputs_and_template_files(cli: Cli, tmp_path: Path) -> None:
         json.dumps(
             {
                 "custom": {"greeting": "from file", "keep": 1},
-                "interface": {"inputs": {"a": "integer", "b": "string", "code": "string"}},
+                "interface": {"inputs": {"a": "integer", "b": "string", "code": "string", "q": "string"}},
             }
         )
     )
@@ -209,15 +209,18 @@ def test_inputs_and_template_files(cli: Cli, tmp_path: Path) -> None:
         "--input",
         "b=cli",
         "--input",
-        "code=007",
+        " code=007",
+        "--input",
+        'q="quoted"',
         "--custom",
         "greeting=from cli",
         "--json",
     )
     assert done.returncode == 0, done.stderr
     outputs = json.loads(done.stdout)["outputs"]
-    # --input wins over --inputs, --custom over the template's custom; "string" keeps 007 as text.
-    assert outputs["inputs"] == {"a": 1, "b": "cli", "code": "007"}
+    # --input wins over --inputs, --custom over the template's custom; "string" keeps 007 as text
+    # (the key's spaces stripped) and a quoted JSON string without its quotes.
+    assert outputs["inputs"] == {"a": 1, "b": "cli", "code": "007", "q": "quoted"}
     assert outputs["custom"] == {"greeting": "from cli", "keep": 1}
 
 

@@ -14,6 +14,7 @@ from connector._values import (
     load_mapping,
     parse_assignments,
     parse_value,
+    split_assignments,
     template_from_document,
     template_to_document,
 )
@@ -75,7 +76,8 @@ def test_at_file(tmp_path: Path) -> None:
     [
         (
             "{",
-            "v: '{' looks like JSON but is not valid JSON (Expecting property name enclosed in double quotes",
+            "v: '{' looks like JSON but is not valid JSON (Expecting property name enclosed in double quotes "
+            "at column 2)",
         ),
         ("[1,", "v: '[1,' looks like JSON but is not valid JSON (Expecting value at column 4)"),
         (
@@ -87,7 +89,34 @@ def test_at_file(tmp_path: Path) -> None:
 def test_malformed_json_values(text: str, message: str) -> None:
     with pytest.raises(InputValueError) as info:
         parse_value(text, option="v")
-    assert str(info.value).startswith(message)
+    assert str(info.value) == message + _NOT_JSON
+    assert info.value.option == "v"
+
+
+_NOT_JSON = "; fix it, or pass text that starts with '{', '[' or '\"' as a quoted JSON string"
+_TOO_LARGE = "is too large; pass it as a quoted JSON string"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # Python's json module accepts these, but no JSON printer (--json included) can write them back.
+        ("[NaN]", f"v: '[NaN]' looks like JSON but is not valid JSON (NaN is not a JSON value){_NOT_JSON}"),
+        (
+            '{"a": -Infinity}',
+            f"v: '{{\"a\": -Infinity}}' looks like JSON but is not valid JSON "
+            f"(-Infinity is not a JSON value){_NOT_JSON}",
+        ),
+        ("1e999", f"v: the number '1e999' {_TOO_LARGE}"),
+        ("-1e400", f"v: the number '-1e400' {_TOO_LARGE}"),
+        # int() converts at most sys.get_int_max_str_digits() digits (4300 by default).
+        ("9" * 5000, f"v: the number '99999999999999999999'...(5000 characters) {_TOO_LARGE}"),
+    ],
+)
+def test_values_that_json_cannot_hold(text: str, message: str) -> None:
+    with pytest.raises(InputValueError) as info:
+        parse_value(text, option="v")
+    assert str(info.value) == message
     assert info.value.option == "v"
 
 
@@ -98,8 +127,9 @@ def test_assignments() -> None:
         "c": "k=v",
         "d": "",
     }
+    assert split_assignments([" a =007", "b="], option="--input") == {"a": "007", "b": ""}
     with pytest.raises(InputValueError, match=r"^--input 'a' is given twice$"):
-        parse_assignments(["a=1", "a=1"], option="--input")
+        parse_assignments(["a=1", " a=1"], option="--input")
 
 
 def test_json_and_yaml_files(tmp_path: Path) -> None:
@@ -207,6 +237,11 @@ def test_interface_coercion() -> None:
         "l": [1],
         "b": True,
         "d": "2024-01-01",
+    }
+    # A value that is already text keeps it: a quoted JSON string loses its quotes, as without an interface.
+    assert coerce_to_interface({"s": "007", "l": [1]}, {"s": '"007"', "l": "[1]"}, interface) == {
+        "s": "007",
+        "l": [1],
     }
     # Values from a file are not text: a declared string must be a string there.
     with pytest.raises(InputValueError, match=r"^input 's' is declared string but got 7 \(number\)$"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -48,31 +49,60 @@ def parse_value(text: str, *, option: str = "value") -> Any:
     lowered = text.lower()
     if lowered in _BOOLEANS:
         return _BOOLEANS[lowered]
-    if _INTEGER.fullmatch(text):
-        return int(text)
-    if _FLOAT.fullmatch(text):
-        return float(text)
+    if _INTEGER.fullmatch(text) or _FLOAT.fullmatch(text):
+        return _number(text, option)
     if text == "null" or text[:1] in ("{", "[", '"'):
         try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
+            return _json_loads(text)
+        except ValueError as exc:
             raise InputValueError(
-                f"{option}: {text!r} looks like JSON but is not valid JSON "
-                f"({_json_problem(exc)} at column {exc.colno}); "
+                f"{option}: {text!r} looks like JSON but is not valid JSON ({_json_problem(exc)}); "
                 "fix it, or pass text that starts with '{', '[' or '\"' as a quoted JSON string",
                 option=option,
             ) from None
     return text
 
 
-def _json_problem(exc: json.JSONDecodeError) -> str:
+def _number(text: str, option: str) -> int | float:
+    try:
+        number: int | float = int(text) if _INTEGER.fullmatch(text) else float(text)
+    except ValueError:  # more digits than int() converts (sys.get_int_max_str_digits)
+        number = math.inf
+    if math.isinf(number):
+        raise InputValueError(
+            f"{option}: the number {_shorten(text)} is too large; pass it as a quoted JSON string",
+            option=option,
+        )
+    return number
+
+
+def _shorten(text: str) -> str:
+    return repr(text) if len(text) <= 40 else f"{text[:20]!r}...({len(text)} characters)"
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _json_loads(text: str) -> Any:
+    """``json.loads``, refusing the NaN and Infinity Python's parser accepts (they cannot be printed back)."""
+    return json.loads(text, parse_constant=_reject_constant)
+
+
+def _json_problem(exc: ValueError, *, line: bool = False) -> str:
+    """What ``_json_loads`` found wrong, and where when the parser says."""
+    if not isinstance(exc, json.JSONDecodeError):
+        return str(exc)  # NaN or Infinity: the parser does not say where
+    where = f"line {exc.lineno} column {exc.colno}" if line else f"column {exc.colno}"
     # Some messages end in "starting at", which reads badly before our own "at column N".
-    return exc.msg.removesuffix(" at")
+    return f"{exc.msg.removesuffix(' at')} at {where}"
 
 
 def _read_text(path_text: str, option: str) -> str:
     if not path_text:
-        raise InputValueError(f"{option}: '@' must be followed by a file name (use '@@' for a literal '@')")
+        raise InputValueError(
+            f"{option}: '@' must be followed by a file name (use '@@' for a literal '@')", option=option
+        )
     path = Path(path_text).expanduser()
     try:
         return path.read_text(encoding="utf-8")
@@ -86,12 +116,12 @@ def _read_text(path_text: str, option: str) -> str:
         raise InputValueError(f"{option}: cannot read {path_text!r}: {exc.strerror}", option=option) from None
 
 
-def parse_assignments(items: Iterable[str], *, option: str) -> dict[str, Any]:
-    """Parse ``KEY=VALUE`` items (each value typed by ``parse_value``) into a dict.
+def split_assignments(items: Iterable[str], *, option: str) -> dict[str, str]:
+    """Split ``KEY=VALUE`` items into a dict of the values' text (keys stripped of spaces).
 
     Raises ``InputValueError`` for an item without ``=``, an empty key, or a key given twice.
     """
-    result: dict[str, Any] = {}
+    result: dict[str, str] = {}
     for item in items:
         key, sep, value = item.partition("=")
         key = key.strip()
@@ -101,8 +131,14 @@ def parse_assignments(items: Iterable[str], *, option: str) -> dict[str, Any]:
             raise InputValueError(f"{option} {item!r}: the key before '=' is empty", option=option)
         if key in result:
             raise InputValueError(f"{option} {key!r} is given twice", option=option)
-        result[key] = parse_value(value, option=f"{option} {key}")
+        result[key] = value
     return result
+
+
+def parse_assignments(items: Iterable[str], *, option: str) -> dict[str, Any]:
+    """Parse ``KEY=VALUE`` items (see ``split_assignments``), each value typed by ``parse_value``."""
+    texts = split_assignments(items, option=option)
+    return {key: parse_value(text, option=f"{option} {key}") for key, text in texts.items()}
 
 
 def load_document(path_text: str, *, option: str) -> Any:
@@ -115,15 +151,13 @@ def load_document(path_text: str, *, option: str) -> Any:
     suffix = Path(path_text).suffix.lower()
     if suffix not in (".yaml", ".yml"):
         try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
+            return _json_loads(text)
+        except ValueError as exc:
+            json_error = _json_problem(exc, line=True)
             if suffix == ".json":
                 raise InputValueError(
-                    f"{option}: {path_text!r} is not valid JSON: "
-                    f"{_json_problem(exc)} at line {exc.lineno} column {exc.colno}",
-                    option=option,
+                    f"{option}: {path_text!r} is not valid JSON: {json_error}", option=option
                 ) from None
-            json_error = f"{_json_problem(exc)} at line {exc.lineno} column {exc.colno}"
             return _load_yaml(text, path_text, option, json_error=json_error)
     return _load_yaml(text, path_text, option)
 
@@ -165,7 +199,9 @@ def load_mapping(path_text: str, *, option: str) -> dict[str, Any]:
         )
     bad = [repr(k) for k in document if not isinstance(k, str)]
     if bad:
-        raise InputValueError(f"{option}: {path_text!r} has keys that are not strings: {', '.join(bad)}")
+        raise InputValueError(
+            f"{option}: {path_text!r} has keys that are not strings: {', '.join(bad)}", option=option
+        )
     return document
 
 
@@ -275,7 +311,8 @@ def coerce_to_interface(
     """Check inputs against the template's interface, when it declares inputs.
 
     ``raw`` holds the text of each ``--input`` as typed on the command line, so an input declared
-    ``string`` keeps ``007`` as text rather than the integer ``parse_value`` made of it. Raises
+    ``string`` keeps ``007`` as text rather than the integer ``parse_value`` made of it (a value
+    that is already a string, such as a quoted JSON string or a file's text, stays as it is). Raises
     ``InputValueError`` for an input the interface does not declare or a value that does not fit.
     """
     if interface is None or not interface.inputs:
@@ -292,7 +329,7 @@ def coerce_to_interface(
     for name, value in inputs.items():
         type_name = declared[name]
         text = raw.get(name)
-        if type_name == "string" and text is not None and not text.startswith("@"):
+        if type_name == "string" and text is not None and not isinstance(value, str):
             result[name] = text
         elif type_name == "float" and isinstance(value, int) and not isinstance(value, bool):
             result[name] = float(value)

@@ -23,7 +23,7 @@ from .._exceptions import (
 from .._model import Phase, TaskCategory, TaskLog
 from .._registry import ConnectorRegistry, default_registry
 from .._runner import DEFAULT_MAX_POLL_INTERVAL, DEFAULT_POLL_INTERVAL, RunEvent, RunResult, prepare_run
-from .._values import build_template, coerce_to_interface, load_mapping, parse_assignments
+from .._values import build_template, coerce_to_interface, load_mapping, parse_assignments, split_assignments
 from ._inspect import fail_unknown
 
 if TYPE_CHECKING:
@@ -374,7 +374,7 @@ def run_command(
         )
         inputs = load_mapping(inputs_file, option="--inputs") if inputs_file else {}
         cli_inputs = parse_assignments(input_items, option="--input")
-        raw = {k: v for k, _, v in (item.partition("=") for item in input_items)}
+        raw = split_assignments(input_items, option="--input")
         inputs = coerce_to_interface({**inputs, **cli_inputs}, raw, template.interface)
     except InputValueError as exc:
         _fail(str(exc))
