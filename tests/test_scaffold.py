@@ -70,6 +70,20 @@ def test_sync_writes_a_sync_connector(tmp_path: Path) -> None:
     assert "ResourceMeta" not in source
 
 
+@pytest.mark.parametrize("kind", [[], ["--sync"]])
+def test_generated_code_fits_the_default_line_length(tmp_path: Path, kind: list[str]) -> None:
+    """88 columns (ruff's and black's default), so a new project's formatter leaves it alone."""
+    assert new("my-service", "--dir", str(tmp_path), *kind)[0] == 0
+    target = tmp_path / "connector-my-service"
+    long_lines = [
+        f"{path.relative_to(target)}:{number}"
+        for path in sorted(target.rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if len(line) > 88
+    ]
+    assert long_lines == []
+
+
 def test_the_default_dir_is_the_current_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     assert new("here")[0] == 0
@@ -123,7 +137,9 @@ def test_a_scaffold_installs_and_passes_its_tests(tmp_path: Path, core_wheel: Pa
     venv.install(core_wheel)
     venv.install(f"{tmp_path / 'connector-my-service'}[test]", f"{tmp_path / 'connector-echo'}[test]")
     for folder, passed in (("connector-my-service", 7), ("connector-echo", 4)):
-        result = venv.run(["python", "-m", "pytest", str(tmp_path / folder / "tests"), "-q"])
+        result = venv.run(
+            ["python", "-m", "pytest", str(tmp_path / folder / "tests"), "-q", "-p", "no:cacheprovider"]
+        )
         assert result.returncode == 0, result.stdout + result.stderr
         assert f"{passed} passed" in result.stdout
     check = venv.run(["connector", "check"])

@@ -58,8 +58,7 @@ def scaffold_files(name: str, *, sync: bool) -> dict[str, str]:
         "core_version": f"{major}.{minor}",
         "meta_export": "" if sync else f"from ._connector import {meta_name} as {meta_name}\n",
         "all": f'"{class_name}"' if sync else f'"{class_name}", "{meta_name}"',
-        "sample_inputs": '"x": 1',
-        "expected_outputs": '    expected_outputs = {"x": 1}' if sync else "    expected_outputs = {}",
+        "expected_outputs": '{"x": 1}' if sync else "{}",
     }
     sources = {
         "pyproject.toml": "pyproject.toml.tmpl",
@@ -68,7 +67,7 @@ def scaffold_files(name: str, *, sync: bool) -> dict[str, str]:
         f"src/{package}/__init__.py": "__init__.py.tmpl",
         f"src/{package}/_connector.py": "sync_connector.py.tmpl" if sync else "async_connector.py.tmpl",
         "tests/test_contract.py": "test_contract.py.tmpl",
-        "tests/test_connector.py": "test_connector.py.tmpl",
+        "tests/test_connector.py": "test_sync_connector.py.tmpl" if sync else "test_async_connector.py.tmpl",
     }
     files = {path: _template(source).substitute(values) for path, source in sources.items()}
     files[f"src/{package}/py.typed"] = ""
