@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -72,6 +73,24 @@ def test_the_input_wins_over_the_custom_field(driver: LifecycleDriver, tmp_path:
 def test_a_file_url_is_a_local_path(driver: LifecycleDriver, tmp_path: Path) -> None:
     (tmp_path / "f").write_text("")
     assert driver.run(inputs={"path": f"file://{tmp_path}/f"}).final.phase is Phase.SUCCEEDED
+
+
+def test_a_file_url_is_percent_decoded_and_may_name_localhost(
+    driver: LifecycleDriver, tmp_path: Path
+) -> None:
+    (tmp_path / "a b").write_text("")
+    for url in (f"file://{tmp_path}/a%20b", f"file://localhost{tmp_path}/a%20b"):
+        resource = driver.run(inputs={"path": url}).final
+        assert resource.phase is Phase.SUCCEEDED
+        assert resource.custom_info == {"matches": [str(tmp_path / "a b")]}
+
+
+def test_a_file_url_of_another_host_is_refused(driver: LifecycleDriver) -> None:
+    with raises_exactly(
+        "file_sensor: 'file://fileserver/share/x' names the host 'fileserver'; a file:// URL must be "
+        "local (file:///path)"
+    ):
+        driver.create(inputs={"path": "file://fileserver/share/x"})
 
 
 def test_a_home_path_is_expanded(
@@ -190,7 +209,7 @@ def test_timeouts_parse(value: object, seconds: float | None) -> None:
     assert parse_timeout(value) == seconds
 
 
-@pytest.mark.parametrize("value", ["soon", "5 minutes", "-3s", True, [1], "1w"])
+@pytest.mark.parametrize("value", ["soon", "5 minutes", "-3s", True, [1], "1w", math.nan, math.inf])
 def test_a_timeout_that_is_not_a_duration_is_refused(value: object) -> None:
     with raises_exactly(
         "file_sensor: custom field 'timeout' must be seconds (a number) or a duration like "

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import glob
+import math
 import os
 import re
 import time
+import urllib.parse
+import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -45,7 +48,7 @@ def parse_timeout(value: object) -> float | None:
         seconds = float(value)
     elif isinstance(value, str) and (match := _DURATION.match(value)):
         seconds = float(match["value"]) * _UNIT_SECONDS[match["unit"] or "s"]
-    if seconds is None:
+    if seconds is None or not math.isfinite(seconds):
         raise ValueError(
             "file_sensor: custom field 'timeout' must be seconds (a number) or a duration like "
             f"'90s', '5m', '2h' or '1d'; got {value!r}"
@@ -76,9 +79,22 @@ def _fsspec() -> Any:
     return fsspec
 
 
+def _local_path(url: str) -> str:
+    """The local path of a ``file://`` URL (percent-decoded); another host's is refused."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.netloc not in ("", "localhost"):
+        raise ValueError(
+            f"file_sensor: {url!r} names the host {parts.netloc!r}; a file:// URL must be local "
+            "(file:///path)"
+        )
+    return urllib.request.url2pathname(parts.path)
+
+
 def _check_path(path: str) -> None:
     """Refuse at create what get could never look at: a URL without fsspec or with an unknown protocol."""
     protocol = _protocol(path)
+    if protocol == "file":
+        _local_path(path)
     if protocol in (None, "file"):
         return
     fsspec = _fsspec()
@@ -97,7 +113,7 @@ def find_matches(path: str) -> list[str]:
     """The paths that exist and match ``path`` (a local path, a glob, or an fsspec URL), sorted."""
     protocol = _protocol(path)
     if protocol == "file":
-        path = path[len("file://") :]
+        path = _local_path(path)
         protocol = None
     if protocol is None:
         local = os.path.expanduser(path)
