@@ -437,10 +437,21 @@ class IdlAdapter:
 
 
 def _category(name: str, version: int, field: str) -> TaskCategory:
-    try:
-        return TaskCategory(name, version)
-    except ValueError as exc:
-        raise BadRequestError(f"bad task category: {exc}", field=field) from None
+    # Two or three per call; a TaskCategory checks its values when made (about 1 us). The cache
+    # holds valid categories only and starts over when full, so clients cannot grow it.
+    category = _CATEGORIES.get((name, version))
+    if category is None:
+        try:
+            category = TaskCategory(name, version)
+        except ValueError as exc:
+            raise BadRequestError(f"bad task category: {exc}", field=field) from None
+        if len(_CATEGORIES) >= 1024:
+            _CATEGORIES.clear()
+        _CATEGORIES[(name, version)] = category
+    return category
+
+
+_CATEGORIES: dict[tuple[str, int], TaskCategory] = {}
 
 
 def categories_of(metadata: ConnectorMetadata) -> Sequence[TaskCategory]:
