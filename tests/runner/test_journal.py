@@ -6,6 +6,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from contextlib import closing
 from pathlib import Path
 
@@ -144,12 +145,18 @@ def test_an_unwritable_place_is_a_journal_error(tmp_path: Path) -> None:
 
 WRITER = textwrap.dedent(
     """
-    import sys
+    import sys, time
+    from pathlib import Path
     from connector import JobJournal, JobState, Phase, TaskCategory
 
-    journal = JobJournal(sys.argv[1])
-    worker = sys.argv[2]
-    for n in range(int(sys.argv[3])):
+    path, worker, jobs, start = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+    # Every worker opens the same new journals at the same moments: the first open of a file
+    # switches it to WAL, which SQLite does not wait for when another process holds the lock.
+    for n in range(20):
+        time.sleep(max(0.0, start + n * 0.04 - time.time()))
+        JobJournal(path.parent / f"new-{n}.sqlite3").list()
+    journal = JobJournal(path)
+    for n in range(jobs):
         job_id = f"{worker}-{n}"
         journal.add(
             job_id=job_id, category=TaskCategory("sensor"), resource_meta=b"{}", template={}, inputs={"n": n}
@@ -164,11 +171,12 @@ WRITER = textwrap.dedent(
 
 
 def test_concurrent_writers_in_separate_processes(tmp_path: Path) -> None:
-    path = tmp_path / "shared" / "jobs.sqlite3"
-    workers, jobs_each = 6, 40
+    path = tmp_path / "jobs.sqlite3"
+    workers, jobs_each = 4, 15
+    start = time.time() + 1.5  # after every worker's interpreter has started
     processes = [
         subprocess.Popen(
-            [sys.executable, "-c", WRITER, str(path), f"w{i}", str(jobs_each)],
+            [sys.executable, "-c", WRITER, str(path), f"w{i}", str(jobs_each), str(start)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

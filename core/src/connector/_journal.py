@@ -208,7 +208,7 @@ class JobJournal:
         try:
             connection = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
             try:
-                connection.execute("PRAGMA journal_mode=WAL")
+                self._use_wal(connection)
                 connection.execute("BEGIN IMMEDIATE")
                 (version,) = connection.execute("PRAGMA user_version").fetchone()
                 if version > SCHEMA_VERSION:
@@ -227,6 +227,21 @@ class JobJournal:
         except sqlite3.Error as exc:
             raise self._error("open", exc) from exc
         self._ready = True
+
+    def _use_wal(self, connection: sqlite3.Connection) -> None:
+        import sqlite3
+
+        # Switching a new file to WAL takes an exclusive lock, and SQLite fails at once rather than
+        # wait for it: runs that open a new journal together retry, within the busy timeout.
+        deadline = time.monotonic() + self.busy_timeout
+        while True:
+            try:
+                connection.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.005)
 
     def add(
         self,
