@@ -284,6 +284,27 @@ def test_every_rpc_of_both_protocols_against_installed_plugins(serve: Any, tmp_p
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_right_after_the_address_is_printed_exits_0(serve_venv: Venv, signum: int) -> None:
+    # A supervisor may signal as soon as it reads the address; the handlers must already be there.
+    process = subprocess.Popen(
+        [str(serve_venv.bin / "connector"), "serve", "--port", "0", "--prometheus-port", "0"],
+        env=_environ(serve_venv),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as from a terminal
+    )
+    assert process.stdout is not None
+    for line in process.stdout:
+        if _ADDRESS.match(line):
+            break
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert err.rstrip().endswith("INFO connector.server: stopped")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_drains_the_call_in_flight_and_exits_0(serve: Any, tmp_path: Path, signum: int) -> None:
     served = serve()
     marker = tmp_path / "marker"

@@ -241,14 +241,16 @@ class ConnectorService:
 
     async def serve(self, on_started: Callable[[ConnectorService], None] | None = None) -> None:
         """Start, call ``on_started``, serve until SIGTERM or SIGINT, then drain and return."""
-        await self.start()
-        if on_started is not None:
-            on_started(self)
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
+        # Before starting: a signal that arrives while the port is bound, or right after the
+        # addresses are printed (a supervisor's first chance to send one), still drains and exits 0.
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stopping.set)
         try:
+            await self.start()
+            if on_started is not None:
+                on_started(self)
             await stopping.wait()
             logger.info("draining: waiting up to %gs for in-flight calls", self.options.drain_seconds)
         finally:
