@@ -193,8 +193,10 @@ class IdlAdapter:
     given, so the adapters can be built without touching the literal modules).
     """
 
-    #: "v1" (flyteidl) or "v2" (flyteidl2).
-    version = ""
+    #: The protocol's request and response messages (``agent_pb2`` or ``connector_pb2``).
+    messages: Any
+    #: The protocol's ``core.execution_pb2`` (for ``TaskLog``).
+    _execution: Any
 
     def __init__(self, codec: Any = None) -> None:
         self._codec = codec
@@ -357,7 +359,7 @@ class IdlAdapter:
             raise HookResultError(
                 category, hook, f"returned {type(result).__name__}, not a connector.Resource"
             )
-        message = self._resource_type()(phase=int(result.phase), message=result.message)
+        message = self.messages.Resource(phase=int(result.phase), message=result.message)
         for link in result.log_links:
             if not isinstance(link, TaskLog):
                 raise HookResultError(
@@ -384,23 +386,17 @@ class IdlAdapter:
             self.codec.encode_into(message.outputs, result.outputs, variables)
         return message
 
-    def _resource_type(self) -> Any:
-        raise NotImplementedError
-
     def _task_log(self, link: TaskLog) -> Any:
-        return self._task_log_type()(
+        return self._execution.TaskLog(
             uri=link.uri,
             name=link.name,
             ShowWhilePending=link.show_while_pending,
             HideOnceFinished=link.hide_once_finished,
         )
 
-    def _task_log_type(self) -> Any:
-        raise NotImplementedError
-
     def log_responses(self, chunk: LogsChunk) -> list[Any]:
         """The stream messages of one chunk of logs: its token as a header, then its lines as a body."""
-        messages = self._messages()
+        messages = self.messages
         responses = []
         if chunk.token:
             responses.append(
@@ -419,7 +415,7 @@ class IdlAdapter:
                 "get_metrics",
                 f"returned {type(result).__name__}, not a list of connector.MetricSeries",
             )
-        response = self._messages().GetTaskMetricsResponse()
+        response = self.messages.GetTaskMetricsResponse()
         for series in result:
             if not isinstance(series, MetricSeries):
                 raise HookResultError(
@@ -431,9 +427,6 @@ class IdlAdapter:
             values = [[point.timestamp, str(point.value)] for point in series.points]
             item.data.update({"resultType": "matrix", "result": [{"metric": {}, "values": values}]})
         return response
-
-    def _messages(self) -> Any:
-        raise NotImplementedError
 
 
 def _category(name: str, version: int, field: str) -> TaskCategory:
@@ -462,8 +455,6 @@ def categories_of(metadata: ConnectorMetadata) -> Sequence[TaskCategory]:
 class V1Adapter(IdlAdapter):
     """flyteidl v1 (``flyteidl.admin.agent_pb2``): LiteralMap inputs, no Connection."""
 
-    version = "v1"
-
     def __init__(self, codec: Any = None) -> None:
         super().__init__(codec)
         from flyteidl.admin import agent_pb2
@@ -483,15 +474,6 @@ class V1Adapter(IdlAdapter):
             return _category(request.task_type, 0, "task_type")
         return super().request_category(request)
 
-    def _resource_type(self) -> Any:
-        return self.messages.Resource
-
-    def _task_log_type(self) -> Any:
-        return self._execution.TaskLog
-
-    def _messages(self) -> Any:
-        return self.messages
-
     def agent(self, metadata: ConnectorMetadata) -> Any:
         """An ``Agent`` message for ``AgentMetadataService``."""
         categories = categories_of(metadata)
@@ -507,8 +489,6 @@ class V1Adapter(IdlAdapter):
 
 class V2Adapter(IdlAdapter):
     """flyteidl2 (``flyteidl2.connector.connector_pb2``): named-literal inputs and a Connection."""
-
-    version = "v2"
 
     def __init__(self, codec: Any = None) -> None:
         super().__init__(codec)
@@ -527,15 +507,6 @@ class V2Adapter(IdlAdapter):
         if not request.HasField("connection"):
             return Connection()
         return Connection(secrets=dict(request.connection.secrets), configs=dict(request.connection.configs))
-
-    def _resource_type(self) -> Any:
-        return self.messages.Resource
-
-    def _task_log_type(self) -> Any:
-        return self._execution.TaskLog
-
-    def _messages(self) -> Any:
-        return self.messages
 
     def connector(self, metadata: ConnectorMetadata) -> Any:
         """A ``Connector`` message for ``ConnectorMetadataService``."""
