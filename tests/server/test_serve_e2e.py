@@ -48,8 +48,8 @@ ENTRY_POINTS = {
     "syncecho": "connector_svctest:SyncEcho",
     "asyncdo@2": "connector_svctest:AsyncDo",
 }
-_ADDRESS = re.compile(r"^Serving gRPC on 127\.0\.0\.1:(\d+) ")
-_METRICS = re.compile(r"^Serving metrics on http://127\.0\.0\.1:(\d+)/metrics$")
+_ADDRESS = re.compile(r"^Serving gRPC on (?:127\.0\.0\.1|localhost):(\d+) ")
+_METRICS = re.compile(r"^Serving metrics on http://(?:127\.0\.0\.1|localhost):(\d+)/metrics$")
 
 
 @pytest.fixture(scope="session")
@@ -378,10 +378,12 @@ def test_seed_api_connector_service_run(tmp_path: Path) -> None:
     code = (
         "from connector.server import ConnectorService\n"
         "ConnectorService.run(port=0, prometheus_port=0, worker=2, timeout=30,\n"
-        "                     modules=['tests.server.sample_plugin'])\n"
+        "                     modules=['tests.server.sample_plugin'], host='localhost')\n"
     )
     served = Served([sys.executable, "-c", code], _environ(None))
     try:
+        assert served.stdout[0] == f"Serving gRPC on localhost:{served.port} (plaintext)"
+        assert served.stdout[1] == f"Serving metrics on http://localhost:{served.metrics_port}/metrics"
         assert {a.name for a in served.v1_meta.ListAgents(agent_pb2.ListAgentsRequest()).agents} >= {
             "Sync echo"
         }

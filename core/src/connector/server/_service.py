@@ -235,7 +235,8 @@ class ConnectorService:
         if self._loader is not None and not self._loader.done():
             self._loader.cancel()
         if self._metrics_server is not None:
-            self._metrics_server.shutdown()
+            # shutdown() waits for the HTTP server's poll loop (up to half a second): not on the loop.
+            await asyncio.to_thread(self._metrics_server.shutdown)
             self._metrics_server.server_close()
         self.pool.shutdown(wait=False, cancel_futures=True)
 
@@ -269,15 +270,21 @@ class ConnectorService:
         worker: int = 10,
         timeout: float | None = None,
         modules: Sequence[str] | None = None,
+        *,
+        host: str = "127.0.0.1",
     ) -> None:
         """Serve the installed connectors (and those of ``modules``) until SIGTERM or SIGINT.
 
         ``worker`` is the number of threads for plain hooks; ``timeout`` limits each call in seconds.
+        ``host`` is the address to listen on: loopback by default, ``"0.0.0.0"`` in a container
+        (flytekit's ``run`` always listened on every address).
         """
         registry = ConnectorRegistry.from_entry_points()
         if modules:
             register_modules(registry, modules)
-        options = ServiceOptions(port=port, prometheus_port=prometheus_port, workers=worker, timeout=timeout)
+        options = ServiceOptions(
+            host=host, port=port, prometheus_port=prometheus_port, workers=worker, timeout=timeout
+        )
         asyncio.run(
             cls(registry, options).serve(on_started=lambda s: print(describe_addresses(s), flush=True))
         )
