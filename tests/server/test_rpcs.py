@@ -13,7 +13,7 @@ from flyteidl2.connector import connector_pb2
 from flyteidl2.core import interface_pb2 as interface2_pb2
 from flyteidl2.core import security_pb2
 from flyteidl2.core import types_pb2 as types2_pb2
-from google.protobuf import duration_pb2, timestamp_pb2
+from google.protobuf import duration_pb2, json_format, timestamp_pb2
 
 from tests.server.conftest import (
     meta_json,
@@ -298,14 +298,29 @@ async def test_v2_logs_and_metrics(start_service: Any, tmp_path: Path) -> None:
             task_category=v2_category("filejob"), resource_meta=created.resource_meta
         )
     )
-    bodies = [list(r.body.results) async for r in stream if r.HasField("body")]
-    assert len(bodies) == 3
+    job_id = meta_json(created.resource_meta)["job_id"]
+    parts = [
+        (r.WhichOneof("part"), r.header.token if r.HasField("header") else list(r.body.results))
+        async for r in stream
+    ]
+    assert parts == [
+        ("header", "1"),
+        ("body", [f"{job_id} line 0"]),
+        ("header", "2"),
+        ("body", [f"{job_id} line 1"]),
+        ("header", "3"),
+        ("body", [f"{job_id} line 2"]),
+    ]
     metrics = await running.v2.GetTaskMetrics(
         connector_pb2.GetTaskMetricsRequest(
             task_category=v2_category("filejob"), resource_meta=created.resource_meta, queries=["q"]
         )
     )
     assert [r.metric for r in metrics.results] == ["q"]
+    assert json_format.MessageToDict(metrics.results[0].data) == {
+        "resultType": "matrix",
+        "result": [{"metric": {}, "values": [[1700000000.0, "0.0"], [1700000001.0, "1.0"]]}],
+    }
 
 
 async def test_v2_list_and_get_connectors(start_service: Any) -> None:
