@@ -61,3 +61,8 @@ def add_to_server(server: grpc.aio.Server, servicer: object, service: Any) -> No
             response_serializer=response_class.SerializeToString,
         )
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),))
+    # Also as registered methods (grpcio >= 1.63): C-core then matches the method itself, without
+    # a lookup through every generic handler in Python for each call.
+    register = getattr(server, "add_registered_method_handlers", None)
+    if register is not None:
+        register(service.full_name, handlers)
