@@ -142,20 +142,26 @@ def _qualified(cls: type | None) -> str | None:
 def check(as_json: bool) -> None:
     """Load every connector and report each problem; exit 1 if there is any (for Docker builds and CI).
 
-    Broken and conflicting connectors are problems; disabled ones (CONNECTOR_ALLOW, CONNECTOR_DENY,
+    Broken and conflicting connectors are problems (a conflict once, however many claim it);
+    disabled ones (CONNECTOR_ALLOW, CONNECTOR_DENY,
     CONNECTOR_PIN) are reported but are not.
     """
     entries = _registry().load_all()
-    problems = [e for e in entries if e.is_problem]
+    # One problem per reason: the claimants of one conflict share its message and count once.
+    problems = list(dict.fromkeys((_label(e), e.state, e.error) for e in entries if e.is_problem))
     if as_json:
         _print_json(
             {"ok": not problems, "connectors": [e.to_dict() for e in entries], "problems": len(problems)}
         )
     else:
         # Disabled connectors are reported but are not problems: the operator left them out.
-        for entry in entries:
-            if entry.is_problem or entry.state is ConnectorState.DISABLED:
-                click.echo(f"{entry.state.value.upper()} {_label(entry)}: {entry.error}")
+        reported = dict.fromkeys(
+            (_label(e), e.state, e.error)
+            for e in entries
+            if e.is_problem or e.state is ConnectorState.DISABLED
+        )
+        for label, state, error in reported:
+            click.echo(f"{state.value.upper()} {label}: {error}")
         loaded = sum(e.state is ConnectorState.LOADED for e in entries)
         disabled = sum(e.state is ConnectorState.DISABLED for e in entries)
         click.echo(f"{loaded} connector(s) loaded, {disabled} disabled, {len(problems)} problem(s).")
