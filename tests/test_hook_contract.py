@@ -553,7 +553,7 @@ def test_trace_prints_each_call_and_its_result(capsys: pytest.CaptureFixture[str
         "config={}, container_image=None, container_args=[], sql=None, metadata={}, interface=None, id='', "
         "raw=None), output_prefix='', inputs={'n': 1}, task_execution_metadata=TaskExecutionMetadata("
         "task_execution_id='', namespace='', labels={}, annotations={}, k8s_service_account='', "
-        "environment_variables={}, max_attempts=0, interruptible=False, raw=None), "
+        "environment_variables={}, max_attempts=0, interruptible=False), "
         "connection=Connection(secrets={'token': '***'}, configs={}))",
         # The result of the async def, not its coroutine.
         "connector trace: job@0 do -> Resource(phase=<Phase.SUCCEEDED: 3>, message='', log_links=[], "

@@ -295,3 +295,18 @@ def test_a_connection_never_shows_secret_values() -> None:
     assert repr(connection) == "Connection(secrets={'token': '***'}, configs={'region': 'eu'})"
     assert "s3cr3t" not in str(connection)
     assert connection.secrets["token"] == "s3cr3t"
+
+
+def test_execution_metadata_never_shows_environment_values() -> None:
+    metadata = connector.TaskExecutionMetadata(
+        task_execution_id="run-1",
+        namespace="ns",
+        environment_variables={"API_TOKEN": "s3cr3t"},
+        raw=b"API_TOKEN=s3cr3t",
+    )
+    assert repr(metadata) == (
+        "TaskExecutionMetadata(task_execution_id='run-1', namespace='ns', labels={}, annotations={}, "
+        "k8s_service_account='', environment_variables={'API_TOKEN': '***'}, max_attempts=0, "
+        "interruptible=False)"
+    )
+    assert metadata.environment_variables["API_TOKEN"] == "s3cr3t"

@@ -203,7 +203,11 @@ def render_task_template(task_template: TaskTemplate, file_prefix: str) -> TaskT
 
 @dataclasses.dataclass
 class TaskExecutionMetadata:
-    """Where and how the workflow engine runs this task execution."""
+    """Where and how the workflow engine runs this task execution.
+
+    ``repr()`` names the environment variables but never shows their values (they often carry
+    credentials), and leaves out ``raw``, the IDL message, which carries them too.
+    """
 
     task_execution_id: str = ""
     namespace: str = ""
@@ -214,6 +218,16 @@ class TaskExecutionMetadata:
     max_attempts: int = 0
     interruptible: bool = False
     raw: Any = None
+
+    def __repr__(self) -> str:
+        shown = []
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.name == "environment_variables":
+                value = dict.fromkeys(value, "***")
+            if field.name != "raw":
+                shown.append(f"{field.name}={value!r}")
+        return f"TaskExecutionMetadata({', '.join(shown)})"
 
 
 @dataclasses.dataclass(frozen=True)
