@@ -27,6 +27,7 @@ from connector import (
     ConnectorRegistry,
     ConnectorState,
     ConnectorUnavailable,
+    ConnectorValidationError,
     DuplicateConnectorError,
     LoadedConnector,
     Phase,
@@ -272,6 +273,21 @@ def test_two_distributions_claiming_one_category_serve_neither() -> None:
     assert (first.calls, second.calls) == (0, 0)
     assert registry.load_all()[0].is_problem
     assert registry.list_connectors() == []
+
+
+def test_one_distribution_advertising_a_category_twice_is_broken_not_a_conflict() -> None:
+    registry = ConnectorRegistry([fake_record("echo", Echo), fake_record("echo@0", Echo)])
+    message = (
+        "connector-x 1.0 advertises task type echo@0 under 2 entry points ('echo', 'echo@0'); "
+        "keep one, named 'echo'"
+    )
+    assert entry_states(registry) == [
+        ("echo", "connector-x", "broken", message),
+        ("echo@0", "connector-x", "broken", message),
+    ]
+    with pytest.raises(ConnectorValidationError) as info:
+        registry.get("echo")
+    assert (str(info.value), info.value.rule) == (message, "duplicate-entry-point")
 
 
 def test_the_conflict_does_not_depend_on_the_order_of_discovery() -> None:

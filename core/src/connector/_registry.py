@@ -18,6 +18,7 @@ from ._exceptions import (
     ConnectorLoadError,
     ConnectorNotFound,
     ConnectorUnavailable,
+    ConnectorValidationError,
     DuplicateConnectorError,
 )
 from ._loaded import ConnectorOrigin, LoadedConnector
@@ -174,6 +175,18 @@ class ConnectorRegistry:
             slot.pinned = pinned[0] if len(pinned) == 1 else None
         if not candidates:  # every claimant is left out on purpose
             slot.error = slot.excluded[id(claimants[0])]
+        elif len(candidates) > 1 and len({_claimant(r) for r in candidates}) == 1:
+            # One distribution advertising the category twice ("x" and "x@0"): a packaging bug of
+            # that plugin, which no pin can choose between, rather than a conflict to resolve.
+            record = candidates[0]
+            slot.error = ConnectorValidationError(
+                f"{_claimant(record)} advertises task type {category} under "
+                f"{len(candidates)} entry points ({', '.join(repr(r.entry_point) for r in candidates)}); "
+                f"keep one, named {category.entry_point_name!r}",
+                rule="duplicate-entry-point",
+                category=category,
+                distribution=record.distribution,
+            )
         elif slot.pinned is not None:
             denied = slot.excluded.get(id(slot.pinned))  # deny wins over the pin
             slot.chosen, slot.error = (slot.pinned, None) if denied is None else (None, denied)
@@ -236,6 +249,8 @@ class ConnectorRegistry:
                 state, error = self._state(slot)
             elif slot.pinned is not None:
                 state, error = ConnectorState.DISABLED, f"{PIN_VARIABLE} chose {_claimant(slot.pinned)}"
+            elif isinstance(slot.error, ConnectorValidationError):  # advertised twice by one plugin
+                state, error = ConnectorState.BROKEN, str(slot.error)
             else:  # a conflict: every claimant in it shares the error
                 state, error = ConnectorState.CONFLICT, str(slot.error)
             entries.append(
