@@ -41,7 +41,8 @@ def cli() -> None:
     """Find, inspect, run and serve connectors.
 
     Exit codes: 0 success; 1 a problem was found (`check`) or a job did not succeed (`run`);
-    2 bad usage, an unknown task type, or a missing optional dependency.
+    2 bad usage, an unknown task type, or a missing optional dependency; 130 a run or job stopped
+    by Ctrl-C or SIGTERM.
     """
 
 
