@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._exceptions import ConfigurationError, HookResultError, JobStateError, JournalError
+from ._exceptions import ConfigurationError, HookResultError, JobNotFoundError, JobStateError, JournalError
 from ._journal import HOME_VARIABLE, JobJournal, JobRecord, JobState, connector_home
 from ._loaded import LoadedConnector
 from ._model import Connection, Phase, Resource, TaskCategory, TaskExecutionMetadata, TaskLog, TaskTemplate
@@ -28,6 +29,11 @@ DEFAULT_MAX_POLL_INTERVAL = 30.0
 
 _T = TypeVar("_T")
 
+logger = logging.getLogger("connector")
+
+#: What a journal write raises: the file cannot be used, or the run's row is gone (pruned meanwhile).
+_JOURNAL_ERRORS = (JournalError, JobNotFoundError)
+
 #: A callback that receives each ``RunEvent`` of a run, as it happens.
 EventHandler = Callable[["RunEvent"], None]
 
@@ -38,7 +44,9 @@ class RunEvent:
 
     ``kind`` is one of ``started`` (before ``create``/``do``), ``created`` (the job exists and is in
     the journal), ``polled`` (``get`` answered: see ``resource``), ``cancelling`` (a cancel was asked
-    for; ``delete`` follows), ``deleted``, ``delete_failed``, ``timeout`` and ``finished``.
+    for; ``delete`` follows), ``deleted``, ``delete_failed``, ``timeout``, ``finished``, and
+    ``journal_failed`` (the job's journal row could not be written, or is gone; ``message`` says
+    which; the run goes on without updating it).
     """
 
     kind: str
@@ -167,6 +175,7 @@ class _Run:
         self.abandoned = False
         self.job_id: str | None = None
         self.meta: ResourceMeta | None = None
+        #: Whether the journal has this run's row and the run keeps it up to date.
         self._recorded = False
         self._create_task: asyncio.Future[Any] | None = None
         self._delete_task: asyncio.Future[Any] | None = None
@@ -224,8 +233,30 @@ class _Run:
         return result
 
     def _record(self, **changes: Any) -> None:
-        if self.journal is not None and self.job_id is not None:
+        """Update the run's journal row. Every write after the row exists goes through here.
+
+        A failure must not stop the run half way (skipping the ``delete`` of a cancel or timeout,
+        or losing a finished job's outputs): it is reported once and the row is left alone after.
+        """
+        if self.journal is None or self.job_id is None or not self._recorded:
+            return
+        try:
             self.journal.update(self.job_id, **changes)
+        except _JOURNAL_ERRORS as exc:
+            self._recorded = False
+            self._journal_failed(exc)
+
+    def _journal_failed(self, exc: Exception) -> None:
+        assert self.journal is not None
+        if isinstance(exc, JobNotFoundError):
+            message = (
+                f"job {self.job_id} is no longer in the job journal {str(self.journal.path)!r} (pruned?); "
+                "this run goes on without recording it"
+            )
+        else:
+            message = f"{exc} (this run goes on without updating job {self.job_id} there)"
+        logger.warning("%s", message)
+        self._emit("journal_failed", message=message)
 
     async def _call(self, hook: str, **kwargs: Any) -> Any:
         return await self.loaded.call(hook, executor=self._executor, **kwargs)
@@ -254,8 +285,11 @@ class _Run:
         try:
             if resume is not None:
                 assert meta is not None
-                self.job_id, self.meta, self._recorded = resume.id, meta, True
-                self._record(claim=True, state=JobState.RUNNING)
+                assert self.journal is not None
+                self.job_id, self.meta = resume.id, meta
+                # Strict, like the check before create: nothing was polled yet, the job is left as it is.
+                self.journal.update(resume.id, claim=True, state=JobState.RUNNING)
+                self._recorded = True
                 self._emit("created", message="resumed")
                 return await self._poll()
             if self.loaded.is_sync:
@@ -269,10 +303,8 @@ class _Run:
             if uncancel is not None:  # Python 3.11+: this cancellation is handled
                 uncancel()
             return result
-        except JournalError:
-            if self.meta is not None and not self._recorded:
-                await self._delete()  # a job the journal could not record must not be left running
-            raise
+        except _JOURNAL_ERRORS:
+            raise  # the journal failed before create, at a resume's claim, or could not record the job
         except Exception as exc:
             return self._on_error(exc)
         finally:
@@ -349,13 +381,22 @@ class _Run:
             self._emit(
                 "timeout", message="create is still running; waiting for it to delete the job it starts"
             )
-            meta = await self._create_task
-            self._accept_meta(meta)
+            # asyncio.wait: a cancel meanwhile must not cancel create (its job would be lost).
+            await asyncio.wait({self._create_task})
+            self._accept_meta(self._create_task.result(), must_record=False)
             return await self._time_out()
-        self._accept_meta(meta)
+        try:
+            self._accept_meta(meta, must_record=True)
+        except _JOURNAL_ERRORS:
+            await self._delete()  # a job the journal could not record must not be left running
+            raise
         return await self._poll()
 
-    def _accept_meta(self, meta: Any) -> None:
+    def _accept_meta(self, meta: Any, *, must_record: bool) -> None:
+        """Take create's answer and write the job's row; ``must_record``: a journal failure raises.
+
+        Otherwise (the job is about to be deleted after a cancel or timeout) it is only reported.
+        """
         expected = self.loaded.metadata_type or ResourceMeta
         if not isinstance(meta, expected):
             raise HookResultError(
@@ -368,16 +409,21 @@ class _Run:
         if self.journal is not None:
             assert self.job_id is not None
             origin = self.loaded.origin
-            self.journal.add(
-                job_id=self.job_id,
-                category=self.category,
-                resource_meta=encoded,
-                template=template_to_document(self.template),
-                inputs=self.inputs,
-                connector=" ".join(filter(None, [origin.distribution, origin.distribution_version])),
-                output_prefix=self.output_prefix,
-            )
-            self._recorded = True
+            try:
+                self.journal.add(
+                    job_id=self.job_id,
+                    category=self.category,
+                    resource_meta=encoded,
+                    template=template_to_document(self.template),
+                    inputs=self.inputs,
+                    connector=" ".join(filter(None, [origin.distribution, origin.distribution_version])),
+                    output_prefix=self.output_prefix,
+                )
+                self._recorded = True
+            except _JOURNAL_ERRORS as exc:
+                if must_record:
+                    raise
+                self._journal_failed(exc)
         self._emit("created")
 
     async def _poll(self) -> RunResult:
@@ -458,7 +504,10 @@ class _Run:
             await asyncio.wait({self._create_task})
             if self._create_task.cancelled() or self._create_task.exception() is not None:
                 return self._result(JobState.CANCELLED, "interrupted; create did not start a job")
-            self._accept_meta(self._create_task.result())
+            try:
+                self._accept_meta(self._create_task.result(), must_record=False)
+            except HookResultError as exc:  # no meta to delete with; raising here would be a traceback
+                return self._result(JobState.CANCELLED, f"interrupted; {exc}")
         if self.meta is None:
             what = "the sync connector's do was abandoned" if self.loaded.is_sync else "no job was created"
             return self._result(JobState.CANCELLED, f"interrupted; {what}")
@@ -714,7 +763,9 @@ def cancel_job(registry: ConnectorRegistry, job_id: str, *, journal: JobJournal 
 
     A job already succeeded, failed or cancelled is left alone (``delete`` is not called); compare
     the returned record's ``state`` with the one before to tell. Raises ``JobNotFoundError`` for an
-    unknown id, and whatever ``delete`` raises (the row then stays ``cancelling``).
+    unknown id, and whatever ``delete`` raises (the row then stays ``cancelling``). A journal that
+    fails once the job is found does not stop the ``delete``: ``JournalError`` is raised after it,
+    saying that the job was deleted.
     """
     journal = journal or JobJournal()
     record = journal.get(job_id)
@@ -729,7 +780,20 @@ def cancel_job(registry: ConnectorRegistry, job_id: str, *, journal: JobJournal 
             state=record.state.value,
         )
     meta = loaded.metadata_type.decode(record.resource_meta)
-    journal.update(record.id, state=JobState.CANCELLING, message="cancelling; deleting the job")
+    failed: Exception | None = None
+    try:
+        journal.update(record.id, state=JobState.CANCELLING, message="cancelling; deleting the job")
+    except _JOURNAL_ERRORS as exc:
+        failed = exc  # the job is still deleted: that is what was asked for
     loaded.call_blocking("delete", resource_meta=meta)
-    journal.update(record.id, state=JobState.CANCELLED, message="cancelled with `connector jobs cancel`")
-    return journal.get(record.id)
+    if failed is None:
+        try:
+            journal.update(
+                record.id, state=JobState.CANCELLED, message="cancelled with `connector jobs cancel`"
+            )
+            return journal.get(record.id)
+        except _JOURNAL_ERRORS as exc:
+            failed = exc
+    raise JournalError(
+        f"job {record.id} was deleted, but the journal could not record it: {failed}", path=str(journal.path)
+    ) from failed

@@ -18,6 +18,7 @@ from .._exceptions import (
     ConnectorNotFound,
     ConnectorUnavailable,
     InputValueError,
+    JobNotFoundError,
     JournalError,
 )
 from .._model import Phase, TaskCategory, TaskLog
@@ -67,11 +68,17 @@ class Display:
         self.stop()
 
     def handle(self, event: RunEvent) -> None:
-        """Take one event of the run."""
+        """Take one event of the run; every display shows a journal failure as a warning on stderr."""
+        if event.kind == "journal_failed":
+            self.warn(event.message)
 
     def note(self, text: str) -> None:
         """Say something outside the run's own events (a signal was received)."""
         click.echo(text, err=True)
+
+    def warn(self, text: str) -> None:
+        """Print one warning line on stderr."""
+        click.echo(f"Warning: {text}", err=True)
 
     def stop(self) -> None:
         """End the display (the live one leaves its last frame)."""
@@ -89,6 +96,7 @@ class PlainDisplay(Display):
         click.echo(f"[{elapsed:7.2f}s] {text}", err=True)
 
     def handle(self, event: RunEvent) -> None:
+        super().handle(event)
         if event.kind == "started":
             self._line(event.elapsed, f"{event.category}: starting")
         elif event.kind == "created":
@@ -162,6 +170,7 @@ class LiveDisplay(Display):
             return grid
 
     def handle(self, event: RunEvent) -> None:
+        super().handle(event)
         with self._lock:
             self.job_id = event.job_id or self.job_id
             if event.kind == "created":
@@ -185,6 +194,12 @@ class LiveDisplay(Display):
         with self._lock:
             self.status.append(text)
         self.live.refresh()
+
+    def warn(self, text: str) -> None:
+        from rich.text import Text
+
+        # Printed above the panel, so it stays once the panel is redrawn.
+        self.console.print(Text(f"Warning: {text}", style="bold yellow"))
 
     def stop(self) -> None:
         self.live.stop()
@@ -258,10 +273,13 @@ def execute(run: _Run, display: Display, **run_kwargs: Any) -> RunResult:
 
 
 def run_and_report(run: _Run, display: Display, *, as_json: bool, **run_kwargs: Any) -> NoReturn:
-    """Run ``run`` (see ``execute``), print how it ended and exit; an unusable journal exits 1."""
+    """Run ``run`` (see ``execute``), print how it ended and exit; an unusable journal exits 1.
+
+    A journal that fails once the job's row is written only gets a warning (see ``_Run._record``).
+    """
     try:
         result = execute(run, display, **run_kwargs)
-    except JournalError as exc:
+    except (JournalError, JobNotFoundError) as exc:
         display.stop()
         _fail(str(exc), code=1)
     report(result, as_json=as_json, abandoned=run.abandoned)
