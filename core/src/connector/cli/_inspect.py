@@ -2,36 +2,18 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
 from .._exceptions import ConnectorNotFound, ConnectorUnavailable
-from .._model import TaskCategory
 from .._registry import ConnectorEntry, ConnectorRegistry, ConnectorState, default_registry
 from ..hookspecs import ALL_HOOKS
+from ._common import fail_unknown, parse_category, print_fields, print_json, print_table
 
 
 def _registry() -> ConnectorRegistry:
     return default_registry()
-
-
-def _print_json(document: Any) -> None:
-    click.echo(json.dumps(document, indent=2))
-
-
-def _print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    from rich.console import Console  # imported here: rich costs more than the rest of `list`
-    from rich.table import Table
-
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for header in headers:
-        table.add_column(header, overflow="fold")
-    for row in rows:
-        table.add_row(*row)
-    Console(soft_wrap=False).print(table)
 
 
 def _dist(entry: ConnectorEntry) -> str:
@@ -53,32 +35,18 @@ def list_command(as_json: bool) -> None:
     """
     entries = _registry().entries()
     if as_json:
-        _print_json([e.to_dict() for e in entries])
+        print_json([e.to_dict() for e in entries])
         return
     if not entries:
         click.echo("No connectors installed (no entry points in the 'connector' group).")
         return
     rows = [[_label(e), e.state.value, _dist(e), e.target] for e in entries]
-    _print_table(["CATEGORY", "STATE", "DISTRIBUTION", "TARGET"], rows)
+    print_table(["CATEGORY", "STATE", "DISTRIBUTION", "TARGET"], rows)
     errors = [e for e in entries if e.error]
     if errors:
         click.echo()
         for entry in errors:
             click.echo(f"{_label(entry)}: {entry.error}")
-
-
-def _parse_category(text: str) -> TaskCategory:
-    try:
-        return TaskCategory.parse(text)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="TYPE[@VERSION]") from None
-
-
-def fail_unknown(registry: ConnectorRegistry, exc: ConnectorNotFound) -> NoReturn:
-    """Exit 2 with the not-found message and the installed categories (for every command)."""
-    installed = ", ".join(str(c) for c in registry.categories()) or "none"
-    click.echo(f"Error: {exc}. Installed task types: {installed}", err=True)
-    raise SystemExit(2)
 
 
 @click.command()
@@ -90,7 +58,7 @@ def show(task_type: str, as_json: bool) -> None:
     Exits 1 when the connector cannot be loaded, 2 when no connector has that task type.
     """
     registry = _registry()
-    category = _parse_category(task_type)
+    category = parse_category(task_type)
     loaded = None
     try:
         loaded = registry.get(category)
@@ -108,7 +76,7 @@ def show(task_type: str, as_json: bool) -> None:
         "doc": loaded.doc if loaded else None,
     }
     if as_json:
-        _print_json(document)
+        print_json(document)
     else:
         labels = {
             "category": "Category",
@@ -122,11 +90,7 @@ def show(task_type: str, as_json: bool) -> None:
             "state": "State",
             "error": "Error",
         }
-        for key, label in labels.items():
-            value = document[key]
-            if value in (None, []):
-                continue
-            click.echo(f"{label + ':':15}{', '.join(value) if isinstance(value, list) else value}")
+        print_fields(document, labels)
         if document["doc"]:
             click.echo("\n" + document["doc"])
     if entry.state is not ConnectorState.LOADED:
@@ -150,7 +114,7 @@ def check(as_json: bool) -> None:
     # One problem per reason: the claimants of one conflict share its message and count once.
     problems = list(dict.fromkeys((_label(e), e.state, e.error) for e in entries if e.is_problem))
     if as_json:
-        _print_json(
+        print_json(
             {"ok": not problems, "connectors": [e.to_dict() for e in entries], "problems": len(problems)}
         )
     else:

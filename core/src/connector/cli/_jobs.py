@@ -19,7 +19,7 @@ from .._exceptions import (
 from .._journal import JobJournal, JobRecord, JobState, iso_time
 from .._registry import ConnectorRegistry, default_registry
 from .._runner import cancel_job, prepare_resume
-from ._inspect import fail_unknown
+from ._common import fail_unknown, print_fields, print_json, print_table
 from ._run import _fail, make_display, poll_options, run_and_report
 
 _DURATION = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([smhdw]?)\s*")
@@ -79,22 +79,24 @@ def list_jobs(state: str | None, limit: int | None, as_json: bool) -> None:
     except JournalError as exc:
         _fail(str(exc), code=1)
     if as_json:
-        click.echo(json.dumps([_summary(r) for r in records], indent=2))
+        print_json([_summary(r) for r in records])
         return
     if not records:
         click.echo(f"No jobs in {journal.path}.")
         return
-    from rich.console import Console  # imported here, as for `connector list`
-    from rich.table import Table
-
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for header in ("ID", "CATEGORY", "STATE", "PHASE", "UPDATED"):
-        table.add_column(header, no_wrap=True)
-    table.add_column("MESSAGE", overflow="fold")
-    for r in records:
-        phase = r.phase.name if r.phase else "-"
-        table.add_row(r.id, str(r.category), r.state.value, phase, iso_time(r.updated_at), r.message)
-    Console(soft_wrap=False).print(table)
+    headers = ("ID", "CATEGORY", "STATE", "PHASE", "UPDATED", "MESSAGE")
+    rows = [
+        (
+            r.id,
+            str(r.category),
+            r.state.value,
+            r.phase.name if r.phase else "-",
+            iso_time(r.updated_at),
+            r.message,
+        )
+        for r in records
+    ]
+    print_table(headers, rows, no_wrap=headers[:-1])
 
 
 def _summary(record: JobRecord) -> dict[str, Any]:
@@ -112,7 +114,7 @@ def show_job(job_id: str, as_json: bool) -> None:
     record = _get(_journal(), job_id)
     document = record.to_dict()
     if as_json:
-        click.echo(json.dumps(document, indent=2))
+        print_json(document)
         return
     labels = {
         "id": "Id",
@@ -130,10 +132,7 @@ def show_job(job_id: str, as_json: bool) -> None:
         "pid": "Process",
         "host": "Host",
     }
-    for key, label in labels.items():
-        value = document[key]
-        if value not in (None, ""):
-            click.echo(f"{label + ':':15}{value}")
+    print_fields(document, labels)
     click.echo(f"{'Template:':15}{json.dumps(document['template'], sort_keys=True, default=str)}")
 
 
@@ -195,7 +194,7 @@ def cancel(job_id: str, as_json: bool) -> None:
             code=1,
         )
     if as_json:
-        click.echo(json.dumps({**_summary(after), "deleted": not before.state.is_finished}, indent=2))
+        print_json({**_summary(after), "deleted": not before.state.is_finished})
     elif before.state.is_finished:
         click.echo(f"job {after.id} had already {after.state.value}; nothing to cancel")
     else:
@@ -223,6 +222,6 @@ def prune(older_than: float, unfinished: bool, as_json: bool) -> None:
     except JournalError as exc:
         _fail(str(exc), code=1)
     if as_json:
-        click.echo(json.dumps({"removed": removed}, indent=2))
+        print_json({"removed": removed})
     else:
         click.echo(f"Removed {len(removed)} job(s) from {journal.path}.")

@@ -25,7 +25,7 @@ from .._model import Phase, TaskCategory, TaskLog
 from .._registry import ConnectorRegistry, default_registry
 from .._runner import DEFAULT_MAX_POLL_INTERVAL, DEFAULT_POLL_INTERVAL, RunEvent, RunResult, prepare_run
 from .._values import build_template, coerce_to_interface, load_mapping, parse_assignments, split_assignments
-from ._inspect import fail_unknown
+from ._common import fail_unknown, parse_category
 
 if TYPE_CHECKING:
     from .._runner import _Run
@@ -306,13 +306,6 @@ def report(result: RunResult, *, as_json: bool, abandoned: bool = False) -> NoRe
     raise SystemExit(result.exit_code)
 
 
-def _parse_category(text: str) -> TaskCategory:
-    try:
-        return TaskCategory.parse(text)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="TYPE[@VERSION]") from None
-
-
 def _positive(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
     if value is not None and not value > 0:
         raise click.BadParameter(f"must be more than 0 seconds, got {value:g}")
@@ -383,7 +376,7 @@ def run_command(
     Exits 0 when the job succeeds, 1 when it fails or times out, 130 when interrupted
     (the job is deleted first), 2 on bad usage.
     """
-    category = _parse_category(task_type)
+    category = parse_category(task_type)
     try:
         document = load_mapping(template_file, option="--template") if template_file else None
         custom = parse_assignments(custom_items, option="--custom")
