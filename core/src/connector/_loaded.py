@@ -7,7 +7,6 @@ import functools
 import inspect
 import reprlib
 import sys
-import types
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +24,8 @@ if TYPE_CHECKING:
 HOOK_ARGUMENTS: dict[str, tuple[str, ...]] = {
     name: tuple(inspect.signature(getattr(hookspecs, name)).parameters) for name in hookspecs.ALL_HOOKS
 }
+
+_ARGUMENT_SETS = {name: frozenset(arguments) for name, arguments in HOOK_ARGUMENTS.items()}
 
 #: A new empty value for each hook argument a caller may leave out (``task_template`` aside).
 _EMPTY_ARGUMENTS: dict[str, Callable[[], Any]] = {
@@ -196,7 +197,7 @@ class LoadedConnector:
         """Fill the arguments a caller left out with empty values, so every hook gets its full set."""
         if hook not in self.hooks:
             raise HookNotImplementedError(self.category, hook)
-        unknown = set(kwargs) - set(HOOK_ARGUMENTS[hook])
+        unknown = kwargs.keys() - _ARGUMENT_SETS[hook]
         if unknown:
             raise TypeError(f"{hook}() got unexpected arguments: {', '.join(sorted(unknown))}")
         return {
@@ -244,14 +245,11 @@ class LoadedConnector:
         Must not be called from a running event loop when the hook is ``async def`` (use ``call``).
         """
         arguments = self.complete_arguments(hook, kwargs)
-        if hook in self._async_hooks:
-            import asyncio
-
-            if _loop_is_running(asyncio):
-                raise RuntimeError(
-                    f"call_blocking cannot run the async def hook {hook!r} of {self.category} inside a "
-                    "running event loop; use 'await LoadedConnector.call(...)' there"
-                )
+        if hook in self._async_hooks and _loop_is_running():
+            raise RuntimeError(
+                f"call_blocking cannot run the async def hook {hook!r} of {self.category} inside a "
+                "running event loop; use 'await LoadedConnector.call(...)' there"
+            )
         self._trace_call(hook, arguments)
         try:
             result = getattr(self.plugin_manager.hook, hook)(**arguments)
@@ -290,7 +288,9 @@ async def _await(awaitable: Any) -> Any:
     return await awaitable
 
 
-def _loop_is_running(asyncio: types.ModuleType) -> bool:
+def _loop_is_running() -> bool:
+    import asyncio  # not at module level: `connector list` never needs it
+
     try:
         asyncio.get_running_loop()
     except RuntimeError:
