@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._model import TaskCategory
-from ._settings import parse_flag
+from ._settings import HOME_VARIABLE, parse_flag
 
 if TYPE_CHECKING:
     import importlib.metadata
@@ -28,8 +28,6 @@ if TYPE_CHECKING:
 ENTRY_POINT_GROUP = "connector"
 #: Set to 0 to turn the discovery cache off (it is on by default).
 CACHE_VARIABLE = "CONNECTOR_DISCOVERY_CACHE"
-#: When set, the discovery cache lives in ``$CONNECTOR_HOME/cache`` instead of the user's cache dir.
-HOME_VARIABLE = "CONNECTOR_HOME"
 #: Bumped whenever the cache file's layout or the meaning of a record changes.
 CACHE_FORMAT = 1
 

@@ -16,12 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from ._exceptions import JobNotFoundError, JournalError
 from ._model import Phase, TaskCategory
+from ._settings import HOME_VARIABLE
 
 if TYPE_CHECKING:
     import sqlite3
 
-#: The environment variable naming connector's state directory (the journal lives there).
-HOME_VARIABLE = "CONNECTOR_HOME"
 #: The journal's file name inside the state directory.
 JOURNAL_FILE = "jobs.sqlite3"
 #: The schema version this code writes (SQLite ``PRAGMA user_version``); newer files are refused.

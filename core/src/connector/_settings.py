@@ -15,6 +15,8 @@ ALLOW_VARIABLE = "CONNECTOR_ALLOW"
 DENY_VARIABLE = "CONNECTOR_DENY"
 PIN_VARIABLE = "CONNECTOR_PIN"
 TRACE_VARIABLE = "CONNECTOR_TRACE"
+#: Where connector keeps its state: the job journal, run outputs and the discovery cache.
+HOME_VARIABLE = "CONNECTOR_HOME"
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
