@@ -35,11 +35,10 @@ _KIND_HINTS = {
 
 @dataclasses.dataclass(frozen=True)
 class Status:
-    """A status to answer with: the code, the client's message, and whether it is the client's fault."""
+    """A status to answer with: the code and the client's message."""
 
     code: grpc.StatusCode
     message: str
-    client_error: bool
 
 
 def scrub(text: str) -> str:
@@ -68,13 +67,12 @@ def status_for(exc: BaseException, *, operation: str, target: str) -> Status:
     Client mistakes are never INTERNAL; anything unexpected is INTERNAL with a one-line message.
     """
     code: grpc.StatusCode
-    client_error = False
     if isinstance(exc, ConnectorNotFound):
-        code, message, client_error = grpc.StatusCode.NOT_FOUND, str(exc), True
+        code, message = grpc.StatusCode.NOT_FOUND, str(exc)
     elif isinstance(exc, BadRequestError):
-        code, message, client_error = grpc.StatusCode.INVALID_ARGUMENT, str(exc), True
+        code, message = grpc.StatusCode.INVALID_ARGUMENT, str(exc)
     elif isinstance(exc, HookNotImplementedError):
-        code, message, client_error = grpc.StatusCode.UNIMPLEMENTED, str(exc), True
+        code, message = grpc.StatusCode.UNIMPLEMENTED, str(exc)
         if exc.hook in _KIND_HINTS:
             message = f"{message}; {_KIND_HINTS[exc.hook]}"
     elif isinstance(exc, ConnectorUnavailable):
@@ -89,7 +87,7 @@ def status_for(exc: BaseException, *, operation: str, target: str) -> Status:
         code = grpc.StatusCode.INTERNAL
         detail = _first_line(str(exc))
         message = f"{operation} for {target} failed: {type(exc).__name__}" + (f": {detail}" if detail else "")
-    return Status(code, bound(scrub(message)), client_error)
+    return Status(code, bound(scrub(message)))
 
 
 def log_failure(status: Status, exc: BaseException, *, rpc: str, target: str) -> None:
