@@ -41,10 +41,10 @@ def _timestamp(message: Any, field: str) -> dt.datetime | None:
 class Operations:
     """Create, get, delete, logs, metrics, execute and metadata, for either protocol's adapter."""
 
-    def __init__(self, dispatcher: Dispatcher, metrics: ServiceMetrics | None = None) -> None:
+    def __init__(self, dispatcher: Dispatcher) -> None:
         self.dispatcher = dispatcher
         #: Where calls are counted; set by the service once ``/metrics`` is up (None: not counted).
-        self.metrics = metrics
+        self.metrics: ServiceMetrics | None = None
 
     def _observe_inputs(self, call: CallInfo, inputs: Any) -> None:
         if call.metrics is not None and call.category is not None:
