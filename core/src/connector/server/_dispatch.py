@@ -8,7 +8,6 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
-from .._exceptions import HookNotImplementedError
 from .._loaded import LoadedConnector
 from .._model import LogsChunk, TaskCategory
 from .._registry import ConnectorMetadata, ConnectorRegistry
@@ -58,9 +57,8 @@ class Dispatcher:
         """Call ``hook`` within the time limit; ``deadline`` is the client's remaining time in seconds.
 
         The service's own timer is armed only when ``timeout`` ends before the client's deadline.
+        A hook the connector does not implement raises ``HookNotImplementedError`` (from ``loaded.call``).
         """
-        if hook not in loaded.hooks:
-            raise HookNotImplementedError(loaded.category, hook)
         return await self._limited(loaded.call(hook, executor=self.pool, **kwargs), loaded, hook, deadline)
 
     async def _limited(
