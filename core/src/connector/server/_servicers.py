@@ -6,13 +6,13 @@ import asyncio
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import grpc
 from flyteidl.service import agent_pb2_grpc
 from flyteidl2.connector import service_pb2_grpc
 
-from ._adapters import V1Adapter, V2Adapter
+from ._adapters import IdlAdapter, V1Adapter, V2Adapter
 from ._metrics import NO_TASK_TYPE
 from ._operations import CallInfo, Operations
 from ._status import log_failure, status_for
@@ -20,17 +20,19 @@ from ._wire import decoded
 
 logger = logging.getLogger("connector.server")
 
-_S = TypeVar("_S", bound="_Servicer")
+_A = TypeVar("_A", bound=IdlAdapter)
+_S = TypeVar("_S", bound="_Servicer[Any]")
 
 #: Operations counted in flytekit's per-task-type metrics; metadata RPCs are counted per RPC only.
 TASK_OPERATIONS = frozenset({"create", "get", "delete", "do", "get_logs", "get_metrics"})
 
 
-class _Servicer:
-    """What every servicer holds: the shared operations (and, through them, the metrics)."""
+class _Servicer(Generic[_A]):
+    """What every servicer holds: the shared operations (and, through them, the metrics) and its adapter."""
 
-    def __init__(self, operations: Operations) -> None:
+    def __init__(self, operations: Operations, adapter: _A) -> None:
         self.operations = operations
+        self.adapter = adapter
 
     def _begin(self, call: CallInfo, context: grpc.aio.ServicerContext) -> float:
         remaining = context.time_remaining()
@@ -125,12 +127,8 @@ def streaming(rpc: str, operation: str) -> Callable[..., Any]:
 # flyteidl v1 (flyteidl.service).
 
 
-class AsyncAgentServicer(_Servicer, agent_pb2_grpc.AsyncAgentServiceServicer):  # type: ignore[misc]
+class AsyncAgentServicer(_Servicer[V1Adapter], agent_pb2_grpc.AsyncAgentServiceServicer):  # type: ignore[misc]
     """``flyteidl.service.AsyncAgentService``: create, get, delete, metrics and logs of a job."""
-
-    def __init__(self, operations: Operations, adapter: V1Adapter) -> None:
-        super().__init__(operations)
-        self.adapter = adapter
 
     @unary("flyteidl.service.AsyncAgentService/CreateTask", "create")
     async def CreateTask(self, request: Any, call: CallInfo) -> Any:
@@ -158,12 +156,8 @@ class AsyncAgentServicer(_Servicer, agent_pb2_grpc.AsyncAgentServiceServicer):  
             yield response
 
 
-class SyncAgentServicer(_Servicer, agent_pb2_grpc.SyncAgentServiceServicer):  # type: ignore[misc]
+class SyncAgentServicer(_Servicer[V1Adapter], agent_pb2_grpc.SyncAgentServiceServicer):  # type: ignore[misc]
     """``flyteidl.service.SyncAgentService``: run a sync connector in one bidirectional call."""
-
-    def __init__(self, operations: Operations, adapter: V1Adapter) -> None:
-        super().__init__(operations)
-        self.adapter = adapter
 
     @streaming("flyteidl.service.SyncAgentService/ExecuteTaskSync", "do")
     async def ExecuteTaskSync(self, requests: Any, call: CallInfo) -> AsyncIterator[Any]:
@@ -174,12 +168,8 @@ class SyncAgentServicer(_Servicer, agent_pb2_grpc.SyncAgentServiceServicer):  # 
         )
 
 
-class AgentMetadataServicer(_Servicer, agent_pb2_grpc.AgentMetadataServiceServicer):  # type: ignore[misc]
+class AgentMetadataServicer(_Servicer[V1Adapter], agent_pb2_grpc.AgentMetadataServiceServicer):  # type: ignore[misc]
     """``flyteidl.service.AgentMetadataService``: which connectors this service runs."""
-
-    def __init__(self, operations: Operations, adapter: V1Adapter) -> None:
-        super().__init__(operations)
-        self.adapter = adapter
 
     @unary("flyteidl.service.AgentMetadataService/GetAgent", "get_metadata")
     async def GetAgent(self, request: Any, call: CallInfo) -> Any:
@@ -195,12 +185,8 @@ class AgentMetadataServicer(_Servicer, agent_pb2_grpc.AgentMetadataServiceServic
 # flyteidl2 (flyteidl2.connector).
 
 
-class AsyncConnectorServicer(_Servicer, service_pb2_grpc.AsyncConnectorServiceServicer):  # type: ignore[misc]
+class AsyncConnectorServicer(_Servicer[V2Adapter], service_pb2_grpc.AsyncConnectorServiceServicer):  # type: ignore[misc]
     """``flyteidl2.connector.AsyncConnectorService``: as v1's, with the request's Connection."""
-
-    def __init__(self, operations: Operations, adapter: V2Adapter) -> None:
-        super().__init__(operations)
-        self.adapter = adapter
 
     @unary("flyteidl2.connector.AsyncConnectorService/CreateTask", "create")
     async def CreateTask(self, request: Any, call: CallInfo) -> Any:
@@ -228,12 +214,8 @@ class AsyncConnectorServicer(_Servicer, service_pb2_grpc.AsyncConnectorServiceSe
             yield response
 
 
-class ConnectorMetadataServicer(_Servicer, service_pb2_grpc.ConnectorMetadataServiceServicer):  # type: ignore[misc]
+class ConnectorMetadataServicer(_Servicer[V2Adapter], service_pb2_grpc.ConnectorMetadataServiceServicer):  # type: ignore[misc]
     """``flyteidl2.connector.ConnectorMetadataService``: which connectors this service runs."""
-
-    def __init__(self, operations: Operations, adapter: V2Adapter) -> None:
-        super().__init__(operations)
-        self.adapter = adapter
 
     @unary("flyteidl2.connector.ConnectorMetadataService/GetConnector", "get_metadata")
     async def GetConnector(self, request: Any, call: CallInfo) -> Any:
