@@ -18,19 +18,21 @@ _INTEGER = re.compile(r"[-+]?[0-9]+")
 _FLOAT = re.compile(r"[-+]?(?:(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[0-9]+[eE][-+]?[0-9]+)")
 _BOOLEANS = {"true": True, "false": False}
 
+# The keys a ``--template`` file may have, each with the type its value must have.
+_TEMPLATE_SHAPES: dict[str, type] = {
+    "type": str,
+    "task_type_version": int,
+    "custom": dict,
+    "config": dict,
+    "container_image": str,
+    "container_args": list,
+    "sql": str,
+    "metadata": dict,
+    "interface": dict,
+    "id": str,
+}
 #: The keys a ``--template`` file may have, with what each becomes in the ``TaskTemplate``.
-TEMPLATE_KEYS = (
-    "type",
-    "task_type_version",
-    "custom",
-    "config",
-    "container_image",
-    "container_args",
-    "sql",
-    "metadata",
-    "interface",
-    "id",
-)
+TEMPLATE_KEYS = tuple(_TEMPLATE_SHAPES)
 
 
 def parse_value(text: str, *, option: str = "value") -> Any:
@@ -224,26 +226,14 @@ def template_from_document(document: Mapping[str, Any], *, source: str) -> dict[
             f"known keys: {', '.join(TEMPLATE_KEYS)}",
             option="--template",
         )
-    shapes: dict[str, tuple[type, ...]] = {
-        "type": (str,),
-        "task_type_version": (int,),
-        "custom": (dict,),
-        "config": (dict,),
-        "container_image": (str,),
-        "container_args": (list,),
-        "sql": (str,),
-        "metadata": (dict,),
-        "interface": (dict,),
-        "id": (str,),
-    }
     kwargs: dict[str, Any] = {}
     for key, value in document.items():
         if value is None:
             continue
-        wanted = shapes[key]
+        wanted = _TEMPLATE_SHAPES[key]
         if not isinstance(value, wanted) or (key == "task_type_version" and isinstance(value, bool)):
             raise InputValueError(
-                f"{option}: {key!r} must be a {_kind_of(wanted[0])}, not a {_kind(value)}",
+                f"{option}: {key!r} must be a {_kind_of(wanted)}, not a {_kind(value)}",
                 option="--template",
             )
         kwargs[key] = value
