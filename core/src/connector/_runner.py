@@ -685,17 +685,15 @@ def run_connector(
 
 def prepare_resume(
     registry: ConnectorRegistry,
-    job_id: str,
+    record: JobRecord,
     *,
-    journal: JobJournal | None = None,
+    journal: JobJournal,
     poll_interval: float = DEFAULT_POLL_INTERVAL,
     max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
     timeout: float | None = None,
     on_event: EventHandler | None = None,
-) -> tuple[_Run, JobRecord, ResourceMeta]:
-    """Load a journal job, its connector and its decoded meta, ready to poll again."""
-    journal = journal or JobJournal()
-    record = journal.get(job_id)
+) -> tuple[_Run, ResourceMeta]:
+    """The run that polls ``journal``'s job ``record`` again, with its connector and decoded meta."""
     if record.state is JobState.CANCELLED:
         raise JobStateError(
             f"job {record.id} was cancelled; there is nothing to resume",
@@ -727,7 +725,7 @@ def prepare_resume(
         journal=journal,
         on_event=on_event,
     )
-    return run, record, meta
+    return run, meta
 
 
 def resume_job(
@@ -745,9 +743,11 @@ def resume_job(
     ``job_id`` may be a unique prefix of at least 4 characters. Raises ``JobNotFoundError`` for an
     unknown id and ``JobStateError`` for a cancelled job.
     """
-    run, record, meta = prepare_resume(
+    journal = journal or JobJournal()
+    record = journal.get(job_id)
+    run, meta = prepare_resume(
         registry,
-        job_id,
+        record,
         journal=journal,
         poll_interval=poll_interval,
         max_poll_interval=max_poll_interval,

@@ -150,9 +150,9 @@ def resume(
     record = _get(journal, job_id)
     registry = _registry()
     try:
-        run, record, meta = prepare_resume(
+        run, meta = prepare_resume(
             registry,
-            record.id,
+            record,
             journal=journal,
             poll_interval=poll_interval,
             max_poll_interval=max_poll_interval,
