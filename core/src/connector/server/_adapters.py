@@ -324,9 +324,8 @@ class IdlAdapter:
     @staticmethod
     def resource_meta(loaded: LoadedConnector, hook: str, data: bytes) -> ResourceMeta:
         """Decode resource-meta bytes with the connector's ``metadata_type``; INVALID_ARGUMENT on failure."""
-        if hook not in loaded.hooks:
-            raise HookNotImplementedError(loaded.category, hook)
-        if loaded.metadata_type is None:  # a sync connector: validation refuses async hooks on it
+        # No metadata_type: a sync connector (validation refuses async hooks on it).
+        if hook not in loaded.hooks or loaded.metadata_type is None:
             raise HookNotImplementedError(loaded.category, hook)
         if not data:
             raise BadRequestError(
