@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from connector import ConfigurationError, TaskCategory
-from connector._discovery import (
+from connector.registry._discovery import (
     CACHE_VARIABLE,
     HOME_VARIABLE,
     ConnectorRecord,
@@ -328,7 +328,7 @@ def test_a_directory_where_the_cache_file_goes_is_not_an_error(site: Site) -> No
 
 _PROBE = """
 import importlib.metadata, json, sys
-from connector._discovery import _discover
+from connector.registry._discovery import _discover
 sys.path[:] = [sys.argv[1]]
 records, source = _discover("connector")
 print(json.dumps({"source": source, "entry_points": sorted(r.entry_point for r in records)}))

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from connector import JobJournal, JobState
-from connector._journal import JOURNAL_FILE
+from connector.runner._journal import JOURNAL_FILE
 from tests.runner.conftest import ENTRY_POINTS, PLUGIN_SOURCE
 from tests.support.venvs import ROOT, Venv, build_local_wheel
 from tests.support.wheels import build_wheel

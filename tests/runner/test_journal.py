@@ -21,7 +21,7 @@ from connector import (
     TaskCategory,
     connector_home,
 )
-from connector._journal import SCHEMA_VERSION, inputs_digest
+from connector.runner._journal import SCHEMA_VERSION, inputs_digest
 from tests.support.venvs import ROOT
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from connector import ConnectorRegistry, JobJournal, JobState, JournalError, Phase, RunEvent
-from connector._runner import _Run, cancel_job, prepare_run
+from connector.runner._runner import _Run, cancel_job, prepare_run
 
 from .test_runner_api import Meta, Scripted, _phases, _virtual_time
 

@@ -31,7 +31,7 @@ from connector import (
     run_connector,
     run_connector_async,
 )
-from connector._runner import _Run, prepare_run
+from connector.runner._runner import _Run, prepare_run
 
 
 @dataclasses.dataclass

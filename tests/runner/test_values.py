@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from connector import InputValueError, TaskInterface
-from connector._values import (
+from connector.runner._values import (
     build_template,
     coerce_to_interface,
     load_mapping,

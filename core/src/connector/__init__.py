@@ -8,9 +8,6 @@ from ._base import AsyncConnectorBase as AsyncConnectorBase
 from ._base import ConnectorBase as ConnectorBase
 from ._base import SyncConnector as SyncConnector
 from ._base import SyncConnectorBase as SyncConnectorBase
-from ._discovery import ENTRY_POINT_GROUP as ENTRY_POINT_GROUP
-from ._discovery import ConnectorRecord as ConnectorRecord
-from ._discovery import discover_connectors as discover_connectors
 from ._exceptions import ConfigurationError as ConfigurationError
 from ._exceptions import ConnectorConflictError as ConnectorConflictError
 from ._exceptions import ConnectorDisabledError as ConnectorDisabledError
@@ -30,13 +27,6 @@ from ._exceptions import JobStateError as JobStateError
 from ._exceptions import JournalError as JournalError
 from ._exceptions import LiteralConversionError as LiteralConversionError
 from ._exceptions import ResourceMetaError as ResourceMetaError
-from ._journal import JobJournal as JobJournal
-from ._journal import JobRecord as JobRecord
-from ._journal import JobState as JobState
-from ._journal import connector_home as connector_home
-from ._loaded import LoadedConnector as LoadedConnector
-from ._mixins import AsyncConnectorExecutorMixin as AsyncConnectorExecutorMixin
-from ._mixins import SyncConnectorExecutorMixin as SyncConnectorExecutorMixin
 from ._model import Connection as Connection
 from ._model import LogsChunk as LogsChunk
 from ._model import MetricPoint as MetricPoint
@@ -53,22 +43,32 @@ from ._model import is_terminal_phase as is_terminal_phase
 from ._model import render_task_template as render_task_template
 from ._refs import BlobRef as BlobRef
 from ._refs import StructuredDatasetRef as StructuredDatasetRef
-from ._registry import ConnectorEntry as ConnectorEntry
-from ._registry import ConnectorMetadata as ConnectorMetadata
-from ._registry import ConnectorRegistry as ConnectorRegistry
-from ._registry import ConnectorState as ConnectorState
-from ._registry import default_registry as default_registry
 from ._resource_meta import ResourceMeta as ResourceMeta
-from ._runner import RunEvent as RunEvent
-from ._runner import RunResult as RunResult
-from ._runner import cancel_job as cancel_job
-from ._runner import resume_job as resume_job
-from ._runner import run_connector as run_connector
-from ._runner import run_connector_async as run_connector_async
 from ._secrets import get_connector_secret as get_connector_secret
 from ._settings import RegistrySettings as RegistrySettings
 from .hookspecs import hookimpl as hookimpl
 from .hookspecs import hookspec as hookspec
+from .registry._discovery import ENTRY_POINT_GROUP as ENTRY_POINT_GROUP
+from .registry._discovery import ConnectorRecord as ConnectorRecord
+from .registry._discovery import discover_connectors as discover_connectors
+from .registry._loaded import LoadedConnector as LoadedConnector
+from .registry._registry import ConnectorEntry as ConnectorEntry
+from .registry._registry import ConnectorMetadata as ConnectorMetadata
+from .registry._registry import ConnectorRegistry as ConnectorRegistry
+from .registry._registry import ConnectorState as ConnectorState
+from .registry._registry import default_registry as default_registry
+from .runner._journal import JobJournal as JobJournal
+from .runner._journal import JobRecord as JobRecord
+from .runner._journal import JobState as JobState
+from .runner._journal import connector_home as connector_home
+from .runner._mixins import AsyncConnectorExecutorMixin as AsyncConnectorExecutorMixin
+from .runner._mixins import SyncConnectorExecutorMixin as SyncConnectorExecutorMixin
+from .runner._runner import RunEvent as RunEvent
+from .runner._runner import RunResult as RunResult
+from .runner._runner import cancel_job as cancel_job
+from .runner._runner import resume_job as resume_job
+from .runner._runner import run_connector as run_connector
+from .runner._runner import run_connector_async as run_connector_async
 
 __version__ = "0.1.0"
 

@@ -3,23 +3,28 @@
 ConnectorError
 ├── ConnectorNotFound           (also LookupError) no connector serves a task category
 ├── ConnectorUnavailable        a connector exists but cannot be served
-│   ├── ConnectorLoadError      its import or constructor raised
+│   ├── ConnectorLoadError      its import or constructor raised, or its import did not finish in time
 │   ├── ConnectorValidationError  it breaks a rule of the hook contract
 │   ├── ConnectorConflictError  two distributions claim its category, or a pin matches neither
 │   └── ConnectorDisabledError  the allow/deny lists exclude it
 ├── ConfigurationError          (also ValueError) a setting cannot be used as given
 ├── DuplicateConnectorError     (also ValueError) register() of a category already registered
 ├── HookNotImplementedError     an optional hook (get_logs, get_metrics) is missing
+├── HookResultError             (also TypeError) a hook returned something the contract does not allow
+├── HookCrashError              a hook raised what must never leave it (KeyboardInterrupt, SystemExit, ...)
+├── CallTimeoutError            a hook ran past the server-side time limit: DEADLINE_EXCEEDED
+├── ServiceOverloadedError      every worker thread is busy and the queue is full: RESOURCE_EXHAUSTED
+├── BadRequestError             (also ValueError) a request cannot be served as sent: INVALID_ARGUMENT
 ├── LiteralConversionError      (also ValueError) a Flyte literal and a Python value do not convert
 ├── ResourceMetaError           (also ValueError) resource-meta bytes cannot be encoded or decoded
 ├── InputValueError             (also ValueError) a `connector run` value or file cannot be read
-├── HookResultError             (also TypeError) a hook returned something of the wrong type
 ├── JobFailedError              a job run locally ended without succeeding
 ├── JobNotFoundError            (also LookupError) the job journal has no such job
 ├── JobStateError               a journal job's state does not allow the action (resume a cancelled job)
 └── JournalError                the job journal cannot be opened or written
 
 ConnectorWarning                (a UserWarning) the base of every warning connector emits
+└── WrapperWarning              a wrapper plugin surrounds an ``async def`` hook it cannot wrap
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ._model import TaskCategory
+    from ._model import ConnectorOrigin, TaskCategory
 
 
 class ConnectorError(Exception):
@@ -188,12 +193,89 @@ class InputValueError(ConnectorError, ValueError):
 
 
 class HookResultError(ConnectorError, TypeError):
-    """Raised when a connector's hook returns a value of the wrong type (``create`` not a meta, ...)."""
+    """Raised by the call layer when a hook's result breaks the contract.
 
-    def __init__(self, category: TaskCategory, hook: str, message: str) -> None:
+    ``create`` that returns no instance of the connector's ``metadata_type`` (or one that does not
+    encode), ``do`` that returns a phase that is not terminal, ``get``/``do`` that return no
+    ``Resource`` (or one with a bad field), logs or metrics of the wrong shape. ``problem`` says
+    what was wrong; the message also names the task type, the connector's origin and the hook.
+    """
+
+    def __init__(
+        self, problem: str, *, category: TaskCategory, hook: str, origin: ConnectorOrigin | None = None
+    ) -> None:
         self.category = category
         self.hook = hook
-        super().__init__(f"connector for task type {category}: {hook} {message}")
+        self.origin = origin
+        self.problem = problem
+        super().__init__(f"{_who(category, origin)}: {hook} {problem}")
+
+
+class HookCrashError(ConnectorError):
+    """Raised by the call layer in place of what a hook must never raise, so the process goes on.
+
+    ``KeyboardInterrupt``, ``SystemExit``, ``GeneratorExit``, a ``StopIteration`` that escapes a
+    plain ``def`` hook, the hook's own ``CancelledError`` and any other ``BaseException`` that is
+    not an ``Exception`` would stop the server or leave the call unanswered. ``raised`` is the
+    original exception (also the ``__cause__``).
+    """
+
+    def __init__(
+        self,
+        raised: BaseException,
+        *,
+        category: TaskCategory,
+        hook: str,
+        origin: ConnectorOrigin | None = None,
+    ) -> None:
+        self.category = category
+        self.hook = hook
+        self.origin = origin
+        self.raised = raised
+        detail = str(raised)
+        what = f"{type(raised).__name__}: {detail}" if detail else type(raised).__name__
+        super().__init__(
+            f"{_who(category, origin)}: {hook} raised {what}, which a hook must not raise "
+            "(raise an Exception to fail the call)"
+        )
+
+
+def _who(category: TaskCategory, origin: ConnectorOrigin | None) -> str:
+    """``task type x@0 from <origin>``: how hook errors name the connector at fault."""
+    return f"task type {category}" + (f" from {origin.describe()}" if origin is not None else "")
+
+
+class CallTimeoutError(ConnectorError):
+    """Raised when a connector call runs past the server-side time limit (``timeout`` of the service)."""
+
+    def __init__(self, operation: str, category: object, seconds: float) -> None:
+        self.operation = operation
+        self.category = category
+        self.seconds = seconds
+        super().__init__(f"{operation} for task type {category} did not finish within {seconds:g}s")
+
+
+class ServiceOverloadedError(ConnectorError):
+    """Raised when a plain-``def`` hook cannot be queued: every worker is busy and the queue is full."""
+
+    def __init__(self, workers: int, queue_size: int) -> None:
+        self.workers = workers
+        self.queue_size = queue_size
+        super().__init__(
+            f"the service is overloaded: all {workers} worker thread(s) are busy and {queue_size} call(s) "
+            "are queued; retry later, or run more replicas or more --workers"
+        )
+
+
+class BadRequestError(ConnectorError, ValueError):
+    """Raised when a request is malformed: a missing field, an undecodable resource meta, a bad input.
+
+    ``field`` names the part of the request at fault (``resource_meta``, ``inputs.x``, ...).
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        self.field = field
+        super().__init__(message)
 
 
 class JobFailedError(ConnectorError):
@@ -234,3 +316,11 @@ class JournalError(ConnectorError):
 
 class ConnectorWarning(UserWarning):
     """Base class of every warning connector emits."""
+
+
+class WrapperWarning(ConnectorWarning):
+    """Emitted at load when a wrapper plugin implements a hook the connector wrote as ``async def``.
+
+    pluggy's wrappers are plain generators: around an ``async def`` hook they see the coroutine
+    before it runs, not its result, so a wrapper that inspects or replaces the result misbehaves.
+    """

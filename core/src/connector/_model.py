@@ -12,6 +12,19 @@ if TYPE_CHECKING:  # typing_extensions costs ~3 ms to import; `connector list` n
     from typing_extensions import Self
 
 
+class NameEnum(str, enum.Enum):
+    """An enum of names: each member is its string value (``str()``, f-strings, hashing, ``==``).
+
+    The closed sets of names (hooks, run event kinds, states) are these, so a typo is an
+    AttributeError and not a silent mismatch, while plain strings from users still compare equal.
+    """
+
+    __hash__ = str.__hash__
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
 @dataclasses.dataclass(frozen=True, order=True)
 class TaskCategory:
     """A task type and its version: the key a connector is registered and found under.
@@ -45,6 +58,27 @@ class TaskCategory:
         if not re.fullmatch(r"[0-9]+", version.strip()):
             raise ValueError(f"bad task category {text!r}: the version after '@' must be a whole number")
         return cls(name.strip(), int(version))
+
+
+@dataclasses.dataclass(frozen=True)
+class ConnectorOrigin:
+    """Where a connector came from: its entry point and distribution, or ``register()``."""
+
+    entry_point: str | None = None
+    target: str | None = None
+    distribution: str | None = None
+    distribution_version: str | None = None
+
+    def describe(self) -> str:
+        """A short phrase naming the origin, for error messages."""
+        if self.entry_point is None:
+            return f"registered connector {self.target}" if self.target else "registered connector"
+        dist = (
+            f"{self.distribution} {self.distribution_version}"
+            if self.distribution
+            else "unknown distribution"
+        )
+        return f"{dist}, entry point {self.entry_point!r} ({self.target})"
 
 
 class Phase(enum.IntEnum):

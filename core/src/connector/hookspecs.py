@@ -12,7 +12,7 @@ from typing import Any
 
 import pluggy
 
-from ._model import Connection, Resource, TaskExecutionMetadata, TaskTemplate
+from ._model import Connection, NameEnum, Resource, TaskExecutionMetadata, TaskTemplate
 from ._resource_meta import ResourceMeta
 
 #: The pluggy project name; ``hookimpl`` and ``hookspec`` are markers for it.
@@ -21,12 +21,27 @@ PROJECT_NAME = "connector"
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
+#: The attribute ``hookimpl`` sets on a function it marks (pluggy's ``<project>_impl``).
+IMPL_MARKER = f"{PROJECT_NAME}_impl"
+
+
+class Hook(NameEnum):
+    """The name of each hook (each member equals its plain string: ``Hook.CREATE == "create"``)."""
+
+    CREATE = "create"
+    GET = "get"
+    DELETE = "delete"
+    DO = "do"
+    GET_LOGS = "get_logs"
+    GET_METRICS = "get_metrics"
+
+
 #: The hooks of an async connector that must all be implemented.
-ASYNC_HOOKS = ("create", "get", "delete")
+ASYNC_HOOKS = (Hook.CREATE, Hook.GET, Hook.DELETE)
 #: The hook of a sync connector.
-SYNC_HOOKS = ("do",)
+SYNC_HOOKS = (Hook.DO,)
 #: Hooks a connector may leave out; calling one that is missing is an error the caller can see.
-OPTIONAL_HOOKS = ("get_logs", "get_metrics")
+OPTIONAL_HOOKS = (Hook.GET_LOGS, Hook.GET_METRICS)
 
 
 @hookspec(firstresult=True)
@@ -130,4 +145,4 @@ def get_metrics(
 
 
 #: Every hook, in the order of the operations.
-ALL_HOOKS = ASYNC_HOOKS + SYNC_HOOKS + OPTIONAL_HOOKS
+ALL_HOOKS = tuple(Hook)

@@ -10,7 +10,7 @@ import click
 
 from .._exceptions import ConnectorNotFound
 from .._model import TaskCategory
-from .._registry import ConnectorRegistry
+from ..registry._registry import ConnectorRegistry
 
 
 def parse_category(text: str) -> TaskCategory:

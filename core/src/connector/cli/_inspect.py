@@ -7,8 +7,8 @@ from typing import Any
 import click
 
 from .._exceptions import ConnectorNotFound, ConnectorUnavailable
-from .._registry import ConnectorEntry, ConnectorRegistry, ConnectorState, default_registry
 from ..hookspecs import ALL_HOOKS
+from ..registry._registry import ConnectorEntry, ConnectorRegistry, ConnectorState, default_registry
 from ._common import fail_unknown, parse_category, print_fields, print_json, print_table
 
 

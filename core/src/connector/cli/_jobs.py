@@ -16,9 +16,9 @@ from .._exceptions import (
     JobStateError,
     JournalError,
 )
-from .._journal import JobJournal, JobRecord, JobState, iso_time
-from .._registry import ConnectorRegistry, default_registry
-from .._runner import cancel_job, prepare_resume
+from ..registry._registry import ConnectorRegistry, default_registry
+from ..runner._journal import JobJournal, JobRecord, JobState, iso_time
+from ..runner._runner import cancel_job, prepare_resume
 from ._common import fail_unknown, print_fields, print_json, print_table
 from ._run import _fail, make_display, poll_options, run_and_report
 

@@ -22,13 +22,25 @@ from .._exceptions import (
     JournalError,
 )
 from .._model import Phase, TaskCategory, TaskLog
-from .._registry import ConnectorRegistry, default_registry
-from .._runner import DEFAULT_MAX_POLL_INTERVAL, DEFAULT_POLL_INTERVAL, RunEvent, RunResult, prepare_run
-from .._values import build_template, coerce_to_interface, load_mapping, parse_assignments, split_assignments
+from ..registry._registry import ConnectorRegistry, default_registry
+from ..runner._runner import (
+    DEFAULT_MAX_POLL_INTERVAL,
+    DEFAULT_POLL_INTERVAL,
+    RunEvent,
+    RunResult,
+    prepare_run,
+)
+from ..runner._values import (
+    build_template,
+    coerce_to_interface,
+    load_mapping,
+    parse_assignments,
+    split_assignments,
+)
 from ._common import fail_unknown, parse_category
 
 if TYPE_CHECKING:
-    from .._runner import _Run
+    from ..runner._runner import _Run
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 

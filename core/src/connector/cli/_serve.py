@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
-    from .._registry import ConnectorRegistry
+    from ..registry._registry import ConnectorRegistry
 
 #: What the server extra brings, by import name; ``serve`` checks them before anything else.
 _SERVER_MODULES = (
@@ -198,7 +198,7 @@ def serve(
 
     import asyncio
 
-    from .._registry import ConnectorRegistry
+    from ..registry._registry import ConnectorRegistry
     from ..server import ConnectorService, ServiceOptions, register_modules
     from ..server._service import describe_addresses
 

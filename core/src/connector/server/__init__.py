@@ -7,9 +7,9 @@ for the connectors of a ``ConnectorRegistry``, with health checks, reflection an
 
 from __future__ import annotations
 
-from ._exceptions import BadRequestError as BadRequestError
-from ._exceptions import CallTimeoutError as CallTimeoutError
-from ._exceptions import ServiceOverloadedError as ServiceOverloadedError
+from .._exceptions import BadRequestError as BadRequestError
+from .._exceptions import CallTimeoutError as CallTimeoutError
+from .._exceptions import ServiceOverloadedError as ServiceOverloadedError
 from ._modules import register_modules as register_modules
 from ._service import ConnectorService as ConnectorService
 from ._service import ServiceOptions as ServiceOptions

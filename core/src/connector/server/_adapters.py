@@ -9,8 +9,13 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from .._exceptions import HookNotImplementedError, HookResultError, LiteralConversionError, ResourceMetaError
-from .._loaded import LoadedConnector
+from .._exceptions import (
+    BadRequestError,
+    HookNotImplementedError,
+    HookResultError,
+    LiteralConversionError,
+    ResourceMetaError,
+)
 from .._model import (
     Connection,
     LogsChunk,
@@ -22,9 +27,9 @@ from .._model import (
     TaskLog,
     TaskTemplate,
 )
-from .._registry import ConnectorMetadata
 from .._resource_meta import ResourceMeta
-from ._exceptions import BadRequestError
+from ..registry._loaded import LoadedConnector
+from ..registry._registry import ConnectorMetadata
 
 # Struct numbers are doubles; whole ones within this range come back as ints (what Python code expects).
 _EXACT_INT = 2**53

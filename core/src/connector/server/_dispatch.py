@@ -8,10 +8,10 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
-from .._loaded import LoadedConnector
+from .._exceptions import CallTimeoutError
 from .._model import LogsChunk, TaskCategory
-from .._registry import ConnectorMetadata, ConnectorRegistry
-from ._exceptions import CallTimeoutError
+from ..registry._loaded import LoadedConnector
+from ..registry._registry import ConnectorMetadata, ConnectorRegistry
 from ._pool import WorkerPool
 
 _T = TypeVar("_T")

@@ -14,7 +14,6 @@ from .._refs import BlobRef, StructuredDatasetRef
 __all__ = ["LiteralCodec", "v1_codec", "v2_codec"]
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-_UTC = dt.timezone.utc
 # protobuf refuses to parse messages nested deeper than 100; values built in Python get the same limit
 # (a list that contains itself must fail with a clear error, not a RecursionError).
 _MAX_DEPTH = 100

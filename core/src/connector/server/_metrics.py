@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from .._model import TaskCategory
-from .._registry import ConnectorRegistry, ConnectorState
+from ..registry._registry import ConnectorRegistry, ConnectorState
 
 # prometheus_client costs about 25 ms to import: it is imported when a ServiceMetrics is made,
 # which the service does once its port is bound (issue 3's cold start).

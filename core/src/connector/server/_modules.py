@@ -9,11 +9,9 @@ from collections.abc import Iterable
 
 from .._base import AsyncConnector, ConnectorBase, SyncConnector
 from .._exceptions import ConfigurationError, ConnectorError
-from .._loaded import LoadedConnector
-from .._registry import ConnectorRegistry
-from ..hookspecs import PROJECT_NAME
-
-_IMPL_MARKER = f"{PROJECT_NAME}_impl"
+from ..hookspecs import IMPL_MARKER
+from ..registry._loaded import LoadedConnector
+from ..registry._registry import ConnectorRegistry
 
 
 def connectors_in(module: types.ModuleType) -> list[object]:
@@ -40,7 +38,7 @@ def connectors_in(module: types.ModuleType) -> list[object]:
         ):
             found.append(value)
     if getattr(module, "task_type_name", None) and any(
-        getattr(v, _IMPL_MARKER, None) is not None for v in vars(module).values() if callable(v)
+        getattr(v, IMPL_MARKER, None) is not None for v in vars(module).values() if callable(v)
     ):
         found.append(module)
     return found

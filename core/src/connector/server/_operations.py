@@ -7,10 +7,10 @@ import datetime as dt
 from collections.abc import AsyncIterator
 from typing import Any
 
+from .._exceptions import BadRequestError
 from .._model import TaskCategory
 from ._adapters import IdlAdapter, V1Adapter, V2Adapter
 from ._dispatch import Dispatcher
-from ._exceptions import BadRequestError
 from ._metrics import ServiceMetrics
 from ._wire import decoded
 

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from ._exceptions import ServiceOverloadedError
+from .._exceptions import ServiceOverloadedError
 
 _T = TypeVar("_T")
 

@@ -17,7 +17,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from .._exceptions import ConfigurationError
-from .._registry import ConnectorEntry, ConnectorRegistry, ConnectorState
+from ..registry._registry import ConnectorEntry, ConnectorRegistry, ConnectorState
 from ._adapters import V1Adapter, V2Adapter
 from ._dispatch import Dispatcher
 from ._health import SERVING, HealthServicer
@@ -107,7 +107,7 @@ class ConnectorService:
         v2: V2Adapter | None = None,
     ) -> None:
         if registry is None:
-            from .._registry import default_registry
+            from ..registry._registry import default_registry
 
             registry = default_registry()
         self.registry = registry

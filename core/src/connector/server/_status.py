@@ -9,11 +9,13 @@ import re
 import grpc
 
 from .._exceptions import (
+    BadRequestError,
+    CallTimeoutError,
     ConnectorNotFound,
     ConnectorUnavailable,
     HookNotImplementedError,
+    ServiceOverloadedError,
 )
-from ._exceptions import BadRequestError, CallTimeoutError, ServiceOverloadedError
 
 logger = logging.getLogger("connector.server")
 

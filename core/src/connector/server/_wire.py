@@ -7,7 +7,7 @@ from typing import Any
 
 import grpc
 
-from ._exceptions import BadRequestError
+from .._exceptions import BadRequestError
 
 
 class Undecodable:

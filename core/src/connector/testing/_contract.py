@@ -9,12 +9,17 @@ from typing import Any, ClassVar
 
 import pytest
 
-from .._discovery import ENTRY_POINT_GROUP, ConnectorRecord, discover_connectors, records_from_objects
 from .._exceptions import ConnectorUnavailable, ResourceMetaError
-from .._loaded import LoadedConnector
 from .._model import Connection, Phase, TaskCategory, TaskTemplate
-from .._registry import ConnectorRegistry
 from .._settings import RegistrySettings
+from ..registry._discovery import (
+    ENTRY_POINT_GROUP,
+    ConnectorRecord,
+    discover_connectors,
+    records_from_objects,
+)
+from ..registry._loaded import LoadedConnector
+from ..registry._registry import ConnectorRegistry
 from ._clock import FakeClock
 from ._exceptions import ContractViolation
 from ._lifecycle import Lifecycle, LifecycleDriver

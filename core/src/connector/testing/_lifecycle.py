@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._exceptions import ResourceMetaError
-from .._loaded import ConnectorOrigin, LoadedConnector
-from .._model import Connection, Resource, TaskExecutionMetadata, TaskTemplate
+from .._model import Connection, ConnectorOrigin, Resource, TaskExecutionMetadata, TaskTemplate
 from .._resource_meta import ResourceMeta
-from .._validation import build_connector
+from ..registry._loaded import LoadedConnector
+from ..registry._validation import build_connector
 from ._clock import FakeClock
 from ._exceptions import ContractViolation
 

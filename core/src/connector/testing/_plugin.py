@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from .._loaded import LoadedConnector
-from .._registry import ConnectorRegistry
+from ..registry._loaded import LoadedConnector
+from ..registry._registry import ConnectorRegistry
 from ._clock import FakeClock
 from ._lifecycle import LifecycleDriver
 from ._registry import registry_of

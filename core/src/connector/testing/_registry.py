@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .._discovery import records_from_objects
 from .._model import TaskCategory
-from .._registry import ConnectorRegistry
 from .._settings import RegistrySettings
+from ..registry._discovery import records_from_objects
+from ..registry._registry import ConnectorRegistry
 
 
 def registry_of(*connectors: object, entry_points: Mapping[str, object] | None = None) -> ConnectorRegistry:

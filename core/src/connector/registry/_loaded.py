@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import inspect
 import reprlib
@@ -12,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from . import hookspecs
-from ._exceptions import HookNotImplementedError
-from ._model import Connection, TaskCategory, TaskExecutionMetadata, TaskTemplate
-from ._resource_meta import ResourceMeta
+from .. import hookspecs
+from .._exceptions import HookNotImplementedError
+from .._model import Connection, ConnectorOrigin, TaskCategory, TaskExecutionMetadata, TaskTemplate
+from .._resource_meta import ResourceMeta
 
 if TYPE_CHECKING:
     import concurrent.futures
@@ -126,27 +125,6 @@ class _ConnectorPluginManager(pluggy.PluginManager):
                 specname=None,
             )
         return super().parse_hookimpl_opts(plugin, name)
-
-
-@dataclasses.dataclass(frozen=True)
-class ConnectorOrigin:
-    """Where a connector came from: its entry point and distribution, or ``register()``."""
-
-    entry_point: str | None = None
-    target: str | None = None
-    distribution: str | None = None
-    distribution_version: str | None = None
-
-    def describe(self) -> str:
-        """A short phrase naming the origin, for error messages."""
-        if self.entry_point is None:
-            return f"registered connector {self.target}" if self.target else "registered connector"
-        dist = (
-            f"{self.distribution} {self.distribution_version}"
-            if self.distribution
-            else "unknown distribution"
-        )
-        return f"{dist}, entry point {self.entry_point!r} ({self.target})"
 
 
 class LoadedConnector:

@@ -14,9 +14,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._exceptions import JobNotFoundError, JournalError
-from ._model import Phase, TaskCategory
-from ._settings import HOME_VARIABLE
+from .._exceptions import JobNotFoundError, JournalError
+from .._model import Phase, TaskCategory
+from .._settings import HOME_VARIABLE
 
 if TYPE_CHECKING:
     import sqlite3

@@ -11,8 +11,7 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-from ._discovery import ConnectorRecord, discover_connectors
-from ._exceptions import (
+from .._exceptions import (
     ConnectorConflictError,
     ConnectorDisabledError,
     ConnectorLoadError,
@@ -21,9 +20,10 @@ from ._exceptions import (
     ConnectorValidationError,
     DuplicateConnectorError,
 )
-from ._loaded import ConnectorOrigin, LoadedConnector
-from ._model import TaskCategory
-from ._settings import PIN_VARIABLE, RegistrySettings, normalize_distribution
+from .._model import ConnectorOrigin, TaskCategory
+from .._settings import PIN_VARIABLE, RegistrySettings, normalize_distribution
+from ._discovery import ConnectorRecord, discover_connectors
+from ._loaded import LoadedConnector
 from ._validation import build_connector
 
 logger = logging.getLogger("connector")

@@ -18,8 +18,8 @@ import zlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ._model import TaskCategory
-from ._settings import HOME_VARIABLE, parse_flag
+from .._model import TaskCategory
+from .._settings import HOME_VARIABLE, parse_flag
 
 if TYPE_CHECKING:
     import importlib.metadata

@@ -7,14 +7,12 @@ import types
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from . import hookspecs
-from ._base import AsyncConnector, ConnectorBase, SyncConnector
-from ._exceptions import ConnectorLoadError, ConnectorValidationError
-from ._loaded import HOOK_ARGUMENTS, ConnectorOrigin, LoadedConnector
-from ._model import TaskCategory
-from ._resource_meta import ResourceMeta
-
-_IMPL_MARKER = f"{hookspecs.PROJECT_NAME}_impl"
+from .. import hookspecs
+from .._base import AsyncConnector, ConnectorBase, SyncConnector
+from .._exceptions import ConnectorLoadError, ConnectorValidationError
+from .._model import ConnectorOrigin, TaskCategory
+from .._resource_meta import ResourceMeta
+from ._loaded import HOOK_ARGUMENTS, LoadedConnector
 
 
 def build_connector(
@@ -87,7 +85,7 @@ def _hook_functions(connector: object, fail: Callable[[str, str], NoReturn]) -> 
     functions: dict[str, Callable[..., Any]] = {}
     for attr in dir(connector):
         value = _routine(connector, attr)
-        marker = getattr(value, _IMPL_MARKER, None)
+        marker = getattr(value, hookspecs.IMPL_MARKER, None)
         if value is None or marker is None:
             continue
         hook = marker.get("specname") or attr

@@ -8,13 +8,13 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._exceptions import ConfigurationError, HookResultError, JobNotFoundError, JobStateError, JournalError
+from .._exceptions import ConfigurationError, HookResultError, JobNotFoundError, JobStateError, JournalError
+from .._model import Connection, Phase, Resource, TaskCategory, TaskExecutionMetadata, TaskLog, TaskTemplate
+from .._resource_meta import ResourceMeta
+from .._settings import HOME_VARIABLE
+from ..registry._loaded import LoadedConnector
+from ..registry._registry import ConnectorRegistry
 from ._journal import JobJournal, JobRecord, JobState, connector_home
-from ._loaded import LoadedConnector
-from ._model import Connection, Phase, Resource, TaskCategory, TaskExecutionMetadata, TaskLog, TaskTemplate
-from ._registry import ConnectorRegistry
-from ._resource_meta import ResourceMeta
-from ._settings import HOME_VARIABLE
 from ._values import template_from_document, template_to_document
 
 if TYPE_CHECKING:

@@ -10,8 +10,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ._exceptions import InputValueError
-from ._model import TaskInterface, TaskTemplate
+from .._exceptions import InputValueError
+from .._model import TaskInterface, TaskTemplate
 
 _INTEGER = re.compile(r"[-+]?[0-9]+")
 # A decimal with a point or an exponent; "nan", "inf" and "1_000" stay strings on purpose.

@@ -6,11 +6,11 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
-from ._exceptions import JobFailedError
+from .._exceptions import JobFailedError
+from .._model import TaskCategory, TaskInterface, TaskTemplate
+from ..registry._loaded import LoadedConnector
+from ..registry._registry import ConnectorRegistry, default_registry
 from ._journal import JobJournal
-from ._loaded import LoadedConnector
-from ._model import TaskCategory, TaskInterface, TaskTemplate
-from ._registry import ConnectorRegistry, default_registry
 from ._runner import DEFAULT_MAX_POLL_INTERVAL, DEFAULT_POLL_INTERVAL, RunResult, _Run, prepare_run
 
 
