@@ -19,6 +19,9 @@ from connector import (
     ConnectorValidationError,
     HookNotImplementedError,
     LoadedConnector,
+    LogsChunk,
+    MetricPoint,
+    MetricSeries,
     Phase,
     RegistrySettings,
     Resource,
@@ -27,9 +30,11 @@ from connector import (
     TaskCategory,
     TaskExecutionMetadata,
     TaskTemplate,
+    WrapperWarning,
     hookimpl,
     hookspecs,
 )
+from connector.registry._calls import ConnectorCalls, run_blocking
 from tests.support.records import fake_record
 
 PREFIX = "connector-x 1.0, entry point 'job' (pkg.mod:Target): "
@@ -46,6 +51,20 @@ def registry_of(target: object, entry_point: str = "job", **kwargs: Any) -> Conn
 
 def load(target: object, entry_point: str = "job", **kwargs: Any) -> LoadedConnector:
     return registry_of(target, entry_point, **kwargs).get(entry_point)
+
+
+def call(loaded: LoadedConnector, hook: str, **arguments: Any) -> Any:
+    """Call ``hook`` through the call layer from plain code."""
+    return run_blocking(acall(loaded, hook, **arguments))
+
+
+async def acall(loaded: LoadedConnector, hook: str, **arguments: Any) -> Any:
+    """Call ``hook`` through the call layer from async code (the chunks of ``get_logs`` as a list)."""
+    calls = ConnectorCalls(loaded)
+    if hook == "get_logs":
+        return [chunk async for chunk in calls.logs(**arguments)]
+    method = {"get_metrics": "metrics"}.get(hook, hook)
+    return await getattr(calls, method)(**arguments)
 
 
 def refusal(target: object, entry_point: str = "job") -> ConnectorUnavailable:
@@ -252,9 +271,9 @@ def test_an_async_connector_in_every_style_from_plain_code(
     assert loaded.is_async_hook("create") is is_async
     template = TaskTemplate("job")
 
-    meta = loaded.call_blocking("create", task_template=template, inputs={"n": 7})
-    resource = loaded.call_blocking("get", resource_meta=meta)
-    assert loaded.call_blocking("delete", resource_meta=meta) is None
+    meta = call(loaded, "create", task_template=template, inputs={"n": 7})
+    resource = call(loaded, "get", resource_meta=meta)
+    assert call(loaded, "delete", resource_meta=meta) is None
 
     assert meta == JobMeta("job-7")
     assert resource == Resource(Phase.SUCCEEDED, outputs={"id": "job-7"})
@@ -272,9 +291,9 @@ async def test_an_async_connector_in_every_style_from_async_code(
 ) -> None:
     backend = Backend()
     loaded = load(style(backend, is_async))
-    meta = await loaded.call("create", inputs={"n": 3})
-    resource = await loaded.call("get", resource_meta=meta)
-    await loaded.call("delete", resource_meta=meta)
+    meta = await acall(loaded, "create", inputs={"n": 3})
+    resource = await acall(loaded, "get", resource_meta=meta)
+    await acall(loaded, "delete", resource_meta=meta)
     assert resource.outputs == {"id": "job-3"}
     assert [hook for hook, _ in backend.calls] == ["create", "get", "delete"]
     # A plain def runs in a worker thread, off the event loop; an async def on the loop.
@@ -294,7 +313,7 @@ def test_a_sync_connector_in_every_style_from_plain_code(
     assert loaded.metadata_type is None
     assert loaded.is_async_hook("do") is is_async
     template = TaskTemplate("job")
-    assert loaded.call_blocking("do", task_template=template, inputs={"n": 1}).outputs == {"echo": 1}
+    assert call(loaded, "do", task_template=template, inputs={"n": 1}).outputs == {"echo": 1}
     assert backend.calls == [("do", {"task_template": template, "inputs": {"n": 1}})]
 
 
@@ -305,21 +324,16 @@ async def test_a_sync_connector_in_every_style_from_async_code(
 ) -> None:
     backend = Backend()
     loaded = load(style(backend, is_async))
-    assert (await loaded.call("do", inputs={"n": 2})).outputs == {"echo": 2}
+    assert (await acall(loaded, "do", inputs={"n": 2})).outputs == {"echo": 2}
     assert [arguments["inputs"] for _, arguments in backend.calls] == [{"n": 2}]
     assert (backend.threads[0] == threading.get_ident()) is is_async
 
 
-async def test_call_blocking_of_an_async_hook_inside_an_event_loop_says_to_await_call() -> None:
+async def test_plain_code_inside_an_event_loop_runs_an_async_hook_on_a_loop_of_its_own() -> None:
     backend = Backend()
     loaded = load(sync_subclass(backend, True))
-    with pytest.raises(RuntimeError) as info:
-        loaded.call_blocking("do", inputs={"n": 1})
-    assert str(info.value) == (
-        "call_blocking cannot run the async def hook 'do' of job@0 inside a running event loop; "
-        "use 'await LoadedConnector.call(...)' there"
-    )
-    assert backend.calls == []  # refused before the hook ran
+    assert call(loaded, "do", inputs={"n": 1}).outputs == {"echo": 1}
+    assert backend.threads != [threading.get_ident()]  # not on this test's (running) loop
 
 
 def test_seed_style_signatures_with_defaults_and_kwargs_receive_every_argument() -> None:
@@ -358,7 +372,8 @@ def test_seed_style_signatures_with_defaults_and_kwargs_receive_every_argument()
     loaded = load(Seed)
     template, metadata = TaskTemplate("job", custom={"a": 1}), TaskExecutionMetadata(namespace="ns")
     connection = Connection(secrets={"k": "v"})
-    loaded.call_blocking(
+    call(
+        loaded,
         "create",
         task_template=template,
         output_prefix="s3://out",
@@ -366,8 +381,8 @@ def test_seed_style_signatures_with_defaults_and_kwargs_receive_every_argument()
         task_execution_metadata=metadata,
         connection=connection,
     )
-    loaded.call_blocking("get", resource_meta=JobMeta("j"))
-    loaded.call_blocking("delete", resource_meta=JobMeta("j"), connection=connection)
+    call(loaded, "get", resource_meta=JobMeta("j"))
+    call(loaded, "delete", resource_meta=JobMeta("j"), connection=connection)
     assert received == {
         "task_template": template,
         "output_prefix": "s3://out",
@@ -390,7 +405,7 @@ def test_arguments_a_caller_leaves_out_get_empty_values() -> None:
             received.update(kwargs)
             return Resource(Phase.SUCCEEDED)
 
-    load(Everything, "job@2").call_blocking("do")
+    call(load(Everything, "job@2"), "do")
     assert received == {
         "task_template": TaskTemplate("job", 2),
         "output_prefix": "",
@@ -398,13 +413,6 @@ def test_arguments_a_caller_leaves_out_get_empty_values() -> None:
         "task_execution_metadata": TaskExecutionMetadata(),
         "connection": Connection(),
     }
-
-
-def test_an_argument_no_hook_has_is_a_type_error_for_the_caller() -> None:
-    loaded = load(sync_subclass(Backend(), False))
-    with pytest.raises(TypeError) as info:
-        loaded.call_blocking("do", inputs={}, resource_meta=None, bogus=1)
-    assert str(info.value) == "do() got unexpected arguments: bogus, resource_meta"
 
 
 def test_specname_implements_a_hook_under_another_function_name() -> None:
@@ -415,14 +423,14 @@ def test_specname_implements_a_hook_under_another_function_name() -> None:
 
     loaded = load(Renamed)
     assert loaded.hooks == {"do"}
-    assert loaded.call_blocking("do", inputs={"a": 1}).outputs == {"a": 1}
+    assert call(loaded, "do", inputs={"a": 1}).outputs == {"a": 1}
 
 
 @pytest.mark.parametrize("hook", ["get_logs", "get_metrics"])
 def test_a_missing_optional_hook_is_an_error_the_caller_sees(hook: str) -> None:
     loaded = load(async_subclass(Backend(), False))
     with pytest.raises(HookNotImplementedError) as info:
-        loaded.call_blocking(hook, resource_meta=JobMeta("j"))
+        call(loaded, hook, resource_meta=JobMeta("j"))
     assert str(info.value) == f"connector for task type job@0 does not implement {hook}"
     assert (info.value.category, info.value.hook) == (TaskCategory("job"), hook)
 
@@ -444,8 +452,8 @@ async def test_optional_hooks_mixing_def_and_async_def() -> None:
         async def get_logs(self, resource_meta: JobMeta, token: str) -> list[str]:
             return [f"{resource_meta.job_id} line after {token!r}"]
 
-        def get_metrics(self, queries: list[str], step: Any) -> list[str]:
-            return [*queries, str(step)]
+        def get_metrics(self, queries: list[str], step: Any) -> list[MetricSeries]:
+            return [MetricSeries(query, (MetricPoint(1.0, 0.5),)) for query in [*queries, str(step)]]
 
     loaded = load(WithLogs)
     assert loaded.hooks == {"create", "get", "delete", "get_logs", "get_metrics"}
@@ -456,8 +464,10 @@ async def test_optional_hooks_mixing_def_and_async_def() -> None:
         True,
         False,
     ]
-    assert await loaded.call("get_logs", resource_meta=JobMeta("j"), token="t1") == ["j line after 't1'"]
-    assert loaded.call_blocking("get_metrics", resource_meta=JobMeta("j"), queries=["cpu"]) == ["cpu", "None"]
+    chunks = await acall(loaded, "get_logs", resource_meta=JobMeta("j"), token="t1")
+    assert chunks == [LogsChunk(lines=("j line after 't1'",))]
+    series = await acall(loaded, "get_metrics", resource_meta=JobMeta("j"), queries=["cpu"])
+    assert [s.metric for s in series] == ["cpu", "None"]
 
 
 def test_a_connector_name_and_doc_are_its_own() -> None:
@@ -522,15 +532,22 @@ class Around:
         return result
 
 
-@KINDS
-def test_a_wrapper_plugin_surrounds_a_call(is_async: bool) -> None:
+def test_a_wrapper_plugin_surrounds_a_call() -> None:
     backend, around = Backend(), Around()
-    loaded = load(sync_subclass(backend, is_async), wrappers=[around])
-    assert loaded.call_blocking("do", task_template=TaskTemplate("job"), inputs={"n": 5}).outputs == {
-        "echo": 5
-    }
+    loaded = load(sync_subclass(backend, False), wrappers=[around])
+    assert call(loaded, "do", task_template=TaskTemplate("job"), inputs={"n": 5}).outputs == {"echo": 5}
     assert around.events == ["before job", "after"]
     assert len(backend.calls) == 1
+
+
+def test_a_wrapper_around_an_async_def_hook_is_warned_about_at_load() -> None:
+    with pytest.warns(WrapperWarning) as warned:
+        load(sync_subclass(Backend(), True), wrappers=[Around()])
+    assert [str(w.message) for w in warned] == [
+        "wrapper plugin 'Around' wraps do of task type job@0, which connector-x 1.0, entry point 'job' "
+        "(pkg.mod:Target) implements as async def: the wrapper sees the coroutine before it runs, "
+        "not its result"
+    ]
 
 
 def test_a_wrapper_can_change_the_result() -> None:
@@ -541,12 +558,12 @@ def test_a_wrapper_can_change_the_result() -> None:
             return dataclasses.replace(result, message="stamped")
 
     loaded = load(sync_subclass(Backend(), False), wrappers=[Stamp()])
-    assert loaded.call_blocking("do", inputs={"n": 1}).message == "stamped"
+    assert call(loaded, "do", inputs={"n": 1}).message == "stamped"
 
 
 def test_trace_prints_each_call_and_its_result(capsys: pytest.CaptureFixture[str]) -> None:
     loaded = load(sync_subclass(Backend(), True), settings=RegistrySettings(trace=True))
-    loaded.call_blocking("do", inputs={"n": 1}, connection=Connection(secrets={"token": "s3cr3t"}))
+    call(loaded, "do", inputs={"n": 1}, connection=Connection(secrets={"token": "s3cr3t"}))
     lines = capsys.readouterr().err.splitlines()
     assert lines == [
         "connector trace: job@0 do(task_template=TaskTemplate(type='job', task_type_version=0, custom={}, "
@@ -570,7 +587,7 @@ async def test_trace_prints_an_exception(capsys: pytest.CaptureFixture[str]) -> 
 
     loaded = load(Failing, settings=RegistrySettings(trace=True))
     with pytest.raises(RuntimeError, match="the service is down"):
-        await loaded.call("do")
+        await acall(loaded, "do")
     assert capsys.readouterr().err.splitlines()[1] == (
         "connector trace: job@0 do raised RuntimeError: 'the service is down'"
     )

@@ -13,7 +13,7 @@ if TYPE_CHECKING:  # typing_extensions costs ~3 ms to import; `connector list` n
 
 
 class NameEnum(str, enum.Enum):
-    """An enum of names: each member is its string value (``str()``, f-strings, hashing, ``==``).
+    """An enum of names: each member is its string value (``str()``, ``repr()``, hashing, ``==``).
 
     The closed sets of names (hooks, run event kinds, states) are these, so a typo is an
     AttributeError and not a silent mismatch, while plain strings from users still compare equal.
@@ -23,6 +23,9 @@ class NameEnum(str, enum.Enum):
 
     def __str__(self) -> str:
         return str(self.value)
+
+    def __repr__(self) -> str:  # messages quote names with !r: 'create', as for plain strings
+        return repr(self.value)
 
 
 @dataclasses.dataclass(frozen=True, order=True)

@@ -11,10 +11,7 @@ from typing import Any
 
 from .._exceptions import (
     BadRequestError,
-    HookNotImplementedError,
-    HookResultError,
     LiteralConversionError,
-    ResourceMetaError,
 )
 from .._model import (
     Connection,
@@ -27,8 +24,6 @@ from .._model import (
     TaskLog,
     TaskTemplate,
 )
-from .._resource_meta import ResourceMeta
-from ..registry._loaded import LoadedConnector
 from ..registry._registry import ConnectorMetadata
 
 # Struct numbers are doubles; whole ones within this range come back as ints (what Python code expects).
@@ -326,67 +321,15 @@ class IdlAdapter:
         """The request's ``Connection`` (flyteidl2); empty for flyteidl v1."""
         return Connection()
 
-    @staticmethod
-    def resource_meta(loaded: LoadedConnector, hook: str, data: bytes) -> ResourceMeta:
-        """Decode resource-meta bytes with the connector's ``metadata_type``; INVALID_ARGUMENT on failure."""
-        # No metadata_type: a sync connector (validation refuses async hooks on it).
-        if hook not in loaded.hooks or loaded.metadata_type is None:
-            raise HookNotImplementedError(loaded.category, hook)
-        if not data:
-            raise BadRequestError(
-                f"the request's resource_meta is empty (task type {loaded.category})", field="resource_meta"
-            )
-        try:
-            return loaded.metadata_type.decode(data)
-        except ResourceMetaError as exc:
-            raise BadRequestError(
-                f"the request's resource_meta is not one task type {loaded.category} wrote: {exc}",
-                field="resource_meta",
-            ) from exc
+    # Core results to responses (the call layer checked them).
 
-    # Core results to responses.
-
-    @staticmethod
-    def encode_meta(loaded: LoadedConnector, meta: object) -> bytes:
-        """The bytes of the meta ``create`` returned (a connector returning something else is INTERNAL)."""
-        if not isinstance(meta, ResourceMeta):
-            raise HookResultError(
-                loaded.category, "create", f"returned {type(meta).__name__}, not a ResourceMeta"
-            )
-        return meta.encode()
-
-    def resource(
-        self, result: object, variables: Mapping[str, Any] | None, *, category: TaskCategory, hook: str
-    ) -> Any:
+    def resource(self, result: Resource, variables: Mapping[str, Any] | None) -> Any:
         """A ``Resource`` message from the ``Resource`` a connector returned."""
-        if not isinstance(result, Resource):
-            raise HookResultError(
-                category, hook, f"returned {type(result).__name__}, not a connector.Resource"
-            )
         message = self.messages.Resource(phase=int(result.phase), message=result.message)
-        for link in result.log_links:
-            if not isinstance(link, TaskLog):
-                raise HookResultError(
-                    category,
-                    hook,
-                    f"returned a log link of type {type(link).__name__}, not a connector.TaskLog",
-                )
-            message.log_links.append(self._task_log(link))
+        message.log_links.extend(self._task_log(link) for link in result.log_links)
         if result.custom_info:
-            try:
-                python_to_struct(result.custom_info, message.custom_info)
-            except ValueError as exc:
-                raise HookResultError(
-                    category, hook, f"returned custom_info that is not JSON-like: {exc}"
-                ) from exc
+            python_to_struct(result.custom_info, message.custom_info)
         if result.outputs is not None:
-            if not isinstance(result.outputs, Mapping):
-                raise HookResultError(
-                    category,
-                    hook,
-                    f"returned outputs of type {type(result.outputs).__name__}, "
-                    "not a dict of output names to values",
-                )
             self.codec.encode_into(message.outputs, result.outputs, variables)
         return message
 
@@ -411,22 +354,10 @@ class IdlAdapter:
             responses.append(messages.GetTaskLogsResponse(body=body))
         return responses
 
-    def metrics_response(self, result: object, category: TaskCategory) -> Any:
-        """A ``GetTaskMetricsResponse`` from a list of ``MetricSeries`` (Prometheus matrix layout)."""
-        if not isinstance(result, Iterable) or isinstance(result, (str, bytes, Mapping)):
-            raise HookResultError(
-                category,
-                "get_metrics",
-                f"returned {type(result).__name__}, not a list of connector.MetricSeries",
-            )
+    def metrics_response(self, result: Iterable[MetricSeries]) -> Any:
+        """A ``GetTaskMetricsResponse`` from ``MetricSeries`` (Prometheus matrix layout)."""
         response = self.messages.GetTaskMetricsResponse()
         for series in result:
-            if not isinstance(series, MetricSeries):
-                raise HookResultError(
-                    category,
-                    "get_metrics",
-                    f"returned a {type(series).__name__} in its list, not a connector.MetricSeries",
-                )
             item = response.results.add(metric=series.metric)
             values = [[point.timestamp, str(point.value)] for point in series.points]
             item.data.update({"resultType": "matrix", "result": [{"metric": {}, "values": values}]})

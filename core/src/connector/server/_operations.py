@@ -7,8 +7,10 @@ import datetime as dt
 from collections.abc import AsyncIterator
 from typing import Any
 
-from .._exceptions import BadRequestError
+from .._exceptions import BadRequestError, ResourceMetaError
 from .._model import TaskCategory
+from ..hookspecs import Hook
+from ..registry._calls import ConnectorCalls
 from ._adapters import IdlAdapter, V1Adapter, V2Adapter
 from ._dispatch import Dispatcher
 from ._metrics import ServiceMetrics
@@ -50,83 +52,74 @@ class Operations:
         if call.metrics is not None and call.category is not None:
             call.metrics.observe_input(call.category, inputs.ByteSize())
 
-    async def _run(
-        self, adapter: IdlAdapter, hook: str, header: Any, inputs: Any, call: CallInfo, connection: Any
-    ) -> tuple[Any, Any]:
-        """Resolve the template's connector and run ``create`` or ``do`` on it."""
-        call.category = adapter.template_category(header.template)
-        loaded = await self.dispatcher.connector(call.category)
+    async def _calls(self, call: CallInfo, category: TaskCategory) -> ConnectorCalls:
+        call.category = category
+        return await self.dispatcher.calls(category)
+
+    async def _meta(
+        self, adapter: IdlAdapter, request: Any, call: CallInfo, hook: Hook
+    ) -> tuple[ConnectorCalls, Any]:
+        """The connector a job request is for, and the request's resource meta decoded for ``hook``."""
+        calls = await self._calls(call, adapter.request_category(request))
+        try:
+            return calls, calls.decode_meta(request.resource_meta, hook)
+        except ResourceMetaError as exc:
+            raise BadRequestError(str(exc), field="resource_meta") from exc
+
+    async def _task(
+        self, adapter: IdlAdapter, header: Any, inputs: Any, call: CallInfo
+    ) -> tuple[ConnectorCalls, dict[str, Any]]:
+        """The connector a task is for and the arguments of its ``create`` or ``do``."""
+        calls = await self._calls(call, adapter.template_category(header.template))
         template = adapter.template(header.template)
         self._observe_inputs(call, inputs)
-        values = adapter.inputs(inputs, header.template)
-        result = await self.dispatcher.call(
-            loaded,
-            hook,
-            deadline=call.deadline,
-            task_template=template,
-            output_prefix=header.output_prefix,
-            inputs=values,
-            task_execution_metadata=adapter.execution_metadata(header.task_execution_metadata),
-            connection=connection,
-        )
-        return loaded, result
+        arguments = {
+            "task_template": template,
+            "output_prefix": header.output_prefix,
+            "inputs": adapter.inputs(inputs, header.template),
+            "task_execution_metadata": adapter.execution_metadata(header.task_execution_metadata),
+            "deadline": call.deadline,
+        }
+        return calls, arguments
 
     async def create(self, adapter: IdlAdapter, request: Any, call: CallInfo) -> bytes:
         """CreateTask: start a job; returns the encoded resource meta."""
-        loaded, meta = await self._run(
-            adapter, "create", request, request.inputs, call, adapter.connection(request)
-        )
-        return adapter.encode_meta(loaded, meta)
+        calls, arguments = await self._task(adapter, request, request.inputs, call)
+        meta = await calls.create(**arguments, connection=adapter.connection(request))
+        return calls.encode_meta(meta)
 
     async def get(self, adapter: IdlAdapter, request: Any, call: CallInfo) -> Any:
         """GetTask: a job's state as the protocol's ``Resource`` message."""
-        call.category = adapter.request_category(request)
-        loaded = await self.dispatcher.connector(call.category)
-        meta = adapter.resource_meta(loaded, "get", request.resource_meta)
-        result = await self.dispatcher.call(
-            loaded, "get", deadline=call.deadline, resource_meta=meta, connection=adapter.connection(request)
-        )
-        return adapter.resource(result, None, category=loaded.category, hook="get")
+        calls, meta = await self._meta(adapter, request, call, Hook.GET)
+        result = await calls.get(meta, connection=adapter.connection(request), deadline=call.deadline)
+        return adapter.resource(result, None)
 
     async def delete(self, adapter: IdlAdapter, request: Any, call: CallInfo) -> None:
         """DeleteTask: cancel a job."""
-        call.category = adapter.request_category(request)
-        loaded = await self.dispatcher.connector(call.category)
-        meta = adapter.resource_meta(loaded, "delete", request.resource_meta)
-        await self.dispatcher.call(
-            loaded,
-            "delete",
-            deadline=call.deadline,
-            resource_meta=meta,
-            connection=adapter.connection(request),
-        )
+        calls, meta = await self._meta(adapter, request, call, Hook.DELETE)
+        await calls.delete(meta, connection=adapter.connection(request), deadline=call.deadline)
 
     async def metrics_of(self, adapter: IdlAdapter, request: Any, call: CallInfo) -> Any:
         """GetTaskMetrics: a job's metrics as a ``GetTaskMetricsResponse``."""
-        call.category = adapter.request_category(request)
-        loaded = await self.dispatcher.connector(call.category)
-        meta = adapter.resource_meta(loaded, "get_metrics", request.resource_meta)
-        step = request.step.ToTimedelta() if request.HasField("step") else None
-        result = await self.dispatcher.call(
-            loaded,
-            "get_metrics",
-            deadline=call.deadline,
-            resource_meta=meta,
+        calls, meta = await self._meta(adapter, request, call, Hook.GET_METRICS)
+        series = await calls.metrics(
+            meta,
             queries=tuple(request.queries),
             start_time=_timestamp(request, "start_time"),
             end_time=_timestamp(request, "end_time"),
-            step=step,
+            step=request.step.ToTimedelta() if request.HasField("step") else None,
+            connection=adapter.connection(request),
+            deadline=call.deadline,
         )
-        return adapter.metrics_response(result, loaded.category)
+        return adapter.metrics_response(series)
 
     async def logs(self, adapter: IdlAdapter, request: Any, call: CallInfo) -> AsyncIterator[Any]:
         """GetTaskLogs: stream a job's logs, each chunk as soon as the connector gives it."""
-        call.category = adapter.request_category(request)
-        loaded = await self.dispatcher.connector(call.category)
-        meta = adapter.resource_meta(loaded, "get_logs", request.resource_meta)
-        async for chunk in self.dispatcher.log_chunks(
-            loaded, deadline=call.deadline, resource_meta=meta, token=request.token
-        ):
+        calls, meta = await self._meta(adapter, request, call, Hook.GET_LOGS)
+        chunks = calls.logs(
+            meta, token=request.token, connection=adapter.connection(request), deadline=call.deadline
+        )
+        async for chunk in chunks:
             for response in adapter.log_responses(chunk):
                 yield response
 
@@ -143,9 +136,9 @@ class Operations:
                 "ExecuteTaskSync got a second header; send the header, then the inputs", field="header"
             )
         inputs = second.inputs if second is not None else adapter.messages.ExecuteTaskSyncRequest().inputs
-        loaded, result = await self._run(adapter, "do", header, inputs, call, adapter.connection(header))
-        outputs = adapter.variables(header.template, "outputs")
-        return adapter.resource(result, outputs, category=loaded.category, hook="do")
+        calls, arguments = await self._task(adapter, header, inputs, call)
+        result = await calls.do(**arguments, connection=adapter.connection(header))
+        return adapter.resource(result, adapter.variables(header.template, "outputs"))
 
     async def list_v1(self, adapter: V1Adapter) -> list[Any]:
         """ListAgents: every servable connector as an ``Agent``."""

@@ -13,7 +13,9 @@ from .._exceptions import (
     CallTimeoutError,
     ConnectorNotFound,
     ConnectorUnavailable,
+    HookCrashError,
     HookNotImplementedError,
+    HookResultError,
     ServiceOverloadedError,
 )
 
@@ -85,6 +87,9 @@ def status_for(exc: BaseException, *, operation: str, target: str) -> Status:
         # Only the service's own limit: a connector's TimeoutError (its backend did not answer) is
         # the connector's failure, INTERNAL like any other.
         code, message = grpc.StatusCode.DEADLINE_EXCEEDED, str(exc)
+    elif isinstance(exc, (HookResultError, HookCrashError)):
+        # The call layer's own message names the task type, the connector, the hook and the fault.
+        code, message = grpc.StatusCode.INTERNAL, str(exc)
     else:
         code = grpc.StatusCode.INTERNAL
         detail = _first_line(str(exc))

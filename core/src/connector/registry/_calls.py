@@ -1,0 +1,263 @@
+"""The call layer: the one typed, checked way to call a loaded connector (service, runner, test kit)."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import datetime as dt
+from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+
+from .._exceptions import HookNotImplementedError, ResourceMetaError
+from .._model import Connection, LogsChunk, MetricSeries, Resource, TaskExecutionMetadata, TaskTemplate
+from .._resource_meta import ResourceMeta
+from ..hookspecs import Hook
+from ._checks import (
+    checked_chunk,
+    checked_meta,
+    checked_resource,
+    checked_series,
+    encoded_meta,
+    is_lines,
+    not_logs,
+)
+from ._invoke import contained, guarded, invoke, within
+from ._loaded import LoadedConnector
+
+_T = TypeVar("_T")
+_END = object()
+
+
+class ConnectorCalls:
+    """Calls the hooks of one loaded connector and checks each result once.
+
+    ``async def`` hooks are awaited in the caller's task; plain ones run in ``executor`` (None: the
+    event loop's default executor). ``timeout`` (seconds, or None) limits every call
+    (``CallTimeoutError``); each method's ``deadline`` is the caller's own remaining time, which the
+    caller enforces by cancelling (see ``within``). A cancelled call reaches an ``async def`` hook
+    at its current ``await``; a plain hook's thread cannot be interrupted, so the call stops
+    waiting and the thread finishes on its own.
+
+    A result that breaks the contract raises ``HookResultError``; whatever a hook raises that must
+    not escape (``KeyboardInterrupt``, ``SystemExit``, ...) raises ``HookCrashError``; an ordinary
+    exception of the hook is raised as it is. Arguments left out get empty values.
+    """
+
+    def __init__(
+        self,
+        loaded: LoadedConnector,
+        *,
+        executor: concurrent.futures.Executor | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        self.loaded = loaded
+        self.executor = executor
+        self.timeout = timeout
+
+    def __repr__(self) -> str:
+        return f"<ConnectorCalls {self.loaded!r}>"
+
+    async def _call(self, hook: Hook, deadline: float | None, arguments: dict[str, Any]) -> Any:
+        if hook not in self.loaded.hooks:
+            raise HookNotImplementedError(self.loaded.category, hook)
+        called = invoke(self.loaded, hook, arguments, executor=self.executor)
+        return await within(called, self.loaded, hook, self.timeout, deadline)
+
+    def _template(self, template: TaskTemplate | None) -> TaskTemplate:
+        if template is not None:
+            return template
+        return TaskTemplate(self.loaded.category.name, self.loaded.category.version)
+
+    def _task_arguments(
+        self,
+        task_template: TaskTemplate | None,
+        output_prefix: str,
+        inputs: Mapping[str, Any] | None,
+        task_execution_metadata: TaskExecutionMetadata | None,
+        connection: Connection | None,
+    ) -> dict[str, Any]:
+        # Empty values are made only when missing: the service passes every argument, and
+        # building a TaskTemplate or TaskExecutionMetadata it throws away costs on every call.
+        return {
+            "task_template": self._template(task_template),
+            "output_prefix": output_prefix,
+            "inputs": inputs if inputs is not None else {},
+            "task_execution_metadata": task_execution_metadata or TaskExecutionMetadata(),
+            "connection": connection or Connection(),
+        }
+
+    # The hooks.
+
+    async def create(
+        self,
+        task_template: TaskTemplate | None = None,
+        *,
+        output_prefix: str = "",
+        inputs: Mapping[str, Any] | None = None,
+        task_execution_metadata: TaskExecutionMetadata | None = None,
+        connection: Connection | None = None,
+        deadline: float | None = None,
+    ) -> ResourceMeta:
+        """Start a job; returns its meta, an instance of the connector's ``metadata_type``."""
+        arguments = self._task_arguments(
+            task_template, output_prefix, inputs, task_execution_metadata, connection
+        )
+        return checked_meta(self.loaded, await self._call(Hook.CREATE, deadline, arguments))
+
+    async def get(
+        self,
+        resource_meta: ResourceMeta,
+        *,
+        task_template: TaskTemplate | None = None,
+        connection: Connection | None = None,
+        deadline: float | None = None,
+    ) -> Resource:
+        """A job's state, as a ``Resource``."""
+        arguments = {
+            "resource_meta": resource_meta,
+            "task_template": self._template(task_template),
+            "connection": connection or Connection(),
+        }
+        return checked_resource(self.loaded, Hook.GET, await self._call(Hook.GET, deadline, arguments))
+
+    async def delete(
+        self,
+        resource_meta: ResourceMeta,
+        *,
+        connection: Connection | None = None,
+        deadline: float | None = None,
+    ) -> None:
+        """Cancel a job (what the hook returns is ignored)."""
+        arguments = {"resource_meta": resource_meta, "connection": connection or Connection()}
+        await self._call(Hook.DELETE, deadline, arguments)
+
+    async def do(
+        self,
+        task_template: TaskTemplate | None = None,
+        *,
+        output_prefix: str = "",
+        inputs: Mapping[str, Any] | None = None,
+        task_execution_metadata: TaskExecutionMetadata | None = None,
+        connection: Connection | None = None,
+        deadline: float | None = None,
+    ) -> Resource:
+        """Run a sync connector's task; returns a ``Resource`` in a terminal phase."""
+        arguments = self._task_arguments(
+            task_template, output_prefix, inputs, task_execution_metadata, connection
+        )
+        result = await self._call(Hook.DO, deadline, arguments)
+        return checked_resource(self.loaded, Hook.DO, result, terminal=True)
+
+    async def logs(
+        self,
+        resource_meta: ResourceMeta,
+        *,
+        token: str = "",
+        connection: Connection | None = None,
+        deadline: float | None = None,
+    ) -> AsyncIterator[LogsChunk]:
+        """A job's logs, chunk by chunk as the hook gives them (a list, an iterator or an async iterator)."""
+        arguments = {"resource_meta": resource_meta, "token": token, "connection": connection or Connection()}
+        result = await self._call(Hook.GET_LOGS, deadline, arguments)
+        if isinstance(result, LogsChunk):
+            yield result
+        elif is_lines(result):
+            yield LogsChunk(lines=tuple(result))
+        elif hasattr(result, "__aiter__"):
+            iterator = result.__aiter__()
+            while True:
+                try:
+                    item = await self._step(
+                        contained(self.loaded, Hook.GET_LOGS, iterator.__anext__()), deadline
+                    )
+                except StopAsyncIteration:
+                    return
+                yield checked_chunk(self.loaded, item)
+        elif isinstance(result, Iterator):
+            # A plain generator runs connector code on each step: step it where plain hooks run.
+            loop = asyncio.get_running_loop()
+            while True:
+                step = loop.run_in_executor(
+                    self.executor, guarded, self.loaded, Hook.GET_LOGS, _stepper(result)
+                )
+                item = await self._step(step, deadline)
+                if item is _END:
+                    return
+                yield checked_chunk(self.loaded, item)
+        elif isinstance(result, (list, tuple)):
+            for item in result:
+                yield checked_chunk(self.loaded, item)
+        else:
+            raise not_logs(self.loaded, result)
+
+    async def _step(self, awaitable: Awaitable[_T], deadline: float | None) -> _T:
+        return await within(awaitable, self.loaded, Hook.GET_LOGS, self.timeout, deadline)
+
+    async def metrics(
+        self,
+        resource_meta: ResourceMeta,
+        *,
+        queries: Sequence[str] = (),
+        start_time: dt.datetime | None = None,
+        end_time: dt.datetime | None = None,
+        step: dt.timedelta | None = None,
+        connection: Connection | None = None,
+        deadline: float | None = None,
+    ) -> list[MetricSeries]:
+        """A job's metrics, as a list of ``MetricSeries``."""
+        arguments = {
+            "resource_meta": resource_meta,
+            "queries": tuple(queries),
+            "start_time": start_time,
+            "end_time": end_time,
+            "step": step,
+            "connection": connection or Connection(),
+        }
+        return checked_series(self.loaded, await self._call(Hook.GET_METRICS, deadline, arguments))
+
+    # Resource meta: the bytes a job's state travels in.
+
+    def encode_meta(self, meta: ResourceMeta) -> bytes:
+        """The bytes of a meta ``create`` returned (``HookResultError`` if they do not decode back)."""
+        return encoded_meta(self.loaded, meta)
+
+    def decode_meta(self, data: bytes, hook: Hook = Hook.GET) -> ResourceMeta:
+        """Decode the bytes of a job's meta, for ``hook``.
+
+        Raises ``HookNotImplementedError`` when the connector has no such hook (a sync connector
+        has no meta), and ``ResourceMetaError`` when the bytes are empty or not one this
+        connector's ``metadata_type`` wrote (the caller's mistake).
+        """
+        metadata_type = self.loaded.metadata_type
+        if hook not in self.loaded.hooks or metadata_type is None:
+            raise HookNotImplementedError(self.loaded.category, hook)
+        if not data:
+            raise ResourceMetaError(f"the resource meta is empty (task type {self.loaded.category})")
+        try:
+            return metadata_type.decode(data)
+        except ResourceMetaError as exc:
+            raise ResourceMetaError(
+                f"the resource meta is not one task type {self.loaded.category} wrote: {exc}"
+            ) from exc
+
+
+def _stepper(iterator: Iterator[Any]) -> Any:
+    return lambda: next(iterator, _END)
+
+
+def run_blocking(awaitable: Awaitable[_T]) -> _T:
+    """Run a call of the call layer from plain code, to the end, and return its result.
+
+    On a new event loop; when this thread already runs one (plain code called from async code),
+    on a new loop in a thread of its own, since a loop cannot be re-entered.
+    """
+
+    async def main() -> _T:
+        return await awaitable
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(main())
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="connector-blocking") as pool:
+        return pool.submit(asyncio.run, main()).result()
