@@ -380,8 +380,8 @@ def test_a_meta_that_does_not_survive_encode_decode_breaks_the_contract() -> Non
     assert str(info.value) == (
         "task type job2@0 from registered connector "
         "test_a_meta_that_does_not_survive_encode_decode_breaks_the_contract.<locals>.Job2: create "
-        "returned a Lying that does not survive encode/decode: cannot decode Lying: count: expected int, got str; keep only values ResourceMeta "
-        "can encode, with matching field annotations"
+        "returned a Lying that does not survive encode/decode: cannot decode Lying: count: expected int, "
+        "got str; keep only values ResourceMeta can encode, with matching field annotations"
     )
 
 
