@@ -16,8 +16,19 @@ from typing import Any
 
 import pytest
 
-from connector import ConnectorRegistry, JobJournal, JobState, JournalError, Phase, RunEvent
-from connector.runner._runner import _Run, cancel_job, prepare_run
+from connector import (
+    ConnectorRegistry,
+    JobJournal,
+    JobState,
+    JournalError,
+    Phase,
+    RunEvent,
+    RunEventKind,
+    RunHandle,
+    RunOptions,
+    cancel_job,
+    prepare_run,
+)
 
 from .test_runner_api import Meta, Scripted, _phases, _virtual_time
 
@@ -67,20 +78,25 @@ def scripted() -> Scripted:
 
 
 def _prepare(
-    registry: ConnectorRegistry, journal: JobJournal, tmp_path: Path, events: list[RunEvent], **options: Any
-) -> _Run:
+    registry: ConnectorRegistry,
+    journal: JobJournal,
+    tmp_path: Path,
+    events: list[RunEvent],
+    custom: dict[str, Any] | None = None,
+    **options: Any,
+) -> RunHandle:
     return prepare_run(
         registry,
         "scripted",
-        journal=journal,
+        custom=custom,
         output_prefix=str(tmp_path),
+        options=RunOptions(**{"poll_interval": 0.01, "journal": journal, **options}),
         on_event=events.append,
-        **{"poll_interval": 0.01, **options},
     )
 
 
 def _warnings(events: list[RunEvent]) -> list[str]:
-    return [e.message for e in events if e.kind == "journal_failed"]
+    return [e.message for e in events if e.kind is RunEventKind.JOURNAL_FAILED]
 
 
 # Which update fails: the one marking the job cancelling (before delete), or every one from the

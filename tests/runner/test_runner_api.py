@@ -22,16 +22,19 @@ from connector import (
     Resource,
     ResourceMeta,
     RunEvent,
+    RunEventKind,
+    RunHandle,
+    RunOptions,
     SyncConnector,
     SyncConnectorExecutorMixin,
     TaskInterface,
     TaskTemplate,
     cancel_job,
+    prepare_run,
     resume_job,
     run_connector,
     run_connector_async,
 )
-from connector.runner._runner import _Run, prepare_run
 
 
 @dataclasses.dataclass
@@ -110,7 +113,7 @@ def _phases(*names: str) -> dict[str, Any]:
     return {"phases": list(names)}
 
 
-def _virtual_time(run: _Run) -> None:
+def _virtual_time(run: RunHandle) -> None:
     """Give the run a virtual clock: its sleeps return at once and move the clock on."""
     now = [0.0]
 
@@ -127,9 +130,7 @@ async def test_backoff_doubles_up_to_the_cap_and_never_sleeps_after_the_end(
         registry,
         "scripted",
         custom=_phases(*["RUNNING"] * 6, "SUCCEEDED"),
-        poll_interval=1,
-        max_poll_interval=5,
-        journal=journal,
+        options=RunOptions(poll_interval=1, max_poll_interval=5, journal=journal),
         output_prefix=str(tmp_path),
     )
     _virtual_time(run)
@@ -157,10 +158,7 @@ async def test_the_timeout_waits_out_the_deadline_then_deletes_without_a_last_ge
         registry,
         "scripted",
         custom=_phases("RUNNING"),
-        poll_interval=1,
-        max_poll_interval=4,
-        timeout=timeout,
-        journal=journal,
+        options=RunOptions(poll_interval=1, max_poll_interval=4, timeout=timeout, journal=journal),
         output_prefix=str(tmp_path),
     )
     _virtual_time(run)
@@ -180,12 +178,12 @@ def test_results_and_events(registry: ConnectorRegistry, journal: JobJournal, tm
         "scripted",
         custom=_phases("QUEUED", "RUNNING", "SUCCEEDED"),
         inputs={"x": 1},
-        poll_interval=0.001,
-        journal=journal,
+        options=RunOptions(poll_interval=0.001, journal=journal),
         on_event=events.append,
         output_prefix=str(tmp_path),
     )
     assert [e.kind for e in events] == ["started", "created", "polled", "polled", "polled", "finished"]
+    assert all(type(e.kind) is RunEventKind for e in events)
     assert [e.resource.phase for e in events if e.kind == "polled"] == [
         Phase.QUEUED,
         Phase.RUNNING,
@@ -200,7 +198,11 @@ def test_results_and_events(registry: ConnectorRegistry, journal: JobJournal, tm
 
 def test_failed_results(registry: ConnectorRegistry, tmp_path: Path) -> None:
     result = run_connector(
-        registry, "scripted", custom=_phases("ABORTED"), journal=False, output_prefix=str(tmp_path)
+        registry,
+        "scripted",
+        custom=_phases("ABORTED"),
+        options=RunOptions(journal=False),
+        output_prefix=str(tmp_path),
     )
     assert (result.state, result.phase, result.exit_code, result.outputs) == (
         JobState.FAILED,
@@ -216,11 +218,13 @@ def test_a_create_that_returns_the_wrong_type(
     registry: ConnectorRegistry, scripted: Scripted, journal: JobJournal, tmp_path: Path
 ) -> None:
     scripted.bad_create = True
-    result = run_connector(registry, "scripted", journal=journal, output_prefix=str(tmp_path))
+    result = run_connector(
+        registry, "scripted", options=RunOptions(journal=journal), output_prefix=str(tmp_path)
+    )
     assert result.state is JobState.ERROR
     assert result.job_id is None
     assert result.message == (
-        "HookResultError: connector for task type scripted@0: create returned str, "
+        "HookResultError: task type scripted@0 from registered connector Scripted: create returned str, "
         "expected an instance of Meta"
     )
     assert journal.list() == []
@@ -230,13 +234,15 @@ def test_a_get_that_raises_keeps_the_job(
     registry: ConnectorRegistry, scripted: Scripted, journal: JobJournal, tmp_path: Path
 ) -> None:
     scripted.get_error = ConnectionError("service unreachable")
-    result = run_connector(registry, "scripted", journal=journal, output_prefix=str(tmp_path))
+    result = run_connector(
+        registry, "scripted", options=RunOptions(journal=journal), output_prefix=str(tmp_path)
+    )
     assert result.state is JobState.ERROR
     record = journal.get(result.job_id or "")
     assert (record.state, record.message) == (JobState.ERROR, "ConnectionError: service unreachable")
     # resume_job picks it up once the service answers again.
     scripted.get_error = None
-    resumed = resume_job(registry, record.id, journal=journal, poll_interval=0.001)
+    resumed = resume_job(registry, record.id, options=RunOptions(poll_interval=0.001, journal=journal))
     assert resumed.ok
     assert journal.get(record.id).state is JobState.SUCCEEDED
 
@@ -249,8 +255,7 @@ async def test_cancelling_the_awaiting_task_deletes_the_job_then_propagates(
             registry,
             "scripted",
             custom=_phases("RUNNING"),
-            poll_interval=0.01,
-            journal=journal,
+            options=RunOptions(poll_interval=0.01, journal=journal),
             output_prefix=str(tmp_path),
         )
     )
@@ -268,7 +273,11 @@ async def test_a_cancel_during_create_still_deletes_the_job_it_starts(
 ) -> None:
     scripted.release_create.clear()
     run = prepare_run(
-        registry, "scripted", custom=_phases("RUNNING"), journal=journal, output_prefix=str(tmp_path)
+        registry,
+        "scripted",
+        custom=_phases("RUNNING"),
+        options=RunOptions(journal=journal),
+        output_prefix=str(tmp_path),
     )
     task = asyncio.ensure_future(run.run())
     await asyncio.get_running_loop().run_in_executor(None, scripted.created.wait, 30)
@@ -294,7 +303,11 @@ async def test_a_create_past_the_timeout_is_waited_for_and_deleted(
             scripted.release_create.set()
 
     result = await run_connector_async(
-        registry, "scripted", timeout=0.05, journal=journal, on_event=on_event, output_prefix=str(tmp_path)
+        registry,
+        "scripted",
+        options=RunOptions(timeout=0.05, journal=journal),
+        on_event=on_event,
+        output_prefix=str(tmp_path),
     )
     assert result.state is JobState.TIMED_OUT
     assert result.message == "timed out after 0.05s; the job was deleted"
@@ -312,8 +325,7 @@ def test_a_failing_delete_on_cancel_leaves_the_row_cancelling(
             registry,
             "scripted",
             custom=_phases("RUNNING"),
-            poll_interval=0.01,
-            journal=journal,
+            options=RunOptions(poll_interval=0.01, journal=journal),
             output_prefix=str(tmp_path),
         )
         task = asyncio.ensure_future(run.run())
@@ -334,14 +346,19 @@ def test_a_failing_delete_on_cancel_leaves_the_row_cancelling(
     with pytest.raises(
         JobStateError, match=f"^job {result.job_id} was cancelled; there is nothing to resume$"
     ):
-        resume_job(registry, result.job_id, journal=journal)
+        resume_job(registry, result.job_id, options=RunOptions(journal=journal))
 
 
 def test_sync_connectors_write_no_journal(
     registry: ConnectorRegistry, journal: JobJournal, tmp_path: Path
 ) -> None:
     result = run_connector(
-        registry, "doer", custom={"k": 1}, inputs={"a": 2}, journal=journal, output_prefix=""
+        registry,
+        "doer",
+        custom={"k": 1},
+        inputs={"a": 2},
+        options=RunOptions(journal=journal),
+        output_prefix="",
     )
     assert (result.ok, result.job_id, result.outputs) == (
         True,
@@ -351,20 +368,79 @@ def test_sync_connectors_write_no_journal(
     assert not journal.path.exists()
 
 
-def test_bad_arguments(registry: ConnectorRegistry) -> None:
+def test_event_kinds_and_job_states_are_their_plain_strings() -> None:
+    # Displays written against the strings keep working: equal, same hash, same text.
+    assert RunEventKind.POLLED == "polled"
+    assert {"polled": 1}[RunEventKind.POLLED] == 1
+    assert f"{RunEventKind.JOURNAL_FAILED}" == "journal_failed"
+    assert [k.value for k in RunEventKind] == [
+        "started",
+        "created",
+        "polled",
+        "cancelling",
+        "deleted",
+        "delete_failed",
+        "timeout",
+        "finished",
+        "journal_failed",
+    ]
+    assert (JobState("timed_out"), str(JobState.TIMED_OUT)) == (JobState.TIMED_OUT, "timed_out")
+
+
+def test_options_are_one_frozen_value() -> None:
+    options = RunOptions(poll_interval=2, max_poll_interval=1)
+    assert (options.timeout, options.journal, options.backoff_cap) == (None, True, 2)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        options.timeout = 5  # type: ignore[misc]
+    assert dataclasses.replace(options, timeout=5).timeout == 5
+
+
+def test_a_resume_needs_a_journal(registry: ConnectorRegistry) -> None:
+    with pytest.raises(ValueError, match=r"^a resumed job is polled from its journal; "):
+        resume_job(registry, "abcdef", options=RunOptions(journal=False))
+
+
+async def test_a_handle_runs_once(registry: ConnectorRegistry, journal: JobJournal, tmp_path: Path) -> None:
+    run = prepare_run(registry, "doer", options=RunOptions(journal=journal), output_prefix=str(tmp_path))
+    assert (run.job_id, run.journal, run.polls) == (None, None, 0)  # a sync connector has no journal
+    assert (await run.run()).ok
+    with pytest.raises(RuntimeError, match=r"^a RunHandle runs once; prepare another run$"):
+        await run.run()
+
+
+class Lazy(SyncConnector):
+    """A sync connector that answers as if the task were still running."""
+
+    name = "lazy"
+    task_type_name = "lazy"
+
+    def do(self) -> Resource:
+        return Resource(Phase.RUNNING)
+
+
+def test_a_do_that_does_not_end_the_task(registry: ConnectorRegistry, tmp_path: Path) -> None:
+    registry.register(Lazy())
+    result = run_connector(registry, "lazy", output_prefix=str(tmp_path))
+    assert (result.state, result.exit_code) == (JobState.ERROR, 1)
+    assert result.message == (
+        "HookResultError: task type lazy@0 from registered connector Lazy: do returned phase RUNNING, "
+        "but a sync connector must end the task"
+    )
+
+
+def test_bad_options() -> None:
     with pytest.raises(ValueError, match=r"^poll interval must be more than 0 seconds, got 0$"):
-        run_connector(registry, "scripted", poll_interval=0, output_prefix="")
+        RunOptions(poll_interval=0)
     with pytest.raises(ValueError, match=r"^timeout must be more than 0 seconds, got -1$"):
-        run_connector(registry, "scripted", timeout=-1, output_prefix="")
+        RunOptions(timeout=-1)
 
 
 class Query(AsyncConnectorExecutorMixin):
     task_type = "scripted"
-    connector_poll_interval = 0.001
 
     def __init__(self, registry: ConnectorRegistry, journal: JobJournal, phases: list[str]) -> None:
         self.connector_registry = registry
-        self.connector_journal = journal
+        self.connector_options = RunOptions(poll_interval=0.001, journal=journal)
         self.custom = {"phases": phases}
         self.interface = TaskInterface(inputs={"x": "integer"})
 

@@ -8,16 +8,15 @@ from pathlib import Path
 import pytest
 
 from connector import InputValueError, TaskInterface
-from connector.runner._values import (
+from connector.cli._values import (
     build_template,
     coerce_to_interface,
     load_mapping,
     parse_assignments,
     parse_value,
     split_assignments,
-    template_from_document,
-    template_to_document,
 )
+from connector.runner._documents import template_from_document, template_to_document
 
 
 @pytest.mark.parametrize(

@@ -57,18 +57,23 @@ from .registry._registry import ConnectorMetadata as ConnectorMetadata
 from .registry._registry import ConnectorRegistry as ConnectorRegistry
 from .registry._registry import ConnectorState as ConnectorState
 from .registry._registry import default_registry as default_registry
+from .runner._api import cancel_job as cancel_job
+from .runner._api import prepare_resume as prepare_resume
+from .runner._api import prepare_run as prepare_run
+from .runner._api import resume_job as resume_job
+from .runner._api import run_connector as run_connector
+from .runner._api import run_connector_async as run_connector_async
+from .runner._handle import RunHandle as RunHandle
 from .runner._journal import JobJournal as JobJournal
 from .runner._journal import JobRecord as JobRecord
 from .runner._journal import JobState as JobState
 from .runner._journal import connector_home as connector_home
 from .runner._mixins import AsyncConnectorExecutorMixin as AsyncConnectorExecutorMixin
 from .runner._mixins import SyncConnectorExecutorMixin as SyncConnectorExecutorMixin
-from .runner._runner import RunEvent as RunEvent
-from .runner._runner import RunResult as RunResult
-from .runner._runner import cancel_job as cancel_job
-from .runner._runner import resume_job as resume_job
-from .runner._runner import run_connector as run_connector
-from .runner._runner import run_connector_async as run_connector_async
+from .runner._options import RunEvent as RunEvent
+from .runner._options import RunEventKind as RunEventKind
+from .runner._options import RunOptions as RunOptions
+from .runner._options import RunResult as RunResult
 
 __version__ = "0.1.0"
 
@@ -122,6 +127,9 @@ __all__ = [  # noqa: RUF022 - plainly sorted, as tests/test_exported_members.py 
     "ResourceMeta",
     "ResourceMetaError",
     "RunEvent",
+    "RunEventKind",
+    "RunHandle",
+    "RunOptions",
     "RunResult",
     "StructuredDatasetRef",
     "SyncConnector",
@@ -143,6 +151,8 @@ __all__ = [  # noqa: RUF022 - plainly sorted, as tests/test_exported_members.py 
     "hookspec",
     "hookspecs",
     "is_terminal_phase",
+    "prepare_resume",
+    "prepare_run",
     "render_task_template",
     "resume_job",
     "run_connector",

@@ -17,8 +17,9 @@ from .._exceptions import (
     JournalError,
 )
 from ..registry._registry import ConnectorRegistry, default_registry
+from ..runner._api import cancel_job, prepare_resume
 from ..runner._journal import JobJournal, JobRecord, JobState, iso_time
-from ..runner._runner import cancel_job, prepare_resume
+from ..runner._options import RunOptions
 from ._common import fail_unknown, print_fields, print_json, print_table
 from ._run import _fail, make_display, poll_options, run_and_report
 
@@ -150,19 +151,15 @@ def resume(
     record = _get(journal, job_id)
     registry = _registry()
     try:
-        run, meta = prepare_resume(
-            registry,
-            record,
-            journal=journal,
-            poll_interval=poll_interval,
-            max_poll_interval=max_poll_interval,
-            timeout=timeout,
+        options = RunOptions(
+            poll_interval=poll_interval, max_poll_interval=max_poll_interval, timeout=timeout, journal=journal
         )
+        run = prepare_resume(registry, record, options=options)
     except ConnectorError as exc:
         _lookup_failure(registry, exc)
     display = make_display(record.category, as_json=as_json)
     run.on_event = display.handle
-    run_and_report(run, display, as_json=as_json, resume=record, meta=meta)
+    run_and_report(run, display, as_json=as_json)
 
 
 def _lookup_failure(registry: ConnectorRegistry, exc: ConnectorError) -> NoReturn:

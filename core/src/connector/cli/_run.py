@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -23,24 +23,18 @@ from .._exceptions import (
 )
 from .._model import Phase, TaskCategory, TaskLog
 from ..registry._registry import ConnectorRegistry, default_registry
-from ..runner._runner import (
+from ..runner._api import prepare_run
+from ..runner._handle import RunHandle
+from ..runner._options import (
     DEFAULT_MAX_POLL_INTERVAL,
     DEFAULT_POLL_INTERVAL,
     RunEvent,
+    RunEventKind,
+    RunOptions,
     RunResult,
-    prepare_run,
-)
-from ..runner._values import (
-    build_template,
-    coerce_to_interface,
-    load_mapping,
-    parse_assignments,
-    split_assignments,
 )
 from ._common import fail_unknown, parse_category
-
-if TYPE_CHECKING:
-    from ..runner._runner import _Run
+from ._values import build_template, coerce_to_interface, load_mapping, parse_assignments, split_assignments
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -81,7 +75,7 @@ class Display:
 
     def handle(self, event: RunEvent) -> None:
         """Take one event of the run; every display shows a journal failure as a warning on stderr."""
-        if event.kind == "journal_failed":
+        if event.kind is RunEventKind.JOURNAL_FAILED:
             self.warn(event.message)
 
     def note(self, text: str) -> None:
@@ -109,12 +103,12 @@ class PlainDisplay(Display):
 
     def handle(self, event: RunEvent) -> None:
         super().handle(event)
-        if event.kind == "started":
+        if event.kind is RunEventKind.STARTED:
             self._line(event.elapsed, f"{event.category}: starting")
-        elif event.kind == "created":
+        elif event.kind is RunEventKind.CREATED:
             what = "resumed" if event.message == "resumed" else "created"
             self._line(event.elapsed, f"job {event.job_id} {what}")
-        elif event.kind == "polled" and event.resource is not None:
+        elif event.kind is RunEventKind.POLLED and event.resource is not None:
             resource = event.resource
             if self._last != (resource.phase, resource.message):
                 self._last = (resource.phase, resource.message)
@@ -123,9 +117,12 @@ class PlainDisplay(Display):
                 if (link.name, link.uri) not in self._links:
                     self._links.add((link.name, link.uri))
                     self._line(event.elapsed, f"{link.name or 'log'}: {link.uri}")
-        elif event.kind in ("cancelling", "timeout", "delete_failed") and event.message:
+        elif (
+            event.kind in (RunEventKind.CANCELLING, RunEventKind.TIMEOUT, RunEventKind.DELETE_FAILED)
+            and event.message
+        ):
             self._line(event.elapsed, event.message)
-        elif event.kind == "deleted":
+        elif event.kind is RunEventKind.DELETED:
             self._line(event.elapsed, f"job {event.job_id} deleted")
 
 
@@ -185,20 +182,20 @@ class LiveDisplay(Display):
         super().handle(event)
         with self._lock:
             self.job_id = event.job_id or self.job_id
-            if event.kind == "created":
+            if event.kind is RunEventKind.CREATED:
                 self.message = "resumed" if event.message == "resumed" else "job created"
-            elif event.kind == "polled" and event.resource is not None:
+            elif event.kind is RunEventKind.POLLED and event.resource is not None:
                 self.polls += 1
                 self.phase = event.resource.phase
                 self.message = event.resource.message
                 self.links = list(event.resource.log_links)
-            elif event.kind in ("timeout", "delete_failed") or (
-                event.kind == "cancelling" and not self.status
+            elif event.kind in (RunEventKind.TIMEOUT, RunEventKind.DELETE_FAILED) or (
+                event.kind is RunEventKind.CANCELLING and not self.status
             ):
                 self.status.append(event.message)
-            elif event.kind == "deleted":
+            elif event.kind is RunEventKind.DELETED:
                 self.status.append("job deleted")
-            elif event.kind == "finished":
+            elif event.kind is RunEventKind.FINISHED:
                 self.finished_at = time.monotonic()
         self.live.refresh()
 
@@ -227,7 +224,7 @@ def make_display(category: TaskCategory, *, as_json: bool) -> Display:
 
 
 @contextmanager
-def _signals_cancel(run: _Run, display: Display) -> Iterator[None]:
+def _signals_cancel(run: RunHandle, display: Display) -> Iterator[None]:
     """SIGINT and SIGTERM cancel the run (its job is deleted); a second one exits at once with 130."""
     import asyncio
     import signal
@@ -272,25 +269,26 @@ def _threadsafe(loop: Any, callback: Callable[[str], None], name: str) -> Callab
     return handler
 
 
-def execute(run: _Run, display: Display, **run_kwargs: Any) -> RunResult:
+def execute(run: RunHandle, display: Display) -> RunResult:
     """Run ``run`` on a new event loop with the signal handlers in place; stop the display after."""
     import asyncio
 
     async def main() -> RunResult:
         with _signals_cancel(run, display):
-            return await run.run(**run_kwargs)
+            return await run.run()
 
     with display:
         return asyncio.run(main())
 
 
-def run_and_report(run: _Run, display: Display, *, as_json: bool, **run_kwargs: Any) -> NoReturn:
+def run_and_report(run: RunHandle, display: Display, *, as_json: bool) -> NoReturn:
     """Run ``run`` (see ``execute``), print how it ended and exit; an unusable journal exits 1.
 
-    A journal that fails once the job's row is written only gets a warning (see ``_Run._record``).
+    A journal that fails once the job's row is written only gets a warning (a ``journal_failed``
+    event): the run goes on.
     """
     try:
-        result = execute(run, display, **run_kwargs)
+        result = execute(run, display)
     except (JournalError, JobNotFoundError) as exc:
         display.stop()
         _fail(str(exc), code=1)
@@ -415,10 +413,12 @@ def run_command(
             template=template,
             inputs=inputs,
             output_prefix=output_prefix,
-            poll_interval=poll_interval,
-            max_poll_interval=max_poll_interval,
-            timeout=timeout,
-            journal=not no_journal,
+            options=RunOptions(
+                poll_interval=poll_interval,
+                max_poll_interval=max_poll_interval,
+                timeout=timeout,
+                journal=not no_journal,
+            ),
         )
     except ConfigurationError as exc:  # the default output directory cannot be made
         _fail(str(exc), code=1)

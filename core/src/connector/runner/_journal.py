@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
-import enum
 import json
 import os
 import sys
@@ -15,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._exceptions import JobNotFoundError, JournalError
-from .._model import Phase, TaskCategory
+from .._model import NameEnum, Phase, TaskCategory
 from .._settings import HOME_VARIABLE
 
 if TYPE_CHECKING:
@@ -66,7 +65,7 @@ def connector_home(environ: Mapping[str, str] | None = None) -> Path:
     return Path.home() / ".local" / "state" / "connector"
 
 
-class JobState(str, enum.Enum):
+class JobState(NameEnum):
     """Where a job run locally stands, as the journal records it."""
 
     RUNNING = "running"  #: created; being polled, or its run died (resume or cancel it)

@@ -10,8 +10,9 @@ from .._exceptions import JobFailedError
 from .._model import TaskCategory, TaskInterface, TaskTemplate
 from ..registry._loaded import LoadedConnector
 from ..registry._registry import ConnectorRegistry, default_registry
-from ._journal import JobJournal
-from ._runner import DEFAULT_MAX_POLL_INTERVAL, DEFAULT_POLL_INTERVAL, RunResult, _Run, prepare_run
+from ._api import prepare_run
+from ._handle import RunHandle
+from ._options import RunOptions, RunResult
 
 
 class _ConnectorExecutorMixin:
@@ -24,11 +25,8 @@ class _ConnectorExecutorMixin:
     custom: Mapping[str, Any] = {}
     #: The registry to find the connector in; None means ``default_registry()``.
     connector_registry: ConnectorRegistry | None = None
-    #: The journal async jobs are written to: True for the default one, False for none.
-    connector_journal: JobJournal | bool = True
-    connector_poll_interval: float = DEFAULT_POLL_INTERVAL
-    connector_max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL
-    connector_timeout: float | None = None
+    #: How the task is run: the poll loop's pace, a timeout, the journal (see ``RunOptions``).
+    connector_options: RunOptions = RunOptions()
     _expects_sync: ClassVar[bool]
 
     def connector_task_template(self) -> TaskTemplate:
@@ -54,17 +52,14 @@ class _ConnectorExecutorMixin:
             )
         return loaded
 
-    def _prepare(self, inputs: dict[str, Any]) -> _Run:
+    def _prepare(self, inputs: dict[str, Any]) -> RunHandle:
         loaded = self._connector()
         return prepare_run(
             loaded,
             loaded.category,
             template=self.connector_task_template(),
             inputs=inputs,
-            poll_interval=self.connector_poll_interval,
-            max_poll_interval=self.connector_max_poll_interval,
-            timeout=self.connector_timeout,
-            journal=self.connector_journal,
+            options=self.connector_options,
         )
 
     async def execute_async(self, **inputs: Any) -> dict[str, Any]:
@@ -96,7 +91,7 @@ class _ConnectorExecutorMixin:
 
 
 @contextmanager
-def _interrupt_cancels(run: _Run) -> Iterator[None]:
+def _interrupt_cancels(run: RunHandle) -> Iterator[None]:
     """While a run is awaited, the first SIGINT cancels it (deleting its job) instead of raising.
 
     Without this, Python 3.10 raises ``KeyboardInterrupt`` inside the run's own frames, and no
@@ -137,7 +132,9 @@ class AsyncConnectorExecutorMixin(_ConnectorExecutorMixin):
 
     The task class sets ``task_type``, ``task_type_version`` and ``custom`` (a mapping, or a method
     returning one) and may have an ``interface`` (a ``TaskInterface``). The job is written to the
-    journal like any ``connector run`` job.
+    journal like any ``connector run`` job. ``connector_registry`` (None: the default registry) and
+    ``connector_options`` (a ``RunOptions``: poll interval, backoff cap, timeout, journal) change
+    where the connector is found and how the task is run.
     """
 
     _expects_sync = False

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import re
@@ -12,27 +11,12 @@ from typing import Any
 
 from .._exceptions import InputValueError
 from .._model import TaskInterface, TaskTemplate
+from ..runner._documents import template_from_document, value_kind
 
 _INTEGER = re.compile(r"[-+]?[0-9]+")
 # A decimal with a point or an exponent; "nan", "inf" and "1_000" stay strings on purpose.
 _FLOAT = re.compile(r"[-+]?(?:(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[0-9]+[eE][-+]?[0-9]+)")
 _BOOLEANS = {"true": True, "false": False}
-
-# The keys a ``--template`` file may have, each with the type its value must have.
-_TEMPLATE_SHAPES: dict[str, type] = {
-    "type": str,
-    "task_type_version": int,
-    "custom": dict,
-    "config": dict,
-    "container_image": str,
-    "container_args": list,
-    "sql": str,
-    "metadata": dict,
-    "interface": dict,
-    "id": str,
-}
-#: The keys a ``--template`` file may have, with what each becomes in the ``TaskTemplate``.
-TEMPLATE_KEYS = tuple(_TEMPLATE_SHAPES)
 
 
 def parse_value(text: str, *, option: str = "value") -> Any:
@@ -196,7 +180,7 @@ def load_mapping(path_text: str, *, option: str) -> dict[str, Any]:
         return {}
     if not isinstance(document, dict):
         raise InputValueError(
-            f"{option}: {path_text!r} must hold a mapping of names to values, not a {_kind(document)}",
+            f"{option}: {path_text!r} must hold a mapping of names to values, not a {value_kind(document)}",
             option=option,
         )
     bad = [repr(k) for k in document if not isinstance(k, str)]
@@ -205,94 +189,6 @@ def load_mapping(path_text: str, *, option: str) -> dict[str, Any]:
             f"{option}: {path_text!r} has keys that are not strings: {', '.join(bad)}", option=option
         )
     return document
-
-
-def _kind(value: Any) -> str:
-    return {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}.get(
-        type(value), type(value).__name__
-    )
-
-
-def template_from_document(document: Mapping[str, Any], *, source: str) -> dict[str, Any]:
-    """Check a ``--template`` document and return the ``TaskTemplate`` keyword arguments it gives.
-
-    Raises ``InputValueError`` for an unknown key or a value of the wrong shape.
-    """
-    option = f"--template {source!r}"
-    unknown = sorted(set(document) - set(TEMPLATE_KEYS))
-    if unknown:
-        raise InputValueError(
-            f"{option}: unknown key(s) {', '.join(map(repr, unknown))}; "
-            f"known keys: {', '.join(TEMPLATE_KEYS)}",
-            option="--template",
-        )
-    kwargs: dict[str, Any] = {}
-    for key, value in document.items():
-        if value is None:
-            continue
-        wanted = _TEMPLATE_SHAPES[key]
-        if not isinstance(value, wanted) or (key == "task_type_version" and isinstance(value, bool)):
-            raise InputValueError(
-                f"{option}: {key!r} must be a {_kind_of(wanted)}, not a {_kind(value)}",
-                option="--template",
-            )
-        kwargs[key] = value
-    if "config" in kwargs:
-        kwargs["config"] = {str(k): str(v) for k, v in kwargs["config"].items()}
-    if "container_args" in kwargs:
-        kwargs["container_args"] = [str(a) for a in kwargs["container_args"]]
-    if "interface" in kwargs:
-        kwargs["interface"] = _interface(kwargs["interface"], option)
-    return kwargs
-
-
-def _kind_of(tp: type) -> str:
-    return {dict: "mapping", list: "list", str: "string", int: "whole number"}[tp]
-
-
-#: Interface type names whose values a raw command-line string can be converted to.
-INTERFACE_TYPES = (
-    "integer",
-    "float",
-    "string",
-    "boolean",
-    "datetime",
-    "duration",
-    "none",
-    "struct",
-    "blob",
-    "structured_dataset",
-    "list",
-    "map",
-    "union",
-    "unknown",
-)
-
-
-def _interface(document: Mapping[str, Any], option: str) -> TaskInterface:
-    unknown = sorted(set(document) - {"inputs", "outputs"})
-    if unknown:
-        raise InputValueError(
-            f"{option}: interface has unknown key(s) {', '.join(map(repr, unknown))}; "
-            "known keys: inputs, outputs",
-            option="--template",
-        )
-    parts: dict[str, dict[str, str]] = {}
-    for side in ("inputs", "outputs"):
-        declared = document.get(side) or {}
-        if not isinstance(declared, dict):
-            raise InputValueError(
-                f"{option}: interface {side} must be a mapping of names to type names", option="--template"
-            )
-        for name, type_name in declared.items():
-            if type_name not in INTERFACE_TYPES:
-                raise InputValueError(
-                    f"{option}: interface {side} {name!r} has unknown type {type_name!r}; "
-                    f"known types: {', '.join(INTERFACE_TYPES)}",
-                    option="--template",
-                )
-        parts[side] = {str(k): str(v) for k, v in declared.items()}
-    return TaskInterface(inputs=parts["inputs"], outputs=parts["outputs"])
 
 
 def coerce_to_interface(
@@ -325,7 +221,8 @@ def coerce_to_interface(
             result[name] = float(value)
         elif not _fits(type_name, value):
             raise InputValueError(
-                f"input {name!r} is declared {type_name} but got {value!r} ({_kind(value)})", option="--input"
+                f"input {name!r} is declared {type_name} but got {value!r} ({value_kind(value)})",
+                option="--input",
             )
     return result
 
@@ -369,14 +266,3 @@ def build_template(
     kwargs["task_type_version"] = category_version
     kwargs["custom"] = {**kwargs.get("custom", {}), **(custom or {})}
     return TaskTemplate(**kwargs)
-
-
-def template_to_document(template: TaskTemplate) -> dict[str, Any]:
-    """The JSON-ready fields of a template (everything but ``raw``), as the journal stores them."""
-    document = {f.name: getattr(template, f.name) for f in dataclasses.fields(template) if f.name != "raw"}
-    if template.interface is not None:
-        document["interface"] = {
-            "inputs": dict(template.interface.inputs),
-            "outputs": dict(template.interface.outputs),
-        }
-    return document

@@ -1,0 +1,273 @@
+"""The local runner's entry points: prepare or start a run, resume or cancel a journal job."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from .._exceptions import ConfigurationError, JobStateError, JournalError
+from .._model import Connection, TaskCategory, TaskExecutionMetadata, TaskTemplate
+from .._settings import HOME_VARIABLE
+from ..registry._loaded import LoadedConnector
+from ..registry._registry import ConnectorRegistry
+from ._documents import template_from_document
+from ._handle import JOURNAL_ERRORS, RunHandle
+from ._journal import JobJournal, JobRecord, JobState, connector_home
+from ._options import EventHandler, RunOptions, RunResult
+
+_DEFAULT_OPTIONS = RunOptions()
+
+
+def _loaded(registry: ConnectorRegistry | LoadedConnector, category: TaskCategory | str) -> LoadedConnector:
+    if isinstance(registry, LoadedConnector):
+        return registry
+    return registry.get(category)
+
+
+def default_output_prefix(job_hint: str) -> str:
+    """A fresh local directory for a run's outputs: ``$CONNECTOR_HOME/outputs/<id>``."""
+    path = connector_home() / "outputs" / job_hint
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot create the output directory {str(path)!r}: {exc.strerror}; "
+            f"pass an output prefix, or point {HOME_VARIABLE} at a writable directory"
+        ) from exc
+    return str(path)
+
+
+def prepare_run(
+    registry: ConnectorRegistry | LoadedConnector,
+    category: TaskCategory | str,
+    *,
+    template: TaskTemplate | None = None,
+    custom: Mapping[str, Any] | None = None,
+    inputs: Mapping[str, Any] | None = None,
+    output_prefix: str | None = None,
+    task_execution_metadata: TaskExecutionMetadata | None = None,
+    connection: Connection | None = None,
+    options: RunOptions | None = None,
+    on_event: EventHandler | None = None,
+) -> RunHandle:
+    """The run ``run_connector_async`` would do, not started yet: ``await handle.run()`` starts it.
+
+    Takes the arguments of ``run_connector_async``. Finds the connector (raising its lookup errors)
+    and makes the output directory (``ConfigurationError`` when it cannot be made); calls no hook.
+    """
+    if isinstance(category, str):
+        category = TaskCategory.parse(category)
+    loaded = _loaded(registry, category)
+    if template is None:
+        template = TaskTemplate(loaded.category.name, loaded.category.version)
+    if custom:
+        template = dataclasses.replace(template, custom={**template.custom, **custom})
+    run_hint = JobJournal.new_id()
+    return RunHandle(
+        loaded,
+        template,
+        inputs=inputs or {},
+        output_prefix=output_prefix if output_prefix is not None else default_output_prefix(run_hint),
+        task_execution_metadata=task_execution_metadata
+        or TaskExecutionMetadata(task_execution_id=f"local-{run_hint}", namespace="local"),
+        connection=connection or Connection(),
+        options=options or _DEFAULT_OPTIONS,
+        on_event=on_event,
+        job_id=run_hint,
+    )
+
+
+async def run_connector_async(
+    registry: ConnectorRegistry | LoadedConnector,
+    category: TaskCategory | str,
+    *,
+    template: TaskTemplate | None = None,
+    custom: Mapping[str, Any] | None = None,
+    inputs: Mapping[str, Any] | None = None,
+    output_prefix: str | None = None,
+    task_execution_metadata: TaskExecutionMetadata | None = None,
+    connection: Connection | None = None,
+    options: RunOptions | None = None,
+    on_event: EventHandler | None = None,
+) -> RunResult:
+    """Run one task locally through the connector for ``category`` and return how it ended.
+
+    A sync connector gets one ``do``. An async one gets ``create``; the job is written to the
+    journal; then ``get`` is called until a terminal phase, as ``options`` (a ``RunOptions``; the
+    defaults when None) says: its backoff, its timeout (then the job is deleted and the result is
+    TIMED_OUT) and its journal. ``custom`` is merged over ``template.custom``; ``output_prefix``
+    defaults to a new directory under ``$CONNECTOR_HOME/outputs``. ``on_event`` receives each
+    ``RunEvent``. If the awaiting task is cancelled, the job is deleted (``delete`` awaited when
+    it is ``async def``) before the cancellation propagates. A connector that raises gives an
+    ``error`` result, not an exception; lookup errors (``ConnectorNotFound``,
+    ``ConnectorUnavailable``) are raised, and so is a ``JournalError`` for a journal that cannot
+    record the job (which is then deleted).
+    """
+    run = prepare_run(
+        registry,
+        category,
+        template=template,
+        custom=custom,
+        inputs=inputs,
+        output_prefix=output_prefix,
+        task_execution_metadata=task_execution_metadata,
+        connection=connection,
+        options=options,
+        on_event=on_event,
+    )
+    return await run.run()
+
+
+def run_connector(
+    registry: ConnectorRegistry | LoadedConnector,
+    category: TaskCategory | str,
+    *,
+    template: TaskTemplate | None = None,
+    custom: Mapping[str, Any] | None = None,
+    inputs: Mapping[str, Any] | None = None,
+    output_prefix: str | None = None,
+    task_execution_metadata: TaskExecutionMetadata | None = None,
+    connection: Connection | None = None,
+    options: RunOptions | None = None,
+    on_event: EventHandler | None = None,
+) -> RunResult:
+    """Run one task locally and block until it ends; see ``run_connector_async``.
+
+    Must not be called from a running event loop (await ``run_connector_async`` there).
+    """
+    import asyncio
+
+    return asyncio.run(
+        run_connector_async(
+            registry,
+            category,
+            template=template,
+            custom=custom,
+            inputs=inputs,
+            output_prefix=output_prefix,
+            task_execution_metadata=task_execution_metadata,
+            connection=connection,
+            options=options,
+            on_event=on_event,
+        )
+    )
+
+
+def _journal_of(options: RunOptions) -> JobJournal:
+    """The journal a resume reads the job from and goes on writing it to."""
+    if options.journal is False:
+        raise ValueError("a resumed job is polled from its journal; RunOptions(journal=False) has none")
+    return JobJournal() if options.journal is True else options.journal
+
+
+def prepare_resume(
+    registry: ConnectorRegistry,
+    record: JobRecord,
+    *,
+    options: RunOptions | None = None,
+    on_event: EventHandler | None = None,
+) -> RunHandle:
+    """The run that polls the journal job ``record`` again: ``await handle.run()`` starts it.
+
+    ``record`` must come from ``options.journal`` (the default journal when ``options`` is None),
+    which the run goes on updating. Raises ``JobStateError`` for a cancelled job or one whose task
+    type is now served by a sync connector, the registry's lookup errors, and what decoding the
+    job's ``ResourceMeta`` raises.
+    """
+    options = options or _DEFAULT_OPTIONS
+    journal = _journal_of(options)
+    if record.state is JobState.CANCELLED:
+        raise JobStateError(
+            f"job {record.id} was cancelled; there is nothing to resume",
+            job_id=record.id,
+            state=record.state.value,
+        )
+    loaded = registry.get(record.category)
+    if loaded.is_sync or loaded.metadata_type is None:
+        raise JobStateError(
+            f"job {record.id}: task type {record.category} is now served by a sync connector, "
+            "which cannot poll it",
+            job_id=record.id,
+            state=record.state.value,
+        )
+    meta = loaded.metadata_type.decode(record.resource_meta)
+    template = TaskTemplate(**template_from_document(record.template, source=f"journal job {record.id}"))
+    return RunHandle(
+        loaded,
+        template,
+        inputs={},
+        output_prefix=record.output_prefix,
+        task_execution_metadata=TaskExecutionMetadata(
+            task_execution_id=f"local-{record.id}", namespace="local"
+        ),
+        connection=Connection(),
+        options=dataclasses.replace(options, journal=journal),
+        on_event=on_event,
+        resume=(record, meta),
+    )
+
+
+def resume_job(
+    registry: ConnectorRegistry,
+    job_id: str,
+    *,
+    options: RunOptions | None = None,
+    on_event: EventHandler | None = None,
+) -> RunResult:
+    """Poll a journal job again (after its run died) until it ends; see ``run_connector_async``.
+
+    The job is read from ``options.journal`` (the default journal when ``options`` is None);
+    ``job_id`` may be a unique prefix of at least 4 characters. Raises ``JobNotFoundError`` for an
+    unknown id and ``JobStateError`` for a cancelled job.
+    """
+    options = options or _DEFAULT_OPTIONS
+    journal = _journal_of(options)
+    record = journal.get(job_id)
+    run = prepare_resume(
+        registry, record, options=dataclasses.replace(options, journal=journal), on_event=on_event
+    )
+    import asyncio
+
+    return asyncio.run(run.run())
+
+
+def cancel_job(registry: ConnectorRegistry, job_id: str, *, journal: JobJournal | None = None) -> JobRecord:
+    """Delete a journal job's remote job (``delete`` awaited when async) and mark it cancelled.
+
+    A job already succeeded, failed or cancelled is left alone (``delete`` is not called); compare
+    the returned record's ``state`` with the one before to tell. Raises ``JobNotFoundError`` for an
+    unknown id, and whatever ``delete`` raises (the row then stays ``cancelling``). A journal that
+    fails once the job is found does not stop the ``delete``: ``JournalError`` is raised after it,
+    saying that the job was deleted.
+    """
+    journal = journal or JobJournal()
+    record = journal.get(job_id)
+    if record.state.is_finished:
+        return record
+    loaded = registry.get(record.category)
+    if loaded.metadata_type is None:
+        raise JobStateError(
+            f"job {record.id}: task type {record.category} is now served by a sync connector, "
+            "which cannot delete it",
+            job_id=record.id,
+            state=record.state.value,
+        )
+    meta = loaded.metadata_type.decode(record.resource_meta)
+    failed: Exception | None = None
+    try:
+        journal.update(record.id, state=JobState.CANCELLING, message="cancelling; deleting the job")
+    except JOURNAL_ERRORS as exc:
+        failed = exc  # the job is still deleted: that is what was asked for
+    loaded.call_blocking("delete", resource_meta=meta)
+    if failed is None:
+        try:
+            journal.update(
+                record.id, state=JobState.CANCELLED, message="cancelled with `connector jobs cancel`"
+            )
+            return journal.get(record.id)
+        except JOURNAL_ERRORS as exc:
+            failed = exc
+    raise JournalError(
+        f"job {record.id} was deleted, but the journal could not record it: {failed}", path=str(journal.path)
+    ) from failed
