@@ -594,7 +594,7 @@ async def test_trace_prints_an_exception(capsys: pytest.CaptureFixture[str]) -> 
 
 
 def test_no_trace_by_default(capsys: pytest.CaptureFixture[str]) -> None:
-    load(sync_subclass(Backend(), False)).call_blocking("do", inputs={"n": 1})
+    call(load(sync_subclass(Backend(), False)), "do", inputs={"n": 1})
     assert capsys.readouterr() == ("", "")
 
 

@@ -13,7 +13,7 @@ from flyteidl.admin import agent_pb2
 from flyteidl.core import interface_pb2, types_pb2
 from flyteidl2.connector import connector_pb2
 
-from connector import ConnectorRecord, ConnectorRegistry, RegistrySettings, TaskCategory
+from connector import ConnectorOrigin, ConnectorRecord, ConnectorRegistry, RegistrySettings, TaskCategory
 from tests.server import sample_plugin
 from tests.server.conftest import (
     v1_category,
@@ -108,20 +108,20 @@ async def test_request_without_category_is_invalid(start_service: Any) -> None:
 @pytest.mark.parametrize(
     ("meta", "expected"),
     [
-        (b"", "the request's resource_meta is empty (task type filejob@0)"),
+        (b"", "the resource meta is empty (task type filejob@0)"),
         (
             b"\xff\xfe",
-            "the request's resource_meta is not one task type filejob@0 wrote: "
+            "the resource meta is not one task type filejob@0 wrote: "
             "cannot decode FileJob: not a JSON resource meta (Expecting value: line 1 column 1 (char 0))",
         ),
         (
             b'{"v": 1, "data": {"job_id": 5}}',
-            "the request's resource_meta is not one task type filejob@0 wrote: "
+            "the resource meta is not one task type filejob@0 wrote: "
             "cannot decode FileJob: job_id: expected str, got int",
         ),
         (
             b'{"v": 99, "data": {}}',
-            "the request's resource_meta is not one task type filejob@0 wrote: "
+            "the resource meta is not one task type filejob@0 wrote: "
             "cannot decode FileJob: format version 99 is newer than this connector-core understands (1); "
             "upgrade connector-core",
         ),
@@ -201,10 +201,7 @@ def _record(
     name: str, load: Callable[[], object], distribution: str = "connector-bad", version: str = "1.0"
 ) -> ConnectorRecord:
     return ConnectorRecord(
-        entry_point=name,
-        target=f"connector_bad:{name}",
-        distribution=distribution,
-        distribution_version=version,
+        origin=ConnectorOrigin(name, f"connector_bad:{name}", distribution, version),
         category=TaskCategory.parse(name),
         load=load,
     )
@@ -448,11 +445,15 @@ async def test_full_worker_pool_is_resource_exhausted(start_service: Any) -> Non
             "create for task type failing@0 failed: FileNotFoundError: "
             "[Errno 2] No such file or directory: '…/settings.yaml'",
         ),
-        ("exit", "create for task type failing@0 failed: SystemExit: 3"),
+        (
+            "exit",
+            "task type failing@0 from registered connector FailingConnector: create raised SystemExit: 3, "
+            "which a hook must not raise (raise an Exception to fail the call)",
+        ),
         (
             "not-a-meta",
-            "create for task type failing@0 failed: HookResultError: "
-            "connector for task type failing@0: create returned dict, not a ResourceMeta",
+            "task type failing@0 from registered connector FailingConnector: create returned dict, not an "
+            "instance of its metadata_type Plain; return Plain(...)",
         ),
         ("timeout", "create for task type failing@0 failed: TimeoutError: the warehouse did not answer"),
     ],
@@ -501,9 +502,8 @@ async def test_bad_results_are_internal(start_service: Any) -> None:
     )
     assert error.code() is grpc.StatusCode.INTERNAL
     assert error.details() == (
-        "get for task type failing@0 failed: HookResultError: "
-        "connector for task type failing@0: get returned int, "
-        "not a connector.Resource"
+        "task type failing@0 from registered connector FailingConnector: get returned int, not a "
+        "connector.Resource; return Resource(phase=..., message=..., outputs=...)"
     )
     error = await _status(
         running.v1.GetTask(

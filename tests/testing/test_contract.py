@@ -314,7 +314,7 @@ def test_do_returning_something_else_fails(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=len(SYNC_TESTS) - 1, failed=1)
     assert_violations(
         result,
-        "Echo (echo@1) do returned dict {'outputs': {}}, not a connector.Resource; "
+        "task type echo@1 from registered connector Dicty: do returned dict, not a connector.Resource; "
         "return Resource(phase=..., message=..., outputs=...)",
     )
 

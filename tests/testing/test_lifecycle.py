@@ -140,8 +140,9 @@ def test_create_returning_the_wrong_type_is_a_violation() -> None:
     with pytest.raises(ContractViolation) as info:
         LifecycleDriver(WrongMeta()).run()
     assert str(info.value) == (
-        "WrongMeta (countdown@0) create returned dict {'job_id': '1'}, not an instance of its metadata_type "
-        "CountdownMeta; return CountdownMeta(...)"
+        "task type countdown@0 from registered connector "
+        "test_create_returning_the_wrong_type_is_a_violation.<locals>.WrongMeta: create returned dict, "
+        "not an instance of its metadata_type CountdownMeta; return CountdownMeta(...)"
     )
 
 
@@ -152,9 +153,8 @@ def test_meta_that_cannot_be_encoded_is_a_violation() -> None:
 
     with pytest.raises(
         ContractViolation,
-        match=r"create returned CountdownMeta\(job_id=<object object at .*\), "
-        r"which does not survive encode/decode: cannot encode CountdownMeta: values of type "
-        r"object are not supported",
+        match=r"create returned a CountdownMeta that does not survive encode/decode: cannot encode "
+        r"CountdownMeta: values of type object are not supported",
     ):
         LifecycleDriver(Unencodable()).run()
 
@@ -169,8 +169,9 @@ def test_get_returning_the_wrong_type_is_a_violation() -> None:
     with pytest.raises(ContractViolation) as info:
         LifecycleDriver(WrongResource()).run()
     assert str(info.value) == (
-        "WrongResource (countdown@0) get returned str 'done', not a connector.Resource; "
-        "return Resource(phase=..., message=..., outputs=...)"
+        "task type countdown@0 from registered connector "
+        "test_get_returning_the_wrong_type_is_a_violation.<locals>.WrongResource: get returned str, "
+        "not a connector.Resource; return Resource(phase=..., message=..., outputs=...)"
     )
 
 
@@ -184,8 +185,10 @@ def test_do_answering_with_a_running_phase_is_a_violation() -> None:
     with pytest.raises(ContractViolation) as info:
         LifecycleDriver(NotDone()).run()
     assert str(info.value) == (
-        "NotDone (echo@2) do returned phase RUNNING, which is not terminal; a sync connector answers with "
-        "SUCCEEDED, FAILED, ABORTED or RETRYABLE_FAILED"
+        "task type echo@2 from registered connector "
+        "test_do_answering_with_a_running_phase_is_a_violation.<locals>.NotDone: do returned phase "
+        "RUNNING, which is not terminal; a sync connector answers with SUCCEEDED, FAILED, ABORTED or "
+        "RETRYABLE_FAILED"
     )
 
 

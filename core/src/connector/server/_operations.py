@@ -108,7 +108,6 @@ class Operations:
             start_time=_timestamp(request, "start_time"),
             end_time=_timestamp(request, "end_time"),
             step=request.step.ToTimedelta() if request.HasField("step") else None,
-            connection=adapter.connection(request),
             deadline=call.deadline,
         )
         return adapter.metrics_response(series)
@@ -116,10 +115,8 @@ class Operations:
     async def logs(self, adapter: IdlAdapter, request: Any, call: CallInfo) -> AsyncIterator[Any]:
         """GetTaskLogs: stream a job's logs, each chunk as soon as the connector gives it."""
         calls, meta = await self._meta(adapter, request, call, Hook.GET_LOGS)
-        chunks = calls.logs(
-            meta, token=request.token, connection=adapter.connection(request), deadline=call.deadline
-        )
-        async for chunk in chunks:
+        # GetTaskLogs and GetTaskMetrics carry no Connection in either protocol.
+        async for chunk in calls.logs(meta, token=request.token, deadline=call.deadline):
             for response in adapter.log_responses(chunk):
                 yield response
 
