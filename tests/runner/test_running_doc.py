@@ -1,11 +1,15 @@
-"""docs/running.md shows, in each recorded block, exactly the commands its recorder runs."""
+"""docs/running.md shows, in each recorded block, exactly the commands its recorder runs, and real Python."""
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import re
 
 import pytest
 
+import connector
+from connector import RunOptions
 from tests.runner.record_running_doc import DOC, SESSIONS, Session, rewrite
 
 
@@ -43,3 +47,18 @@ def test_rewrite_replaces_only_the_named_blocks(tmp_path) -> None:  # type: igno
     )
     with pytest.raises(SystemExit, match="no block for session 'three'"):
         rewrite(doc, {"three": "x"})
+
+
+def test_python_examples_are_valid_and_import_real_names() -> None:
+    blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S)
+    assert blocks
+    for block in blocks:
+        for node in ast.walk(ast.parse(block)):
+            if isinstance(node, ast.ImportFrom) and node.module == "connector":
+                assert [a.name for a in node.names if not hasattr(connector, a.name)] == []
+
+
+def test_the_options_table_lists_every_field_with_its_default() -> None:
+    rows = re.findall(r"^\| `(\w+)` \| `([^`]*)` \|", DOC.read_text(), re.M)
+    defaults = {f.name: repr(f.default) for f in dataclasses.fields(RunOptions)}
+    assert dict(rows) == defaults
