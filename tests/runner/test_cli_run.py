@@ -137,9 +137,9 @@ def test_a_bad_get_result_leaves_the_job_resumable(cli: Cli) -> None:
     record = cli.only_job()
     assert done.returncode == 1
     assert done.stderr.endswith(
-        f"Error: job {record.id} error: HookResultError: task type fakejob@0 from connector-fakejobs 1.0, "
-        "entry point 'fakejob' (connector_fakejobs:FakeJobs): "
-        "get returned str, expected a Resource; the job may still be running: "
+        f"Error: job {record.id} error: task type fakejob@0 from connector-fakejobs 1.0, "
+        "entry point 'fakejob' (connector_fakejobs:FakeJobs): get returned str, not a connector.Resource; "
+        "return Resource(phase=..., message=..., outputs=...); the job may still be running: "
         f"`connector jobs resume {record.id}` polls it again, "
         f"`connector jobs cancel {record.id}` deletes it\n"
     )

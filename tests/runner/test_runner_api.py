@@ -224,8 +224,8 @@ def test_a_create_that_returns_the_wrong_type(
     assert result.state is JobState.ERROR
     assert result.job_id is None
     assert result.message == (
-        "HookResultError: task type scripted@0 from registered connector Scripted: create returned str, "
-        "expected an instance of Meta"
+        "task type scripted@0 from registered connector Scripted: create returned str, not an instance "
+        "of its metadata_type Meta; return Meta(...)"
     )
     assert journal.list() == []
 
@@ -423,8 +423,8 @@ def test_a_do_that_does_not_end_the_task(registry: ConnectorRegistry, tmp_path: 
     result = run_connector(registry, "lazy", output_prefix=str(tmp_path))
     assert (result.state, result.exit_code) == (JobState.ERROR, 1)
     assert result.message == (
-        "HookResultError: task type lazy@0 from registered connector Lazy: do returned phase RUNNING, "
-        "but a sync connector must end the task"
+        "task type lazy@0 from registered connector Lazy: do returned phase RUNNING, which is not "
+        "terminal; a sync connector answers with SUCCEEDED, FAILED, ABORTED or RETRYABLE_FAILED"
     )
 
 

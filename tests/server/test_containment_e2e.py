@@ -137,7 +137,9 @@ def expected_message(task_type: str, version: int, hook: str, cls: str, how: str
     if how == "stop-iteration" and cls.startswith("Async"):
         # In a coroutine Python itself turns StopIteration into a RuntimeError (PEP 479): an
         # ordinary exception of the hook, answered as any other.
-        return f"{hook} for task type {task_type}@{version} failed: RuntimeError: coroutine raised StopIteration"
+        return (
+            f"{hook} for task type {task_type}@{version} failed: RuntimeError: coroutine raised StopIteration"
+        )
     return (
         f"task type {task_type}@{version} from connector-crashy 1.0, entry point {entry_point!r} "
         f"(connector_crashy:{cls}): {hook} raised {KINDS[how]}, which a hook must not raise "
@@ -167,14 +169,18 @@ def served(crashy_venv: Venv) -> Iterator[Served]:
     running.close()
 
 
-def _call(served: Served, task_type: str, version: int, hook: str, how: str) -> grpc.RpcError:
+def _send(served: Served, task_type: str, version: int, hook: str, how: str) -> None:
     template = v1_template(task_type, version, custom={"how": how})
+    if hook == "do":
+        header = agent_pb2.ExecuteTaskSyncRequest(header=agent_pb2.CreateRequestHeader(template=template))
+        list(served.v1_sync.ExecuteTaskSync(iter([header]), timeout=30))
+    else:
+        served.v1.CreateTask(agent_pb2.CreateTaskRequest(template=template), timeout=30)
+
+
+def _call(served: Served, task_type: str, version: int, hook: str, how: str) -> grpc.RpcError:
     with pytest.raises(grpc.RpcError) as info:
-        if hook == "do":
-            header = agent_pb2.ExecuteTaskSyncRequest(header=agent_pb2.CreateRequestHeader(template=template))
-            list(served.v1_sync.ExecuteTaskSync(iter([header]), timeout=30))
-        else:
-            served.v1.CreateTask(agent_pb2.CreateTaskRequest(template=template), timeout=30)
+        _send(served, task_type, version, hook, how)
     return info.value  # type: ignore[return-value]
 
 
@@ -196,13 +202,18 @@ def test_every_kind_from_def_and_async_def_is_internal_and_the_server_goes_on(se
             ), (task_type, version, how)
     # Still serving, nothing left in flight, and every connector still answers.
     health = health_pb2_grpc.HealthStub(served.channel)
-    assert health.Check(health_pb2.HealthCheckRequest(), timeout=10).status == health_pb2.HealthCheckResponse.SERVING
+    assert (
+        health.Check(health_pb2.HealthCheckRequest(), timeout=10).status
+        == health_pb2.HealthCheckResponse.SERVING
+    )
     assert _in_flight(served) == 0
     created = served.v1.CreateTask(
         agent_pb2.CreateTaskRequest(template=v1_template("crashjob", 1, custom={"how": "fine"})), timeout=30
     )
     got = served.v1.GetTask(
-        agent_pb2.GetTaskRequest(task_category=v1_category("crashjob", 1), resource_meta=created.resource_meta),
+        agent_pb2.GetTaskRequest(
+            task_category=v1_category("crashjob", 1), resource_meta=created.resource_meta
+        ),
         timeout=30,
     )
     assert got.resource.phase == 3  # SUCCEEDED

@@ -8,6 +8,8 @@ from ._base import AsyncConnectorBase as AsyncConnectorBase
 from ._base import ConnectorBase as ConnectorBase
 from ._base import SyncConnector as SyncConnector
 from ._base import SyncConnectorBase as SyncConnectorBase
+from ._exceptions import BadRequestError as BadRequestError
+from ._exceptions import CallTimeoutError as CallTimeoutError
 from ._exceptions import ConfigurationError as ConfigurationError
 from ._exceptions import ConnectorConflictError as ConnectorConflictError
 from ._exceptions import ConnectorDisabledError as ConnectorDisabledError
@@ -18,6 +20,7 @@ from ._exceptions import ConnectorUnavailable as ConnectorUnavailable
 from ._exceptions import ConnectorValidationError as ConnectorValidationError
 from ._exceptions import ConnectorWarning as ConnectorWarning
 from ._exceptions import DuplicateConnectorError as DuplicateConnectorError
+from ._exceptions import HookCrashError as HookCrashError
 from ._exceptions import HookNotImplementedError as HookNotImplementedError
 from ._exceptions import HookResultError as HookResultError
 from ._exceptions import InputValueError as InputValueError
@@ -27,7 +30,10 @@ from ._exceptions import JobStateError as JobStateError
 from ._exceptions import JournalError as JournalError
 from ._exceptions import LiteralConversionError as LiteralConversionError
 from ._exceptions import ResourceMetaError as ResourceMetaError
+from ._exceptions import ServiceOverloadedError as ServiceOverloadedError
+from ._exceptions import WrapperWarning as WrapperWarning
 from ._model import Connection as Connection
+from ._model import ConnectorOrigin as ConnectorOrigin
 from ._model import LogsChunk as LogsChunk
 from ._model import MetricPoint as MetricPoint
 from ._model import MetricSeries as MetricSeries
@@ -48,6 +54,7 @@ from ._secrets import get_connector_secret as get_connector_secret
 from ._settings import RegistrySettings as RegistrySettings
 from .hookspecs import hookimpl as hookimpl
 from .hookspecs import hookspec as hookspec
+from .registry._calls import ConnectorCalls as ConnectorCalls
 from .registry._discovery import ENTRY_POINT_GROUP as ENTRY_POINT_GROUP
 from .registry._discovery import ConnectorRecord as ConnectorRecord
 from .registry._discovery import discover_connectors as discover_connectors
@@ -86,10 +93,13 @@ __all__ = [  # noqa: RUF022 - plainly sorted, as tests/test_exported_members.py 
     "AsyncConnector",
     "AsyncConnectorBase",
     "AsyncConnectorExecutorMixin",
+    "BadRequestError",
     "BlobRef",
+    "CallTimeoutError",
     "ConfigurationError",
     "Connection",
     "ConnectorBase",
+    "ConnectorCalls",
     "ConnectorConflictError",
     "ConnectorDisabledError",
     "ConnectorEntry",
@@ -97,6 +107,7 @@ __all__ = [  # noqa: RUF022 - plainly sorted, as tests/test_exported_members.py 
     "ConnectorLoadError",
     "ConnectorMetadata",
     "ConnectorNotFound",
+    "ConnectorOrigin",
     "ConnectorRecord",
     "ConnectorRegistry",
     "ConnectorState",
@@ -106,6 +117,7 @@ __all__ = [  # noqa: RUF022 - plainly sorted, as tests/test_exported_members.py 
     "DuplicateConnectorError",
     "ENTRY_POINT_GROUP",
     "FlyteConnectorNotFound",
+    "HookCrashError",
     "HookNotImplementedError",
     "HookResultError",
     "InputValueError",
@@ -131,6 +143,7 @@ __all__ = [  # noqa: RUF022 - plainly sorted, as tests/test_exported_members.py 
     "RunHandle",
     "RunOptions",
     "RunResult",
+    "ServiceOverloadedError",
     "StructuredDatasetRef",
     "SyncConnector",
     "SyncConnectorBase",
@@ -140,6 +153,7 @@ __all__ = [  # noqa: RUF022 - plainly sorted, as tests/test_exported_members.py 
     "TaskInterface",
     "TaskLog",
     "TaskTemplate",
+    "WrapperWarning",
     "cancel_job",
     "connector_home",
     "convert_to_flyte_phase",

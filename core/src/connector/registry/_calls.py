@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._exceptions import HookNotImplementedError, ResourceMetaError
 from .._model import Connection, LogsChunk, MetricSeries, Resource, TaskExecutionMetadata, TaskTemplate
@@ -23,6 +21,11 @@ from ._checks import (
 )
 from ._invoke import contained, guarded, invoke, within
 from ._loaded import LoadedConnector
+
+if TYPE_CHECKING:
+    import concurrent.futures
+
+# asyncio and concurrent.futures are imported inside the functions: `import connector` never needs them.
 
 _T = TypeVar("_T")
 _END = object()
@@ -175,6 +178,8 @@ class ConnectorCalls:
                 yield checked_chunk(self.loaded, item)
         elif isinstance(result, Iterator):
             # A plain generator runs connector code on each step: step it where plain hooks run.
+            import asyncio
+
             loop = asyncio.get_running_loop()
             while True:
                 step = loop.run_in_executor(
@@ -251,6 +256,9 @@ def run_blocking(awaitable: Awaitable[_T]) -> _T:
     On a new event loop; when this thread already runs one (plain code called from async code),
     on a new loop in a thread of its own, since a loop cannot be re-entered.
     """
+
+    import asyncio
+    import concurrent.futures
 
     async def main() -> _T:
         return await awaitable

@@ -9,16 +9,19 @@ server with it), and the others leave the caller's future unresolved for good (i
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import inspect
 import reprlib
 import sys
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._exceptions import CallTimeoutError, HookCrashError
 from ._loaded import LoadedConnector
+
+if TYPE_CHECKING:
+    import concurrent.futures
+
+# asyncio is imported inside the functions: `import connector` (and `connector list`) never needs it.
 
 _T = TypeVar("_T")
 
@@ -59,6 +62,8 @@ async def invoke(
     A plain hook that returns an awaitable has it awaited too. Raises what the hook raises, with
     what must not escape turned into ``HookCrashError``.
     """
+    import asyncio
+
     caller = getattr(loaded.plugin_manager.hook, hook)
     if loaded.trace:
         _trace(loaded, hook, "(" + ", ".join(f"{k}={_SHORT.repr(v)}" for k, v in arguments.items()) + ")")
@@ -88,6 +93,8 @@ if sys.version_info >= (3, 11):
         A ``CancelledError`` is the caller's (the client went away, a deadline or a Ctrl-C) when
         this task is being cancelled, and the hook's own otherwise.
         """
+        import asyncio
+
         task = asyncio.current_task()
         assert task is not None
         cancelling = task.cancelling()
@@ -111,6 +118,8 @@ else:
         ``asyncio.wait`` (which never cancels what it waits for), so a cancelled hook task that
         nobody cancelled raised its own ``CancelledError``.
         """
+        import asyncio
+
 
         async def alone() -> _T:
             try:
@@ -148,6 +157,8 @@ async def within(
 if sys.version_info >= (3, 11):
 
     async def _timed(awaitable: Awaitable[_T], seconds: float, timed_out: Callable[[], Exception]) -> _T:
+        import asyncio
+
         # In the caller's own task: no new task, no asyncio.wait, no extra trip through the loop.
         scope = asyncio.timeout(seconds)
         try:
@@ -164,6 +175,8 @@ if sys.version_info >= (3, 11):
 else:
 
     async def _timed(awaitable: Awaitable[_T], seconds: float, timed_out: Callable[[], Exception]) -> _T:
+        import asyncio
+
         # Python 3.10 has no asyncio.timeout, and wait_for's asyncio.TimeoutError cannot be told
         # apart from a connector's own: run the call as a task and wait for it with a timeout.
         task = asyncio.ensure_future(awaitable)

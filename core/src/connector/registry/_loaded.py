@@ -155,8 +155,8 @@ class LoadedConnector:
             for impl in getattr(self.plugin_manager.hook, hook).get_hookimpls():
                 if impl.wrapper or impl.hookwrapper:
                     warnings.warn(
-                        f"wrapper plugin {type(impl.plugin).__qualname__!r} wraps {hook} of task type {self.category}, "
-                        f"which {self.origin.describe()} implements as async def: the wrapper sees the "
+                        f"wrapper plugin {type(impl.plugin).__qualname__!r} wraps {hook} of task type "
+                        f"{self.category}, which {self.origin.describe()} implements as async def: the wrapper sees the "
                         "coroutine before it runs, not its result",
                         WrapperWarning,
                         stacklevel=2,

@@ -9,6 +9,8 @@ from typing import Any
 from .._exceptions import ConfigurationError, JobStateError, JournalError
 from .._model import Connection, TaskCategory, TaskExecutionMetadata, TaskTemplate
 from .._settings import HOME_VARIABLE
+from ..hookspecs import Hook
+from ..registry._calls import ConnectorCalls, run_blocking
 from ..registry._loaded import LoadedConnector
 from ..registry._registry import ConnectorRegistry
 from ._documents import template_from_document
@@ -191,7 +193,7 @@ def prepare_resume(
             job_id=record.id,
             state=record.state.value,
         )
-    meta = loaded.metadata_type.decode(record.resource_meta)
+    meta = ConnectorCalls(loaded).decode_meta(record.resource_meta, Hook.GET)
     template = TaskTemplate(**template_from_document(record.template, source=f"journal job {record.id}"))
     return RunHandle(
         loaded,
@@ -253,13 +255,14 @@ def cancel_job(registry: ConnectorRegistry, job_id: str, *, journal: JobJournal 
             job_id=record.id,
             state=record.state.value,
         )
-    meta = loaded.metadata_type.decode(record.resource_meta)
+    calls = ConnectorCalls(loaded)
+    meta = calls.decode_meta(record.resource_meta, Hook.DELETE)
     failed: Exception | None = None
     try:
         journal.update(record.id, state=JobState.CANCELLING, message="cancelling; deleting the job")
     except JOURNAL_ERRORS as exc:
         failed = exc  # the job is still deleted: that is what was asked for
-    loaded.call_blocking("delete", resource_meta=meta)
+    run_blocking(calls.delete(meta))
     if failed is None:
         try:
             journal.update(

@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from .._exceptions import HookResultError, JobNotFoundError, JournalError
+from .._exceptions import ConnectorError, HookResultError, JobNotFoundError, JournalError
 from .._model import Connection, Phase, Resource, TaskExecutionMetadata, TaskTemplate
 from .._resource_meta import ResourceMeta
-from ..hookspecs import Hook
+from ..registry._calls import ConnectorCalls
 from ..registry._loaded import LoadedConnector
 from ._documents import template_to_document
 from ._journal import JobJournal, JobRecord, JobState
@@ -21,8 +21,6 @@ if TYPE_CHECKING:
 
 # asyncio and concurrent.futures are imported inside functions: they would double the cost of
 # `import connector`, and only a run needs them.
-
-_T = TypeVar("_T")
 
 logger = logging.getLogger("connector")
 
@@ -82,6 +80,8 @@ class RunHandle:
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=4, thread_name_prefix="connector-run"
         )
+        #: The connector behind the call layer: every hook call and result check goes through it.
+        self.calls = ConnectorCalls(loaded, executor=self._executor)
         self._start = self._clock()
         self._started = False
         self._task: asyncio.Task[Any] | None = None
@@ -180,31 +180,8 @@ class RunHandle:
         logger.warning("%s", message)
         self._emit(RunEventKind.JOURNAL_FAILED, message=message)
 
-    # The two seams to the connector: every hook call goes through _call, every answer through _check.
-
-    async def _call(self, hook: Hook, **kwargs: Any) -> Any:
-        return await self.loaded.call(hook, executor=self._executor, **kwargs)
-
-    def _check(self, hook: Hook, answer: Any) -> Any:
-        """``answer`` if ``hook`` may return it: create's meta, or a ``Resource`` (a terminal one for do)."""
-        if hook is Hook.CREATE:
-            expected = self.loaded.metadata_type or ResourceMeta
-            if not isinstance(answer, expected):
-                problem = f"returned {type(answer).__name__}, expected an instance of {expected.__name__}"
-                raise self._bad_result(hook, problem)
-            return answer
-        if not isinstance(answer, Resource):
-            raise self._bad_result(hook, f"returned {type(answer).__name__}, expected a Resource")
-        if hook is Hook.DO and not answer.phase.is_terminal:
-            problem = f"returned phase {answer.phase.name}, but a sync connector must end the task"
-            raise self._bad_result(hook, problem)
-        return answer
-
-    def _bad_result(self, hook: Hook, problem: str) -> HookResultError:
-        return HookResultError(problem, category=self.category, hook=hook, origin=self.loaded.origin)
-
-    async def _within_deadline(self, future: asyncio.Future[_T]) -> tuple[bool, _T | None]:
-        """Wait for ``future`` until the deadline; (False, None) when it passed first.
+    async def _within_deadline(self, future: asyncio.Future[Any]) -> bool:
+        """Wait for ``future`` until the deadline; False when it passed first (``future`` runs on).
 
         ``asyncio.wait`` never cancels what it waits for, so a cancelled run can still collect
         a ``create`` that was in flight (its job must be deleted).
@@ -213,9 +190,7 @@ class RunHandle:
 
         remaining = self._remaining()
         done, _ = await asyncio.wait({future}, timeout=None if remaining is None else max(remaining, 0))
-        if not done:
-            return False, None
-        return True, future.result()
+        return bool(done)
 
     # The run
 
@@ -266,15 +241,16 @@ class RunHandle:
         return await self._poll()
 
     def _on_error(self, exc: Exception) -> RunResult:
+        error = describe_error(exc)
         if self.meta is None:  # create failed: there is no job and nothing in the journal
             self.job_id = None
-            return self._result(JobState.ERROR, f"{type(exc).__name__}: {exc}")
+            return self._result(JobState.ERROR, error)
         hint = (
             f"; the job may still be running: `connector jobs resume {self.job_id}` polls it again, "
             f"`connector jobs cancel {self.job_id}` deletes it"
         )
-        self._record(state=JobState.ERROR, message=f"{type(exc).__name__}: {exc}")
-        return self._result(JobState.ERROR, f"{type(exc).__name__}: {exc}{hint}")
+        self._record(state=JobState.ERROR, message=error)
+        return self._result(JobState.ERROR, f"{error}{hint}")
 
     def _task_arguments(self) -> dict[str, Any]:
         """What ``create`` and ``do`` are given."""
@@ -290,9 +266,9 @@ class RunHandle:
         import asyncio
 
         self._emit(RunEventKind.STARTED)
-        task = asyncio.ensure_future(self._call(Hook.DO, **self._task_arguments()))
+        task = asyncio.ensure_future(self.calls.do(**self._task_arguments()))
         try:
-            finished, answer = await self._within_deadline(task)
+            finished = await self._within_deadline(task)
         except asyncio.CancelledError:
             self._abandon(task)
             raise
@@ -302,7 +278,7 @@ class RunHandle:
             return self._result(
                 JobState.TIMED_OUT, f"do did not return within the timeout of {self.options.timeout:g}s"
             )
-        resource: Resource = self._check(Hook.DO, answer)
+        resource = task.result()
         self.polls = 1
         self.last = resource
         self._emit(RunEventKind.POLLED, resource=resource)
@@ -315,8 +291,8 @@ class RunHandle:
             self.journal.ensure()  # fail before create: a job we cannot record must not start
         self.job_id = self._planned_id or JobJournal.new_id()
         self._emit(RunEventKind.STARTED)
-        self._create_task = asyncio.ensure_future(self._call(Hook.CREATE, **self._task_arguments()))
-        finished, meta = await self._within_deadline(self._create_task)
+        self._create_task = asyncio.ensure_future(self.calls.create(**self._task_arguments()))
+        finished = await self._within_deadline(self._create_task)
         if not finished:
             # The job create starts must not be lost: wait for it, then delete it.
             self._emit(
@@ -328,20 +304,19 @@ class RunHandle:
             self._accept_meta(self._create_task.result(), must_record=False)
             return await self._time_out()
         try:
-            self._accept_meta(meta, must_record=True)
+            self._accept_meta(self._create_task.result(), must_record=True)
         except JOURNAL_ERRORS:
             await self._delete()  # a job the journal could not record must not be left running
             raise
         return await self._poll()
 
-    def _accept_meta(self, answer: Any, *, must_record: bool) -> None:
-        """Take create's answer and write the job's row; ``must_record``: a journal failure raises.
+    def _accept_meta(self, meta: ResourceMeta, *, must_record: bool) -> None:
+        """Take create's meta and write the job's row; ``must_record``: a journal failure raises.
 
         Otherwise (the job is about to be deleted after a cancel or timeout) it is only reported.
         """
-        meta: ResourceMeta = self._check(Hook.CREATE, answer)
+        encoded = self.calls.encode_meta(meta)
         self.meta = meta
-        encoded = meta.encode()
         if self.journal is not None:
             assert self.job_id is not None
             origin = self.loaded.origin
@@ -367,20 +342,19 @@ class RunHandle:
 
         delay = self.options.poll_interval
         while True:
+            assert self.meta is not None
             get = asyncio.ensure_future(
-                self._call(
-                    Hook.GET, resource_meta=self.meta, task_template=self.template, connection=self.connection
-                )
+                self.calls.get(self.meta, task_template=self.template, connection=self.connection)
             )
             try:
-                finished, answer = await self._within_deadline(get)
+                finished = await self._within_deadline(get)
             except asyncio.CancelledError:
                 self._abandon(get)
                 raise
             if not finished:
                 self._abandon(get)
                 return await self._time_out()
-            resource: Resource = self._check(Hook.GET, answer)
+            resource = get.result()
             self.polls += 1
             self.last = resource
             state = _state_of(resource.phase) if resource.phase.is_terminal else None
@@ -405,13 +379,14 @@ class RunHandle:
         import asyncio
 
         if self._delete_task is None:
+            assert self.meta is not None
             self._delete_task = asyncio.ensure_future(
-                self._call(Hook.DELETE, resource_meta=self.meta, connection=self.connection)
+                self.calls.delete(self.meta, connection=self.connection)
             )
         # asyncio.wait: a second cancel of this task must not cancel the delete in flight.
         await asyncio.wait({self._delete_task})
         exc = self._delete_task.exception()
-        return None if exc is None else f"delete raised {type(exc).__name__}: {exc}"
+        return None if exc is None else f"delete raised {describe_error(exc)}"
 
     async def _time_out(self) -> RunResult:
         timeout = self.options.timeout
@@ -436,11 +411,14 @@ class RunHandle:
         if self._create_task is not None and self.meta is None:
             # Interrupted during create: the job it is starting must still be deleted.
             await asyncio.wait({self._create_task})
-            if self._create_task.cancelled() or self._create_task.exception() is not None:
+            failed = None if self._create_task.cancelled() else self._create_task.exception()
+            if isinstance(failed, HookResultError):  # no meta to delete with
+                return self._result(JobState.CANCELLED, f"interrupted; {failed}")
+            if self._create_task.cancelled() or failed is not None:
                 return self._result(JobState.CANCELLED, "interrupted; create did not start a job")
             try:
                 self._accept_meta(self._create_task.result(), must_record=False)
-            except HookResultError as exc:  # no meta to delete with; raising here would be a traceback
+            except HookResultError as exc:  # a meta that cannot be encoded: nothing to delete with
                 return self._result(JobState.CANCELLED, f"interrupted; {exc}")
         if self.meta is None:
             what = "the sync connector's do was abandoned" if self.loaded.is_sync else "no job was created"
@@ -455,6 +433,14 @@ class RunHandle:
         self._emit(RunEventKind.DELETED)
         self._record(state=JobState.CANCELLED, message="interrupted; the job was deleted")
         return self._result(JobState.CANCELLED, "interrupted; the job was deleted")
+
+
+def describe_error(exc: BaseException) -> str:
+    """How a run reports an error: connector's own errors by their message (it says everything),
+    any other exception with its type first (``ValueError: ...``), as the service does."""
+    if isinstance(exc, ConnectorError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _state_of(phase: Phase) -> JobState:

@@ -165,7 +165,7 @@ class LifecycleDriver:
         With ``delete``, the job is deleted also when polling fails (a hook raises, or
         ``max_polls`` is reached), so a real remote job is not left running.
         """
-        task = {
+        task: dict[str, Any] = {
             "inputs": inputs,
             "output_prefix": output_prefix,
             "task_execution_metadata": task_execution_metadata,
