@@ -13,6 +13,7 @@ from .. import hookspecs
 from .._exceptions import WrapperWarning
 from .._model import ConnectorOrigin, TaskCategory
 from .._resource_meta import ResourceMeta
+from ..hookspecs import Hook
 
 #: The arguments of each hook, in the spec's order, read once from ``hookspecs``.
 HOOK_ARGUMENTS: dict[str, tuple[str, ...]] = {
@@ -48,13 +49,13 @@ class _HookAdapter:
         task_execution_metadata: Any,
         connection: Any,
     ) -> Any:
-        return self.forward("create", _without_self(locals()))
+        return self.forward(Hook.CREATE, _without_self(locals()))
 
     def get(self, resource_meta: Any, task_template: Any, connection: Any) -> Any:
-        return self.forward("get", _without_self(locals()))
+        return self.forward(Hook.GET, _without_self(locals()))
 
     def delete(self, resource_meta: Any, connection: Any) -> Any:
-        return self.forward("delete", _without_self(locals()))
+        return self.forward(Hook.DELETE, _without_self(locals()))
 
     def do(
         self,
@@ -64,15 +65,15 @@ class _HookAdapter:
         task_execution_metadata: Any,
         connection: Any,
     ) -> Any:
-        return self.forward("do", _without_self(locals()))
+        return self.forward(Hook.DO, _without_self(locals()))
 
     def get_logs(self, resource_meta: Any, token: Any, connection: Any) -> Any:
-        return self.forward("get_logs", _without_self(locals()))
+        return self.forward(Hook.GET_LOGS, _without_self(locals()))
 
     def get_metrics(
         self, resource_meta: Any, queries: Any, start_time: Any, end_time: Any, step: Any, connection: Any
     ) -> Any:
-        return self.forward("get_metrics", _without_self(locals()))
+        return self.forward(Hook.GET_METRICS, _without_self(locals()))
 
 
 def _without_self(frame_locals: dict[str, Any]) -> dict[str, Any]:
@@ -156,8 +157,8 @@ class LoadedConnector:
                 if impl.wrapper or impl.hookwrapper:
                     warnings.warn(
                         f"wrapper plugin {type(impl.plugin).__qualname__!r} wraps {hook} of task type "
-                        f"{self.category}, which {self.origin.describe()} implements as async def: the wrapper sees the "
-                        "coroutine before it runs, not its result",
+                        f"{self.category}, which {self.origin.describe()} implements as async def: the "
+                        "wrapper sees the coroutine before it runs, not its result",
                         WrapperWarning,
                         stacklevel=2,
                     )

@@ -12,6 +12,7 @@ import grpc
 from flyteidl.service import agent_pb2_grpc
 from flyteidl2.connector import service_pb2_grpc
 
+from ..hookspecs import Hook
 from ._adapters import IdlAdapter, V1Adapter, V2Adapter
 from ._metrics import NO_TASK_TYPE
 from ._operations import CallInfo, Operations
@@ -24,7 +25,9 @@ _A = TypeVar("_A", bound=IdlAdapter)
 _S = TypeVar("_S", bound="_Servicer[Any]")
 
 #: Operations counted in flytekit's per-task-type metrics; metadata RPCs are counted per RPC only.
-TASK_OPERATIONS = frozenset({"create", "get", "delete", "do", "get_logs", "get_metrics"})
+TASK_OPERATIONS = frozenset(Hook)
+#: The operations of the metadata RPCs (no hook behind them).
+GET_METADATA, LIST = "get_metadata", "list"
 
 
 class _Servicer(Generic[_A]):
@@ -130,27 +133,27 @@ def streaming(rpc: str, operation: str) -> Callable[..., Any]:
 class AsyncAgentServicer(_Servicer[V1Adapter], agent_pb2_grpc.AsyncAgentServiceServicer):  # type: ignore[misc]
     """``flyteidl.service.AsyncAgentService``: create, get, delete, metrics and logs of a job."""
 
-    @unary("flyteidl.service.AsyncAgentService/CreateTask", "create")
+    @unary("flyteidl.service.AsyncAgentService/CreateTask", Hook.CREATE)
     async def CreateTask(self, request: Any, call: CallInfo) -> Any:
         meta = await self.operations.create(self.adapter, request, call)
         return self.adapter.messages.CreateTaskResponse(resource_meta=meta)
 
-    @unary("flyteidl.service.AsyncAgentService/GetTask", "get")
+    @unary("flyteidl.service.AsyncAgentService/GetTask", Hook.GET)
     async def GetTask(self, request: Any, call: CallInfo) -> Any:
         return self.adapter.messages.GetTaskResponse(
             resource=await self.operations.get(self.adapter, request, call)
         )
 
-    @unary("flyteidl.service.AsyncAgentService/DeleteTask", "delete")
+    @unary("flyteidl.service.AsyncAgentService/DeleteTask", Hook.DELETE)
     async def DeleteTask(self, request: Any, call: CallInfo) -> Any:
         await self.operations.delete(self.adapter, request, call)
         return self.adapter.messages.DeleteTaskResponse()
 
-    @unary("flyteidl.service.AsyncAgentService/GetTaskMetrics", "get_metrics")
+    @unary("flyteidl.service.AsyncAgentService/GetTaskMetrics", Hook.GET_METRICS)
     async def GetTaskMetrics(self, request: Any, call: CallInfo) -> Any:
         return await self.operations.metrics_of(self.adapter, request, call)
 
-    @streaming("flyteidl.service.AsyncAgentService/GetTaskLogs", "get_logs")
+    @streaming("flyteidl.service.AsyncAgentService/GetTaskLogs", Hook.GET_LOGS)
     async def GetTaskLogs(self, request: Any, call: CallInfo) -> AsyncIterator[Any]:
         async for response in self.operations.logs(self.adapter, request, call):
             yield response
@@ -159,7 +162,7 @@ class AsyncAgentServicer(_Servicer[V1Adapter], agent_pb2_grpc.AsyncAgentServiceS
 class SyncAgentServicer(_Servicer[V1Adapter], agent_pb2_grpc.SyncAgentServiceServicer):  # type: ignore[misc]
     """``flyteidl.service.SyncAgentService``: run a sync connector in one bidirectional call."""
 
-    @streaming("flyteidl.service.SyncAgentService/ExecuteTaskSync", "do")
+    @streaming("flyteidl.service.SyncAgentService/ExecuteTaskSync", Hook.DO)
     async def ExecuteTaskSync(self, requests: Any, call: CallInfo) -> AsyncIterator[Any]:
         resource = await self.operations.execute(self.adapter, requests, call)
         messages = self.adapter.messages
@@ -171,13 +174,13 @@ class SyncAgentServicer(_Servicer[V1Adapter], agent_pb2_grpc.SyncAgentServiceSer
 class AgentMetadataServicer(_Servicer[V1Adapter], agent_pb2_grpc.AgentMetadataServiceServicer):  # type: ignore[misc]
     """``flyteidl.service.AgentMetadataService``: which connectors this service runs."""
 
-    @unary("flyteidl.service.AgentMetadataService/GetAgent", "get_metadata")
+    @unary("flyteidl.service.AgentMetadataService/GetAgent", GET_METADATA)
     async def GetAgent(self, request: Any, call: CallInfo) -> Any:
         return self.adapter.messages.GetAgentResponse(
             agent=await self.operations.get_v1(self.adapter, request.name)
         )
 
-    @unary("flyteidl.service.AgentMetadataService/ListAgents", "list")
+    @unary("flyteidl.service.AgentMetadataService/ListAgents", LIST)
     async def ListAgents(self, request: Any, call: CallInfo) -> Any:
         return self.adapter.messages.ListAgentsResponse(agents=await self.operations.list_v1(self.adapter))
 
@@ -188,27 +191,27 @@ class AgentMetadataServicer(_Servicer[V1Adapter], agent_pb2_grpc.AgentMetadataSe
 class AsyncConnectorServicer(_Servicer[V2Adapter], service_pb2_grpc.AsyncConnectorServiceServicer):  # type: ignore[misc]
     """``flyteidl2.connector.AsyncConnectorService``: as v1's, with the request's Connection."""
 
-    @unary("flyteidl2.connector.AsyncConnectorService/CreateTask", "create")
+    @unary("flyteidl2.connector.AsyncConnectorService/CreateTask", Hook.CREATE)
     async def CreateTask(self, request: Any, call: CallInfo) -> Any:
         meta = await self.operations.create(self.adapter, request, call)
         return self.adapter.messages.CreateTaskResponse(resource_meta=meta)
 
-    @unary("flyteidl2.connector.AsyncConnectorService/GetTask", "get")
+    @unary("flyteidl2.connector.AsyncConnectorService/GetTask", Hook.GET)
     async def GetTask(self, request: Any, call: CallInfo) -> Any:
         return self.adapter.messages.GetTaskResponse(
             resource=await self.operations.get(self.adapter, request, call)
         )
 
-    @unary("flyteidl2.connector.AsyncConnectorService/DeleteTask", "delete")
+    @unary("flyteidl2.connector.AsyncConnectorService/DeleteTask", Hook.DELETE)
     async def DeleteTask(self, request: Any, call: CallInfo) -> Any:
         await self.operations.delete(self.adapter, request, call)
         return self.adapter.messages.DeleteTaskResponse()
 
-    @unary("flyteidl2.connector.AsyncConnectorService/GetTaskMetrics", "get_metrics")
+    @unary("flyteidl2.connector.AsyncConnectorService/GetTaskMetrics", Hook.GET_METRICS)
     async def GetTaskMetrics(self, request: Any, call: CallInfo) -> Any:
         return await self.operations.metrics_of(self.adapter, request, call)
 
-    @streaming("flyteidl2.connector.AsyncConnectorService/GetTaskLogs", "get_logs")
+    @streaming("flyteidl2.connector.AsyncConnectorService/GetTaskLogs", Hook.GET_LOGS)
     async def GetTaskLogs(self, request: Any, call: CallInfo) -> AsyncIterator[Any]:
         async for response in self.operations.logs(self.adapter, request, call):
             yield response
@@ -217,12 +220,12 @@ class AsyncConnectorServicer(_Servicer[V2Adapter], service_pb2_grpc.AsyncConnect
 class ConnectorMetadataServicer(_Servicer[V2Adapter], service_pb2_grpc.ConnectorMetadataServiceServicer):  # type: ignore[misc]
     """``flyteidl2.connector.ConnectorMetadataService``: which connectors this service runs."""
 
-    @unary("flyteidl2.connector.ConnectorMetadataService/GetConnector", "get_metadata")
+    @unary("flyteidl2.connector.ConnectorMetadataService/GetConnector", GET_METADATA)
     async def GetConnector(self, request: Any, call: CallInfo) -> Any:
         connector = await self.operations.get_v2(self.adapter, request.name)
         return self.adapter.messages.GetConnectorResponse(connector=connector)
 
-    @unary("flyteidl2.connector.ConnectorMetadataService/ListConnectors", "list")
+    @unary("flyteidl2.connector.ConnectorMetadataService/ListConnectors", LIST)
     async def ListConnectors(self, request: Any, call: CallInfo) -> Any:
         return self.adapter.messages.ListConnectorsResponse(
             connectors=await self.operations.list_v2(self.adapter)

@@ -18,6 +18,7 @@ from .._exceptions import (
     HookResultError,
     ServiceOverloadedError,
 )
+from ..hookspecs import Hook
 
 logger = logging.getLogger("connector.server")
 
@@ -29,11 +30,11 @@ MAX_MESSAGE_BYTES = 1024
 _PATH = re.compile(r"(?<![\w:/.\\])(?:[A-Za-z]:)?(?:[\\/][^\s\\/'\"():,;]+){2,}")
 
 # Where to send a caller that asked a connector for an operation of the other kind.
-_KIND_HINTS = {
-    "create": "it is a sync connector: call SyncAgentService.ExecuteTaskSync",
-    "get": "it is a sync connector: call SyncAgentService.ExecuteTaskSync",
-    "delete": "it is a sync connector: call SyncAgentService.ExecuteTaskSync",
-    "do": "it is an async connector: call CreateTask, GetTask and DeleteTask",
+_KIND_HINTS: dict[str, str] = {
+    Hook.CREATE: "it is a sync connector: call SyncAgentService.ExecuteTaskSync",
+    Hook.GET: "it is a sync connector: call SyncAgentService.ExecuteTaskSync",
+    Hook.DELETE: "it is a sync connector: call SyncAgentService.ExecuteTaskSync",
+    Hook.DO: "it is an async connector: call CreateTask, GetTask and DeleteTask",
 }
 
 
