@@ -21,6 +21,7 @@ from grpc_health.v1 import health_pb2_grpc
 
 from connector import ConnectorRegistry
 from connector.server import ConnectorService, ServiceOptions
+from connector.testing import registry_of
 from tests.server import sample_plugin
 
 
@@ -42,14 +43,6 @@ class Running:
     @property
     def metrics_url(self) -> str:
         return f"http://127.0.0.1:{self.service.metrics_port}/metrics"
-
-
-def registry_of(*connectors: object) -> ConnectorRegistry:
-    """A fresh registry holding these connector objects."""
-    registry = ConnectorRegistry()
-    for target in connectors:
-        registry.register(target)
-    return registry
 
 
 ALL_SAMPLES = (

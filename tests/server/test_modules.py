@@ -12,8 +12,8 @@ import connector
 from connector import ConfigurationError
 from connector.server import register_modules
 from connector.server._modules import connectors_in
+from connector.testing import registry_of
 from tests.server import sample_plugin
-from tests.server.conftest import registry_of
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 import connector
 from connector.server import ConnectorService, ServiceOptions
-from tests.server.conftest import registry_of
+from connector.testing import registry_of
 
 # Codes that would say "the server broke" for what is only a client's mistake.
 SERVER_FAULTS = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.UNAVAILABLE}

@@ -18,7 +18,7 @@ from flyteidl.service import agent_pb2_grpc
 
 from connector import ConfigurationError
 from connector.server import ConnectorService, ServiceOptions
-from tests.server.conftest import registry_of
+from connector.testing import registry_of
 from tests.server.sample_plugin import AsyncSleepConnector
 
 
