@@ -17,6 +17,7 @@ import pytest
 from connector import (
     AsyncConnector,
     ConfigurationError,
+    ConnectorCalls,
     ConnectorConflictError,
     ConnectorDisabledError,
     ConnectorEntry,
@@ -24,6 +25,7 @@ from connector import (
     ConnectorLoadError,
     ConnectorMetadata,
     ConnectorNotFound,
+    ConnectorOrigin,
     ConnectorRegistry,
     ConnectorState,
     ConnectorUnavailable,
@@ -38,6 +40,7 @@ from connector import (
     TaskCategory,
     default_registry,
 )
+from connector.registry._calls import run_blocking
 from tests.support.records import CountingLoader, fake_record
 
 
@@ -198,7 +201,7 @@ def test_a_broken_connector_keeps_failing_with_the_same_error_while_others_work(
         registry.get("broken")
     assert second.value is first.value
     assert failing.calls == 1  # not imported again
-    assert registry.get("echo").call_blocking("do", inputs={"a": 1}).outputs == {"a": 1}
+    assert run_blocking(ConnectorCalls(registry.get("echo")).do(inputs={"a": 1})).outputs == {"a": 1}
     assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
         ("WARNING", f"connector broken@0 is broken: {first.value}")
     ]
@@ -213,12 +216,6 @@ def test_sys_exit_at_import_is_recorded_not_obeyed() -> None:
     with pytest.raises(ConnectorLoadError, match=r"importing pkg.quitter:Target raised SystemExit: 1$"):
         registry.get("quitter")
     assert registry.get("echo")
-
-
-def test_keyboard_interrupt_at_import_is_not_swallowed() -> None:
-    registry = ConnectorRegistry([fake_record("slow", KeyboardInterrupt())])
-    with pytest.raises(KeyboardInterrupt):
-        registry.get("slow")
 
 
 def test_load_all_returns_every_final_state() -> None:
@@ -531,6 +528,7 @@ def test_settings_from_the_environment() -> None:
             "CONNECTOR_DENY": "connector-bad",
             "CONNECTOR_PIN": "echo=Acme_Echo, echo@1 = connector-echo",
             "CONNECTOR_TRACE": " Yes ",
+            "CONNECTOR_IMPORT_TIMEOUT": " 2.5 ",
         }
     )
     assert settings == RegistrySettings(
@@ -538,6 +536,7 @@ def test_settings_from_the_environment() -> None:
         deny=("connector-bad",),
         pins={TaskCategory("echo"): "acme-echo", TaskCategory("echo", 1): "connector-echo"},
         trace=True,
+        import_timeout=2.5,
     )
     assert RegistrySettings.from_environ({}) == RegistrySettings()
 
@@ -554,6 +553,36 @@ def test_trace_values(value: str, expected: bool) -> None:
     ("environ", "message"),
     [
         ({"CONNECTOR_TRACE": "maybe"}, "CONNECTOR_TRACE: 'maybe' is not a boolean (use 1 or 0)"),
+        (
+            {"CONNECTOR_IMPORT_TIMEOUT": "0"},
+            "CONNECTOR_IMPORT_TIMEOUT: '0' is not a positive number of seconds "
+            "(for example CONNECTOR_IMPORT_TIMEOUT=120)",
+        ),
+        (
+            {"CONNECTOR_IMPORT_TIMEOUT": "-1"},
+            "CONNECTOR_IMPORT_TIMEOUT: '-1' is not a positive number of seconds "
+            "(for example CONNECTOR_IMPORT_TIMEOUT=120)",
+        ),
+        (
+            {"CONNECTOR_IMPORT_TIMEOUT": "soon"},
+            "CONNECTOR_IMPORT_TIMEOUT: 'soon' is not a positive number of seconds "
+            "(for example CONNECTOR_IMPORT_TIMEOUT=120)",
+        ),
+        (
+            {"CONNECTOR_IMPORT_TIMEOUT": "nan"},
+            "CONNECTOR_IMPORT_TIMEOUT: 'nan' is not a positive number of seconds "
+            "(for example CONNECTOR_IMPORT_TIMEOUT=120)",
+        ),
+        (
+            {"CONNECTOR_IMPORT_TIMEOUT": "inf"},
+            "CONNECTOR_IMPORT_TIMEOUT: 'inf' is not a positive number of seconds "
+            "(for example CONNECTOR_IMPORT_TIMEOUT=120)",
+        ),
+        (
+            {"CONNECTOR_IMPORT_TIMEOUT": "1e999"},
+            "CONNECTOR_IMPORT_TIMEOUT: '1e999' is not a positive number of seconds "
+            "(for example CONNECTOR_IMPORT_TIMEOUT=120)",
+        ),
         (
             {"CONNECTOR_PIN": "echo"},
             "CONNECTOR_PIN: 'echo' is not TYPE[@VERSION]=DISTRIBUTION "
@@ -586,6 +615,19 @@ def test_bad_settings_are_configuration_errors(environ: dict[str, str], message:
     assert isinstance(info.value, ValueError)
 
 
+@pytest.mark.parametrize(("value", "expected"), [("", 60.0), (" ", 60.0), ("0.5", 0.5), ("300", 300.0)])
+def test_import_timeout_values(value: str, expected: float) -> None:
+    assert RegistrySettings.from_environ({"CONNECTOR_IMPORT_TIMEOUT": value}).import_timeout == expected
+    assert RegistrySettings().import_timeout == 60.0
+
+
+@pytest.mark.parametrize("value", [0, -1.0, float("nan"), True, "60"])
+def test_a_bad_import_timeout_given_directly_is_a_configuration_error(value: Any) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        RegistrySettings(import_timeout=value)
+    assert str(info.value) == f"import_timeout must be a positive number of seconds, got {value!r}"
+
+
 def test_the_same_pin_twice_is_fine() -> None:
     assert RegistrySettings.from_environ({"CONNECTOR_PIN": "echo=a,echo=A"}).pins == {
         TaskCategory("echo"): "a"
@@ -602,6 +644,12 @@ def test_the_same_pin_twice_is_fine() -> None:
             "(for example CONNECTOR_PIN='sensor=connector-sensor,sensor@1=connector-other')\n",
         ),
         ("CONNECTOR_TRACE", "maybe", "Error: CONNECTOR_TRACE: 'maybe' is not a boolean (use 1 or 0)\n"),
+        (
+            "CONNECTOR_IMPORT_TIMEOUT",
+            "0",
+            "Error: CONNECTOR_IMPORT_TIMEOUT: '0' is not a positive number of seconds "
+            "(for example CONNECTOR_IMPORT_TIMEOUT=120)\n",
+        ),
     ],
 )
 def test_connector_list_exits_2_on_a_bad_setting(variable: str, value: str, message: str) -> None:
@@ -650,7 +698,7 @@ def test_register_accepts_an_instance_and_a_module() -> None:
     registry.register(Echo(task_type_name="instance"))
     registry.register(module)
     assert registry.get_connector("mod") is module
-    assert registry.get("mod").call_blocking("do", inputs={"a": 1}).outputs == {"a": 1}
+    assert run_blocking(ConnectorCalls(registry.get("mod")).do(inputs={"a": 1})).outputs == {"a": 1}
     assert isinstance(registry.get_connector("instance"), Echo)
 
 
@@ -726,7 +774,7 @@ def test_an_entry_serializes_to_json_ready_data() -> None:
     [("available", False), ("loaded", False), ("disabled", False), ("broken", True), ("conflict", True)],
 )
 def test_which_states_are_problems(state: str, is_problem: bool) -> None:
-    entry = ConnectorEntry(None, "x", "m:X", None, None, ConnectorState(state))
+    entry = ConnectorEntry(None, ConnectorOrigin("x", "m:X"), ConnectorState(state))
     assert entry.is_problem is is_problem
 
 

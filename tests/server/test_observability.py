@@ -15,7 +15,7 @@ from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
-from connector import ConnectorRecord, ConnectorRegistry, TaskCategory
+from connector import ConnectorOrigin, ConnectorRecord, ConnectorRegistry, TaskCategory
 from connector.server._service import SERVICE_NAMES
 from tests.server import sample_plugin
 from tests.server.conftest import v1_category, v1_inputs, v1_template, v2_category, v2_template
@@ -137,7 +137,7 @@ async def test_load_state_gauge_shows_a_broken_connector(start_service: Any) -> 
         raise ImportError("nope")
 
     registry = ConnectorRegistry(
-        [ConnectorRecord("bad", "bad:x", "connector-bad", "1", TaskCategory("bad"), broken)]
+        [ConnectorRecord(ConnectorOrigin("bad", "bad:x", "connector-bad", "1"), TaskCategory("bad"), broken)]
     )
     running = await start_service(registry, prometheus_port=0)
     samples = _scrape(running.metrics_url)
@@ -164,7 +164,13 @@ async def test_health_is_not_serving_until_every_connector_is_loaded(start_servi
         return sample_plugin.AsyncSleepConnector
 
     registry = ConnectorRegistry(
-        [ConnectorRecord("asleep", "slow:x", "connector-slow", "1", TaskCategory("asleep"), slow_import)]
+        [
+            ConnectorRecord(
+                ConnectorOrigin("asleep", "slow:x", "connector-slow", "1"),
+                TaskCategory("asleep"),
+                slow_import,
+            )
+        ]
     )
     running = await start_service(registry, wait_ready=False)
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from connector import ConnectorRecord, TaskCategory
+from connector import ConnectorOrigin, ConnectorRecord, TaskCategory
 
 
 class CountingLoader:
@@ -47,10 +47,9 @@ def fake_record(
     except ValueError as exc:
         category, problem = None, f"the entry-point name is not a task type: {exc}"
     return ConnectorRecord(
-        entry_point=entry_point,
-        target=value or f"pkg.{entry_point.replace('@', '_v')}:Target",
-        distribution=distribution,
-        distribution_version=version,
+        origin=ConnectorOrigin(
+            entry_point, value or f"pkg.{entry_point.replace('@', '_v')}:Target", distribution, version
+        ),
         category=category,
         load=load,
         problem=problem,

@@ -72,25 +72,37 @@ class ConfigurationError(ConnectorError, ValueError):
 
 
 class ConnectorUnavailable(ConnectorError):
-    """Raised when a connector is known but cannot be served; ``reason`` says why."""
+    """Raised when a connector is known but cannot be served; ``reason`` says why.
+
+    ``origin`` is where the connector at fault came from (None when several are, as in a
+    conflict); ``entry_point`` and ``distribution`` are read from it.
+    """
 
     def __init__(
-        self,
-        message: str,
-        *,
-        category: TaskCategory | None = None,
-        entry_point: str | None = None,
-        distribution: str | None = None,
+        self, message: str, *, category: TaskCategory | None = None, origin: ConnectorOrigin | None = None
     ) -> None:
         self.category = category
-        self.entry_point = entry_point
-        self.distribution = distribution
+        self.origin = origin
         self.reason = message
         super().__init__(message)
 
+    @property
+    def entry_point(self) -> str | None:
+        """The entry point of the connector at fault, if one is."""
+        return self.origin.entry_point if self.origin is not None else None
+
+    @property
+    def distribution(self) -> str | None:
+        """The distribution of the connector at fault, if one is."""
+        return self.origin.distribution if self.origin is not None else None
+
 
 class ConnectorLoadError(ConnectorUnavailable):
-    """Raised when importing a connector's entry point, or constructing the connector, raised."""
+    """Raised when importing a connector's entry point, or constructing the connector, raised or hung.
+
+    Anything raised counts, KeyboardInterrupt and SystemExit included; hung means it did not finish
+    within ``CONNECTOR_IMPORT_TIMEOUT`` seconds.
+    """
 
 
 class ConnectorValidationError(ConnectorUnavailable):
@@ -102,11 +114,10 @@ class ConnectorValidationError(ConnectorUnavailable):
         *,
         rule: str,
         category: TaskCategory | None = None,
-        entry_point: str | None = None,
-        distribution: str | None = None,
+        origin: ConnectorOrigin | None = None,
     ) -> None:
         self.rule = rule
-        super().__init__(message, category=category, entry_point=entry_point, distribution=distribution)
+        super().__init__(message, category=category, origin=origin)
 
 
 class ConnectorConflictError(ConnectorUnavailable):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -15,6 +16,9 @@ ALLOW_VARIABLE = "CONNECTOR_ALLOW"
 DENY_VARIABLE = "CONNECTOR_DENY"
 PIN_VARIABLE = "CONNECTOR_PIN"
 TRACE_VARIABLE = "CONNECTOR_TRACE"
+IMPORT_TIMEOUT_VARIABLE = "CONNECTOR_IMPORT_TIMEOUT"
+#: Seconds that importing and constructing one connector may take (issue 8).
+DEFAULT_IMPORT_TIMEOUT = 60.0
 #: Where connector keeps its state: the job journal, run outputs and the discovery cache.
 HOME_VARIABLE = "CONNECTOR_HOME"
 
@@ -38,16 +42,25 @@ class RegistrySettings:
     category before conflicts are looked at, so denying one of two claimants serves the other.
     ``pins`` chooses the distribution that serves a category; it is authoritative, even over a single
     claimant (but not over ``deny``). ``trace`` prints every hook call to stderr.
+    ``import_timeout`` is how many seconds importing and constructing one connector may take
+    before it is marked broken; a positive number.
     """
 
     allow: tuple[str, ...] = ()
     deny: tuple[str, ...] = ()
     pins: Mapping[TaskCategory, str] = dataclasses.field(default_factory=dict)
     trace: bool = False
+    import_timeout: float = DEFAULT_IMPORT_TIMEOUT
+
+    def __post_init__(self) -> None:
+        if not _is_positive_seconds(self.import_timeout):
+            raise ConfigurationError(
+                f"import_timeout must be a positive number of seconds, got {self.import_timeout!r}"
+            )
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> RegistrySettings:
-        """Read CONNECTOR_ALLOW, CONNECTOR_DENY, CONNECTOR_PIN and CONNECTOR_TRACE.
+        """Read CONNECTOR_ALLOW, CONNECTOR_DENY, CONNECTOR_PIN, CONNECTOR_TRACE and CONNECTOR_IMPORT_TIMEOUT.
 
         Raises ``ConfigurationError`` naming the variable when a value cannot be used.
         """
@@ -57,6 +70,9 @@ class RegistrySettings:
             deny=_patterns(env.get(DENY_VARIABLE, "")),
             pins=_pins(env.get(PIN_VARIABLE, "")),
             trace=parse_flag(TRACE_VARIABLE, env.get(TRACE_VARIABLE, "")),
+            import_timeout=_seconds(
+                IMPORT_TIMEOUT_VARIABLE, env.get(IMPORT_TIMEOUT_VARIABLE, ""), DEFAULT_IMPORT_TIMEOUT
+            ),
         )
 
     def excluded_by(
@@ -110,6 +126,27 @@ def _pins(value: str) -> dict[TaskCategory, str]:
             )
         pins[category] = chosen
     return pins
+
+
+def _seconds(name: str, value: str, default: float) -> float:
+    """A positive number of seconds; unset or empty is ``default``."""
+    if not value.strip():
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not _is_positive_seconds(seconds):
+        raise ConfigurationError(
+            f"{name}: {value!r} is not a positive number of seconds (for example {name}=120)"
+        )
+    return seconds
+
+
+def _is_positive_seconds(value: object) -> bool:
+    return (
+        isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+    )
 
 
 def parse_flag(name: str, value: str) -> bool:

@@ -6,6 +6,8 @@ import importlib.util
 import logging
 import os
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -221,11 +223,28 @@ def serve(
     _print_connectors(registry)
     service = ConnectorService(registry, options)
     asyncio.run(service.serve(on_started=lambda s: click.echo(describe_addresses(s))))
-    if service.pool.pending:
-        # A plain hook still running after the drain would keep the interpreter from exiting.
+    busy = _busy_threads()
+    if busy:
+        # The interpreter joins non-daemon threads at exit (a worker running a plain hook is one),
+        # so a hook that never returns would keep a drained service from exiting (issue 8).
         logging.getLogger("connector.server").warning(
-            "%d call(s) still running after the drain; exiting anyway", service.pool.pending
+            "%d thread(s) still busy after the drain (%s); exiting anyway",
+            len(busy),
+            ", ".join(sorted(t.name for t in busy)),
         )
         sys.stdout.flush()
         sys.stderr.flush()
+        logging.shutdown()
         os._exit(0)
+
+
+def _busy_threads(grace: float = 0.2) -> list[threading.Thread]:
+    """The non-daemon threads besides this one that are still running after ``grace`` seconds.
+
+    The grace lets idle pool workers, told to stop by the drain, finish on their own.
+    """
+    deadline = time.monotonic() + grace
+    others = [t for t in threading.enumerate() if t is not threading.current_thread() and not t.daemon]
+    for thread in others:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return [t for t in others if t.is_alive()]

@@ -18,7 +18,7 @@ import zlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .._model import TaskCategory
+from .._model import ConnectorOrigin, TaskCategory
 from .._settings import HOME_VARIABLE, parse_flag
 
 if TYPE_CHECKING:
@@ -46,17 +46,35 @@ _RACY_SECONDS = 2.0
 class ConnectorRecord:
     """One connector entry point, as found in package metadata, before anything is imported.
 
-    ``category`` is None when the entry-point name is not a valid ``type`` or ``type@version``;
-    ``problem`` then says why. ``load`` imports the target.
+    ``origin`` names the entry point, its target and its distribution. ``category`` is None when the
+    entry-point name is not a valid ``type`` or ``type@version``; ``problem`` then says why.
+    ``load`` imports the target.
     """
 
-    entry_point: str
-    target: str
-    distribution: str | None
-    distribution_version: str | None
+    origin: ConnectorOrigin
     category: TaskCategory | None
     load: Callable[[], object] = dataclasses.field(compare=False, repr=False)
     problem: str | None = None
+
+    @property
+    def entry_point(self) -> str:
+        """The entry-point name (``sensor``, ``sensor@1``)."""
+        return self.origin.entry_point or ""
+
+    @property
+    def target(self) -> str:
+        """The entry point's ``module:attr`` value."""
+        return self.origin.target or ""
+
+    @property
+    def distribution(self) -> str | None:
+        """The distribution that advertises the entry point; None when there is none."""
+        return self.origin.distribution
+
+    @property
+    def distribution_version(self) -> str | None:
+        """The version of ``distribution``."""
+        return self.origin.distribution_version
 
 
 def discover_connectors(group: str = ENTRY_POINT_GROUP) -> list[ConnectorRecord]:
@@ -106,20 +124,15 @@ def _record(ep: importlib.metadata.EntryPoint) -> ConnectorRecord:
 def _make_record(
     entry_point: str, target: str, distribution: str | None, distribution_version: str | None
 ) -> ConnectorRecord:
+    origin = ConnectorOrigin(entry_point, target, distribution, distribution_version)
     category: TaskCategory | None = None
     problem = None
     try:
         category = TaskCategory.parse(entry_point)
     except ValueError as exc:
-        problem = (
-            f"{distribution or 'unknown distribution'} {distribution_version or ''}".rstrip()
-            + f", entry point {entry_point!r} ({target}): the entry-point name is not a task type: {exc}"
-        )
+        problem = f"{origin.describe()}: the entry-point name is not a task type: {exc}"
     return ConnectorRecord(
-        entry_point=entry_point,
-        target=target,
-        distribution=distribution,
-        distribution_version=distribution_version,
+        origin=origin,
         category=category,
         load=functools.partial(_load_target, target),
         problem=problem,
@@ -163,10 +176,7 @@ def records_from_objects(objects: Iterable[tuple[TaskCategory, object]]) -> list
         )
         records.append(
             ConnectorRecord(
-                entry_point=category.entry_point_name,
-                target=str(target),
-                distribution=None,
-                distribution_version=None,
+                origin=ConnectorOrigin(entry_point=category.entry_point_name, target=str(target)),
                 category=category,
                 load=functools.partial(_given, obj),
             )

@@ -8,6 +8,7 @@ import enum
 import functools
 import logging
 import threading
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -21,10 +22,11 @@ from .._exceptions import (
     DuplicateConnectorError,
 )
 from .._model import ConnectorOrigin, TaskCategory
-from .._settings import PIN_VARIABLE, RegistrySettings, normalize_distribution
+from .._settings import IMPORT_TIMEOUT_VARIABLE, PIN_VARIABLE, RegistrySettings, normalize_distribution
 from ._discovery import ConnectorRecord, discover_connectors
+from ._imports import DaemonCall
 from ._loaded import LoadedConnector
-from ._validation import build_connector
+from ._validation import build_connector, describe_exception
 
 logger = logging.getLogger("connector")
 # A library does not print unless the application configures logging (`connector serve` does).
@@ -36,7 +38,8 @@ class ConnectorState(str, enum.Enum):
 
     - ``available``: found in metadata, not imported yet;
     - ``loaded``: imported and validated;
-    - ``broken``: its import, constructor or validation failed; the entry's ``error`` says why;
+    - ``broken``: its import, constructor or validation failed, or the import did not finish in
+      time; the entry's ``error`` says why;
     - ``conflict``: several distributions claim its category and no pin chooses, or the pin names a
       distribution that does not provide it;
     - ``disabled``: excluded by CONNECTOR_ALLOW or CONNECTOR_DENY, or not the one CONNECTOR_PIN chose.
@@ -54,12 +57,29 @@ class ConnectorEntry:
     """One row of the registry: a connector's origin and state, as ``connector list`` shows it."""
 
     category: TaskCategory | None
-    entry_point: str
-    target: str
-    distribution: str | None
-    distribution_version: str | None
+    origin: ConnectorOrigin
     state: ConnectorState
     error: str | None = None
+
+    @property
+    def entry_point(self) -> str:
+        """The entry-point name (``sensor``, ``sensor@1``)."""
+        return self.origin.entry_point or ""
+
+    @property
+    def target(self) -> str:
+        """The entry point's ``module:attr`` value."""
+        return self.origin.target or ""
+
+    @property
+    def distribution(self) -> str | None:
+        """The distribution that advertises it; None for a connector added with ``register()``."""
+        return self.origin.distribution
+
+    @property
+    def distribution_version(self) -> str | None:
+        """The version of ``distribution``."""
+        return self.origin.distribution_version
 
     @property
     def is_problem(self) -> bool:
@@ -107,6 +127,9 @@ class _Slot:
         #: Why the category cannot be served; set once and raised by every later ``get``.
         self.error: ConnectorUnavailable | None = None
         self.loaded: LoadedConnector | None = None
+        #: The import of the chosen claimant, while it runs; ``deadline`` is when it is given up.
+        self.loading: DaemonCall[LoadedConnector] | None = None
+        self.deadline = 0.0
         self.lock = threading.Lock()
 
 
@@ -163,8 +186,7 @@ class ConnectorRegistry:
                 slot.excluded[id(record)] = ConnectorDisabledError(
                     f"task type {category} from {_claimant(record)} is {reason}",
                     category=category,
-                    entry_point=record.entry_point,
-                    distribution=record.distribution,
+                    origin=record.origin,
                 )
         candidates = [r for r in claimants if id(r) not in slot.excluded]
         pin = self.settings.pins.get(category)
@@ -185,7 +207,10 @@ class ConnectorRegistry:
                 f"keep one, named {category.entry_point_name!r}",
                 rule="duplicate-entry-point",
                 category=category,
-                distribution=record.distribution,
+                # The distribution is at fault, not one of its entry points.
+                origin=ConnectorOrigin(
+                    distribution=record.distribution, distribution_version=record.distribution_version
+                ),
             )
         elif slot.pinned is not None:
             denied = slot.excluded.get(id(slot.pinned))  # deny wins over the pin
@@ -228,15 +253,7 @@ class ConnectorRegistry:
                 ConnectorState.DISABLED,
                 f"entry point {record.entry_point!r} from {_claimant(record)} is {reason}",
             )
-        return ConnectorEntry(
-            None,
-            record.entry_point,
-            record.target,
-            record.distribution,
-            record.distribution_version,
-            state,
-            error,
-        )
+        return ConnectorEntry(None, record.origin, state, error)
 
     def _slot_entries(self, slot: _Slot) -> list[ConnectorEntry]:
         entries = []
@@ -253,17 +270,7 @@ class ConnectorRegistry:
                 state, error = ConnectorState.BROKEN, str(slot.error)
             else:  # a conflict: every claimant in it shares the error
                 state, error = ConnectorState.CONFLICT, str(slot.error)
-            entries.append(
-                ConnectorEntry(
-                    record.category,
-                    record.entry_point,
-                    record.target,
-                    record.distribution,
-                    record.distribution_version,
-                    state,
-                    error,
-                )
-            )
+            entries.append(ConnectorEntry(record.category, record.origin, state, error))
         return entries
 
     @staticmethod
@@ -305,33 +312,42 @@ class ConnectorRegistry:
         return slot
 
     def _load(self, category: TaskCategory, slot: _Slot) -> None:
-        """Import, construct and validate the chosen claimant; on failure set ``slot.error`` for good."""
+        """Import, construct and validate the chosen claimant; on failure set ``slot.error`` for good.
+
+        That runs in a daemon thread, so an import that hangs costs ``import_timeout`` seconds and
+        not the process (issue 8). A Ctrl-C while this (main) thread waits interrupts the wait, not
+        the import: the next ``get`` waits for the same import, up to the same deadline.
+        """
         record = slot.chosen
         assert record is not None
-        origin = ConnectorOrigin(
-            record.entry_point, record.target, record.distribution, record.distribution_version
-        )
-        step = "importing"
-        try:
-            target = record.load()
-            step = "loading"
-            slot.loaded = build_connector(
-                target, origin=origin, expected=category, wrappers=self._wrappers, trace=self.settings.trace
-            )
-        except ConnectorUnavailable as exc:  # the constructor raised, or a rule is broken
-            slot.error = exc
-        # Anything else the plugin's code raised, at import or while inspected. SystemExit too: a
-        # plugin calling sys.exit() must not stop the process; only KeyboardInterrupt gets through.
-        except (Exception, SystemExit) as exc:
+        if slot.loading is None:
+            job = functools.partial(_import_and_build, record, category, self._wrappers, self.settings.trace)
+            slot.loading = DaemonCall(job, name=f"connector-import {category}")
+            slot.deadline = time.monotonic() + self.settings.import_timeout
+        loading = slot.loading
+        if not loading.wait(slot.deadline - time.monotonic()):
+            limit = self.settings.import_timeout
             slot.error = ConnectorLoadError(
-                f"{origin.describe()}: {step} {record.target} raised {type(exc).__name__}: {exc}",
+                f"{record.origin.describe()}: import did not finish in {limit:g} s; fix the plugin's "
+                f"import, or raise the limit with {IMPORT_TIMEOUT_VARIABLE} (seconds)",
                 category=category,
-                entry_point=record.entry_point,
-                distribution=record.distribution,
+                origin=record.origin,
             )
-            slot.error.__cause__ = exc
-        if slot.error is not None:
-            logger.warning("connector %s is broken: %s", category, slot.error, exc_info=slot.error.__cause__)
+            # The thread is abandoned: a daemon, it cannot keep the process from exiting. Where it
+            # hangs is what the plugin's author needs to know.
+            logger.warning(
+                "connector %s is broken: %s\nits import thread is at:\n%s",
+                category,
+                slot.error,
+                loading.stack().rstrip(),
+            )
+        else:
+            try:
+                slot.loaded = loading.result()
+            except ConnectorUnavailable as exc:
+                slot.error = exc
+                logger.warning("connector %s is broken: %s", category, exc, exc_info=exc.__cause__)
+        slot.loading = None
 
     def load_all(self) -> list[ConnectorEntry]:
         """Try to load every servable connector; return every entry with its final state."""
@@ -354,10 +370,7 @@ class ConnectorRegistry:
         loaded = build_connector(connector, origin=origin, wrappers=self._wrappers, trace=self.settings.trace)
         category = loaded.category
         record = ConnectorRecord(
-            entry_point=category.entry_point_name,
-            target=origin.target or "",
-            distribution=None,
-            distribution_version=None,
+            origin=ConnectorOrigin(entry_point=category.entry_point_name, target=origin.target),
             category=category,
             load=lambda: connector,
         )
@@ -393,6 +406,31 @@ class ConnectorRegistry:
             if metadata.name == name:
                 return metadata
         raise ConnectorNotFound(None, sorted({m.name for m in everything}), name=name)
+
+
+def _import_and_build(
+    record: ConnectorRecord, category: TaskCategory, wrappers: tuple[object, ...], trace: bool
+) -> LoadedConnector:
+    """Import and build ``record``'s connector; in the import thread, so anything raised is the plugin's.
+
+    Whatever that is (KeyboardInterrupt, SystemExit, GeneratorExit, any BaseException) becomes a
+    ``ConnectorLoadError``: nothing a plugin raises at import can stop the process (issue 8).
+    """
+    step = "importing"
+    try:
+        target = record.load()
+        step = "loading"
+        return build_connector(
+            target, origin=record.origin, expected=category, wrappers=wrappers, trace=trace
+        )
+    except ConnectorUnavailable:  # the constructor raised, or a rule is broken
+        raise
+    except BaseException as exc:
+        raise ConnectorLoadError(
+            f"{record.origin.describe()}: {step} {record.target} raised {describe_exception(exc)}",
+            category=category,
+            origin=record.origin,
+        ) from exc
 
 
 def _claimant(record: ConnectorRecord) -> str:

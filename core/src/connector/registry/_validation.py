@@ -35,8 +35,7 @@ def build_connector(
             f"{origin.describe()}: {message}",
             rule=rule,
             category=expected,
-            entry_point=origin.entry_point,
-            distribution=origin.distribution,
+            origin=origin,
         )
 
     connector = _instantiate(target, origin, expected)
@@ -71,13 +70,17 @@ def _instantiate(target: object, origin: ConnectorOrigin, expected: TaskCategory
         return target
     try:
         return target()
-    except (Exception, SystemExit) as exc:  # SystemExit too, as for imports: see ConnectorRegistry._load
+    except BaseException as exc:  # anything, as for imports: see ConnectorRegistry._load (issue 8)
         raise ConnectorLoadError(
-            f"{origin.describe()}: constructing {target.__qualname__} raised {type(exc).__name__}: {exc}",
+            f"{origin.describe()}: constructing {target.__qualname__} raised {describe_exception(exc)}",
             category=expected,
-            entry_point=origin.entry_point,
-            distribution=origin.distribution,
+            origin=origin,
         ) from exc
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``Type: message``, or ``Type`` alone when the message is empty (a bare ``KeyboardInterrupt``)."""
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def _hook_functions(connector: object, fail: Callable[[str, str], NoReturn]) -> dict[str, Callable[..., Any]]:

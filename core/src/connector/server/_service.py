@@ -17,6 +17,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from .._exceptions import ConfigurationError
+from ..registry._imports import in_daemon_thread
 from ..registry._registry import ConnectorEntry, ConnectorRegistry, ConnectorState
 from ._adapters import V1Adapter, V2Adapter
 from ._dispatch import Dispatcher
@@ -213,8 +214,9 @@ class ConnectorService:
 
     async def _load_all(self) -> list[ConnectorEntry]:
         # Importing every plugin happens after the port is bound, off the event loop, so the
-        # service answers (and ListAgents loads what it needs) while slow plugins import.
-        entries = await asyncio.to_thread(self.registry.load_all)
+        # service answers (and ListAgents loads what it needs) while slow plugins import. In a
+        # daemon thread, not asyncio's default executor, which asyncio.run joins at exit (issue 8).
+        entries = await in_daemon_thread(self.registry.load_all)
         problems = [e for e in entries if e.state is not ConnectorState.LOADED]
         for entry in problems:
             logger.warning(
