@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from .._model import TaskCategory
 from ..registry._calls import ConnectorCalls
+from ..registry._imports import in_daemon_thread
 from ..registry._registry import ConnectorMetadata, ConnectorRegistry
 from ._pool import WorkerPool
 
@@ -14,7 +13,8 @@ class Dispatcher:
     """The service's way to its connectors: each one's ``ConnectorCalls``, built on first use.
 
     Plain hooks run in ``pool``; ``timeout`` (seconds, or None) limits every call on the server
-    side. A lookup that imports a plugin runs off the event loop, so the service keeps answering.
+    side. A lookup that imports a plugin runs off the event loop, in a daemon thread of its own: the
+    service keeps answering, and an import that hangs cannot keep a stopped service from exiting.
     """
 
     def __init__(self, registry: ConnectorRegistry, pool: WorkerPool, timeout: float | None = None) -> None:
@@ -27,14 +27,14 @@ class Dispatcher:
         """The call layer of the connector for ``category``; its first lookup imports it."""
         calls = self._calls.get(category)
         if calls is None:
-            loaded = await asyncio.to_thread(self.registry.get, category)
+            loaded = await in_daemon_thread(self.registry.get, category)
             calls = self._calls[category] = ConnectorCalls(loaded, executor=self.pool, timeout=self.timeout)
         return calls
 
     async def list_metadata(self) -> list[ConnectorMetadata]:
         """Every servable connector (loading those not loaded yet, off the event loop)."""
-        return await asyncio.to_thread(self.registry.list_metadata)
+        return await in_daemon_thread(self.registry.list_metadata)
 
     async def get_metadata(self, name: str) -> ConnectorMetadata:
         """The connector named ``name``; ``ConnectorNotFound`` when there is none."""
-        return await asyncio.to_thread(self.registry.get_connector_metadata, name)
+        return await in_daemon_thread(self.registry.get_connector_metadata, name)
