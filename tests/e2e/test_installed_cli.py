@@ -447,18 +447,24 @@ def test_a_bad_setting_exits_2(run: Run, command: list[str], variable: str, valu
 def test_the_good_connectors_answer_through_the_default_registry(venv: Venv) -> None:
     script = """
 import asyncio, json
-from connector import default_registry
+from connector import ConnectorCalls, default_registry
 
 registry = default_registry()
 results = {}
-for category in ("poll", "poll@1", "wait"):
-    loaded = registry.get(category)
-    meta = loaded.call_blocking("create", inputs={"n": 4})
-    resource = loaded.call_blocking("get", resource_meta=meta)
-    results[category] = [type(meta).decode(meta.encode()) == meta, resource.outputs]
-    loaded.call_blocking("delete", resource_meta=meta)
-results["echo"] = asyncio.run(registry.get("echo").call("do", inputs={"a": 1})).outputs
-results["shout"] = registry.get("shout").call_blocking("do", inputs={"text": "hi"}).outputs
+
+
+async def main():
+    for category in ("poll", "poll@1", "wait"):
+        calls = ConnectorCalls(registry.get(category))
+        meta = await calls.create(inputs={"n": 4})
+        resource = await calls.get(meta)
+        results[category] = [calls.decode_meta(calls.encode_meta(meta)) == meta, resource.outputs]
+        await calls.delete(meta)
+    results["echo"] = (await ConnectorCalls(registry.get("echo")).do(inputs={"a": 1})).outputs
+    results["shout"] = (await ConnectorCalls(registry.get("shout")).do(inputs={"text": "hi"})).outputs
+
+
+asyncio.run(main())
 print(json.dumps(results, sort_keys=True))
 """
     done = venv.run(["python", "-c", script], env={"CONNECTOR_TRACE": "1"})
