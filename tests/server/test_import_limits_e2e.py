@@ -294,5 +294,8 @@ def test_sigterm_while_an_import_hangs_exits_0_within_the_drain_timeout(serve: C
     # The default limit (60 s) is far off: the import is still hanging when the signal comes.
     served = serve()
     code, elapsed = served.terminate()
-    assert (code, elapsed <= DRAIN_TIMEOUT) == (0, True), "\n".join(served.stderr)
-    assert served.stderr[-1].endswith("INFO connector.server: stopped")
+    log = "\n".join(served.stderr)
+    assert (code, elapsed <= DRAIN_TIMEOUT) == (0, True), log
+    # The loading thread may still log the plugins that raised after this line; not the hung one.
+    assert "INFO connector.server: stopped" in log
+    assert "connector hang@0 is broken" not in log
