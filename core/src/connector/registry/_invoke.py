@@ -120,7 +120,6 @@ else:
         """
         import asyncio
 
-
         async def alone() -> _T:
             try:
                 return await awaitable
