@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from connector import ConnectorRegistry, Phase, Resource, SyncConnector
 from connector.cli import _inspect, cli
+from connector.testing import registry_of
 
 
 class Echo(SyncConnector):
@@ -27,7 +28,7 @@ class Echo(SyncConnector):
 @pytest.fixture
 def registry(monkeypatch: pytest.MonkeyPatch) -> ConnectorRegistry:
     """A fresh, empty registry the commands use instead of the process-wide one."""
-    fresh = ConnectorRegistry()
+    fresh = registry_of()
     monkeypatch.setattr(_inspect, "_registry", lambda: fresh)
     return fresh
 

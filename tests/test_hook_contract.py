@@ -45,12 +45,16 @@ class JobMeta(ResourceMeta):
     job_id: str
 
 
-def registry_of(target: object, entry_point: str = "job", **kwargs: Any) -> ConnectorRegistry:
+def installed(target: object, entry_point: str = "job", **kwargs: Any) -> ConnectorRegistry:
+    """A registry where ``target`` is installed as distribution connector-x 1.0, at ``pkg.mod:Target``.
+
+    Not the test kit's ``registry_of``: the messages these tests check name that distribution.
+    """
     return ConnectorRegistry([fake_record(entry_point, target, value="pkg.mod:Target")], **kwargs)
 
 
 def load(target: object, entry_point: str = "job", **kwargs: Any) -> LoadedConnector:
-    return registry_of(target, entry_point, **kwargs).get(entry_point)
+    return installed(target, entry_point, **kwargs).get(entry_point)
 
 
 def call(loaded: LoadedConnector, hook: str, **arguments: Any) -> Any:

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from connector import ConnectorRegistry, JobJournal, JobState, TaskCategory
+from connector import JobJournal, JobState, TaskCategory
 from connector.cli import _jobs
+from connector.testing import registry_of
 from tests.runner.fakejobs.connector_fakejobs import FakeJobs, FakeMeta
 
 
@@ -40,8 +41,7 @@ def test_resume_with_an_unwritable_journal_exits_1_and_keeps_the_job(
         template={"type": "fakejob", "custom": {"root": str(root)}},
         inputs={},
     )
-    registry = ConnectorRegistry()
-    registry.register(FakeJobs())
+    registry = registry_of(FakeJobs())
     monkeypatch.setattr(_jobs, "_journal", lambda: journal)
     monkeypatch.setattr(_jobs, "_registry", lambda: registry)
     done = CliRunner().invoke(_jobs.jobs, ["resume", "abcdef", "--poll-interval", "0.01"])
@@ -81,8 +81,7 @@ def test_resume_with_a_journal_failing_on_polls_warns_once_and_prints_the_output
 ) -> None:
     journal = FailingOnPolls(tmp_path / "jobs.sqlite3")
     _journal_with_a_job(journal, tmp_path / "jobs")
-    registry = ConnectorRegistry()
-    registry.register(FakeJobs())
+    registry = registry_of(FakeJobs())
     monkeypatch.setattr(_jobs, "_journal", lambda: journal)
     monkeypatch.setattr(_jobs, "_registry", lambda: registry)
     done = CliRunner().invoke(_jobs.jobs, ["resume", "abcdef", "--json"])
@@ -101,8 +100,7 @@ def test_cancel_with_a_failing_journal_still_deletes_and_exits_1(
 ) -> None:
     journal = UnwritableJournal(tmp_path / "jobs.sqlite3")
     _journal_with_a_job(journal, tmp_path / "jobs")
-    registry = ConnectorRegistry()
-    registry.register(FakeJobs())
+    registry = registry_of(FakeJobs())
     monkeypatch.setattr(_jobs, "_journal", lambda: journal)
     monkeypatch.setattr(_jobs, "_registry", lambda: registry)
     done = CliRunner().invoke(_jobs.jobs, ["cancel", "abcdef"])

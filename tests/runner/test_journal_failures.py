@@ -29,6 +29,7 @@ from connector import (
     cancel_job,
     prepare_run,
 )
+from connector.testing import registry_of
 
 from .test_runner_api import Meta, Scripted, _phases, _virtual_time
 
@@ -67,9 +68,7 @@ def _gone(journal: JobJournal, job_id: str | None) -> str:
 
 @pytest.fixture
 def registry(scripted: Scripted) -> ConnectorRegistry:
-    registry = ConnectorRegistry()
-    registry.register(scripted)
-    return registry
+    return registry_of(scripted)
 
 
 @pytest.fixture

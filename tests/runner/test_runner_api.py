@@ -35,6 +35,7 @@ from connector import (
     run_connector,
     run_connector_async,
 )
+from connector.testing import registry_of
 
 
 @dataclasses.dataclass
@@ -98,10 +99,7 @@ def scripted() -> Scripted:
 
 @pytest.fixture
 def registry(scripted: Scripted) -> ConnectorRegistry:
-    registry = ConnectorRegistry()
-    registry.register(scripted)
-    registry.register(Doer())
-    return registry
+    return registry_of(scripted, Doer())
 
 
 @pytest.fixture
