@@ -84,6 +84,32 @@ class ConnectorOrigin:
         return f"{dist}, entry point {self.entry_point!r} ({self.target})"
 
 
+class FromOrigin:
+    """The fields of ``origin`` as read-only properties, for the types that carry one (records, entries)."""
+
+    origin: ConnectorOrigin
+
+    @property
+    def entry_point(self) -> str:
+        """The entry-point name (``sensor``, ``sensor@1``)."""
+        return self.origin.entry_point or ""
+
+    @property
+    def target(self) -> str:
+        """The entry point's ``module:attr`` value (or the registered object's name)."""
+        return self.origin.target or ""
+
+    @property
+    def distribution(self) -> str | None:
+        """The distribution that advertises it; None for a connector added with ``register()``."""
+        return self.origin.distribution
+
+    @property
+    def distribution_version(self) -> str | None:
+        """The version of ``distribution``."""
+        return self.origin.distribution_version
+
+
 class Phase(enum.IntEnum):
     """The phase of a job, numbered as Flyte's ``TaskExecution.Phase``."""
 

@@ -18,7 +18,7 @@ import zlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .._model import ConnectorOrigin, TaskCategory
+from .._model import ConnectorOrigin, FromOrigin, TaskCategory
 from .._settings import HOME_VARIABLE, parse_flag
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ _RACY_SECONDS = 2.0
 
 
 @dataclasses.dataclass(frozen=True)
-class ConnectorRecord:
+class ConnectorRecord(FromOrigin):
     """One connector entry point, as found in package metadata, before anything is imported.
 
     ``origin`` names the entry point, its target and its distribution. ``category`` is None when the
@@ -55,26 +55,6 @@ class ConnectorRecord:
     category: TaskCategory | None
     load: Callable[[], object] = dataclasses.field(compare=False, repr=False)
     problem: str | None = None
-
-    @property
-    def entry_point(self) -> str:
-        """The entry-point name (``sensor``, ``sensor@1``)."""
-        return self.origin.entry_point or ""
-
-    @property
-    def target(self) -> str:
-        """The entry point's ``module:attr`` value."""
-        return self.origin.target or ""
-
-    @property
-    def distribution(self) -> str | None:
-        """The distribution that advertises the entry point; None when there is none."""
-        return self.origin.distribution
-
-    @property
-    def distribution_version(self) -> str | None:
-        """The version of ``distribution``."""
-        return self.origin.distribution_version
 
 
 def discover_connectors(group: str = ENTRY_POINT_GROUP) -> list[ConnectorRecord]:

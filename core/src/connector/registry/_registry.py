@@ -21,7 +21,7 @@ from .._exceptions import (
     ConnectorValidationError,
     DuplicateConnectorError,
 )
-from .._model import ConnectorOrigin, TaskCategory
+from .._model import ConnectorOrigin, FromOrigin, TaskCategory
 from .._settings import IMPORT_TIMEOUT_VARIABLE, PIN_VARIABLE, RegistrySettings, normalize_distribution
 from ._discovery import ConnectorRecord, discover_connectors
 from ._imports import DaemonCall
@@ -53,33 +53,13 @@ class ConnectorState(str, enum.Enum):
 
 
 @dataclasses.dataclass(frozen=True)
-class ConnectorEntry:
+class ConnectorEntry(FromOrigin):
     """One row of the registry: a connector's origin and state, as ``connector list`` shows it."""
 
     category: TaskCategory | None
     origin: ConnectorOrigin
     state: ConnectorState
     error: str | None = None
-
-    @property
-    def entry_point(self) -> str:
-        """The entry-point name (``sensor``, ``sensor@1``)."""
-        return self.origin.entry_point or ""
-
-    @property
-    def target(self) -> str:
-        """The entry point's ``module:attr`` value."""
-        return self.origin.target or ""
-
-    @property
-    def distribution(self) -> str | None:
-        """The distribution that advertises it; None for a connector added with ``register()``."""
-        return self.origin.distribution
-
-    @property
-    def distribution_version(self) -> str | None:
-        """The version of ``distribution``."""
-        return self.origin.distribution_version
 
     @property
     def is_problem(self) -> bool:
