@@ -140,9 +140,8 @@ def expected_message(
     if how == "stop-iteration" and cls.startswith("Async"):
         # In a coroutine Python itself turns StopIteration into a RuntimeError (PEP 479): an
         # ordinary exception of the hook, answered as any other.
-        return (
-            f"{hook} for task type {task_type}@{version} failed: RuntimeError: coroutine raised StopIteration"
-        )
+        prefix = "" if run else f"{hook} for task type {task_type}@{version} failed: "
+        return f"{prefix}RuntimeError: coroutine raised StopIteration"
     return (
         f"task type {task_type}@{version} from connector-crashy 1.0, entry point {entry_point!r} "
         f"(connector_crashy:{cls}): {hook} raised {KINDS[how]}, which a hook must not raise "
