@@ -120,10 +120,15 @@ else:
         """
         import asyncio
 
+        own: list[asyncio.CancelledError] = []  # Python 3.10's task drops the one the hook raised
+
         async def alone() -> _T:
             try:
                 return await awaitable
-            except (Exception, asyncio.CancelledError):
+            except asyncio.CancelledError as exc:
+                own.append(exc)
+                raise
+            except Exception:
                 raise
             except BaseException as exc:  # a task would re-raise it out of the event loop
                 raise crash(loaded, hook, exc) from exc
@@ -135,7 +140,8 @@ else:
             inner.cancel()
             raise
         if inner.cancelled():
-            raise crash(loaded, hook, asyncio.CancelledError())
+            raised = own[0] if own else asyncio.CancelledError()
+            raise crash(loaded, hook, raised) from raised
         return inner.result()
 
 
