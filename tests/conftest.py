@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,3 +15,20 @@ from tests.support.venvs import ROOT, build_local_wheel
 def core_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A wheel of connector-core built from this checkout, once per test session."""
     return build_local_wheel(ROOT / "core", tmp_path_factory.mktemp("core-wheel"))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _connector_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Point CONNECTOR_HOME at a temporary folder for the session, unless a test sets its own.
+
+    The service and ``connector run`` keep state there (the resource-meta key made on first use,
+    the journal, run outputs): no test may write into the user's real home.
+    """
+    home = str(tmp_path_factory.mktemp("connector-home"))
+    before = os.environ.get("CONNECTOR_HOME")
+    os.environ["CONNECTOR_HOME"] = home
+    yield
+    if before is None:
+        os.environ.pop("CONNECTOR_HOME", None)
+    else:
+        os.environ["CONNECTOR_HOME"] = before

@@ -14,6 +14,7 @@ from connector import JobJournal, JobState, TaskCategory
 from connector.cli import _jobs
 from connector.testing import registry_of
 from tests.runner.fakejobs.connector_fakejobs import FakeJobs, FakeMeta
+from tests.support.metas import signed
 
 
 class UnwritableJournal(JobJournal):
@@ -37,7 +38,7 @@ def test_resume_with_an_unwritable_journal_exits_1_and_keeps_the_job(
     journal.add(
         job_id="abcdef012345",
         category=TaskCategory("fakejob"),
-        resource_meta=FakeMeta(str(root), "j1").encode(),
+        resource_meta=signed("fakejob", FakeMeta(str(root), "j1")),
         template={"type": "fakejob", "custom": {"root": str(root)}},
         inputs={},
     )
@@ -70,7 +71,7 @@ def _journal_with_a_job(journal: JobJournal, root: Path) -> None:
     journal.add(
         job_id="abcdef012345",
         category=TaskCategory("fakejob"),
-        resource_meta=FakeMeta(str(root), "j1").encode(),
+        resource_meta=signed("fakejob", FakeMeta(str(root), "j1")),
         template={"type": "fakejob", "custom": {"root": str(root)}},
         inputs={},
     )

@@ -30,6 +30,7 @@ from connector import (
     prepare_run,
 )
 from connector.testing import registry_of
+from tests.support.metas import signed
 
 from .test_runner_api import Meta, Scripted, _phases, _virtual_time
 
@@ -292,7 +293,7 @@ def test_cancel_job_deletes_though_the_journal_fails_and_says_so(
     journal.add(
         job_id="abcdef012345",
         category=registry.get("scripted").category,
-        resource_meta=Meta(job="j1").encode(),
+        resource_meta=signed("scripted", Meta(job="j1")),
         template={"type": "scripted"},
         inputs={},
     )

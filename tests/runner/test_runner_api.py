@@ -36,6 +36,7 @@ from connector import (
     run_connector_async,
 )
 from connector.testing import registry_of
+from tests.support.metas import unsigned
 
 
 @dataclasses.dataclass
@@ -190,7 +191,8 @@ def test_results_and_events(registry: ConnectorRegistry, journal: JobJournal, tm
     assert {e.job_id for e in events} == {result.job_id}
     assert (result.state, result.exit_code, result.outputs) == (JobState.SUCCEEDED, 0, {"job": "j1"})
     assert result.describe() == f"job {result.job_id} succeeded"
-    assert result.resource_meta == Meta(job="j1").encode()
+    assert result.resource_meta is not None
+    assert unsigned("scripted", result.resource_meta) == Meta(job="j1").encode()
     assert result.journal == str(journal.path)
 
 

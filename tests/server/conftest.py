@@ -160,4 +160,6 @@ def _value(literal: Any) -> Any:
 
 
 def meta_json(resource_meta: bytes) -> dict[str, Any]:
-    return json.loads(resource_meta)["data"]  # type: ignore[no-any-return]
+    """The fields of a meta the service handed out (inside its signature envelope)."""
+    payload = resource_meta.split(b"\n", 4)[4] if resource_meta.startswith(b"cm1\n") else resource_meta
+    return json.loads(payload)["data"]  # type: ignore[no-any-return]

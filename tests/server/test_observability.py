@@ -19,6 +19,7 @@ from connector import ConnectorOrigin, ConnectorRecord, ConnectorRegistry, TaskC
 from connector.server._service import SERVICE_NAMES
 from tests.server import sample_plugin
 from tests.server.conftest import v1_category, v1_inputs, v1_template, v2_category, v2_template
+from tests.support.metas import unsigned
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -198,7 +199,7 @@ async def test_draining_turns_health_not_serving_and_lets_the_call_in_flight_fin
     assert not stopping.done()
     sample_plugin.RELEASE.set()
     response = await call
-    assert response.resource_meta == sample_plugin.Plain("released").encode()
+    assert unsigned("blocking", response.resource_meta) == sample_plugin.Plain("released").encode()
     await stopping
 
 

@@ -22,6 +22,7 @@ from tests.server.conftest import (
     v2_category,
     v2_template,
 )
+from tests.support.metas import signed
 
 
 async def _status(call: Any) -> grpc.aio.AioRpcError:
@@ -129,6 +130,7 @@ async def test_request_without_category_is_invalid(start_service: Any) -> None:
 )
 async def test_undecodable_resource_meta_is_invalid(start_service: Any, meta: bytes, expected: str) -> None:
     running = await start_service()
+    meta = signed("filejob", meta) if meta else meta  # signed by the service's key: the decode fails
     for call in (
         running.v1.GetTask(
             agent_pb2.GetTaskRequest(task_category=v1_category("filejob"), resource_meta=meta)
@@ -497,7 +499,9 @@ async def test_bad_results_are_internal(start_service: Any) -> None:
     category = v1_category("failing")
     error = await _status(
         running.v1.GetTask(
-            agent_pb2.GetTaskRequest(task_category=category, resource_meta=sample_plugin.Plain("x").encode())
+            agent_pb2.GetTaskRequest(
+                task_category=category, resource_meta=signed("failing", sample_plugin.Plain("x"))
+            )
         )
     )
     assert error.code() is grpc.StatusCode.INTERNAL
@@ -508,7 +512,7 @@ async def test_bad_results_are_internal(start_service: Any) -> None:
     error = await _status(
         running.v1.GetTask(
             agent_pb2.GetTaskRequest(
-                task_category=category, resource_meta=sample_plugin.Plain("bad-outputs").encode()
+                task_category=category, resource_meta=signed("failing", sample_plugin.Plain("bad-outputs"))
             )
         )
     )
@@ -520,7 +524,7 @@ async def test_bad_results_are_internal(start_service: Any) -> None:
     error = await _status(
         running.v1.DeleteTask(
             agent_pb2.DeleteTaskRequest(
-                task_category=category, resource_meta=sample_plugin.Plain("x").encode()
+                task_category=category, resource_meta=signed("failing", sample_plugin.Plain("x"))
             )
         )
     )

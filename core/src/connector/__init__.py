@@ -52,6 +52,7 @@ from ._refs import StructuredDatasetRef as StructuredDatasetRef
 from ._resource_meta import ResourceMeta as ResourceMeta
 from ._secrets import get_connector_secret as get_connector_secret
 from ._settings import RegistrySettings as RegistrySettings
+from ._settings import connector_home as connector_home
 from .hookspecs import hookimpl as hookimpl
 from .hookspecs import hookspec as hookspec
 from .registry._calls import ConnectorCalls as ConnectorCalls
@@ -74,7 +75,6 @@ from .runner._handle import RunHandle as RunHandle
 from .runner._journal import JobJournal as JobJournal
 from .runner._journal import JobRecord as JobRecord
 from .runner._journal import JobState as JobState
-from .runner._journal import connector_home as connector_home
 from .runner._mixins import AsyncConnectorExecutorMixin as AsyncConnectorExecutorMixin
 from .runner._mixins import SyncConnectorExecutorMixin as SyncConnectorExecutorMixin
 from .runner._options import RunEvent as RunEvent

@@ -7,7 +7,9 @@ import fnmatch
 import math
 import os
 import re
+import sys
 from collections.abc import Mapping
+from pathlib import Path
 
 from ._exceptions import ConfigurationError
 from ._model import TaskCategory
@@ -24,6 +26,24 @@ HOME_VARIABLE = "CONNECTOR_HOME"
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
+
+
+def connector_home(environ: Mapping[str, str] | None = None) -> Path:
+    """connector's state directory: ``$CONNECTOR_HOME``, else the user's state directory.
+
+    That is ``$XDG_STATE_HOME/connector`` (when set to an absolute path), else
+    ``~/.local/state/connector`` on POSIX, and ``%LOCALAPPDATA%\\connector`` on Windows.
+    """
+    env = os.environ if environ is None else environ
+    explicit = env.get(HOME_VARIABLE, "").strip()
+    if explicit:
+        return Path(explicit).expanduser()
+    if sys.platform == "win32" and env.get("LOCALAPPDATA"):
+        return Path(env["LOCALAPPDATA"]) / "connector"
+    xdg = env.get("XDG_STATE_HOME", "").strip()
+    if xdg and os.path.isabs(xdg):  # the XDG spec says relative values are to be ignored
+        return Path(xdg) / "connector"
+    return Path.home() / ".local" / "state" / "connector"
 
 
 def normalize_distribution(name: str) -> str:

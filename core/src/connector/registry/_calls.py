@@ -21,6 +21,7 @@ from ._checks import (
 )
 from ._invoke import contained, guarded, invoke, within
 from ._loaded import LoadedConnector
+from ._signing import MetaSigner
 
 if TYPE_CHECKING:
     import concurrent.futures
@@ -44,6 +45,9 @@ class ConnectorCalls:
     A result that breaks the contract raises ``HookResultError``; whatever a hook raises that must
     not escape (``KeyboardInterrupt``, ``SystemExit``, ...) raises ``HookCrashError``; an ordinary
     exception of the hook is raised as it is. Arguments left out get empty values.
+
+    With a ``signer``, the meta bytes handed out are signed (``encode_meta``) and only bytes it
+    verifies are decoded (``decode_meta``): the service and ``connector run`` pass theirs.
     """
 
     def __init__(
@@ -52,10 +56,12 @@ class ConnectorCalls:
         *,
         executor: concurrent.futures.Executor | None = None,
         timeout: float | None = None,
+        signer: MetaSigner | None = None,
     ) -> None:
         self.loaded = loaded
         self.executor = executor
         self.timeout = timeout
+        self.signer = signer
 
     def __repr__(self) -> str:
         return f"<ConnectorCalls {self.loaded!r}>"
@@ -223,21 +229,28 @@ class ConnectorCalls:
     # Resource meta: the bytes a job's state travels in.
 
     def encode_meta(self, meta: ResourceMeta) -> bytes:
-        """The bytes of a meta ``create`` returned (``HookResultError`` if they do not decode back)."""
-        return encoded_meta(self.loaded, meta)
+        """The bytes of a meta ``create`` returned, signed when there is a signer.
+
+        ``HookResultError`` when the meta's own bytes do not decode back.
+        """
+        data = encoded_meta(self.loaded, meta)
+        return data if self.signer is None else self.signer.sign(self.loaded.category, data)
 
     def decode_meta(self, data: bytes, hook: Hook = Hook.GET) -> ResourceMeta:
         """Decode the bytes of a job's meta, for ``hook``.
 
         Raises ``HookNotImplementedError`` when the connector has no such hook (a sync connector
-        has no meta), and ``ResourceMetaError`` when the bytes are empty or not one this
-        connector's ``metadata_type`` wrote (the caller's mistake).
+        has no meta), and ``ResourceMetaError`` when the bytes are empty, fail the signer's check
+        (forged, altered, another task type's, an unknown key) or are not one this connector's
+        ``metadata_type`` wrote: the caller's mistake, and nothing of the connector runs.
         """
         metadata_type = self.loaded.metadata_type
         if hook not in self.loaded.hooks or metadata_type is None:
             raise HookNotImplementedError(self.loaded.category, hook)
         if not data:
             raise ResourceMetaError(f"the resource meta is empty (task type {self.loaded.category})")
+        if self.signer is not None:
+            data = self.signer.verify(self.loaded.category, data)
         try:
             return metadata_type.decode(data)
         except ResourceMetaError as exc:

@@ -8,14 +8,15 @@ from typing import Any
 
 from .._exceptions import ConfigurationError, JobStateError, JournalError
 from .._model import Connection, TaskCategory, TaskExecutionMetadata, TaskTemplate
-from .._settings import HOME_VARIABLE
+from .._settings import HOME_VARIABLE, connector_home
 from ..hookspecs import Hook
 from ..registry._calls import ConnectorCalls, run_blocking
 from ..registry._loaded import LoadedConnector
 from ..registry._registry import ConnectorRegistry
+from ..registry._signing import MetaSigner
 from ._documents import template_from_document
 from ._handle import JOURNAL_ERRORS, RunHandle
-from ._journal import JobJournal, JobRecord, JobState, connector_home
+from ._journal import JobJournal, JobRecord, JobState
 from ._options import EventHandler, RunOptions, RunResult
 
 _DEFAULT_OPTIONS = RunOptions()
@@ -77,6 +78,8 @@ def prepare_run(
         options=options or _DEFAULT_OPTIONS,
         on_event=on_event,
         job_id=run_hint,
+        # A sync connector hands out no meta: its runs never touch the key file.
+        signer=None if loaded.is_sync else MetaSigner.from_environ(),
     )
 
 
@@ -193,7 +196,8 @@ def prepare_resume(
             job_id=record.id,
             state=record.state.value,
         )
-    meta = ConnectorCalls(loaded).decode_meta(record.resource_meta, Hook.GET)
+    signer = MetaSigner.from_environ()
+    meta = ConnectorCalls(loaded, signer=signer).decode_meta(record.resource_meta, Hook.GET)
     template = TaskTemplate(**template_from_document(record.template, source=f"journal job {record.id}"))
     return RunHandle(
         loaded,
@@ -207,6 +211,7 @@ def prepare_resume(
         options=dataclasses.replace(options, journal=journal),
         on_event=on_event,
         resume=(record, meta),
+        signer=signer,
     )
 
 
@@ -255,7 +260,7 @@ def cancel_job(registry: ConnectorRegistry, job_id: str, *, journal: JobJournal 
             job_id=record.id,
             state=record.state.value,
         )
-    calls = ConnectorCalls(loaded)
+    calls = ConnectorCalls(loaded, signer=MetaSigner.from_environ())
     meta = calls.decode_meta(record.resource_meta, Hook.DELETE)
     failed: Exception | None = None
     try:

@@ -12,6 +12,7 @@ from .._model import Connection, Phase, Resource, TaskExecutionMetadata, TaskTem
 from .._resource_meta import ResourceMeta
 from ..registry._calls import ConnectorCalls
 from ..registry._loaded import LoadedConnector
+from ..registry._signing import MetaSigner
 from ._documents import template_to_document
 from ._journal import JobJournal, JobRecord, JobState
 from ._options import EventHandler, RunEvent, RunEventKind, RunOptions, RunResult
@@ -58,6 +59,7 @@ class RunHandle:
         on_event: EventHandler | None = None,
         job_id: str | None = None,
         resume: tuple[JobRecord, ResourceMeta] | None = None,
+        signer: MetaSigner | None = None,
     ) -> None:
         self.loaded = loaded
         self.category = loaded.category
@@ -81,7 +83,9 @@ class RunHandle:
             max_workers=4, thread_name_prefix="connector-run"
         )
         #: The connector behind the call layer: every hook call and result check goes through it.
-        self.calls = ConnectorCalls(loaded, executor=self._executor)
+        self.calls = ConnectorCalls(loaded, executor=self._executor, signer=signer)
+        #: The job's meta as handed out (signed when there is a signer), once ``create`` returned.
+        self.encoded_meta: bytes | None = resume[0].resource_meta if resume is not None else None
         self._start = self._clock()
         self._started = False
         self._task: asyncio.Task[Any] | None = None
@@ -145,7 +149,7 @@ class RunHandle:
             outputs=outputs,
             log_links=list(last.log_links) if last is not None else [],
             job_id=self.job_id,
-            resource_meta=self.meta.encode() if self.meta is not None else None,
+            resource_meta=self.encoded_meta,
             output_prefix=self.output_prefix,
             elapsed=self._elapsed(),
             polls=self.polls,
@@ -315,7 +319,7 @@ class RunHandle:
 
         Otherwise (the job is about to be deleted after a cancel or timeout) it is only reported.
         """
-        encoded = self.calls.encode_meta(meta)
+        encoded = self.encoded_meta = self.calls.encode_meta(meta)
         self.meta = meta
         if self.journal is not None:
             assert self.job_id is not None

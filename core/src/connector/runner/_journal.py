@@ -6,7 +6,6 @@ import builtins
 import dataclasses
 import json
 import os
-import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -15,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._exceptions import JobNotFoundError, JournalError
 from .._model import NameEnum, Phase, TaskCategory
-from .._settings import HOME_VARIABLE
+from .._settings import HOME_VARIABLE, connector_home
 
 if TYPE_CHECKING:
     import sqlite3
@@ -45,24 +44,6 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_updated_at ON jobs (updated_at);
 """
-
-
-def connector_home(environ: Mapping[str, str] | None = None) -> Path:
-    """connector's state directory: ``$CONNECTOR_HOME``, else the user's state directory.
-
-    That is ``$XDG_STATE_HOME/connector`` (when set to an absolute path), else
-    ``~/.local/state/connector`` on POSIX, and ``%LOCALAPPDATA%\\connector`` on Windows.
-    """
-    env = os.environ if environ is None else environ
-    explicit = env.get(HOME_VARIABLE, "").strip()
-    if explicit:
-        return Path(explicit).expanduser()
-    if sys.platform == "win32" and env.get("LOCALAPPDATA"):
-        return Path(env["LOCALAPPDATA"]) / "connector"
-    xdg = env.get("XDG_STATE_HOME", "").strip()
-    if xdg and os.path.isabs(xdg):  # the XDG spec says relative values are to be ignored
-        return Path(xdg) / "connector"
-    return Path.home() / ".local" / "state" / "connector"
 
 
 class JobState(NameEnum):

@@ -6,6 +6,7 @@ from .._model import TaskCategory
 from ..registry._calls import ConnectorCalls
 from ..registry._imports import in_daemon_thread
 from ..registry._registry import ConnectorMetadata, ConnectorRegistry
+from ..registry._signing import MetaSigner
 from ._pool import WorkerPool
 
 
@@ -13,14 +14,23 @@ class Dispatcher:
     """The service's way to its connectors: each one's ``ConnectorCalls``, built on first use.
 
     Plain hooks run in ``pool``; ``timeout`` (seconds, or None) limits every call on the server
-    side. A lookup that imports a plugin runs off the event loop, in a daemon thread of its own: the
-    service keeps answering, and an import that hangs cannot keep a stopped service from exiting.
+    side; ``signer`` signs the metas handed out and checks those that come back. A lookup that
+    imports a plugin runs off the event loop, in a daemon thread of its own: the service keeps
+    answering, and an import that hangs cannot keep a stopped service from exiting.
     """
 
-    def __init__(self, registry: ConnectorRegistry, pool: WorkerPool, timeout: float | None = None) -> None:
+    def __init__(
+        self,
+        registry: ConnectorRegistry,
+        pool: WorkerPool,
+        timeout: float | None = None,
+        *,
+        signer: MetaSigner | None = None,
+    ) -> None:
         self.registry = registry
         self.pool = pool
         self.timeout = timeout
+        self.signer = signer
         self._calls: dict[TaskCategory, ConnectorCalls] = {}
 
     async def calls(self, category: TaskCategory) -> ConnectorCalls:
@@ -28,7 +38,8 @@ class Dispatcher:
         calls = self._calls.get(category)
         if calls is None:
             loaded = await in_daemon_thread(self.registry.get, category)
-            calls = self._calls[category] = ConnectorCalls(loaded, executor=self.pool, timeout=self.timeout)
+            calls = ConnectorCalls(loaded, executor=self.pool, timeout=self.timeout, signer=self.signer)
+            self._calls[category] = calls
         return calls
 
     async def list_metadata(self) -> list[ConnectorMetadata]:

@@ -131,6 +131,12 @@ class ServiceMetrics:
             ["rpc"],
             registry=self.collectors,
         )
+        self.unsigned = Counter(
+            "connector_unsigned_meta",
+            "Resource metas accepted without a signature (CONNECTOR_ACCEPT_UNSIGNED_META), by task type",
+            ["task_type"],
+            registry=self.collectors,
+        )
         self.collectors.register(_LoadStateCollector(registry))
         self._success = _children(self.success)
         self._failure = _children(self.failure)
@@ -171,6 +177,10 @@ class ServiceMetrics:
             self._success(task_type, operation).inc()
         else:
             self._failure(task_type, operation, code).inc()
+
+    def unsigned_meta(self, category: TaskCategory) -> None:
+        """Count a resource meta accepted without a signature."""
+        self.unsigned.labels(self.task_label(category)).inc()
 
     def observe_input(self, category: TaskCategory, size: int) -> None:
         """Record the size in bytes of a request's input literals."""

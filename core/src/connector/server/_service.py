@@ -17,8 +17,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from .._exceptions import ConfigurationError
+from .._model import TaskCategory
 from ..registry._imports import in_daemon_thread
 from ..registry._registry import ConnectorEntry, ConnectorRegistry, ConnectorState
+from ..registry._signing import MetaSigner
 from ._adapters import V1Adapter, V2Adapter
 from ._dispatch import Dispatcher
 from ._health import SERVING, HealthServicer
@@ -106,6 +108,7 @@ class ConnectorService:
         *,
         v1: V1Adapter | None = None,
         v2: V2Adapter | None = None,
+        signer: MetaSigner | None = None,
     ) -> None:
         if registry is None:
             from ..registry._registry import default_registry
@@ -119,7 +122,11 @@ class ConnectorService:
         )
         #: The service's metrics, made by ``start`` once the port is bound (None when they are off).
         self.metrics: ServiceMetrics | None = None
-        self.dispatcher = Dispatcher(registry, self.pool, self.options.timeout)
+        #: Signs the metas handed out and checks those that come back (default: the environment's).
+        self.signer = signer if signer is not None else MetaSigner.from_environ()
+        self.signer.on_unsigned = self._accepted_unsigned
+        self._unsigned_seen: set[TaskCategory] = set()
+        self.dispatcher = Dispatcher(registry, self.pool, self.options.timeout, signer=self.signer)
         self.operations = Operations(self.dispatcher)
         self.v1 = v1 or V1Adapter()
         self.v2 = v2 or V2Adapter()
@@ -133,8 +140,22 @@ class ConnectorService:
 
     # Lifecycle.
 
+    def _accepted_unsigned(self, category: TaskCategory) -> None:
+        # Counted every time, logged once per task type: a migration polls the same jobs often.
+        if self.metrics is not None:
+            self.metrics.unsigned_meta(category)
+        if category not in self._unsigned_seen:
+            self._unsigned_seen.add(category)
+            logger.warning(
+                "accepted an unsigned resource meta for task type %s (CONNECTOR_ACCEPT_UNSIGNED_META); "
+                "connector_unsigned_meta_total counts them",
+                category,
+            )
+
     async def start(self) -> None:
         """Bind and start serving; connectors load in the background (health says when they are ready)."""
+        log = logger.warning if self.signer.accept_unsigned else logger.info
+        log("%s", self.signer.describe())
         # so_reuseport off: a second server on a busy port must fail, not share it silently.
         server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
         v1_services = v1_service_pb2.DESCRIPTOR.services_by_name

@@ -1,0 +1,225 @@
+"""Signed resource meta: an HMAC envelope around a job's meta bytes, so a caller holds state it cannot change.
+
+The envelope is text lines, then the connector's own bytes::
+
+    cm1\\n<key id>\\n<task type@version>\\n<base64url HMAC-SHA256>\\n<meta bytes>
+
+The MAC covers the key id, the task category and the meta bytes, under the key of that id: a
+changed byte anywhere, a meta of another task type or one signed with a key the service does not
+have is refused before anything decodes it. Keys come from the operator (``CONNECTOR_META_KEYS``,
+or ``CONNECTOR_META_KEYS_FILE`` for a mounted Kubernetes Secret); the first signs, any verifies,
+so keys rotate without failing jobs in flight. With none configured, a key is made once under
+``$CONNECTOR_HOME`` and kept there.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import hmac
+import os
+import re
+import secrets
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from .._exceptions import ConfigurationError, ResourceMetaError
+from .._model import TaskCategory
+from .._settings import connector_home, parse_flag
+
+KEYS_VARIABLE = "CONNECTOR_META_KEYS"
+KEYS_FILE_VARIABLE = "CONNECTOR_META_KEYS_FILE"
+UNSIGNED_VARIABLE = "CONNECTOR_ACCEPT_UNSIGNED_META"
+#: The file under ``$CONNECTOR_HOME`` holding the key made when the operator configured none.
+LOCAL_KEYS_FILE = "meta-keys"
+#: The shortest secret accepted, in characters: 32 random URL-safe ones carry 192 bits.
+MIN_SECRET_LENGTH = 32
+
+_MAGIC = b"cm1"
+_KEY_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_MAC_LENGTH = 43  # base64url of 32 bytes, unpadded
+
+
+@dataclasses.dataclass(frozen=True)
+class MetaKey:
+    """One signing key: its id (sent in every envelope) and its secret (never sent, never shown)."""
+
+    id: str
+    secret: bytes = dataclasses.field(repr=False)
+
+
+class MetaSigner:
+    """Signs meta bytes with the first of ``keys`` and verifies them with any of them.
+
+    ``accept_unsigned`` lets bytes without an envelope through as they are (metas written by
+    another service before a switch-over); ``on_unsigned(category)`` is told of each one.
+    ``source`` says where the keys came from, for the startup line.
+    """
+
+    def __init__(
+        self,
+        keys: Sequence[MetaKey],
+        *,
+        accept_unsigned: bool = False,
+        source: str = "",
+        on_unsigned: Callable[[TaskCategory], None] | None = None,
+    ) -> None:
+        if not keys:
+            raise ConfigurationError("a MetaSigner needs at least one key")
+        ids = [key.id for key in keys]
+        if len(set(ids)) != len(ids):
+            raise ConfigurationError(f"resource-meta key ids must differ; got {', '.join(ids)}")
+        self.keys = tuple(keys)
+        self.accept_unsigned = accept_unsigned
+        self.source = source
+        self.on_unsigned = on_unsigned
+        self._by_id = {key.id.encode(): key for key in keys}
+
+    def __repr__(self) -> str:
+        return f"<MetaSigner signing with {self.keys[0].id!r}, {len(self.keys)} key(s)>"
+
+    def describe(self) -> str:
+        """What is in force, in one line (``connector serve`` logs it at startup)."""
+        verify = ", ".join(repr(key.id) for key in self.keys[1:])
+        unsigned = "accepted (CONNECTOR_ACCEPT_UNSIGNED_META)" if self.accept_unsigned else "refused"
+        return (
+            f"resource meta is signed with key {self.keys[0].id!r} from {self.source or 'the caller'}"
+            + (f", also verified with {verify}" if verify else "")
+            + f"; unsigned metas are {unsigned}"
+        )
+
+    def sign(self, category: TaskCategory, payload: bytes) -> bytes:
+        """The envelope of ``payload`` for ``category``, signed with the first key."""
+        key = self.keys[0]
+        head = b"\n".join((_MAGIC, key.id.encode(), str(category).encode())) + b"\n"
+        return head + _mac(key, head, payload) + b"\n" + payload
+
+    def verify(self, category: TaskCategory, data: bytes) -> bytes:
+        """The meta bytes inside ``data``, once its signature is checked for ``category``.
+
+        Raises ``ResourceMetaError`` for anything else: no envelope (unless unsigned metas are
+        accepted), a malformed or truncated one, an unknown key, another task type, a bad MAC.
+        """
+        if not data.startswith(_MAGIC + b"\n"):
+            if self.accept_unsigned:
+                if self.on_unsigned is not None:
+                    self.on_unsigned(category)
+                return data
+            raise ResourceMetaError(
+                f"the resource meta of task type {category} is not signed by this service; if another "
+                f"service wrote it before a switch-over, set {UNSIGNED_VARIABLE}=1 to accept it"
+            )
+        parts = data.split(b"\n", 4)
+        if len(parts) != 5 or len(parts[3]) != _MAC_LENGTH:
+            raise ResourceMetaError(f"the resource meta of task type {category} has a malformed signature")
+        _, key_id, signed_for, mac, payload = parts
+        key = self._by_id.get(key_id)
+        if key is None:
+            raise ResourceMetaError(
+                f"the resource meta of task type {category} is signed with key "
+                f"{key_id.decode(errors='replace')!r}, which this service does not have"
+            )
+        head = b"\n".join((_MAGIC, key_id, signed_for)) + b"\n"
+        if not hmac.compare_digest(mac, _mac(key, head, payload)):
+            raise ResourceMetaError(f"the resource meta of task type {category} has a bad signature")
+        if signed_for != str(category).encode():
+            raise ResourceMetaError(
+                f"the resource meta is for task type {signed_for.decode(errors='replace')}, not {category}"
+            )
+        return payload
+
+    @classmethod
+    def from_environ(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        on_unsigned: Callable[[TaskCategory], None] | None = None,
+    ) -> MetaSigner:
+        """The signer the operator configured, or one with the key kept under ``$CONNECTOR_HOME``.
+
+        ``CONNECTOR_META_KEYS`` (``ID=SECRET`` pairs, comma-separated) or
+        ``CONNECTOR_META_KEYS_FILE`` (a file of ``ID=SECRET`` lines); the first key signs.
+        ``CONNECTOR_ACCEPT_UNSIGNED_META=1`` accepts metas without an envelope. Raises
+        ``ConfigurationError`` naming the variable for a bad value.
+        """
+        env = os.environ if environ is None else environ
+        accept_unsigned = parse_flag(UNSIGNED_VARIABLE, env.get(UNSIGNED_VARIABLE, ""))
+        listed, path = env.get(KEYS_VARIABLE, "").strip(), env.get(KEYS_FILE_VARIABLE, "").strip()
+        if listed and path:
+            raise ConfigurationError(f"set {KEYS_VARIABLE} or {KEYS_FILE_VARIABLE}, not both")
+        if listed:
+            keys, source = parse_keys(listed.split(","), KEYS_VARIABLE), KEYS_VARIABLE
+        elif path:
+            keys, source = _read_keys_file(Path(path)), f"{KEYS_FILE_VARIABLE} ({path})"
+        else:
+            local = connector_home(env) / LOCAL_KEYS_FILE
+            keys, source = _local_keys(local), f"{local} (made on first use; replicas must share keys)"
+        return cls(keys, accept_unsigned=accept_unsigned, source=source, on_unsigned=on_unsigned)
+
+
+def _mac(key: MetaKey, head: bytes, payload: bytes) -> bytes:
+    digest = hmac.new(key.secret, head + payload, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=")
+
+
+def parse_keys(entries: Sequence[str], where: str) -> list[MetaKey]:
+    """Keys from ``ID=SECRET`` entries (blank ones and ``#`` comments skipped); ``where`` names the source."""
+    keys = []
+    for entry in entries:
+        entry = entry.strip()
+        if not entry or entry.startswith("#"):
+            continue
+        key_id, sep, secret = entry.partition("=")
+        key_id, secret = key_id.strip(), secret.strip()
+        if not sep or not _KEY_ID.match(key_id):
+            raise ConfigurationError(
+                f"{where}: each key is ID=SECRET, the id of letters, digits, '.', '_' or '-' "
+                f"(at most 64); got {key_id or entry[:20]!r}"
+            )
+        if len(secret) < MIN_SECRET_LENGTH:
+            raise ConfigurationError(
+                f"{where}: the secret of key {key_id!r} is {len(secret)} characters, fewer than "
+                f"{MIN_SECRET_LENGTH}; make one with "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        keys.append(MetaKey(key_id, secret.encode()))
+    if not keys:
+        raise ConfigurationError(f"{where} holds no key; write ID=SECRET")
+    return keys
+
+
+def _read_keys_file(path: Path) -> list[MetaKey]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(f"{KEYS_FILE_VARIABLE}: cannot read {str(path)!r}: {exc}") from exc
+    return parse_keys(text.splitlines(), f"{KEYS_FILE_VARIABLE} ({path})")
+
+
+def _local_keys(path: Path) -> list[MetaKey]:
+    """The keys of the local keys file, made with one new random key when it does not exist."""
+    if not path.exists():
+        key_id, secret = f"local-{secrets.token_hex(4)}", secrets.token_urlsafe(32)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # O_EXCL: two processes starting at once keep whichever key was written first.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot make the resource-meta key file {str(path)!r}: {exc.strerror}; set "
+                f"{KEYS_VARIABLE} or {KEYS_FILE_VARIABLE}, or point CONNECTOR_HOME at a writable directory"
+            ) from exc
+        else:
+            with os.fdopen(fd, "w", encoding="utf-8") as file:
+                file.write(
+                    f"# Resource-meta signing key of this machine (connector-core).\n{key_id}={secret}\n"
+                )
+    try:
+        return parse_keys(path.read_text(encoding="utf-8").splitlines(), str(path))
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot read the resource-meta key file {str(path)!r}: {exc.strerror}"
+        ) from exc
