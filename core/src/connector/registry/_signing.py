@@ -203,16 +203,15 @@ def _local_keys(path: Path) -> list[MetaKey]:
         key_id, secret = f"local-{secrets.token_hex(4)}", secrets.token_urlsafe(32)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            # O_EXCL: two processes starting at once keep whichever key was written first.
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
+            # O_EXCL: of two processes starting at once, the first to write keeps its key.
+            fd: int | None = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError as exc:
+            if not path.parent.is_dir():
+                raise _cannot_make(path, exc) from exc
+            fd = None  # the other process's key is used
         except OSError as exc:
-            raise ConfigurationError(
-                f"cannot make the resource-meta key file {str(path)!r}: {exc.strerror}; set "
-                f"{KEYS_VARIABLE} or {KEYS_FILE_VARIABLE}, or point CONNECTOR_HOME at a writable directory"
-            ) from exc
-        else:
+            raise _cannot_make(path, exc) from exc
+        if fd is not None:
             with os.fdopen(fd, "w", encoding="utf-8") as file:
                 file.write(
                     f"# Resource-meta signing key of this machine (connector-core).\n{key_id}={secret}\n"
@@ -223,3 +222,10 @@ def _local_keys(path: Path) -> list[MetaKey]:
         raise ConfigurationError(
             f"cannot read the resource-meta key file {str(path)!r}: {exc.strerror}"
         ) from exc
+
+
+def _cannot_make(path: Path, exc: OSError) -> ConfigurationError:
+    return ConfigurationError(
+        f"cannot make the resource-meta key file {str(path)!r}: {exc.strerror}; set "
+        f"{KEYS_VARIABLE} or {KEYS_FILE_VARIABLE}, or point CONNECTOR_HOME at a writable directory"
+    )
