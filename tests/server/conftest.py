@@ -20,6 +20,7 @@ from google.protobuf import struct_pb2
 from grpc_health.v1 import health_pb2_grpc
 
 from connector import ConnectorRegistry
+from connector.registry._signing import MetaSigner
 from connector.server import ConnectorService, ServiceOptions
 from connector.testing import registry_of
 from tests.server import sample_plugin
@@ -61,11 +62,17 @@ async def start_service() -> AsyncIterator[Callable[..., Any]]:
     started: list[Running] = []
 
     async def start(
-        registry: ConnectorRegistry | None = None, *, wait_ready: bool = True, **options: Any
+        registry: ConnectorRegistry | None = None,
+        *,
+        wait_ready: bool = True,
+        signer: MetaSigner | None = None,
+        **options: Any,
     ) -> Running:
         options.setdefault("port", 0)
         options.setdefault("prometheus_port", None)
-        service = ConnectorService(registry or registry_of(*ALL_SAMPLES), ServiceOptions(**options))
+        service = ConnectorService(
+            registry or registry_of(*ALL_SAMPLES), ServiceOptions(**options), signer=signer
+        )
         await service.start()
         if wait_ready:
             await service.ready.wait()
