@@ -24,6 +24,7 @@ from connector.registry._signing import MetaSigner
 from connector.server import ConnectorService, ServiceOptions
 from connector.testing import registry_of
 from tests.server import sample_plugin
+from tests.server.served import serve, serve_venv  # noqa: F401 - the e2e fixtures, shared
 
 
 @dataclasses.dataclass

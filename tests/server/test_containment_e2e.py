@@ -23,7 +23,7 @@ from flyteidl.admin import agent_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.server.conftest import v1_category, v1_template
-from tests.server.test_serve_e2e import Served, _environ
+from tests.server.served import Served, environ_for
 from tests.support.venvs import Venv
 from tests.support.wheels import build_wheel
 
@@ -164,7 +164,7 @@ def crashy_venv(tmp_path_factory: pytest.TempPathFactory, core_wheel: Path) -> V
 @pytest.fixture
 def served(crashy_venv: Venv) -> Iterator[Served]:
     command = [str(crashy_venv.bin / "connector"), "serve", "--port", "0", "--prometheus-port", "0"]
-    running = Served([*command, "--drain-timeout", "5"], _environ(crashy_venv))
+    running = Served([*command, "--drain-timeout", "5"], environ_for(crashy_venv))
     yield running
     if running.process.poll() is None:
         running.process.kill()

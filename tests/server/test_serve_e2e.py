@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import queue
-import re
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +16,11 @@ import grpc
 import pytest
 from flyteidl.admin import agent_pb2
 from flyteidl.core import execution_pb2
-from flyteidl.service import agent_pb2_grpc
-from flyteidl2.connector import connector_pb2, service_pb2_grpc
+from flyteidl2.connector import connector_pb2
 from flyteidl2.core import security_pb2
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.server.conftest import (
+    meta_json,
     v1_category,
     v1_inputs,
     v1_outputs,
@@ -36,150 +30,10 @@ from tests.server.conftest import (
     v2_outputs,
     v2_template,
 )
-from tests.support.venvs import ROOT, Venv
-from tests.support.wheels import build_wheel
+from tests.server.served import ADDRESS, Served, environ_for
+from tests.support.venvs import Venv
 
 pytestmark = pytest.mark.e2e
-
-SAMPLE_SOURCE = (Path(__file__).parent / "sample_plugin.py").read_text()
-ENTRY_POINTS = {
-    "filejob": "connector_svctest:FileJobConnector",
-    "asleep": "connector_svctest:AsyncSleepConnector",
-    "syncecho": "connector_svctest:SyncEcho",
-    "asyncdo@2": "connector_svctest:AsyncDo",
-}
-_ADDRESS = re.compile(r"^Serving gRPC on (?:127\.0\.0\.1|localhost):(\d+) ")
-_METRICS = re.compile(r"^Serving metrics on http://(?:127\.0\.0\.1|localhost):(\d+)/metrics$")
-
-
-@pytest.fixture(scope="session")
-def serve_venv(tmp_path_factory: pytest.TempPathFactory, core_wheel: Path) -> Venv:
-    """A virtualenv with connector-core[server], the sample plugin and a broken plugin, from real wheels."""
-    wheels = tmp_path_factory.mktemp("serve-wheels")
-    sample = build_wheel(
-        wheels,
-        "connector-svctest",
-        "1.0",
-        {"connector_svctest/__init__.py": SAMPLE_SOURCE},
-        {"connector": ENTRY_POINTS},
-    )
-    broken = build_wheel(
-        wheels,
-        "connector-broken",
-        "0.3",
-        {"connector_broken.py": "raise ImportError('the warehouse SDK is missing')\n"},
-        {"connector": {"broken": "connector_broken:Connector"}},
-    )
-    venv = Venv(tmp_path_factory.mktemp("serve-venv") / "venv")
-    venv.install(f"{core_wheel}[server]", sample, broken)
-    return venv
-
-
-def _environ(venv: Venv | None) -> dict[str, str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR_")}
-    if venv is not None:
-        environ["PATH"] = f"{venv.bin}{os.pathsep}{environ.get('PATH', '')}"
-        environ.pop("PYTHONPATH", None)
-    else:
-        environ["PYTHONPATH"] = str(ROOT)
-    return environ
-
-
-class Served:
-    """A ``connector serve`` process; ``port`` and ``metrics_port`` are read from what it prints."""
-
-    def __init__(self, command: Sequence[str], environ: dict[str, str]) -> None:
-        self.process = subprocess.Popen(
-            list(command), env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.stdout: list[str] = []
-        self.stderr: list[str] = []
-        self._pumps = [
-            threading.Thread(target=self._pump, args=(self.process.stdout, self.stdout, True), daemon=True),
-            threading.Thread(target=self._pump, args=(self.process.stderr, self.stderr, False), daemon=True),
-        ]
-        for pump in self._pumps:
-            pump.start()
-        self.port = int(self._wait_for(_ADDRESS).group(1))
-        metrics = self._wait_for(re.compile(r"^(Serving metrics on .*|Metrics are off)$"))
-        found = _METRICS.match(metrics.group(0))
-        self.metrics_port = int(found.group(1)) if found else None
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{self.port}")
-        health = health_pb2_grpc.HealthStub(self.channel)
-        for _ in range(300):
-            if (
-                health.Check(health_pb2.HealthCheckRequest(), timeout=5).status
-                == health_pb2.HealthCheckResponse.SERVING
-            ):
-                break
-            time.sleep(0.05)
-        self.v1 = agent_pb2_grpc.AsyncAgentServiceStub(self.channel)
-        self.v1_sync = agent_pb2_grpc.SyncAgentServiceStub(self.channel)
-        self.v1_meta = agent_pb2_grpc.AgentMetadataServiceStub(self.channel)
-        self.v2 = service_pb2_grpc.AsyncConnectorServiceStub(self.channel)
-        self.v2_meta = service_pb2_grpc.ConnectorMetadataServiceStub(self.channel)
-
-    def _pump(self, stream: Any, lines: list[str], to_queue: bool) -> None:
-        for line in stream:
-            lines.append(line.rstrip("\n"))
-            if to_queue:
-                self.lines.put(line.rstrip("\n"))
-
-    def _wait_for(self, pattern: re.Pattern[str], seconds: float = 60) -> re.Match[str]:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=0.1)
-            except queue.Empty:
-                if self.process.poll() is not None:
-                    break
-                continue
-            found = pattern.match(line)
-            if found:
-                return found
-        raise AssertionError(f"no line matching {pattern.pattern}; stderr:\n" + "\n".join(self.stderr))
-
-    def stop(self, signum: int = signal.SIGTERM) -> int:
-        """Send ``signum`` and return the exit code."""
-        if self.process.poll() is None:
-            self.process.send_signal(signum)
-        return self.close()
-
-    def close(self) -> int:
-        """Wait for the process (killing it when it hangs) and release its pipes and channel."""
-        self.channel.close()
-        try:
-            code = self.process.wait(60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            code = self.process.wait(30)
-        for pump in self._pumps:
-            pump.join(30)
-        assert self.process.stdout is not None
-        assert self.process.stderr is not None
-        self.process.stdout.close()
-        self.process.stderr.close()
-        return code
-
-
-@pytest.fixture
-def serve(serve_venv: Venv) -> Iterator[Any]:
-    started: list[Served] = []
-
-    def start(*args: str, venv: Venv | None = serve_venv, module: bool = False) -> Served:
-        executable = [sys.executable, "-m", "connector"] if venv is None else [str(venv.bin / "connector")]
-        served = Served(
-            [*executable, "serve", "--port", "0", "--prometheus-port", "0", *args], _environ(venv)
-        )
-        started.append(served)
-        return served
-
-    yield start
-    for served in started:
-        if served.process.poll() is None:
-            served.process.kill()
-        served.close()
 
 
 def test_every_rpc_of_both_protocols_against_installed_plugins(serve: Any, tmp_path: Path) -> None:
@@ -288,7 +142,7 @@ def test_a_signal_right_after_the_address_is_printed_exits_0(serve_venv: Venv, s
     # A supervisor may signal as soon as it reads the address; the handlers must already be there.
     process = subprocess.Popen(
         [str(serve_venv.bin / "connector"), "serve", "--port", "0", "--prometheus-port", "0"],
-        env=_environ(serve_venv),
+        env=environ_for(serve_venv),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -296,7 +150,7 @@ def test_a_signal_right_after_the_address_is_printed_exits_0(serve_venv: Venv, s
     )
     assert process.stdout is not None
     for line in process.stdout:
-        if _ADDRESS.match(line):
+        if ADDRESS.match(line):
             break
     process.send_signal(signum)
     _, err = process.communicate(timeout=60)
@@ -327,7 +181,7 @@ def test_a_signal_drains_the_call_in_flight_and_exits_0(serve: Any, tmp_path: Pa
         raise AssertionError("the call never showed as in flight")
     served.process.send_signal(signum)
     response = future.result(timeout=30)
-    assert json.loads(response.resource_meta)["data"]["until"] > 0
+    assert meta_json(response.resource_meta)["until"] > 0
     assert marker.read_text() == "finished"
     assert served.close() == 0
     assert "draining" in "\n".join(served.stderr)
@@ -380,7 +234,7 @@ def test_seed_api_connector_service_run(tmp_path: Path) -> None:
         "ConnectorService.run(port=0, prometheus_port=0, worker=2, timeout=30,\n"
         "                     modules=['tests.server.sample_plugin'], host='localhost')\n"
     )
-    served = Served([sys.executable, "-c", code], _environ(None))
+    served = Served([sys.executable, "-c", code], environ_for(None))
     try:
         assert served.stdout[0] == f"Serving gRPC on localhost:{served.port} (plaintext)"
         assert served.stdout[1] == f"Serving metrics on http://localhost:{served.metrics_port}/metrics"
@@ -395,7 +249,7 @@ def _serve_fails(*args: str, venv: Venv | None = None) -> subprocess.CompletedPr
     executable = [sys.executable, "-m", "connector"] if venv is None else [str(venv.bin / "connector")]
     return subprocess.run(
         [*executable, "serve", *args],
-        env=_environ(venv),
+        env=environ_for(venv),
         capture_output=True,
         text=True,
         timeout=60,
@@ -463,7 +317,7 @@ def test_a_module_claiming_an_installed_category_is_refused(serve_venv: Venv, tm
     (tmp_path / "again.py").write_text(
         "from connector_svctest import SyncEcho\n\nclass Again(SyncEcho):\n    pass\n"
     )
-    environ = _environ(serve_venv)
+    environ = environ_for(serve_venv)
     environ["PYTHONPATH"] = str(tmp_path)
     result = subprocess.run(
         [str(serve_venv.bin / "connector"), "serve", "--modules", "again", "--prometheus-port", "off"],
