@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -54,7 +55,10 @@ async def test_the_async_driver_runs_it_too(jobs_api: JobsApi) -> None:
     assert lifecycle.final.phase is Phase.SUCCEEDED
 
 
-def test_the_meta_carries_everything_but_the_secret(driver: LifecycleDriver, jobs_api: JobsApi) -> None:
+def test_the_meta_carries_everything_but_the_secret(
+    driver: LifecycleDriver, jobs_api: JobsApi, allow_secret: Callable[[str, str], None]
+) -> None:
+    allow_secret("token", jobs_api.server.url)
     custom = jobs_api.custom(auth_secret="token")
     connection = connector.Connection(secrets={"token": "s3cret"})
     meta = driver.create(driver.template(custom), connection=connection)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import connector
 from connector.testing import LifecycleDriver
 
 Phase = connector.Phase
+Allow = Callable[[str, str], None]
 
 
 def call(custom: dict[str, Any], secrets: dict[str, str] | None = None) -> connector.Resource:
@@ -76,13 +78,15 @@ def test_a_vendor_json_type_is_parsed(server: LocalServer) -> None:
     assert call({"url": f"{server.url}/v"}).outputs["body"] == {"a": 1}  # type: ignore[index]
 
 
-def test_the_secret_from_the_connection_is_a_bearer_token(server: LocalServer) -> None:
+def test_the_secret_from_the_connection_is_a_bearer_token(server: LocalServer, allow_secret: Allow) -> None:
+    allow_secret("api-token", server.url)
     server.route("GET", "/a", Answer(200))
     call({"url": f"{server.url}/a", "auth_secret": "api-token"}, secrets={"api-token": "s3cret"})
     assert server.seen[0].headers["authorization"] == "Bearer s3cret"
 
 
-def test_a_raw_secret_in_another_header(server: LocalServer) -> None:
+def test_a_raw_secret_in_another_header(server: LocalServer, allow_secret: Allow) -> None:
+    allow_secret("key", server.url)
     server.route("GET", "/a", Answer(200))
     custom = {"url": f"{server.url}/a", "auth_secret": "key", "auth_header": "X-API-Key", "auth_scheme": ""}
     call(custom, secrets={"key": "k-123"})
@@ -91,8 +95,9 @@ def test_a_raw_secret_in_another_header(server: LocalServer) -> None:
 
 
 def test_the_secret_falls_back_to_the_environment(
-    server: LocalServer, monkeypatch: pytest.MonkeyPatch
+    server: LocalServer, monkeypatch: pytest.MonkeyPatch, allow_secret: Allow
 ) -> None:
+    allow_secret("api-token", server.url)
     monkeypatch.setenv("CONNECTOR_SECRET_API_TOKEN", "from-env")
     server.route("GET", "/a", Answer(200))
     call({"url": f"{server.url}/a", "auth_secret": "api-token"})
@@ -100,8 +105,9 @@ def test_the_secret_falls_back_to_the_environment(
 
 
 def test_a_missing_secret_sends_nothing(
-    server: LocalServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    server: LocalServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, allow_secret: Allow
 ) -> None:
+    allow_secret("api-token", server.url)
     monkeypatch.setenv("CONNECTOR_SECRETS_DIR", str(tmp_path))
     monkeypatch.delenv("CONNECTOR_SECRET_API_TOKEN", raising=False)
     with config_error(
@@ -113,8 +119,10 @@ def test_a_missing_secret_sends_nothing(
 
 
 def test_a_redirect_to_another_origin_does_not_get_the_secret(
-    server: LocalServer, other_server: LocalServer
+    server: LocalServer, other_server: LocalServer, allow_secret: Allow
 ) -> None:
+    allow_secret("key", server.url)
+    allow_secret("key", other_server.url)  # allowed there too: the redirect still drops it
     server.route("GET", "/moved", Answer(302, headers={"Location": f"{other_server.url}/new"}))
     other_server.route("GET", "/new", Answer(200, {"ok": True}))
     custom = {"url": f"{server.url}/moved", "headers": {"X-Trace": "t1"}}
@@ -128,7 +136,8 @@ def test_a_redirect_to_another_origin_does_not_get_the_secret(
     assert followed.headers["x-trace"] == "t1"  # other headers still go
 
 
-def test_a_redirect_on_the_same_origin_keeps_the_secret(server: LocalServer) -> None:
+def test_a_redirect_on_the_same_origin_keeps_the_secret(server: LocalServer, allow_secret: Allow) -> None:
+    allow_secret("api-token", server.url)
     server.route("GET", "/moved", Answer(301, headers={"Location": "/new"}))
     server.route("GET", "/new", Answer(200))
     call({"url": f"{server.url}/moved", "auth_secret": "api-token"}, secrets={"api-token": "s3cret"})
@@ -179,10 +188,11 @@ def test_a_timeout_is_retryable(server: LocalServer) -> None:
     assert resource.message == f"webhook: GET {server.url}/slow timed out after 0.2s"
 
 
-def test_no_server_is_retryable() -> None:
+def test_no_server_is_retryable(allow: Callable[[str], None]) -> None:
     with socket.socket() as sock:  # a port that was free a moment ago and has no listener now
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
+    allow(f"http://127.0.0.1:{port}")
     resource = call({"url": f"http://127.0.0.1:{port}/x"})
     assert resource.phase is Phase.RETRYABLE_FAILED
     assert (
@@ -227,11 +237,12 @@ def test_invalid_json_fails(server: LocalServer) -> None:
         ),
         (
             {"url": "http://h/", "timeout": "soon"},
-            "webhook: the custom field 'timeout' must be a positive number of seconds; got 'soon'",
+            "webhook: the custom field 'timeout' must be a number of seconds above 0 and at most 3600; "
+            "got 'soon'",
         ),
         (
             {"url": "http://h/", "timeout": 0},
-            "webhook: the custom field 'timeout' must be a positive number of seconds; got 0",
+            "webhook: the custom field 'timeout' must be a number of seconds above 0 and at most 3600; got 0",
         ),
         (
             {"url": "http://h/", "body": {1, 2}},

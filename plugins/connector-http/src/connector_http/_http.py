@@ -1,30 +1,39 @@
-"""Requests as plain data, read from custom fields, and sent with urllib (standard library only)."""
+"""Requests as plain data: read and checked from custom fields or a resource meta, with their credentials."""
 
 from __future__ import annotations
 
 import dataclasses
-import http.client
 import json
-import socket
-import urllib.error
-import urllib.parse
-import urllib.request
-from collections.abc import Iterable, Mapping
-from email.message import Message
-from typing import IO, Any
+import re
+from collections.abc import Mapping
+from typing import Any
 
 import connector
 
-from ._exceptions import HttpConfigError, HttpRequestError
+from ._egress import DEFAULT_PORTS, Denied, EgressPolicy, Origin, OriginError, origin_of
+from ._exceptions import HttpConfigError, HttpEgressError
+from ._redact import Redactor, is_credential_header, masked_headers
 
 #: Seconds a request may take when the template does not say.
 DEFAULT_TIMEOUT = 30.0
+#: The longest ``timeout`` accepted, in seconds.
+MAX_TIMEOUT = 3600.0
 #: How much of a response body an error message quotes.
 EXCERPT = 200
+#: How messages name where a value came from: the template, or a job's resource meta.
+CUSTOM = "custom field"
+META = "resource meta field"
+
 _MISSING = object()
+# RFC 9110 token: what a method, a header name and an auth scheme are made of.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_LINE_BREAK_OR_NUL = re.compile(r"[\r\n\x00]")
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
+# A list index in a dotted path: ASCII digits, short enough for int() ("²".isdigit() is true).
+_INDEX = re.compile(r"[0-9]{1,9}")
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(repr=False)
 class Request:
     """One HTTP request, ready to send: the body is already text, its Content-Type among the headers."""
 
@@ -32,6 +41,13 @@ class Request:
     url: str
     headers: dict[str, str] = dataclasses.field(default_factory=dict)
     body: str | None = None
+
+    def __repr__(self) -> str:
+        # CONNECTOR_TRACE prints the resource meta: credential headers show as ***.
+        return (
+            f"Request(method={self.method!r}, url={self.url!r}, headers={masked_headers(self.headers)!r}, "
+            f"body={self.body!r})"
+        )
 
 
 @dataclasses.dataclass
@@ -45,7 +61,11 @@ class Auth:
 
 @dataclasses.dataclass
 class Response:
-    """What a server answered; ``data`` is the parsed body when it is JSON, else the text."""
+    """What a server answered; ``data`` is the parsed body when it is JSON, else the text.
+
+    ``reason`` is already redacted; ``redact`` masks the request's credentials in any other text
+    quoted from the answer (``excerpt`` does).
+    """
 
     status: int
     reason: str
@@ -53,6 +73,19 @@ class Response:
     text: str
     data: Any
     is_json: bool
+    redact: Redactor = dataclasses.field(default_factory=Redactor)
+
+    def excerpt(self) -> str:
+        """The start of the body, credentials masked, for an error message."""
+        return excerpt(self.redact(self.text))
+
+
+@dataclasses.dataclass(frozen=True)
+class Credentials:
+    """What a request carries besides its own headers: the auth header, and how to mask what it sent."""
+
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)
+    redact: Redactor = dataclasses.field(default_factory=Redactor)
 
 
 def read_request(
@@ -65,17 +98,9 @@ def read_request(
     """
     url = custom.get("url")
     if url is None:
-        raise HttpConfigError(f"{task}: the custom field '{prefix}url' is required")
-    if not isinstance(url, str) or urllib.parse.urlsplit(url).scheme not in ("http", "https"):
-        raise HttpConfigError(
-            f"{task}: the custom field '{prefix}url' must be an http:// or https:// URL; got {url!r}"
-        )
+        raise HttpConfigError(f"{task}: the {CUSTOM} '{prefix}url' is required", field=f"{prefix}url")
     body = custom.get("body")
     method = custom.get("method") or default_method or ("POST" if body is not None else "GET")
-    if not isinstance(method, str) or not method.isalpha():
-        raise HttpConfigError(
-            f"{task}: the custom field '{prefix}method' must be an HTTP method; got {method!r}"
-        )
     headers = read_headers(custom.get("headers"), task=task, field=f"{prefix}headers")
     text: str | None
     if body is None or isinstance(body, str):
@@ -85,37 +110,132 @@ def read_request(
             text = json.dumps(body)
         except (TypeError, ValueError) as exc:
             raise HttpConfigError(
-                f"{task}: the custom field '{prefix}body' cannot be sent as JSON: {exc}"
+                f"{task}: the {CUSTOM} '{prefix}body' cannot be sent as JSON: {exc}", field=f"{prefix}body"
             ) from exc
         if not any(name.lower() == "content-type" for name in headers):
             headers["Content-Type"] = "application/json"
-    return Request(method.upper(), url, headers, text)
+    request = Request(method, url, headers, text)
+    check_request(request, task=task, prefix=prefix)
+    request.method = request.method.upper()
+    return request
+
+
+def check_request(request: Request, *, task: str, prefix: str = "", where: str = CUSTOM) -> Origin:
+    """Check every part of ``request`` as the client would send it; return its origin.
+
+    The same checks apply to a request read from the template (``where=CUSTOM``) and to one that
+    comes back in a resource meta (``where=META``), which a caller may have forged.
+    """
+    origin = check_url(request.url, task=task, field=f"{prefix}url", where=where)
+    method = request.method
+    if not isinstance(method, str) or not _TOKEN.fullmatch(method):
+        raise HttpConfigError(
+            f"{task}: the {where} '{prefix}method' must be an HTTP method; got {method!r}",
+            field=f"{prefix}method",
+        )
+    if not isinstance(request.headers, Mapping):
+        raise HttpConfigError(
+            f"{task}: the {where} '{prefix}headers' must map header names to strings; "
+            f"got {type(request.headers).__name__}",
+            field=f"{prefix}headers",
+        )
+    check_headers(request.headers, task=task, field=f"{prefix}headers", where=where)
+    if request.body is not None:
+        if not isinstance(request.body, str):
+            raise HttpConfigError(
+                f"{task}: the {where} '{prefix}body' must be text; got {type(request.body).__name__}",
+                field=f"{prefix}body",
+            )
+        if not is_unicode(request.body):
+            raise HttpConfigError(
+                f"{task}: the {where} '{prefix}body' is not valid Unicode text (it has a lone surrogate)",
+                field=f"{prefix}body",
+            )
+    return origin
+
+
+def check_url(url: object, *, task: str, field: str, where: str = CUSTOM) -> Origin:
+    """The origin of ``url``, an http(s) URL every client reads the same way; else ``HttpConfigError``."""
+    scheme = _SCHEME.match(url) if isinstance(url, str) else None
+    if scheme is None or scheme[1].lower() not in DEFAULT_PORTS:
+        raise HttpConfigError(
+            f"{task}: the {where} '{field}' must be an http:// or https:// URL; got {url!r}", field=field
+        )
+    assert isinstance(url, str)
+    try:
+        return origin_of(url)
+    except OriginError as exc:
+        raise HttpConfigError(
+            f"{task}: the {where} '{field}' is not a URL connector-http can send: {exc}; got {url!r}",
+            field=field,
+        ) from None
 
 
 def read_headers(value: object, *, task: str, field: str) -> dict[str, str]:
     """Headers from a custom field: a mapping of strings to strings (or None)."""
     if value is None:
         return {}
-    # The values are not quoted in the messages: a header may carry a token.
     if not isinstance(value, Mapping):
         raise HttpConfigError(
-            f"{task}: the custom field '{field}' must map header names to strings; got {type(value).__name__}"
+            f"{task}: the {CUSTOM} '{field}' must map header names to strings; got {type(value).__name__}",
+            field=field,
         )
-    for name, header in value.items():
-        if not isinstance(name, str) or not isinstance(header, str):
-            raise HttpConfigError(
-                f"{task}: the custom field '{field}' must map header names to strings; "
-                f"got {name!r}: {type(header).__name__}"
-            )
+    check_headers(value, task=task, field=field)
     return dict(value)
 
 
+def check_headers(headers: Mapping[Any, Any], *, task: str, field: str, where: str = CUSTOM) -> None:
+    """Names that are HTTP tokens, values without line breaks or NUL; values are never quoted (tokens)."""
+    for name, header in headers.items():
+        if not isinstance(name, str) or not isinstance(header, str):
+            raise HttpConfigError(
+                f"{task}: the {where} '{field}' must map header names to strings; "
+                f"got {name!r}: {type(header).__name__}",
+                field=field,
+            )
+        if not _TOKEN.fullmatch(name):
+            raise HttpConfigError(
+                f"{task}: the {where} '{field}' has a header name that is not an HTTP token: {name!r}",
+                field=field,
+            )
+        problem = _header_value_problem(header)
+        if problem:
+            raise HttpConfigError(
+                f"{task}: the {where} '{field}' has a value of header {name!r} that {problem}", field=field
+            )
+
+
+def _header_value_problem(value: str) -> str | None:
+    if _LINE_BREAK_OR_NUL.search(value):
+        return "holds a line break (CR or LF) or NUL"
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return "is not Latin-1 text"
+    return None
+
+
+def is_unicode(text: str) -> bool:
+    """Whether ``text`` encodes as UTF-8 (JSON may decode to a string with a lone surrogate)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def read_timeout(custom: Mapping[str, Any], *, task: str) -> float:
-    """The ``timeout`` custom field in seconds (a positive number), or the default."""
-    value = custom.get("timeout", DEFAULT_TIMEOUT)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+    """The ``timeout`` custom field in seconds, or the default."""
+    return check_timeout(custom.get("timeout", DEFAULT_TIMEOUT), task=task)
+
+
+def check_timeout(value: object, *, task: str, where: str = CUSTOM) -> float:
+    """A number of seconds above 0 and at most ``MAX_TIMEOUT`` (NaN and infinities are not)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= MAX_TIMEOUT:
         raise HttpConfigError(
-            f"{task}: the custom field 'timeout' must be a positive number of seconds; got {value!r}"
+            f"{task}: the {where} 'timeout' must be a number of seconds above 0 and at most "
+            f"{MAX_TIMEOUT:g}; got {value!r}",
+            field="timeout",
         )
     return float(value)
 
@@ -125,112 +245,87 @@ def read_auth(custom: Mapping[str, Any], *, task: str) -> Auth | None:
     secret = custom.get("auth_secret")
     if secret is None:
         return None
-    header = custom.get("auth_header", "Authorization")
-    scheme = custom.get("auth_scheme", "Bearer")
-    for name, value in (("auth_secret", secret), ("auth_header", header), ("auth_scheme", scheme)):
-        if not isinstance(value, str) or (name != "auth_scheme" and not value):
+    auth = Auth(secret, custom.get("auth_header", "Authorization"), custom.get("auth_scheme", "Bearer"))
+    check_auth(auth, task=task)
+    return auth
+
+
+def check_auth(auth: Auth, *, task: str, where: str = CUSTOM) -> None:
+    """A secret's name, an HTTP token for the header, and a token (or nothing) for the scheme."""
+    names = (
+        ("auth_secret", "auth_header", "auth_scheme")
+        if where == CUSTOM
+        else ("auth.secret", "auth.header", "auth.scheme")
+    )
+    for name, value in zip(names, (auth.secret, auth.header, auth.scheme), strict=True):
+        if not isinstance(value, str) or (name != names[2] and not value):
             raise HttpConfigError(
-                f"{task}: the custom field '{name}' must be a non-empty string; got {value!r}"
+                f"{task}: the {where} '{name}' must be a non-empty string; got {value!r}", field=name
             )
-    return Auth(secret, header, scheme)
+    if not _TOKEN.fullmatch(auth.header):
+        raise HttpConfigError(
+            f"{task}: the {where} '{names[1]}' must be a header name (an HTTP token); got {auth.header!r}",
+            field=names[1],
+        )
+    if auth.scheme and not _TOKEN.fullmatch(auth.scheme):
+        raise HttpConfigError(
+            f"{task}: the {where} '{names[2]}' must be an HTTP token such as Bearer, or empty; "
+            f"got {auth.scheme!r}",
+            field=names[2],
+        )
 
 
-def auth_headers(auth: Auth | None, connection: connector.Connection, *, task: str) -> dict[str, str]:
-    """The header carrying the secret: from the connection's secrets, else the environment or secrets dir."""
+def credentials(
+    request: Request,
+    auth: Auth | None,
+    connection: connector.Connection,
+    *,
+    policy: EgressPolicy,
+    task: str,
+    where: str = CUSTOM,
+) -> Credentials:
+    """The auth header for a checked ``request``, once the policy lets its secret go there, and a redactor.
+
+    The secret is read from the connection's secrets, else the environment or the secrets
+    directory, only after the policy allowed it. Raises ``HttpEgressError`` when the operator did
+    not allow the secret for the origin, ``HttpConfigError`` when it is nowhere or cannot be sent.
+    """
+    sent = [value for name, value in request.headers.items() if is_credential_header(name)]
     if auth is None:
-        return {}
+        return Credentials({}, Redactor.of(sent))
+    try:
+        policy.check_secret(auth.secret, origin_of(request.url))
+    except Denied as denied:
+        raise refused(denied, task=task, what=f"{request.method} {request.url}") from None
     value = connection.secrets.get(auth.secret)
     if value is None:
         try:
             value = connector.get_connector_secret(auth.secret)
         except connector.ConfigurationError as exc:
+            field = "auth_secret" if where == CUSTOM else "auth.secret"
             raise HttpConfigError(
-                f"{task}: the secret {auth.secret!r} (custom field 'auth_secret') is not among the "
-                f"connection's secrets, and {exc}"
+                f"{task}: the secret {auth.secret!r} ({where} '{field}') is not among the "
+                f"connection's secrets, and {exc}",
+                field=field,
             ) from None
-    return {auth.header: f"{auth.scheme} {value}" if auth.scheme else value}
+    if _header_value_problem(value) or _header_value_problem(auth.scheme):
+        raise HttpConfigError(
+            f"{task}: the secret {auth.secret!r} holds a line break, a NUL or a character that is not "
+            "Latin-1, which no header can carry"
+        )
+    header = f"{auth.scheme} {value}" if auth.scheme else value
+    return Credentials({auth.header: header}, Redactor.of([*sent, header, value]))
 
 
-def send(request: Request, *, timeout: float, extra_headers: Mapping[str, str], task: str) -> Response:
-    """Send ``request``; any status is returned. Raises ``HttpRequestError`` when no answer comes."""
-    headers = {**request.headers, **extra_headers}
-    data = request.body.encode() if request.body is not None else None
-    if data is not None and not any(name.lower() == "content-type" for name in headers):
-        headers["Content-Type"] = "text/plain; charset=utf-8"
-    outgoing = urllib.request.Request(request.url, data=data, headers=headers, method=request.method)
-    opener = urllib.request.build_opener(_Redirects(extra_headers))
-    what = f"{request.method} {request.url}"
-    try:
-        with opener.open(outgoing, timeout=timeout) as answer:
-            return _response(answer.status, answer.reason, answer.headers, answer.read())
-    except urllib.error.HTTPError as exc:  # a non-2xx answer is still an answer
-        with exc:
-            return _response(exc.code, exc.reason, exc.headers, exc.read())
-    except TimeoutError as exc:
-        raise HttpRequestError(f"{task}: {what} timed out after {timeout:g}s", url=request.url) from exc
-    except urllib.error.URLError as exc:
-        if isinstance(exc.reason, (TimeoutError, socket.timeout)):
-            raise HttpRequestError(f"{task}: {what} timed out after {timeout:g}s", url=request.url) from exc
-        raise HttpRequestError(f"{task}: {what} failed: {exc.reason}", url=request.url) from exc
-    except OSError as exc:  # a connection reset while reading, for one
-        raise HttpRequestError(f"{task}: {what} failed: {exc}", url=request.url) from exc
-
-
-class _Redirects(urllib.request.HTTPRedirectHandler):
-    """Follows redirects like urllib, but sends credentials only to the origin they were meant for.
-
-    urllib copies every header to the redirect's target, so a redirect to another host (or from
-    https to http) would hand it the secret: as browsers and requests do, the credential headers
-    are dropped when the scheme, host or port changes.
-    """
-
-    def __init__(self, secret_headers: Iterable[str]) -> None:
-        self._secret = {"authorization", "proxy-authorization", *(name.lower() for name in secret_headers)}
-
-    def redirect_request(
-        self,
-        req: urllib.request.Request,
-        fp: IO[bytes],
-        code: int,
-        msg: str,
-        headers: http.client.HTTPMessage,
-        newurl: str,
-    ) -> urllib.request.Request | None:
-        follow = super().redirect_request(req, fp, code, msg, headers, newurl)
-        if follow is not None and _origin(follow.full_url) != _origin(req.full_url):
-            for name in [name for name in follow.headers if name.lower() in self._secret]:
-                follow.remove_header(name)
-        return follow
-
-
-def _origin(url: str) -> tuple[str, str | None, int | None]:
-    parts = urllib.parse.urlsplit(url)
-    return parts.scheme, parts.hostname, parts.port or {"http": 80, "https": 443}.get(parts.scheme)
-
-
-def _response(status: int, reason: str, headers: Message, body: bytes) -> Response:
-    content_type = headers.get_content_type()
-    try:
-        text = body.decode(headers.get_content_charset() or "utf-8", errors="replace")
-    except LookupError:  # a charset Python does not know: read it as UTF-8 rather than fail
-        text = body.decode("utf-8", errors="replace")
-    is_json = content_type == "application/json" or content_type.endswith("+json")
-    data: Any = text
-    if is_json:
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            return Response(status, reason, _header_dict(headers), text, _InvalidJson(str(exc)), True)
-    return Response(status, reason, _header_dict(headers), text, data, is_json)
-
-
-def _header_dict(headers: Message) -> dict[str, str]:
-    # Lower-cased names: header names are case-insensitive; repeated headers are joined as RFC 9110 allows.
-    merged: dict[str, str] = {}
-    for name, value in headers.items():
-        key = name.lower()
-        merged[key] = f"{merged[key]}, {value}" if key in merged else value
-    return merged
+def refused(denied: Denied, *, task: str, what: str, redirect: str | None = None) -> HttpEgressError:
+    """The error for a request the policy refused: what, where, why, and the setting that would allow it."""
+    where = f"it redirects to {redirect}, and " if redirect else ""
+    return HttpEgressError(
+        f"{task}: {what} is refused: {where}{denied}",
+        origin=str(denied.origin),
+        reason=denied.reason,
+        setting=denied.setting,
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -238,6 +333,16 @@ class _InvalidJson:
     """Stands for a body that claims to be JSON but does not parse; ``error`` says why."""
 
     error: str
+
+
+def parse_body(text: str, *, is_json: bool) -> Any:
+    """The body as JSON when it claims to be JSON (an ``_InvalidJson`` when it does not parse), else text."""
+    if not is_json:
+        return text
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        return _InvalidJson(str(exc))
 
 
 def invalid_json(response: Response) -> str | None:
@@ -257,7 +362,7 @@ def lookup(document: Any, path: str) -> Any:
     for part in path.split("."):
         if isinstance(value, Mapping) and part in value:
             value = value[part]
-        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+        elif isinstance(value, list) and _INDEX.fullmatch(part) and int(part) < len(value):
             value = value[int(part)]
         else:
             return _MISSING
@@ -267,3 +372,8 @@ def lookup(document: Any, path: str) -> Any:
 def is_missing(value: object) -> bool:
     """Whether ``lookup`` found nothing."""
     return value is _MISSING
+
+
+def current_policy(fixed: EgressPolicy | None) -> EgressPolicy:
+    """``fixed`` when a connector was given a policy, else the one the environment sets now."""
+    return fixed if fixed is not None else EgressPolicy.from_environ()

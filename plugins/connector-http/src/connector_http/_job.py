@@ -10,22 +10,31 @@ from typing import Any
 
 import connector
 
+from ._egress import Denied, EgressPolicy, origin_of
 from ._exceptions import HttpConfigError, HttpRequestError, HttpStatusError
 from ._http import (
+    CUSTOM,
+    META,
     Auth,
     Request,
     Response,
-    auth_headers,
-    excerpt,
+    check_auth,
+    check_request,
+    check_timeout,
+    credentials,
+    current_policy,
     invalid_json,
     is_missing,
+    is_unicode,
     lookup,
     read_auth,
     read_headers,
     read_request,
     read_timeout,
-    send,
+    refused,
 )
+from ._redact import Redactor
+from ._urllib import send
 
 TASK = "http_job"
 #: The one placeholder the status, cancel and log-link templates may use.
@@ -55,13 +64,13 @@ class HttpJobMeta(connector.ResourceMeta):
     auth: Auth | None = None
 
 
-def _placeholders(template: str, field: str) -> None:
+def _placeholders(template: str, field: str, where: str = CUSTOM) -> None:
     # Only {name} with an identifier counts as a placeholder, so JSON bodies keep their braces.
     unknown = sorted(set(_PLACEHOLDER.findall(template)) - {PLACEHOLDER})
     if unknown:
         raise HttpConfigError(
-            f"{TASK}: the custom field '{field}' uses {{{unknown[0]}}}; "
-            f"the only placeholder is {{{PLACEHOLDER}}}"
+            f"{TASK}: the {where} '{field}' uses {{{unknown[0]}}}; the only placeholder is {{{PLACEHOLDER}}}",
+            field=field,
         )
 
 
@@ -84,20 +93,21 @@ def _section(custom: Mapping[str, Any], name: str, *, required: bool) -> Mapping
     return value
 
 
-def _state_map(value: object) -> dict[str, str]:
+def _state_map(value: object, where: str = CUSTOM) -> dict[str, str]:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
         raise HttpConfigError(
-            f"{TASK}: the custom field 'state_map' must map states to phases; got {value!r}"
+            f"{TASK}: the {where} 'state_map' must map states to phases; got {value!r}", field="state_map"
         )
     mapped: dict[str, str] = {}
     for state, phase in value.items():
         name = phase.upper() if isinstance(phase, str) else ""
         if name not in connector.Phase.__members__:
             raise HttpConfigError(
-                f"{TASK}: the custom field 'state_map' maps {state!r} to {phase!r}, which is not a phase; "
-                f"phases: {', '.join(connector.Phase.__members__)}"
+                f"{TASK}: the {where} 'state_map' maps {state!r} to {phase!r}, which is not a phase; "
+                f"phases: {', '.join(connector.Phase.__members__)}",
+                field="state_map",
             )
         mapped[str(state)] = name
     return mapped
@@ -121,11 +131,23 @@ class HttpJob(connector.AsyncConnector):
     ``connector.Phase.from_state``. ``message_field`` and ``outputs_field`` pick the message and,
     on success, the outputs. ``headers`` applies to every request; ``timeout`` and the auth fields
     are those of ``webhook``.
+
+    ``get`` and ``delete`` check the resource meta as ``create`` checks the custom fields, since a
+    caller may send a forged one: a bad value, or a request the egress policy refuses, raises
+    ``HttpConfigError`` (INVALID_ARGUMENT) and nothing is sent. ``policy`` replaces the one the
+    environment sets (``EgressPolicy``).
     """
 
     name = "HTTP job"
     task_type_name = "http_job"
     metadata_type = HttpJobMeta
+
+    def __init__(self, *, policy: EgressPolicy | None = None) -> None:
+        super().__init__()
+        # A bad CONNECTOR_HTTP_* setting marks the connector broken at load (connector check says
+        # so); the environment is read again at each request.
+        self._policy = policy
+        current_policy(policy)
 
     def create(self, task_template: connector.TaskTemplate, connection: connector.Connection) -> HttpJobMeta:
         """Check every field, send the submit request and keep the job's id with the other requests."""
@@ -151,6 +173,12 @@ class HttpJob(connector.AsyncConnector):
             if cancel.body is not None:
                 _placeholders(cancel.body, "cancel.body")
         job_id_field = _string_field(custom, "job_id_field", "id")
+        policy = current_policy(self._policy)
+        # Refused now rather than at the first poll, once the job runs: status and cancel requests
+        # to an address the policy refuses, or to where the secret may not go.
+        for later in (status, cancel):
+            if later is not None:
+                _precheck(later, auth, policy)
         meta = HttpJobMeta(
             job_id="",
             status=status,
@@ -164,13 +192,13 @@ class HttpJob(connector.AsyncConnector):
             timeout=timeout,
             auth=auth,
         )
-        response = self._send(submit, meta, connection, "submit")
-        document = self._json(response, submit, "submit")
+        response = _send(submit, meta, connection, "submit", policy, CUSTOM)
+        document = _json(response, submit, "submit")
         job_id = lookup(document, job_id_field)
         if is_missing(job_id) or isinstance(job_id, (dict, list)) or job_id is None:
             raise HttpRequestError(
                 f"{TASK}: the submit answer of {submit.method} {submit.url} has no job id at "
-                f"'{job_id_field}' (custom field 'job_id_field'): {excerpt(response.text)}",
+                f"'{job_id_field}' (custom field 'job_id_field'): {response.excerpt()}",
                 url=submit.url,
             )
         meta.job_id = str(job_id)
@@ -178,18 +206,19 @@ class HttpJob(connector.AsyncConnector):
 
     def get(self, resource_meta: HttpJobMeta, connection: connector.Connection) -> connector.Resource:
         """Send the status request and map the state it reports to a phase."""
-        meta = resource_meta
+        meta = _checked(resource_meta)
+        policy = current_policy(self._policy)
         request = dataclasses.replace(meta.status, url=_fill(meta.status.url, meta.job_id, quote=True))
-        response = self._send(request, meta, connection, "status")
-        document = self._json(response, request, "status")
+        response = _send(request, meta, connection, "status", policy, META)
+        document = _json(response, request, "status")
         state = lookup(document, meta.state_field)
         if is_missing(state) or isinstance(state, (dict, list)):
             raise HttpRequestError(
                 f"{TASK}: the status answer of {request.method} {request.url} has no state at "
-                f"'{meta.state_field}' (custom field 'state_field'): {excerpt(response.text)}",
+                f"'{meta.state_field}' (custom field 'state_field'): {response.excerpt()}",
                 url=request.url,
             )
-        phase = self._phase(str(state), meta)
+        phase = _phase(str(state), meta, response.redact)
         message = lookup(document, meta.message_field) if meta.message_field else None
         outputs = None
         if phase is connector.Phase.SUCCEEDED and meta.outputs_field:
@@ -197,7 +226,7 @@ class HttpJob(connector.AsyncConnector):
             if not isinstance(outputs, dict):
                 raise HttpRequestError(
                     f"{TASK}: the status answer of {request.method} {request.url} has no object of outputs "
-                    f"at '{meta.outputs_field}' (custom field 'outputs_field'): {excerpt(response.text)}",
+                    f"at '{meta.outputs_field}' (custom field 'outputs_field'): {response.excerpt()}",
                     url=request.url,
                 )
         links = (
@@ -205,69 +234,112 @@ class HttpJob(connector.AsyncConnector):
             if meta.log_url
             else []
         )
+        shown = str(message) if message is not None and not is_missing(message) else f"state {state!s}"
         return connector.Resource(
             phase,
-            message=str(message) if message is not None and not is_missing(message) else f"state {state!s}",
+            message=response.redact(shown),
             log_links=links,
             outputs=outputs,
-            custom_info={"job_id": meta.job_id, "state": state},
+            custom_info={
+                "job_id": meta.job_id,
+                "state": response.redact(state) if isinstance(state, str) else state,
+            },
         )
 
     def delete(self, resource_meta: HttpJobMeta, connection: connector.Connection) -> None:
         """Send the cancel request; an answer of 404, 409 or 410 means the job is already over."""
-        meta = resource_meta
+        meta = _checked(resource_meta)
         if meta.cancel is None:
             return  # the API cannot cancel: forgetting the job is all delete can do
+        policy = current_policy(self._policy)
         body = _fill(meta.cancel.body, meta.job_id, quote=False) if meta.cancel.body is not None else None
         request = dataclasses.replace(
             meta.cancel, url=_fill(meta.cancel.url, meta.job_id, quote=True), body=body
         )
         try:
-            self._send(request, meta, connection, "cancel")
+            _send(request, meta, connection, "cancel", policy, META)
         except HttpStatusError as exc:
             if exc.status not in _GONE:
                 raise
 
-    # Helpers.
 
-    @staticmethod
-    def _send(request: Request, meta: HttpJobMeta, connection: connector.Connection, step: str) -> Response:
-        extra = auth_headers(meta.auth, connection, task=TASK)
-        response = send(request, timeout=meta.timeout, extra_headers=extra, task=TASK)
-        if not 200 <= response.status < 300:
-            raise HttpStatusError(
-                f"{TASK}: the {step} request {request.method} {request.url} was answered {response.status} "
-                f"{response.reason}: {excerpt(response.text)}",
-                url=request.url,
-                status=response.status,
-            )
-        return response
+def _checked(meta: HttpJobMeta) -> HttpJobMeta:
+    """The meta once every field passed the checks ``create`` applies: a caller may have forged it."""
+    check_request(meta.status, task=TASK, prefix="status.", where=META)
+    _placeholders(meta.status.url, "status.url", META)
+    if meta.cancel is not None:
+        check_request(meta.cancel, task=TASK, prefix="cancel.", where=META)
+        _placeholders(meta.cancel.url, "cancel.url", META)
+        if meta.cancel.body is not None:
+            _placeholders(meta.cancel.body, "cancel.body", META)
+    _placeholders(meta.log_url, "log_url", META)
+    check_timeout(meta.timeout, task=TASK, where=META)
+    if meta.auth is not None:
+        check_auth(meta.auth, task=TASK, where=META)
+    if not is_unicode(meta.job_id):
+        raise HttpConfigError(
+            f"{TASK}: the {META} 'job_id' is not valid Unicode text (it has a lone surrogate)", field="job_id"
+        )
+    return dataclasses.replace(meta, state_map=_state_map(meta.state_map, META))
 
-    @staticmethod
-    def _json(response: Response, request: Request, step: str) -> Any:
-        reason = invalid_json(response)
-        if reason is None and not response.is_json:
-            reason = f"its Content-Type is {response.headers.get('content-type', 'missing')}"
-        if reason is not None:
-            raise HttpRequestError(
-                f"{TASK}: the {step} answer of {request.method} {request.url} is not valid JSON ({reason}): "
-                f"{excerpt(response.text)}",
-                url=request.url,
-            )
-        return response.data
 
-    @staticmethod
-    def _phase(state: str, meta: HttpJobMeta) -> connector.Phase:
-        if state in meta.state_map:
-            return connector.Phase[meta.state_map[state]]
-        try:
-            return connector.Phase.from_state(state)
-        except ValueError:
-            raise HttpRequestError(
-                f"{TASK}: the job state {state!r} is neither in the custom field 'state_map' nor a state "
-                "connector.Phase.from_state knows; add it to 'state_map'",
-                url=meta.status.url,
-            ) from None
+def _precheck(request: Request, auth: Auth | None, policy: EgressPolicy) -> None:
+    """Raise ``HttpEgressError`` when the policy refuses ``request`` whatever the job's id (no lookup)."""
+    origin = origin_of(request.url)  # {job_id} is allowed in the path only: the origin is known
+    try:
+        policy.check_literal(origin)
+        if auth is not None:
+            policy.check_secret(auth.secret, origin)
+    except Denied as denied:
+        raise refused(denied, task=TASK, what=f"{request.method} {request.url}") from None
+
+
+def _send(
+    request: Request,
+    meta: HttpJobMeta,
+    connection: connector.Connection,
+    step: str,
+    policy: EgressPolicy,
+    where: str,
+) -> Response:
+    if where == META:
+        check_request(request, task=TASK, prefix=f"{step}.", where=META)  # with the job's id filled in
+    sent = credentials(request, meta.auth, connection, policy=policy, task=TASK, where=where)
+    response = send(request, timeout=meta.timeout, credentials=sent, policy=policy, task=TASK)
+    if not 200 <= response.status < 300:
+        raise HttpStatusError(
+            f"{TASK}: the {step} request {request.method} {request.url} was answered {response.status} "
+            f"{response.reason}: {response.excerpt()}",
+            url=request.url,
+            status=response.status,
+        )
+    return response
+
+
+def _json(response: Response, request: Request, step: str) -> Any:
+    reason = invalid_json(response)
+    if reason is None and not response.is_json:
+        reason = f"its Content-Type is {response.redact(response.headers.get('content-type', 'missing'))}"
+    if reason is not None:
+        raise HttpRequestError(
+            f"{TASK}: the {step} answer of {request.method} {request.url} is not valid JSON ({reason}): "
+            f"{response.excerpt()}",
+            url=request.url,
+        )
+    return response.data
+
+
+def _phase(state: str, meta: HttpJobMeta, redact: Redactor) -> connector.Phase:
+    if state in meta.state_map:
+        return connector.Phase[meta.state_map[state]]
+    try:
+        return connector.Phase.from_state(state)
+    except ValueError:
+        raise HttpRequestError(
+            f"{TASK}: the job state {redact(state)!r} is neither in the custom field 'state_map' nor a state "
+            "connector.Phase.from_state knows; add it to 'state_map'",
+            url=meta.status.url,
+        ) from None
 
 
 def _with_headers(request: Request, common: Mapping[str, str]) -> Request:

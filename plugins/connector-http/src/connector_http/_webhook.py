@@ -6,8 +6,10 @@ from typing import Any
 
 import connector
 
-from ._exceptions import HttpRequestError
-from ._http import auth_headers, excerpt, invalid_json, read_auth, read_request, read_timeout, send
+from ._egress import EgressPolicy
+from ._exceptions import HttpRequestError, HttpResponseTooLargeError
+from ._http import credentials, current_policy, invalid_json, read_auth, read_request, read_timeout
+from ._urllib import send
 
 TASK = "webhook"
 # Answers worth trying again later: the server is overloaded, timed out, or failed on its side.
@@ -18,17 +20,25 @@ class Webhook(connector.SyncConnector):
     """Sends one HTTP request and answers with its status, headers and body.
 
     Custom fields: ``url`` (required), ``method`` (default POST with a body, GET without),
-    ``headers``, ``body`` (a string as is; anything else as JSON), ``timeout`` (seconds, default 30),
-    and ``auth_secret``/``auth_header``/``auth_scheme`` (see the README). Outputs: ``status``,
-    ``headers`` (lower-cased names) and ``body`` (parsed when the answer is JSON).
+    ``headers``, ``body`` (a string as is; anything else as JSON), ``timeout`` (seconds, default 30,
+    at most 3600), and ``auth_secret``/``auth_header``/``auth_scheme`` (see the README). Outputs:
+    ``status``, ``headers`` (lower-cased names) and ``body`` (parsed when the answer is JSON).
 
     A 2xx answer succeeds. 408, 425, 429, 5xx, a timeout or no connection end in RETRYABLE_FAILED,
-    other statuses and a JSON answer that does not parse in FAILED. Bad custom fields raise
-    ``HttpConfigError``.
+    other statuses, a JSON answer that does not parse and a body over CONNECTOR_HTTP_MAX_BODY in
+    FAILED. Bad custom fields, and a request the egress policy refuses, raise ``HttpConfigError``
+    (INVALID_ARGUMENT). ``policy`` replaces the one the environment sets (``EgressPolicy``).
     """
 
     name = "Webhook"
     task_type_name = "webhook"
+
+    def __init__(self, *, policy: EgressPolicy | None = None) -> None:
+        super().__init__()
+        # A bad CONNECTOR_HTTP_* setting marks the connector broken at load (connector check says
+        # so); the environment is read again at each request.
+        self._policy = policy
+        current_policy(policy)
 
     def do(
         self, task_template: connector.TaskTemplate, connection: connector.Connection
@@ -37,10 +47,14 @@ class Webhook(connector.SyncConnector):
         custom = task_template.custom
         request = read_request(custom, task=TASK)
         timeout = read_timeout(custom, task=TASK)
-        extra = auth_headers(read_auth(custom, task=TASK), connection, task=TASK)
+        auth = read_auth(custom, task=TASK)
+        policy = current_policy(self._policy)
+        sent = credentials(request, auth, connection, policy=policy, task=TASK)
         what = f"{request.method} {request.url}"
         try:
-            response = send(request, timeout=timeout, extra_headers=extra, task=TASK)
+            response = send(request, timeout=timeout, credentials=sent, policy=policy, task=TASK)
+        except HttpResponseTooLargeError as exc:
+            return connector.Resource(connector.Phase.FAILED, message=str(exc))
         except HttpRequestError as exc:
             return connector.Resource(connector.Phase.RETRYABLE_FAILED, message=str(exc))
         outputs: dict[str, Any] = {
@@ -53,17 +67,17 @@ class Webhook(connector.SyncConnector):
             phase = connector.Phase.RETRYABLE_FAILED if retryable else connector.Phase.FAILED
             return connector.Resource(
                 phase,
-                message=f"{TASK}: {what} answered {response.status} {response.reason}: "
-                f"{excerpt(response.text)}",
-                custom_info={"status": response.status, "body": excerpt(response.text)},
+                message=f"{TASK}: {what} answered {response.status} {response.reason}: {response.excerpt()}",
+                custom_info={"status": response.status, "body": response.excerpt()},
             )
         reason = invalid_json(response)
         if reason is not None:
+            content_type = response.redact(response.headers.get("content-type", ""))
             return connector.Resource(
                 connector.Phase.FAILED,
                 message=f"{TASK}: {what} answered {response.status} with Content-Type "
-                f"{response.headers.get('content-type')} but its body is not valid JSON: {reason}",
-                custom_info={"status": response.status, "body": excerpt(response.text)},
+                f"{content_type} but its body is not valid JSON: {reason}",
+                custom_info={"status": response.status, "body": response.excerpt()},
             )
         return connector.Resource(
             connector.Phase.SUCCEEDED, message=f"{what} answered {response.status}", outputs=outputs
