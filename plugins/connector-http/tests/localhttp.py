@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -31,6 +31,11 @@ class Answer:
     body: Any = b""
     headers: dict[str, str] = dataclasses.field(default_factory=dict)
     hang: bool = False  # wait until the test ends before answering (for client timeouts)
+    reason: str | None = None  # the status line's reason phrase, when not the standard one
+    # A body made while it is sent, chunk by chunk, until the client stops reading; ``length`` is
+    # then the Content-Length to announce (None: none, the body ends when the connection closes).
+    stream: Callable[[], Iterator[bytes]] | None = None
+    length: int | None = None
 
 
 Route = Callable[[Seen], Answer]
@@ -42,6 +47,8 @@ class LocalServer:
     def __init__(self) -> None:
         self.routes: dict[tuple[str, str], Route] = {}
         self.seen: list[Seen] = []
+        #: Bytes of streamed bodies the client's socket accepted before it stopped reading.
+        self.streamed = 0
         self.released = threading.Event()
         server = self
 
@@ -64,6 +71,9 @@ class LocalServer:
                 if answer.hang:
                     server.released.wait(30)
                     return
+                if answer.stream is not None:
+                    self._stream(answer)
+                    return
                 body = answer.body
                 headers = dict(answer.headers)
                 if isinstance(body, (dict, list)):
@@ -71,12 +81,28 @@ class LocalServer:
                     headers.setdefault("Content-Type", "application/json")
                 if isinstance(body, str):
                     body = body.encode()
-                self.send_response(answer.status)
+                self.send_response(answer.status, answer.reason)
                 for name, value in headers.items():
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+
+            def _stream(self, answer: Answer) -> None:
+                assert answer.stream is not None
+                self.send_response(answer.status, answer.reason)
+                for name, value in answer.headers.items():
+                    self.send_header(name, value)
+                if answer.length is not None:
+                    self.send_header("Content-Length", str(answer.length))
+                self.end_headers()
+                self.close_connection = True
+                try:
+                    for chunk in answer.stream():
+                        self.wfile.write(chunk)
+                        server.streamed += len(chunk)
+                except OSError:  # the client closed the connection: it stopped reading
+                    pass
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
 

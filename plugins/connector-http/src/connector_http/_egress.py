@@ -107,10 +107,11 @@ class Origin:
     @classmethod
     def parse(cls, text: str) -> Origin:
         """An origin written as ``scheme://host[:port]`` (a final ``/`` allowed); raises ``OriginError``."""
+        origin = origin_of(text)
         parts = urllib.parse.urlsplit(text)
         if parts.path not in ("", "/") or parts.query or parts.fragment or text.endswith(("?", "#")):
             raise OriginError("an origin has no path, query or fragment")
-        return origin_of(text)
+        return origin
 
 
 def origin_of(url: str) -> Origin:
@@ -125,7 +126,10 @@ def origin_of(url: str) -> Origin:
             "it has a space, a control character or a character that is not ASCII "
             "(percent-encode them; write international host names in punycode)"
         )
-    parts = urllib.parse.urlsplit(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:  # an unclosed "[", for one
+        raise OriginError("its host is neither a DNS name nor an IP address") from None
     scheme = parts.scheme.lower()
     if scheme not in DEFAULT_PORTS:
         raise OriginError("only http:// and https:// URLs are allowed")
@@ -147,8 +151,8 @@ def origin_of(url: str) -> Origin:
         try:
             address = ipaddress.IPv6Address(match["ipv6"])
         except ValueError:
-            raise OriginError("its host is not a valid IPv6 address") from None
-        return Origin(scheme, address.compressed, port)
+            raise OriginError("its host is neither a DNS name nor an IP address") from None
+        return Origin(scheme, show_address(address), port)
     host = match["host"]
     name = host[:-1] if host.endswith(".") else host
     if len(name) > 253 or not all(_LABEL.fullmatch(label) for label in name.split(".")):
@@ -159,7 +163,7 @@ def origin_of(url: str) -> Origin:
 def _canonical_host(host: str) -> str:
     host = host.strip("[]")
     try:
-        return ipaddress.ip_address(host.partition("%")[0]).compressed
+        return show_address(ipaddress.ip_address(host.partition("%")[0]))
     except ValueError:
         return host.lower().removesuffix(".")
 
@@ -264,16 +268,17 @@ class EgressPolicy:
             self.check_address(origin, origin.address)
 
     def resolve(
-        self, origin: Origin, *, host: str | None = None, resolver: Resolver = socket.getaddrinfo
+        self, origin: Origin, *, host: str | None = None, resolver: Resolver | None = None
     ) -> list[tuple[int, int, int, Any]]:
         """Look the host up once and check every address; ``(family, type, proto, sockaddr)`` to connect to.
 
         Connecting to these socket addresses, never to the name again, is what makes the check hold
         against DNS rebinding. ``host`` is the name to look up when it differs from ``origin.host``
         (brackets, case). Raises ``Denied`` when any address is refused, ``OSError`` when the name
-        does not resolve.
+        does not resolve. ``resolver`` defaults to ``socket.getaddrinfo``.
         """
-        found = resolver(host or origin.host, origin.port, 0, socket.SOCK_STREAM)
+        lookup = resolver if resolver is not None else socket.getaddrinfo
+        found = lookup(host or origin.host, origin.port, 0, socket.SOCK_STREAM)
         candidates: list[tuple[int, int, int, Any]] = []
         for family, kind, proto, _canonical, sockaddr in found:
             if family not in (socket.AF_INET, socket.AF_INET6):

@@ -67,7 +67,9 @@ def send(
         return HttpRequestError(f"{task}: {what} timed out after {timeout:g}s", url=request.url)
 
     def failed(reason: object) -> HttpRequestError:
-        return HttpRequestError(redact(f"{task}: {what} failed: {reason}"), url=request.url)
+        # One line: the reason may quote the remote (a bad status line), line breaks and all.
+        text = " ".join(redact(str(reason)).split())
+        return HttpRequestError(redact(f"{task}: {what} failed: {text}"), url=request.url)
 
     answer: Any
     try:
