@@ -303,6 +303,45 @@ def test_a_pickle_is_refused() -> None:
     assert message.startswith("cannot decode Simple: not a JSON resource meta (")
 
 
+@dataclasses.dataclass
+class Measured(ResourceMeta):
+    ratio: float = 0.0
+    anything: Any = None
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b'{"v":1,"data":{"ratio":NaN}}', "NaN is not a JSON number"),
+        (b'{"v":1,"data":{"ratio":Infinity}}', "Infinity is not a JSON number"),
+        (b'{"v":1,"data":{"ratio":-Infinity}}', "-Infinity is not a JSON number"),
+        # Past a float's range json.loads reads an infinity too.
+        (b'{"v":1,"data":{"ratio":1e999}}', "the number 1e999 is out of a float's range"),
+        (b'{"v":1,"data":{"ratio":-1E+400}}', "the number -1E+400 is out of a float's range"),
+        (
+            b'{"v":1,"data":{"ratio":%s.0}}' % (b"9" * 400),
+            "the number 9999999999999999999999999999999999999... is out of a float's range",
+        ),
+        # Wherever it is: in an Any field, in a key decode ignores, in the envelope.
+        (b'{"v":1,"data":{"anything":[1,{"x":NaN}]}}', "NaN is not a JSON number"),
+        (b'{"v":1,"data":{"unknown":Infinity}}', "Infinity is not a JSON number"),
+        (b'{"v":NaN,"data":{}}', "NaN is not a JSON number"),
+    ],
+)
+def test_nan_and_infinities_are_refused_as_encode_refuses_them(data: bytes, reason: str) -> None:
+    # Issue 9: json.loads reads NaN and Infinity, which encode (allow_nan=False) never writes.
+    assert decode_error(Measured, data) == (
+        f"cannot decode Measured: {reason}; encode never writes NaN or infinite numbers"
+    )
+
+
+def test_finite_floats_at_the_ends_of_the_range_still_decode() -> None:
+    data = b'{"v":1,"data":{"ratio":-1.7976931348623157e308,"anything":[5e-324,1e-999,0.5]}}'
+    assert Measured.decode(data) == Measured(-1.7976931348623157e308, [5e-324, 0.0, 0.5])
+    meta = Measured(1.7976931348623157e308, {"x": -0.0})
+    assert Measured.decode(meta.encode()) == meta
+
+
 @pytest.mark.parametrize(
     "data",
     [

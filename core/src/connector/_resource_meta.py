@@ -8,6 +8,7 @@ import datetime as dt
 import enum
 import functools
 import json
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -67,7 +68,13 @@ class ResourceMeta:
                 f"cannot decode {name}: {len(data)} bytes is over the limit of {cls.max_encoded_size}"
             )
         try:
-            document = json.loads(bytes(data))
+            # NaN, Infinity and numbers past a float's range are refused as encode refuses them
+            # (issue 9): json.loads alone reads all three into a float field.
+            document = json.loads(bytes(data), parse_constant=_refuse_constant, parse_float=_finite_float)
+        except _NotFinite as exc:
+            raise ResourceMetaError(
+                f"cannot decode {name}: {exc}; encode never writes NaN or infinite numbers"
+            ) from None
         except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
             raise ResourceMetaError(f"cannot decode {name}: not a JSON resource meta ({exc})") from exc
         if not isinstance(document, dict) or "v" not in document or "data" not in document:
@@ -88,6 +95,22 @@ class ResourceMeta:
 
 class _Mismatch(Exception):
     """A decoded value does not fit its annotation; the message is a path and a reason."""
+
+
+class _NotFinite(Exception):
+    """The JSON holds NaN, Infinity, -Infinity or a number out of a float's range."""
+
+
+def _refuse_constant(token: str) -> float:
+    raise _NotFinite(f"{token} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        raise _NotFinite(f"the number {shown} is out of a float's range")
+    return number
 
 
 def _dump(value: Any) -> Any:

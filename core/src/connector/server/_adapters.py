@@ -104,13 +104,12 @@ def message_to_dict(message: Any) -> dict[str, Any]:
     this walks only the set fields, with json_format's rules (64-bit integers as strings, bytes as
     base64, enums by name, maps with string keys), and leaves well-known types (Duration, BoolValue,
     ...) and any field kind it does not handle to json_format itself, so the result is the same.
+    Raises ``ValueError`` for a value JSON has no form for (a Duration or Timestamp out of range).
     """
     try:
         return _message_fields(message)
     except _Unusual:
-        from google.protobuf import json_format
-
-        return dict(json_format.MessageToDict(message, preserving_proto_field_name=True))
+        return dict(_well_known(message))
 
 
 def _message_fields(message: Any) -> dict[str, Any]:
@@ -156,7 +155,8 @@ def _value_converter(field: Any) -> Callable[[Any], Any]:
         return str
     if kind == _TYPE_MESSAGE:
         if field.message_type.full_name.startswith("google.protobuf."):
-            return _well_known
+            name = field.name
+            return lambda message: _well_known(message, name)
         return _message_fields
     if kind == _TYPE_ENUM and field.enum_type.full_name != "google.protobuf.NullValue":
         names = {number: value.name for number, value in field.enum_type.values_by_number.items()}
@@ -172,10 +172,17 @@ def _same(value: Any) -> Any:
     return value
 
 
-def _well_known(message: Any) -> Any:
+def _well_known(message: Any, field: str | None = None) -> Any:
     from google.protobuf import json_format
 
-    return json_format.MessageToDict(message, preserving_proto_field_name=True)
+    try:
+        return json_format.MessageToDict(message, preserving_proto_field_name=True)
+    except (ValueError, json_format.Error) as exc:
+        # A Duration or Timestamp out of range is the caller's value: a ValueError, so INVALID_ARGUMENT;
+        # json_format's own error is no ValueError and was INTERNAL (issue 9). Worded as json_format
+        # words it for a field, whichever path found it (its doubled final period made single).
+        text = str(exc) if field is None else f"Failed to serialize {field} field: {exc}"
+        raise ValueError(text.rstrip(".") + ".") from exc
 
 
 def _unusual(value: Any) -> Any:

@@ -13,7 +13,9 @@ from ..hookspecs import Hook
 from ..registry._calls import ConnectorCalls
 from ._adapters import IdlAdapter, V1Adapter, V2Adapter
 from ._dispatch import Dispatcher
+from ._literal_mismatch import Mismatch
 from ._metrics import ServiceMetrics
+from ._protobuf_values import decode_duration, decode_timestamp
 from ._wire import decoded
 
 
@@ -37,7 +39,15 @@ class CallInfo:
 def _timestamp(message: Any, field: str) -> dt.datetime | None:
     if not message.HasField(field):
         return None
-    return getattr(message, field).ToDatetime(tzinfo=dt.timezone.utc)  # type: ignore[no-any-return]
+    timestamp = getattr(message, field)
+    try:
+        return decode_timestamp(timestamp)
+    except Mismatch as exc:  # the caller's value: INVALID_ARGUMENT, not ToDatetime's INTERNAL (issue 9)
+        raise BadRequestError(
+            f"the request's {field} is out of range: {exc.reason} "
+            f"(seconds={timestamp.seconds}, nanos={timestamp.nanos})",
+            field=field,
+        ) from None
 
 
 class Operations:
@@ -102,12 +112,23 @@ class Operations:
     async def metrics_of(self, adapter: IdlAdapter, request: Any, call: CallInfo) -> Any:
         """GetTaskMetrics: a job's metrics as a ``GetTaskMetricsResponse``."""
         calls, meta = await self._meta(adapter, request, call, Hook.GET_METRICS)
+        start_time, end_time = _timestamp(request, "start_time"), _timestamp(request, "end_time")
+        step = None
+        if request.HasField("step"):
+            try:  # ToTimedelta checks no range: it overflows, or passes nanos past a second (issue 9)
+                step = decode_duration(request.step)
+            except Mismatch as exc:
+                raise BadRequestError(
+                    f"the request's step is out of range: {exc.reason} "
+                    f"(seconds={request.step.seconds}, nanos={request.step.nanos})",
+                    field="step",
+                ) from None
         series = await calls.metrics(
             meta,
             queries=tuple(request.queries),
-            start_time=_timestamp(request, "start_time"),
-            end_time=_timestamp(request, "end_time"),
-            step=request.step.ToTimedelta() if request.HasField("step") else None,
+            start_time=start_time,
+            end_time=end_time,
+            step=step,
             deadline=call.deadline,
         )
         return adapter.metrics_response(series)
