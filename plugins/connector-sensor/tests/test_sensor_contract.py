@@ -1,4 +1,8 @@
-"""file_sensor keeps the connector contract: once with a file that exists, once timing out."""
+"""file_sensor keeps the connector contract: once with a file that exists, once timing out.
+
+CONNECTOR_SENSOR_ROOTS is the test's tmp dir (conftest's autouse ``sensor_root``), set before the
+contract builds the connector, which reads it.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,11 @@ from connector.testing import ConnectorContract, FakeClock
 
 class TestFileSensorFindsAFile(ConnectorContract):
     implementation = FileSensor
+
+    @pytest.fixture(autouse=True)
+    def roots(self, sensor_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Only the tmp dir: the contract's connector is built after this (autouse fixtures come first)."""
+        monkeypatch.setenv("CONNECTOR_SENSOR_ROOTS", str(sensor_root))
 
     @pytest.fixture
     def contract_inputs(self, tmp_path: Path) -> dict[str, str]:
