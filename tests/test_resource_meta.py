@@ -546,3 +546,13 @@ def test_the_codec_module_does_not_import_pickle() -> None:
 
 def test_resource_meta_is_exported() -> None:
     assert connector.ResourceMeta is ResourceMeta
+
+
+def test_a_whole_number_past_a_floats_range_in_a_float_field_is_refused() -> None:
+    @dataclasses.dataclass
+    class Reading(ResourceMeta):
+        value: float
+
+    with pytest.raises(ResourceMetaError) as info:
+        Reading.decode(b'{"v": 1, "data": {"value": 1' + b"0" * 400 + b"}}")
+    assert str(info.value) == "cannot decode Reading: value: the number is out of a float's range"

@@ -227,7 +227,10 @@ def _load(tp: Any, value: Any, path: str) -> Any:  # noqa: C901 - one branch per
             return value
     elif tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+            try:
+                return float(value)
+            except OverflowError:  # a whole number past a float's range (issue 9: was INTERNAL)
+                raise _Mismatch(f"{path}: the number is out of a float's range") from None
     elif tp is str:
         if isinstance(value, str):
             return value
