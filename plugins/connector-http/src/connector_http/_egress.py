@@ -15,7 +15,6 @@ import os
 import re
 import socket
 import time
-import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeAlias
 
@@ -41,6 +40,9 @@ _PRIVATE = tuple(
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 # What a URL may hold: printable ASCII without spaces (http.client refuses the rest, or sends it raw).
 _URL_CHARACTERS = re.compile(r"[\x21-\x7e]*")
+# RFC 3986's split of an absolute URL: the authority ends at the first "/", "?" or "#", as it does
+# for urllib (urlsplit, and urllib.request's _splithost) and for httpx.
+_URL = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*):(?://(?P<authority>[^/?#]*))?(?P<rest>.*)", re.S)
 _AUTHORITY = re.compile(r"(?:\[(?P<ipv6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9._-]+))(?::(?P<port>[0-9]*))?")
 _LABEL = re.compile(r"[A-Za-z0-9_-]{1,63}")
 
@@ -108,8 +110,8 @@ class Origin:
     def parse(cls, text: str) -> Origin:
         """An origin written as ``scheme://host[:port]`` (a final ``/`` allowed); raises ``OriginError``."""
         origin = origin_of(text)
-        parts = urllib.parse.urlsplit(text)
-        if parts.path not in ("", "/") or parts.query or parts.fragment or text.endswith(("?", "#")):
+        rest = _URL.match(text)
+        if rest is None or rest["rest"] not in ("", "/"):
             raise OriginError("an origin has no path, query or fragment")
         return origin
 
@@ -126,15 +128,12 @@ def origin_of(url: str) -> Origin:
             "it has a space, a control character or a character that is not ASCII "
             "(percent-encode them; write international host names in punycode)"
         )
-    try:
-        parts = urllib.parse.urlsplit(url)
-    except ValueError:  # an unclosed "[", for one
-        raise OriginError("its host is neither a DNS name nor an IP address") from None
-    scheme = parts.scheme.lower()
-    if scheme not in DEFAULT_PORTS:
+    parts = _URL.match(url)
+    if parts is None or parts["scheme"].lower() not in DEFAULT_PORTS:
         raise OriginError("only http:// and https:// URLs are allowed")
-    authority = parts.netloc
-    if not url[len(parts.scheme) + 1 :].startswith("//") or not authority:
+    scheme = parts["scheme"].lower()
+    authority = parts["authority"]
+    if authority is None or not authority:
         raise OriginError("it has no host")
     if "@" in authority:
         raise OriginError("it has a user name or password (send credentials with auth_secret)")

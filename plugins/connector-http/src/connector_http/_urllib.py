@@ -213,13 +213,13 @@ class _CheckedHandler(urllib.request.AbstractHTTPHandler):
         self._policy = policy
 
     def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(functools.partial(_CheckedHTTPConnection, policy=self._policy), req)  # type: ignore[arg-type]
+        return self.do_open(functools.partial(_CheckedHTTPConnection, policy=self._policy), req)
 
     def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
         # A context per connection, as urllib makes one: it reads SSL_CERT_FILE and SSL_CERT_DIR then.
         context = ssl.create_default_context()
         connection = functools.partial(_CheckedHTTPSConnection, policy=self._policy, context=context)
-        return self.do_open(connection, req)  # type: ignore[arg-type]
+        return self.do_open(connection, req)
 
     http_request = urllib.request.AbstractHTTPHandler.do_request_
     https_request = urllib.request.AbstractHTTPHandler.do_request_
