@@ -86,7 +86,8 @@ class LocalServer:
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                if self.command != "HEAD":  # HEAD announces the body's length, sends no body
+                    self.wfile.write(body)
 
             def _stream(self, answer: Answer) -> None:
                 assert answer.stream is not None
@@ -104,7 +105,7 @@ class LocalServer:
                 except OSError:  # the client closed the connection: it stopped reading
                     pass
 
-            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
+            do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # keep the test output clean

@@ -362,6 +362,16 @@ def test_a_large_error_body_is_cut_not_failed(server: LocalServer, monkeypatch: 
     )
 
 
+def test_a_head_answer_announcing_a_large_body_is_not_over_the_limit(
+    server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CONNECTOR_HTTP_MAX_BODY", "1024")
+    server.route("HEAD", "/big", Answer(200, "x" * 5000))
+    resource = webhook({"url": f"{server.url}/big", "method": "HEAD"})
+    assert resource.phase is Phase.SUCCEEDED
+    assert resource.outputs["headers"]["content-length"] == "5000"  # type: ignore[index]
+
+
 def test_a_large_status_answer_fails_the_step(server: LocalServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CONNECTOR_HTTP_MAX_BODY", "1024")
     server.route("GET", "/jobs/job-1", Answer(200, {"state": "done", "padding": "x" * 2000}))

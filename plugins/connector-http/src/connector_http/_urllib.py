@@ -91,11 +91,13 @@ def send(
         status = answer.code if isinstance(answer, urllib.error.HTTPError) else answer.status
         reason = redact(str(answer.reason))
         ok = 200 <= status < 300
+        # A HEAD answer's Content-Length is that of a body it does not send.
+        declared = None if request.method == "HEAD" else content_length(answer.headers.get("Content-Length"))
         try:
             body = read_bounded(
                 answer.read,
                 policy.max_body,
-                declared=content_length(answer.headers.get("Content-Length")),
+                declared=declared,
                 truncate=not ok,  # an error's body is only quoted: its start is enough
                 deadline=deadline,
             )
