@@ -284,6 +284,11 @@ GOOD = {"submit": {"url": "http://h/jobs"}, "status": {"url": "http://h/jobs/{jo
             "http_job: the custom field 'cancel.url' must be an http:// or https:// URL; got 'h'",
         ),
         (
+            {**GOOD, "status": {"url": "http://{job_id}.example/jobs"}},
+            "http_job: the custom field 'status.url' is not a URL connector-http can send: its host is "
+            "neither a DNS name nor an IP address; got 'http://{job_id}.example/jobs'",
+        ),
+        (
             {**GOOD, "status": {"url": "http://h/jobs/{id}"}},
             "http_job: the custom field 'status.url' uses {id}; the only placeholder is {job_id}",
         ),
