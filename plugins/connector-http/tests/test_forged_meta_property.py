@@ -1,4 +1,4 @@
-"""Property: no forged http_job meta makes get or delete fail as INTERNAL, or reach a refused server.
+"""Property: no forged http_job meta (nor webhook template) fails as INTERNAL, or reaches a refused server.
 
 Every field of ``HttpJobMeta`` gets hostile values (URLs of every scheme, to loopback, private and
 malformed hosts and ports; methods and headers with CR, LF and NUL; huge, negative and tiny
@@ -14,7 +14,7 @@ from typing import Any
 
 import grpc
 import pytest
-from connector_http import HttpJob, HttpJobMeta
+from connector_http import HttpJob, HttpJobMeta, Webhook
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from localftp import FtpListener
@@ -198,6 +198,96 @@ def test_no_forged_meta_is_internal_or_reaches_a_refused_server(
             run_blocking(call)
         except Exception as exc:
             status = status_for(exc, operation=hook, target=JOB)
+            assert status.code is not grpc.StatusCode.INTERNAL, status.message
+        assert forbidden.seen == []
+        assert ftp.connections == []
+
+    check()
+
+
+@pytest.fixture(scope="module")
+def allowed() -> Iterator[LocalServer]:
+    """A loopback server the webhook property allows: hostile values reach the HTTP client through it."""
+    local = LocalServer()
+    local.thread.start()
+    try:
+        yield local
+    finally:
+        local.httpd.shutdown()
+        local.httpd.server_close()
+
+
+def _templates(ports: list[str], allowed: str) -> st.SearchStrategy[dict[str, Any]]:
+    """Webhook custom fields: hostile strings as in a meta, values of the wrong JSON type, and URLs
+    of an allowed server, so that what the checks let through is sent."""
+    json_values = st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | _text,
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_text, inner, max_size=3),
+        max_leaves=6,
+    )
+    reachable = st.builds(lambda path: f"{allowed}/{path}", _PATH)
+    wrong_types = st.fixed_dictionaries(
+        {},
+        optional={
+            "url": json_values,
+            "method": json_values,
+            "headers": json_values,
+            "body": json_values,
+            "timeout": json_values,
+            "auth_secret": st.sampled_from(["db_password", "api_token", ""]) | json_values,
+            "auth_header": json_values,
+            "auth_scheme": json_values,
+        },
+    )
+    broad = st.builds(
+        lambda request, url, extra: {**request, **({"url": url} if url else {}), **extra},
+        _requests(ports),
+        st.none() | reachable | reachable,
+        st.just({}) | st.just({}) | wrong_types,
+    )
+    # A request that would be sent but for one hostile field: each check is then the only one that
+    # stands between that value and the HTTP client.
+    numbers = st.floats() | st.integers() | st.sampled_from([0, -1, 5e-324, 1e300, 3600, 3601, True])
+    hostile = st.one_of(
+        st.fixed_dictionaries({"url": _urls(ports) | json_values}),
+        st.fixed_dictionaries({"method": st.sampled_from(["GET /x", "GET\r\nX: 1", "", "G\x00"]) | _text}),
+        st.fixed_dictionaries({"headers": st.dictionaries(_text, st.just("1"), min_size=1, max_size=1)}),
+        st.fixed_dictionaries({"headers": st.dictionaries(st.just("X-A"), _text, min_size=1, max_size=1)}),
+        st.fixed_dictionaries({"headers": json_values}),
+        st.fixed_dictionaries({"body": json_values}),
+        st.fixed_dictionaries({"timeout": numbers | json_values}),
+        st.fixed_dictionaries(
+            {
+                "auth_secret": st.sampled_from(["db_password", "api_token"]) | _text,
+                "auth_header": st.sampled_from(["X-Key"]) | _text,
+                "auth_scheme": st.sampled_from(["Bearer", ""]) | _text,
+            }
+        ),
+    )
+    focused = st.builds(lambda url, extra: {"url": url, "method": "POST", **extra}, reachable, hostile)
+    return broad | focused | focused
+
+
+def test_no_webhook_template_is_internal_or_reaches_a_refused_server(
+    forbidden: LocalServer, allowed: LocalServer, ftp: FtpListener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = forbidden.url.rsplit(":", 1)[1]
+    monkeypatch.setenv("CONNECTOR_SECRET_DB_PASSWORD", "hunter2")
+    monkeypatch.setenv("CONNECTOR_HTTP_ALLOW", allowed.url)
+    monkeypatch.setenv(
+        "CONNECTOR_HTTP_SECRET_ORIGINS", f"db_password={forbidden.url},db_password={allowed.url}"
+    )
+    calls = connector.ConnectorCalls(registry_of(Webhook).get("webhook"))
+
+    # The webhook answers a remote's failures with a Resource: whatever it raises is about the request.
+    @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(custom=_templates([port, str(ftp.port), allowed.url.rsplit(":", 1)[1]], allowed.url))
+    def check(custom: dict[str, Any]) -> None:
+        template = connector.TaskTemplate("webhook", custom=custom)
+        try:
+            run_blocking(calls.do(template))
+        except Exception as exc:
+            status = status_for(exc, operation="do", target="task type webhook@0")
             assert status.code is not grpc.StatusCode.INTERNAL, status.message
         assert forbidden.seen == []
         assert ftp.connections == []
