@@ -362,6 +362,18 @@ def test_a_large_error_body_is_cut_not_failed(server: LocalServer, monkeypatch: 
     )
 
 
+def test_a_body_that_trickles_in_stops_at_the_timeout(server: LocalServer) -> None:
+    def trickle() -> Iterator[bytes]:
+        for _ in range(2000):  # 100 s at this pace, if the client kept reading
+            yield b"x"
+            server.released.wait(0.05)
+
+    server.route("GET", "/slow", Answer(200, stream=trickle))
+    resource = webhook({"url": f"{server.url}/slow", "timeout": 0.3})
+    assert resource.phase is Phase.RETRYABLE_FAILED
+    assert resource.message == f"webhook: GET {server.url}/slow timed out after 0.3s"
+
+
 def test_a_head_answer_announcing_a_large_body_is_not_over_the_limit(
     server: LocalServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -514,6 +526,19 @@ def test_a_credential_in_a_bad_status_line_is_masked(allow: Allow, allow_secret:
             "webhook: the custom field 'auth_header' must be a header name (an HTTP token); "
             "got 'X-A\\r\\nX-B'",
         ),
+        *(
+            (
+                {"headers": {name: "1"}},
+                f"webhook: the custom field 'headers' sets {name!r}, which connector-http sets itself (the "
+                "host is the URL's, the body's length and framing are the body's)",
+            )
+            for name in ("Host", "content-length", "Transfer-Encoding", "Connection")
+        ),
+        (
+            {"auth_secret": "api token,x=https://evil.example"},
+            "webhook: the custom field 'auth_secret' must be a secret's name (letters, digits, '-', '_' and "
+            "'.'); got 'api token,x=https://evil.example'",
+        ),
         (
             {"auth_secret": "k", "auth_scheme": "Bearer x"},
             "webhook: the custom field 'auth_scheme' must be an HTTP token such as Bearer, or empty; "
@@ -578,6 +603,11 @@ def test_a_bad_webhook_field_is_invalid_argument(
             {"auth": {"secret": "k", "header": "X\r\nY", "scheme": ""}},
             "http_job: the resource meta field 'auth.header' must be a header name (an HTTP token); "
             "got 'X\\r\\nY'",
+        ),
+        (
+            {"auth": {"secret": "\ud800", "header": "X", "scheme": ""}},
+            "http_job: the resource meta field 'auth.secret' must be a secret's name (letters, digits, '-', "
+            "'_' and '.'); got '\\ud800'",
         ),
         (
             {"auth": {"secret": "", "header": "X", "scheme": ""}},

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from connector_http import HttpConfigError, HttpJob, HttpJobMeta, HttpRequestError, HttpStatusError
+from connector_http._http import Request
 from localhttp import Answer, JobsApi, LocalServer
 
 import connector
@@ -108,6 +109,23 @@ def test_an_unknown_state_says_to_map_it(driver: LifecycleDriver, server: LocalS
         ),
     ):
         driver.get(meta)
+
+
+def test_text_json_cannot_encode_is_escaped_in_the_message(
+    driver: LifecycleDriver, server: LocalServer
+) -> None:
+    # JSON can carry a lone surrogate ("\ud800"), which no UTF-8 message or gRPC status can.
+    body = '{"state": "running", "detail": "half \\ud800 a pair"}'
+    server.route("GET", "/jobs/1", Answer(200, body, {"Content-Type": "application/json"}))
+    meta = HttpJobMeta(
+        job_id="1",
+        status=Request("GET", f"{server.url}/jobs/{{job_id}}"),
+        state_field="state",
+        message_field="detail",
+    )
+    resource = driver.get(meta)
+    assert resource.phase is Phase.RUNNING
+    assert resource.message == "half \\ud800 a pair"
 
 
 def test_the_job_id_is_quoted_in_urls(driver: LifecycleDriver, server: LocalServer) -> None:

@@ -29,6 +29,15 @@ _MISSING = object()
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _LINE_BREAK_OR_NUL = re.compile(r"[\r\n\x00]")
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
+# Headers that choose where a request goes on the remote (Host: another virtual host behind an
+# allowed address) or how it is framed (a Content-Length that is not the body's desynchronizes the
+# connection): the client sets them from the URL and the body, never a template.
+_MANAGED_HEADERS = frozenset(
+    ("host", "content-length", "transfer-encoding", "connection", "upgrade", "te", "trailer", "keep-alive")
+)
+# A secret's name as Kubernetes names a Secret's keys: what CONNECTOR_HTTP_SECRET_ORIGINS can write
+# (no ',' or '='), the environment variable and file lookups can find, and a message can quote.
+_SECRET_NAME = re.compile(r"[A-Za-z0-9._-]{1,253}")
 # A list index in a dotted path: ASCII digits, short enough for int() ("²".isdigit() is true).
 _INDEX = re.compile(r"[0-9]{1,9}")
 
@@ -198,6 +207,12 @@ def check_headers(headers: Mapping[Any, Any], *, task: str, field: str, where: s
                 f"{task}: the {where} '{field}' has a header name that is not an HTTP token: {name!r}",
                 field=field,
             )
+        if name.lower() in _MANAGED_HEADERS:
+            raise HttpConfigError(
+                f"{task}: the {where} '{field}' sets {name!r}, which connector-http sets itself "
+                "(the host is the URL's, the body's length and framing are the body's)",
+                field=field,
+            )
         problem = _header_value_problem(header)
         if problem:
             raise HttpConfigError(
@@ -262,6 +277,12 @@ def check_auth(auth: Auth, *, task: str, where: str = CUSTOM) -> None:
             raise HttpConfigError(
                 f"{task}: the {where} '{name}' must be a non-empty string; got {value!r}", field=name
             )
+    if not _SECRET_NAME.fullmatch(auth.secret):
+        raise HttpConfigError(
+            f"{task}: the {where} '{names[0]}' must be a secret's name (letters, digits, '-', '_' and "
+            f"'.'); got {auth.secret!r}",
+            field=names[0],
+        )
     if not _TOKEN.fullmatch(auth.header):
         raise HttpConfigError(
             f"{task}: the {where} '{names[1]}' must be a header name (an HTTP token); got {auth.header!r}",
@@ -348,6 +369,11 @@ def parse_body(text: str, *, is_json: bool) -> Any:
 def invalid_json(response: Response) -> str | None:
     """Why the body of a JSON response does not parse, or None when it parsed (or is not JSON)."""
     return response.data.error if isinstance(response.data, _InvalidJson) else None
+
+
+def printable(value: object) -> str:
+    """``str(value)`` safe to put in a message: JSON can carry lone surrogates, which UTF-8 cannot."""
+    return str(value).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def excerpt(text: str) -> str:

@@ -27,6 +27,7 @@ from ._http import (
     is_missing,
     is_unicode,
     lookup,
+    printable,
     read_auth,
     read_headers,
     read_request,
@@ -195,7 +196,12 @@ class HttpJob(connector.AsyncConnector):
         response = _send(submit, meta, connection, "submit", policy, CUSTOM)
         document = _json(response, submit, "submit")
         job_id = lookup(document, job_id_field)
-        if is_missing(job_id) or isinstance(job_id, (dict, list)) or job_id is None:
+        if (
+            is_missing(job_id)
+            or isinstance(job_id, (dict, list))
+            or job_id is None
+            or not is_unicode(str(job_id))
+        ):
             raise HttpRequestError(
                 f"{TASK}: the submit answer of {submit.method} {submit.url} has no job id at "
                 f"'{job_id_field}' (custom field 'job_id_field'): {response.excerpt()}",
@@ -234,16 +240,15 @@ class HttpJob(connector.AsyncConnector):
             if meta.log_url
             else []
         )
-        shown = str(message) if message is not None and not is_missing(message) else f"state {state!s}"
+        shown = message if message is not None and not is_missing(message) else f"state {state!s}"
+        if isinstance(state, str):
+            state = response.redact(printable(state))
         return connector.Resource(
             phase,
-            message=response.redact(shown),
+            message=response.redact(printable(shown)),
             log_links=links,
             outputs=outputs,
-            custom_info={
-                "job_id": meta.job_id,
-                "state": response.redact(state) if isinstance(state, str) else state,
-            },
+            custom_info={"job_id": meta.job_id, "state": state},
         )
 
     def delete(self, resource_meta: HttpJobMeta, connection: connector.Connection) -> None:

@@ -95,7 +95,9 @@ def send(
         declared = None if request.method == "HEAD" else content_length(answer.headers.get("Content-Length"))
         try:
             body = read_bounded(
-                answer.read,
+                # read1: what one receive brings, so the deadline is looked at between receives
+                # (read(n) waits for all n bytes, however slowly they trickle in).
+                answer.read1,
                 policy.max_body,
                 declared=declared,
                 truncate=not ok,  # an error's body is only quoted: its start is enough
