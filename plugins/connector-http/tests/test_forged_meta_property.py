@@ -139,7 +139,7 @@ def _requests(ports: list[str]) -> st.SearchStrategy[dict[str, Any]]:
 
 
 def _metas(ports: list[str]) -> st.SearchStrategy[dict[str, Any]]:
-    # Integers stay small: connector-core's decode of a float field fails on ones past a float's range.
+    # Integers stay within a float's range: past it, decode refuses the meta before any hook is called.
     usable = st.floats(0.001, 30)
     timeouts = (
         usable | usable | st.floats(allow_nan=False, allow_infinity=False) | st.integers(-(10**15), 10**15)
