@@ -14,6 +14,7 @@ from flyteidl.core import interface_pb2, types_pb2
 from flyteidl2.connector import connector_pb2
 
 from connector import ConnectorOrigin, ConnectorRecord, ConnectorRegistry, RegistrySettings, TaskCategory
+from connector.server._status import status_for
 from tests.server import sample_plugin
 from tests.server.conftest import (
     v1_category,
@@ -530,3 +531,9 @@ async def test_bad_results_are_internal(start_service: Any) -> None:
     )
     assert error.code() is grpc.StatusCode.INTERNAL
     assert error.details() == "delete for task type failing@0 failed: ValueError: cannot delete"
+
+
+def test_a_message_with_a_lone_surrogate_still_goes_out() -> None:
+    status = status_for(RuntimeError("bad \ud800 text"), operation="get", target="task type x@0")
+    assert status.message == "get for task type x@0 failed: RuntimeError: bad \\ud800 text"
+    status.message.encode("utf-8")  # what grpc does with it

@@ -53,9 +53,10 @@ def scrub(text: str) -> str:
 
 def bound(text: str, limit: int = MAX_MESSAGE_BYTES) -> str:
     """Cut ``text`` to at most ``limit`` UTF-8 bytes, marking the cut."""
-    data = text.encode("utf-8")
+    # A lone surrogate (text a connector built from bytes) has no UTF-8 form; grpc would fail to send it.
+    data = text.encode("utf-8", errors="backslashreplace")
     if len(data) <= limit:
-        return text
+        return data.decode("utf-8")
     marker = " … (truncated; see the server log)"
     head = data[: limit - len(marker.encode())].decode("utf-8", errors="ignore")
     return head + marker
