@@ -155,7 +155,14 @@ def test_jobs_show(cli: Cli) -> None:
     assert f"Inputs digest: {record.inputs_digest}" in lines
     document = json.loads(cli.run("jobs", "show", record.id, "--json").stdout)
     assert document["template"]["custom"] == {"root": str(cli.root)}
-    assert json.loads(document["resource_meta"])["data"]["root"] == str(cli.root)
+    envelope = document["resource_meta"]  # as handed out: signed with the machine's key
+    assert envelope.startswith("cm1\nlocal-")
+    assert json.loads(envelope.split("\n", 4)[4])["data"]["root"] == str(cli.root)
+    payload = next(line for line in lines if line.startswith("Resource meta:"))
+    assert json.loads(payload.removeprefix("Resource meta:"))["data"]["root"] == str(cli.root)
+    assert next(line for line in lines if line.startswith("Signed with:")).startswith(
+        "Signed with:   key 'local-"
+    )
 
 
 def test_unknown_job_ids_exit_2(cli: Cli) -> None:
@@ -212,9 +219,10 @@ def test_an_unusable_connector_home_is_an_error(cli: Cli) -> None:
     blocker = cli.root / "a-file"
     blocker.write_text("")
     home = blocker / "home"
+    keys = {"CONNECTOR_META_KEYS": "k1=" + "k" * 32}  # the key file under CONNECTOR_HOME is not needed
     done = cli.venv.run(
         ["connector", "run", "fakejob", *cli.fake(), "--output-prefix", str(cli.root)],
-        env={"CONNECTOR_HOME": str(home)},
+        env={"CONNECTOR_HOME": str(home), **keys},
     )
     assert (done.returncode, done.stdout) == (1, "")
     assert done.stderr == (
@@ -229,7 +237,17 @@ def test_an_unusable_connector_home_is_an_error(cli: Cli) -> None:
         "directory; pass an output prefix, or point CONNECTOR_HOME at a writable directory\n",
         done.stderr,
     ), done.stderr
-    assert cli.count("create ") == 0  # the journal is checked before a job is started
+    # Without configured keys, the key file under CONNECTOR_HOME cannot be made either.
+    done = cli.venv.run(
+        ["connector", "run", "fakejob", *cli.fake(), "--output-prefix", str(cli.root)],
+        env={"CONNECTOR_HOME": str(home)},
+    )
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == (
+        f"Error: cannot make the resource-meta key file '{home}/meta-keys': Not a directory; set "
+        "CONNECTOR_META_KEYS or CONNECTOR_META_KEYS_FILE, or point CONNECTOR_HOME at a writable directory\n"
+    )
+    assert cli.count("create ") == 0  # the journal and the key are checked before a job is started
 
 
 def test_mixins_run_through_the_installed_plugin(cli: Cli) -> None:

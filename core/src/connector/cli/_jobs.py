@@ -17,6 +17,7 @@ from .._exceptions import (
     JournalError,
 )
 from ..registry._registry import ConnectorRegistry, default_registry
+from ..registry._signing import unwrap
 from ..runner._api import cancel_job, prepare_resume
 from ..runner._journal import JobJournal, JobRecord, JobState, iso_time
 from ..runner._options import RunOptions
@@ -117,6 +118,10 @@ def show_job(job_id: str, as_json: bool) -> None:
     if as_json:
         print_json(document)
         return
+    # The meta's own bytes, and the key its envelope names (the envelope spans several lines).
+    key_id, payload = unwrap(record.resource_meta)
+    document["resource_meta"] = payload.decode(errors="replace")
+    document["signed_with"] = f"key {key_id!r}" if key_id else "not signed"
     labels = {
         "id": "Id",
         "category": "Category",
@@ -130,6 +135,7 @@ def show_job(job_id: str, as_json: bool) -> None:
         "output_prefix": "Output prefix",
         "inputs_digest": "Inputs digest",
         "resource_meta": "Resource meta",
+        "signed_with": "Signed with",
         "pid": "Process",
         "host": "Host",
     }

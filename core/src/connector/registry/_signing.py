@@ -158,6 +158,17 @@ class MetaSigner:
         return cls(keys, accept_unsigned=accept_unsigned, source=source, on_unsigned=on_unsigned)
 
 
+def unwrap(data: bytes) -> tuple[str | None, bytes]:
+    """The key id and the meta bytes of an envelope, unchecked, for display (``connector jobs show``).
+
+    ``(None, data)`` for bytes without an envelope. Never use it to trust a meta: ``verify`` does that.
+    """
+    parts = data.split(b"\n", 4)
+    if len(parts) != 5 or parts[0] != _MAGIC:
+        return None, data
+    return parts[1].decode(errors="replace"), parts[4]
+
+
 def _mac(key: MetaKey, head: bytes, payload: bytes) -> bytes:
     digest = hmac.new(key.secret, head + payload, hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=")
