@@ -78,7 +78,7 @@ def environ_for(venv: Venv | None, **overrides: str) -> dict[str, str]:
 class Served:
     """A ``connector serve`` process; ``port`` and ``metrics_port`` are read from what it prints."""
 
-    def __init__(self, command: Sequence[str], environ: dict[str, str]) -> None:
+    def __init__(self, command: Sequence[str], environ: dict[str, str], *, wait_serving: bool = True) -> None:
         self.process = subprocess.Popen(
             list(command), env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
@@ -92,23 +92,36 @@ class Served:
         for pump in self._pumps:
             pump.start()
         self.port = int(self._wait_for(ADDRESS).group(1))
+        #: When the address line was read (``wait_serving`` measures from it).
+        self.address_time = time.monotonic()
         metrics = self._wait_for(re.compile(r"^(Serving metrics on .*|Metrics are off)$"))
         found = _METRICS.match(metrics.group(0))
         self.metrics_port = int(found.group(1)) if found else None
         self.channel = grpc.insecure_channel(f"127.0.0.1:{self.port}")
-        health = health_pb2_grpc.HealthStub(self.channel)
-        for _ in range(300):
-            if (
-                health.Check(health_pb2.HealthCheckRequest(), timeout=5).status
-                == health_pb2.HealthCheckResponse.SERVING
-            ):
-                break
-            time.sleep(0.05)
+        if wait_serving:
+            self.wait_serving()
         self.v1 = agent_pb2_grpc.AsyncAgentServiceStub(self.channel)
         self.v1_sync = agent_pb2_grpc.SyncAgentServiceStub(self.channel)
         self.v1_meta = agent_pb2_grpc.AgentMetadataServiceStub(self.channel)
         self.v2 = service_pb2_grpc.AsyncConnectorServiceStub(self.channel)
         self.v2_meta = service_pb2_grpc.ConnectorMetadataServiceStub(self.channel)
+
+    def wait_serving(self) -> float:
+        """Poll the health service until it says SERVING; the seconds since the address line."""
+        health = health_pb2_grpc.HealthStub(self.channel)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            status = health.Check(health_pb2.HealthCheckRequest(), timeout=5).status
+            if status == health_pb2.HealthCheckResponse.SERVING:
+                return time.monotonic() - self.address_time
+            time.sleep(0.05)
+        raise AssertionError("never SERVING; stderr:\n" + "\n".join(self.stderr))
+
+    def terminate(self) -> tuple[int, float]:
+        """SIGTERM; the exit code and the seconds it took to exit."""
+        start = time.monotonic()
+        code = self.stop(signal.SIGTERM)
+        return code, time.monotonic() - start
 
     def _pump(self, stream: Any, lines: list[str], to_queue: bool) -> None:
         for line in stream:

@@ -10,37 +10,22 @@ answers for them, and exits 0 on SIGTERM within the drain timeout.
 from __future__ import annotations
 
 import json
-import os
-import queue
-import re
-import signal
-import subprocess
-import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
 
 import grpc
 import pytest
 from flyteidl.admin import agent_pb2
 from flyteidl.core import execution_pb2
 from flyteidl.service import agent_pb2_grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.server.conftest import v1_category, v1_inputs, v1_template
+from tests.server.served import ENTRY_POINTS, SAMPLE_SOURCE, Served, environ_for
 from tests.support.venvs import Venv
 from tests.support.wheels import build_wheel
 
 pytestmark = pytest.mark.e2e
 
-SAMPLE_SOURCE = (Path(__file__).parent / "sample_plugin.py").read_text()
-SAMPLE_ENTRY_POINTS = {
-    "filejob": "connector_svctest:FileJobConnector",
-    "asleep": "connector_svctest:AsyncSleepConnector",
-    "syncecho": "connector_svctest:SyncEcho",
-    "asyncdo@2": "connector_svctest:AsyncDo",
-}
 #: Entry-point name, the statement its module raises at import, and what the error says it raised.
 RAISERS = {
     "kbd": ('raise KeyboardInterrupt("pressed at import")', "KeyboardInterrupt: pressed at import"),
@@ -69,7 +54,6 @@ class Stuck(connector.SyncConnector):
 '''
 IMPORT_TIMEOUT = 2
 DRAIN_TIMEOUT = 3
-_ADDRESS = re.compile(r"^Serving gRPC on 127\.0\.0\.1:(\d+) ")
 
 
 def raised_message(name: str) -> str:
@@ -96,7 +80,7 @@ def venv(tmp_path_factory: pytest.TempPathFactory, core_wheel: Path) -> Venv:
         "connector-svctest",
         "1.0",
         {"connector_svctest/__init__.py": SAMPLE_SOURCE},
-        {"connector": SAMPLE_ENTRY_POINTS},
+        {"connector": ENTRY_POINTS},
     )
     hang = build_wheel(
         wheels,
@@ -149,99 +133,30 @@ def test_run_of_a_broken_connector_exits_1_with_its_message(venv: Venv, name: st
     assert done.stderr.splitlines()[-1] == f"Error: task type {name}@0 cannot be run: {message}"
 
 
-class Serve:
-    """``connector serve`` as a process; ``port`` is read from its address line, at ``address_time``."""
-
-    def __init__(self, venv: Venv, environ: dict[str, str]) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR_")}
-        env.pop("PYTHONPATH", None)
-        env.update(CONNECTOR_HOME=str(venv.path / "connector-home"), **environ)
-        command = [str(venv.bin / "connector"), "serve", "--port", "0", "--prometheus-port", "off"]
-        self.process = subprocess.Popen(
-            [*command, "--drain-timeout", str(DRAIN_TIMEOUT)],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.stderr: list[str] = []
-        self._pumps = [
-            threading.Thread(target=self._pump, args=(self.process.stdout, self.lines.put), daemon=True),
-            threading.Thread(target=self._pump, args=(self.process.stderr, self.stderr.append), daemon=True),
-        ]
-        for pump in self._pumps:
-            pump.start()
-        self.port = self._address()
-        self.address_time = time.monotonic()
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{self.port}")
-
-    @staticmethod
-    def _pump(stream: IO[str], put: Callable[[str], None]) -> None:
-        for line in stream:
-            put(line.rstrip("\n"))
-
-    def _address(self) -> int:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                found = _ADDRESS.match(self.lines.get(timeout=0.1))
-            except queue.Empty:
-                if self.process.poll() is not None:
-                    break
-                continue
-            if found:
-                return int(found.group(1))
-        raise AssertionError("no address line; stderr:\n" + "\n".join(self.stderr))
-
-    def wait_serving(self) -> float:
-        """Poll the health service until it says SERVING; the seconds since the address line."""
-        health = health_pb2_grpc.HealthStub(self.channel)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            status = health.Check(health_pb2.HealthCheckRequest(), timeout=5).status
-            if status == health_pb2.HealthCheckResponse.SERVING:
-                return time.monotonic() - self.address_time
-            time.sleep(0.05)
-        raise AssertionError("never SERVING; stderr:\n" + "\n".join(self.stderr))
-
-    def terminate(self) -> tuple[int, float]:
-        """SIGTERM; the exit code and the seconds it took to exit."""
-        self.channel.close()
-        start = time.monotonic()
-        self.process.send_signal(signal.SIGTERM)
-        code = self.process.wait(60)
-        elapsed = time.monotonic() - start
-        for pump in self._pumps:
-            pump.join(30)
-        return code, elapsed
-
-    def kill(self) -> None:
-        self.channel.close()
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(30)
-
-
 @pytest.fixture
-def serve(venv: Venv) -> Iterator[Callable[..., Serve]]:
-    started: list[Serve] = []
+def serve(venv: Venv) -> Iterator[Callable[..., Served]]:
+    """``serve(**environ)``: ``connector serve`` from ``venv``, not yet waited for (the tests time it)."""
+    started: list[Served] = []
 
-    def start(**environ: str) -> Serve:
-        served = Serve(venv, environ)
+    def start(**environ: str) -> Served:
+        command = [str(venv.bin / "connector"), "serve", "--port", "0", "--prometheus-port", "off"]
+        served = Served(
+            [*command, "--drain-timeout", str(DRAIN_TIMEOUT)],
+            environ_for(venv, **environ),
+            wait_serving=False,
+        )
         started.append(served)
         return served
 
     yield start
     for served in started:
-        served.kill()
-        for stream in (served.process.stdout, served.process.stderr):
-            if stream is not None:
-                stream.close()
+        if served.process.poll() is None:
+            served.process.kill()
+        served.close()
 
 
 def test_serve_is_ready_for_the_others_within_the_limit_and_exits_0_on_sigterm(
-    serve: Callable[..., Serve], tmp_path: Path
+    serve: Callable[..., Served], tmp_path: Path
 ) -> None:
     served = serve(CONNECTOR_IMPORT_TIMEOUT=str(IMPORT_TIMEOUT))
     assert served.wait_serving() <= IMPORT_TIMEOUT + 1
@@ -290,7 +205,7 @@ def test_serve_is_ready_for_the_others_within_the_limit_and_exits_0_on_sigterm(
     assert "thread(s) still busy after the drain" in log  # the stuck worker: os._exit(0)
 
 
-def test_sigterm_while_an_import_hangs_exits_0_within_the_drain_timeout(serve: Callable[..., Serve]) -> None:
+def test_sigterm_while_an_import_hangs_exits_0_within_the_drain_timeout(serve: Callable[..., Served]) -> None:
     # The default limit (60 s) is far off: the import is still hanging when the signal comes.
     served = serve()
     code, elapsed = served.terminate()
