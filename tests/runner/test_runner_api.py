@@ -350,8 +350,9 @@ def test_a_failing_delete_on_cancel_leaves_the_row_cancelling(
 
 
 def test_sync_connectors_write_no_journal(
-    registry: ConnectorRegistry, journal: JobJournal, tmp_path: Path
+    registry: ConnectorRegistry, journal: JobJournal, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("CONNECTOR_HOME", str(tmp_path / "home"))
     result = run_connector(
         registry,
         "doer",
@@ -366,6 +367,7 @@ def test_sync_connectors_write_no_journal(
         {"custom": {"k": 1}, "inputs": {"a": 2}},
     )
     assert not journal.path.exists()
+    assert not (tmp_path / "home").exists()  # nor the resource-meta key: a sync call hands out no meta
 
 
 def test_event_kinds_and_job_states_are_their_plain_strings() -> None:
