@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections.abc
 import concurrent.futures
 import dataclasses
 import threading
@@ -332,7 +333,7 @@ async def test_good_results_come_back_as_they_are(job: tuple[ConnectorCalls, dic
         get_metrics=(s for s in [MetricSeries("cpu", (MetricPoint(1.0, 2.0),))]),
     )
     assert await calls.create() == JobMeta("j")
-    assert await calls.get(JobMeta("j")) is resource
+    assert await calls.get(JobMeta("j")) == resource  # a copy with plain lists and dicts
     assert await calls.delete(JobMeta("j")) is None  # what delete returns is ignored
     chunks = [chunk async for chunk in calls.logs(JobMeta("j"))]
     assert chunks == [LogsChunk(("a",)), LogsChunk(("b", "c")), LogsChunk(("d",), "t")]
@@ -454,3 +455,74 @@ def test_calls_repr() -> None:
     loaded = registry_of(Raising).get("raising")
     assert isinstance(loaded, LoadedConnector)
     assert repr(ConnectorCalls(loaded)) == "<ConnectorCalls <LoadedConnector raising@0 'Raising' sync>>"
+
+
+# Connector code inside a result runs contained too (found in review: these stopped the server).
+
+
+class Sneaky(AsyncConnector):
+    """Results whose own code raises what a hook must not: a generator, a dict subclass, iterators."""
+
+    task_type_name = "sneaky"
+    metadata_type = JobMeta
+
+    def create(self) -> JobMeta:
+        return JobMeta("j")
+
+    def get(self, resource_meta: JobMeta) -> Resource:
+        def links() -> Iterator[TaskLog]:
+            raise SystemExit(3)
+            yield  # pragma: no cover
+
+        class Outputs(collections.abc.Mapping):  # type: ignore[type-arg]
+            def __getitem__(self, key: str) -> int:
+                return 1
+
+            def __len__(self) -> int:
+                return 1
+
+            def __iter__(self) -> Iterator[str]:
+                raise Custom("from outputs")
+
+        if resource_meta.job_id == "links":
+            return Resource(Phase.RUNNING, log_links=links())  # type: ignore[arg-type]
+        return Resource(Phase.SUCCEEDED, outputs=Outputs())  # type: ignore[arg-type]
+
+    def delete(self) -> None:
+        return None
+
+    def get_metrics(self) -> Iterator[MetricSeries]:
+        raise KeyboardInterrupt("from a metrics generator")
+        yield  # pragma: no cover
+
+    async def get_logs(self, resource_meta: JobMeta) -> Any:
+        class AIter:
+            def __aiter__(self) -> Any:
+                if resource_meta.job_id == "aiter":
+                    raise KeyboardInterrupt("from __aiter__")
+                return self
+
+            def __anext__(self) -> Any:
+                raise Custom("from __anext__")
+
+        return AIter()
+
+
+@pytest.mark.parametrize(
+    ("call", "raised"),
+    [
+        (lambda c: c.get(JobMeta("links")), "get raised SystemExit: 3"),
+        (lambda c: c.get(JobMeta("outputs")), "get raised Custom: from outputs"),
+        (lambda c: c.metrics(JobMeta("j")), "get_metrics raised KeyboardInterrupt: from a metrics generator"),
+        (lambda c: _drain(c.logs(JobMeta("aiter")), []), "get_logs raised KeyboardInterrupt: from __aiter__"),
+        (lambda c: _drain(c.logs(JobMeta("anext")), []), "get_logs raised Custom: from __anext__"),
+    ],
+    ids=["log-links-generator", "outputs-dict-subclass", "metrics-generator", "aiter", "anext"],
+)
+async def test_connector_code_inside_a_result_is_contained(call: Any, raised: str) -> None:
+    with pytest.raises(HookCrashError) as info:
+        await call(calls_of(Sneaky))
+    assert str(info.value) == (
+        f"task type sneaky@0 from registered connector Sneaky: {raised}, which a hook must not raise "
+        "(raise an Exception to fail the call)"
+    )

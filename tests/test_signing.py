@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import stat
 from pathlib import Path
 
@@ -192,3 +193,11 @@ def test_a_key_never_shows_its_secret() -> None:
     assert "a" * 32 not in repr(key)
     assert "a" * 32 not in repr(signer(K1))
     assert "a" * 32 not in signer(K1).describe()
+
+
+def test_processes_starting_at_once_agree_on_one_local_key(tmp_path: Path) -> None:
+    environ = {"CONNECTOR_HOME": str(tmp_path / "home")}
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        signers = list(pool.map(lambda _: MetaSigner.from_environ(environ), range(16)))
+    assert len({signer.keys for signer in signers}) == 1
+    assert [p.name for p in (tmp_path / "home").iterdir()] == ["meta-keys"]  # no draft left behind

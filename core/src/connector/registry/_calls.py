@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._exceptions import HookNotImplementedError, ResourceMetaError
@@ -16,8 +17,7 @@ from ._checks import (
     checked_resource,
     checked_series,
     encoded_meta,
-    is_lines,
-    not_logs,
+    logs_source,
 )
 from ._invoke import contained, guarded, invoke, within
 from ._loaded import LoadedConnector
@@ -66,10 +66,12 @@ class ConnectorCalls:
     def __repr__(self) -> str:
         return f"<ConnectorCalls {self.loaded!r}>"
 
-    async def _call(self, hook: Hook, deadline: float | None, arguments: dict[str, Any]) -> Any:
+    async def _call(
+        self, hook: Hook, deadline: float | None, arguments: dict[str, Any], check: Callable[[Any], _T]
+    ) -> _T:
         if hook not in self.loaded.hooks:
             raise HookNotImplementedError(self.loaded.category, hook)
-        called = invoke(self.loaded, hook, arguments, executor=self.executor)
+        called = invoke(self.loaded, hook, arguments, executor=self.executor, check=check)
         return await within(called, self.loaded, hook, self.timeout, deadline)
 
     def _template(self, template: TaskTemplate | None) -> TaskTemplate:
@@ -111,7 +113,7 @@ class ConnectorCalls:
         arguments = self._task_arguments(
             task_template, output_prefix, inputs, task_execution_metadata, connection
         )
-        return checked_meta(self.loaded, await self._call(Hook.CREATE, deadline, arguments))
+        return await self._call(Hook.CREATE, deadline, arguments, partial(checked_meta, self.loaded))
 
     async def get(
         self,
@@ -127,7 +129,9 @@ class ConnectorCalls:
             "task_template": self._template(task_template),
             "connection": connection or Connection(),
         }
-        return checked_resource(self.loaded, Hook.GET, await self._call(Hook.GET, deadline, arguments))
+        return await self._call(
+            Hook.GET, deadline, arguments, partial(checked_resource, self.loaded, Hook.GET)
+        )
 
     async def delete(
         self,
@@ -138,7 +142,7 @@ class ConnectorCalls:
     ) -> None:
         """Cancel a job (what the hook returns is ignored)."""
         arguments = {"resource_meta": resource_meta, "connection": connection or Connection()}
-        await self._call(Hook.DELETE, deadline, arguments)
+        await self._call(Hook.DELETE, deadline, arguments, _ignored)
 
     async def do(
         self,
@@ -154,8 +158,8 @@ class ConnectorCalls:
         arguments = self._task_arguments(
             task_template, output_prefix, inputs, task_execution_metadata, connection
         )
-        result = await self._call(Hook.DO, deadline, arguments)
-        return checked_resource(self.loaded, Hook.DO, result, terminal=True)
+        check = partial(checked_resource, self.loaded, Hook.DO, terminal=True)
+        return await self._call(Hook.DO, deadline, arguments, check)
 
     async def logs(
         self,
@@ -167,39 +171,33 @@ class ConnectorCalls:
     ) -> AsyncIterator[LogsChunk]:
         """A job's logs, chunk by chunk as the hook gives them (a list, an iterator or an async iterator)."""
         arguments = {"resource_meta": resource_meta, "token": token, "connection": connection or Connection()}
-        result = await self._call(Hook.GET_LOGS, deadline, arguments)
-        if isinstance(result, LogsChunk):
-            yield result
-        elif is_lines(result):
-            yield LogsChunk(lines=tuple(result))
-        elif hasattr(result, "__aiter__"):
-            iterator = result.__aiter__()
+        check = partial(logs_source, self.loaded)
+        chunks, iterator, is_async = await self._call(Hook.GET_LOGS, deadline, arguments, check)
+        for chunk in chunks:
+            yield chunk
+        if iterator is None:
+            return
+        if is_async:
             while True:
                 try:
-                    item = await self._step(
-                        contained(self.loaded, Hook.GET_LOGS, iterator.__anext__()), deadline
-                    )
+                    # __anext__ itself is connector code: guarded, then its awaitable contained.
+                    step = guarded(self.loaded, Hook.GET_LOGS, iterator.__anext__)
+                    item = await self._step(contained(self.loaded, Hook.GET_LOGS, step), deadline)
                 except StopAsyncIteration:
                     return
-                yield checked_chunk(self.loaded, item)
-        elif isinstance(result, Iterator):
-            # A plain generator runs connector code on each step: step it where plain hooks run.
+                yield guarded(self.loaded, Hook.GET_LOGS, partial(checked_chunk, self.loaded, item))
+        else:
+            # A plain iterator runs connector code on each step: step it where plain hooks run.
             import asyncio
 
             loop = asyncio.get_running_loop()
             while True:
-                step = loop.run_in_executor(
-                    self.executor, guarded, self.loaded, Hook.GET_LOGS, _stepper(result)
-                )
+                next_chunk = partial(_next_chunk, self.loaded, iterator)
+                step = loop.run_in_executor(self.executor, guarded, self.loaded, Hook.GET_LOGS, next_chunk)
                 item = await self._step(step, deadline)
                 if item is _END:
                     return
-                yield checked_chunk(self.loaded, item)
-        elif isinstance(result, (list, tuple)):
-            for item in result:
-                yield checked_chunk(self.loaded, item)
-        else:
-            raise not_logs(self.loaded, result)
+                yield item
 
     async def _step(self, awaitable: Awaitable[_T], deadline: float | None) -> _T:
         return await within(awaitable, self.loaded, Hook.GET_LOGS, self.timeout, deadline)
@@ -224,7 +222,7 @@ class ConnectorCalls:
             "step": step,
             "connection": connection or Connection(),
         }
-        return checked_series(self.loaded, await self._call(Hook.GET_METRICS, deadline, arguments))
+        return await self._call(Hook.GET_METRICS, deadline, arguments, partial(checked_series, self.loaded))
 
     # Resource meta: the bytes a job's state travels in.
 
@@ -259,8 +257,13 @@ class ConnectorCalls:
             ) from exc
 
 
-def _stepper(iterator: Iterator[Any]) -> Any:
-    return lambda: next(iterator, _END)
+def _ignored(result: object) -> None:
+    return None
+
+
+def _next_chunk(loaded: LoadedConnector, iterator: Iterator[Any]) -> Any:
+    item = next(iterator, _END)
+    return item if item is _END else checked_chunk(loaded, item)
 
 
 def run_blocking(awaitable: Awaitable[_T]) -> _T:

@@ -6,7 +6,8 @@ the task type, the connector's origin, the hook and what was wrong.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 from .._exceptions import HookResultError, ResourceMetaError
 from .._model import LogsChunk, MetricSeries, Resource, TaskLog
@@ -60,7 +61,11 @@ def encoded_meta(loaded: LoadedConnector, meta: ResourceMeta) -> bytes:
 def checked_resource(
     loaded: LoadedConnector, hook: str, result: object, *, terminal: bool = False
 ) -> Resource:
-    """``get``'s or ``do``'s result, once it is a well-formed ``Resource`` (terminal for ``do``)."""
+    """``get``'s or ``do``'s result, once it is a well-formed ``Resource`` (terminal for ``do``).
+
+    Its links, outputs and custom info come back as plain lists and dicts: what the connector put
+    there (a generator, a ``dict`` subclass) runs here, where the call is contained, and never again.
+    """
     if not isinstance(result, Resource):
         raise _fail(
             loaded,
@@ -74,25 +79,35 @@ def checked_resource(
         )
     if not isinstance(result.message, str):
         raise _fail(loaded, hook, f"returned a message of type {type(result.message).__name__}, not a str")
-    for link in result.log_links:
+    links = list(result.log_links)
+    for link in links:
         if not isinstance(link, TaskLog):
             raise _fail(
                 loaded, hook, f"returned a log link of type {type(link).__name__}, not a connector.TaskLog"
             )
     outputs = result.outputs
-    if outputs is not None and (
-        not isinstance(outputs, Mapping) or not all(isinstance(k, str) for k in outputs)
-    ):
-        raise _fail(
-            loaded,
-            hook,
-            f"returned outputs of type {type(outputs).__name__}, not a dict of output names to values",
-        )
-    if result.custom_info is not None and not isinstance(result.custom_info, Mapping):
-        raise _fail(
-            loaded, hook, f"returned custom_info of type {type(result.custom_info).__name__}, not a dict"
-        )
-    return result
+    if outputs is not None:
+        if not isinstance(outputs, Mapping):
+            raise _not_outputs(loaded, hook, outputs)
+        outputs = dict(outputs)
+        if not all(isinstance(name, str) for name in outputs):
+            raise _not_outputs(loaded, hook, result.outputs)
+    custom_info = result.custom_info
+    if custom_info is not None:
+        if not isinstance(custom_info, Mapping):
+            raise _fail(
+                loaded, hook, f"returned custom_info of type {type(custom_info).__name__}, not a dict"
+            )
+        custom_info = dict(custom_info)
+    return Resource(result.phase, result.message, links, outputs, custom_info)
+
+
+def _not_outputs(loaded: LoadedConnector, hook: str, outputs: object) -> HookResultError:
+    return _fail(
+        loaded,
+        hook,
+        f"returned outputs of type {type(outputs).__name__}, not a dict of output names to values",
+    )
 
 
 def is_lines(value: object) -> bool:
@@ -115,9 +130,23 @@ def checked_chunk(loaded: LoadedConnector, item: object) -> LogsChunk:
     )
 
 
-def not_logs(loaded: LoadedConnector, result: object) -> HookResultError:
-    """The error for a ``get_logs`` result that is neither chunks, lines, nor an iterator of them."""
-    return _fail(
+def logs_source(loaded: LoadedConnector, result: object) -> tuple[list[LogsChunk], Any, bool]:
+    """What ``get_logs`` returned: chunks ready now, an iterator of more (or None), and whether it is async.
+
+    A chunk, lines or a list of them become chunks; an async iterator (its ``__aiter__`` called)
+    or a plain iterator is handed back to be stepped. Anything else breaks the contract.
+    """
+    if isinstance(result, LogsChunk):
+        return [result], None, False
+    if is_lines(result):
+        return [LogsChunk(lines=tuple(result))], None, False  # type: ignore[arg-type]
+    if hasattr(result, "__aiter__"):
+        return [], result.__aiter__(), True
+    if isinstance(result, Iterator):
+        return [], result, False
+    if isinstance(result, (list, tuple)):
+        return [checked_chunk(loaded, item) for item in result], None, False
+    raise _fail(
         loaded, Hook.GET_LOGS, f"returned {type(result).__name__}, not a connector.LogsChunk or lines"
     )
 

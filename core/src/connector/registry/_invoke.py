@@ -56,30 +56,52 @@ async def invoke(
     arguments: Mapping[str, Any],
     *,
     executor: concurrent.futures.Executor | None,
-) -> Any:
+    check: Callable[[Any], _T],
+) -> _T:
     """Call ``hook`` with ``arguments`` (complete): awaited if ``async def``, else in ``executor``.
 
-    A plain hook that returns an awaitable has it awaited too. Raises what the hook raises, with
-    what must not escape turned into ``HookCrashError``.
+    A plain hook that returns an awaitable has it awaited too. ``check`` then turns the result
+    into what the caller gets; it runs where the hook ran (a plain hook's worker thread), contained
+    like the hook, since it runs the connector's code too (a generator it returned, a ``dict``
+    subclass). Raises what the hook raises, with what must not escape turned into ``HookCrashError``.
     """
     import asyncio
 
     caller = getattr(loaded.plugin_manager.hook, hook)
     if loaded.trace:
         _trace(loaded, hook, "(" + ", ".join(f"{k}={_SHORT.repr(v)}" for k, v in arguments.items()) + ")")
+
+    def call_and_check() -> Any:
+        result = caller(**arguments)
+        return result if inspect.isawaitable(result) else _Checked(check(_traced(loaded, hook, result)))
+
     try:
         if loaded.is_async_hook(hook):
             # Calling an async def (or async generator) hook runs nothing yet: no thread needed.
-            result = guarded(loaded, hook, lambda: caller(**arguments))
+            outcome = guarded(loaded, hook, call_and_check)
         else:
             loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(executor, guarded, loaded, hook, lambda: caller(**arguments))
-        if inspect.isawaitable(result):
-            result = await contained(loaded, hook, result)
+            outcome = await loop.run_in_executor(executor, guarded, loaded, hook, call_and_check)
+        if isinstance(outcome, _Checked):
+            return outcome.value  # type: ignore[no-any-return]
+        result = _traced(loaded, hook, await contained(loaded, hook, outcome))
+        return guarded(loaded, hook, lambda: check(result))
     except BaseException as exc:
         if loaded.trace:
             _trace(loaded, hook, f" raised {type(exc).__name__}: {_SHORT.repr(str(exc))}")
         raise
+
+
+class _Checked:
+    """A checked result (as opposed to an awaitable still to await), handed out of the worker thread."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def _traced(loaded: LoadedConnector, hook: str, result: Any) -> Any:
     if loaded.trace:
         _trace(loaded, hook, f" -> {_SHORT.repr(result)}")
     return result

@@ -15,6 +15,7 @@ so keys rotate without failing jobs in flight. With none configured, a key is ma
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import hashlib
 import hmac
@@ -211,28 +212,35 @@ def _read_keys_file(path: Path) -> list[MetaKey]:
 def _local_keys(path: Path) -> list[MetaKey]:
     """The keys of the local keys file, made with one new random key when it does not exist."""
     if not path.exists():
-        key_id, secret = f"local-{secrets.token_hex(4)}", secrets.token_urlsafe(32)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # O_EXCL: of two processes starting at once, the first to write keeps its key.
-            fd: int | None = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError as exc:
-            if not path.parent.is_dir():
-                raise _cannot_make(path, exc) from exc
-            fd = None  # the other process's key is used
-        except OSError as exc:
-            raise _cannot_make(path, exc) from exc
-        if fd is not None:
-            with os.fdopen(fd, "w", encoding="utf-8") as file:
-                file.write(
-                    f"# Resource-meta signing key of this machine (connector-core).\n{key_id}={secret}\n"
-                )
+        _make_key_file(path)
     try:
         return parse_keys(path.read_text(encoding="utf-8").splitlines(), str(path))
     except OSError as exc:
         raise ConfigurationError(
             f"cannot read the resource-meta key file {str(path)!r}: {exc.strerror}"
         ) from exc
+
+
+def _make_key_file(path: Path) -> None:
+    """Write a new key to a file of its own, then link it into place: the file appears whole or not
+    at all, and of two processes starting at once the first link wins (the other reads that key)."""
+    text = f"# Resource-meta signing key of this machine (connector-core).\nlocal-{secrets.token_hex(4)}="
+    text += secrets.token_urlsafe(32) + "\n"
+    draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        with contextlib.suppress(FileExistsError):  # another process made it first: its key is the one
+            os.link(draft, path)
+    except OSError as exc:
+        raise _cannot_make(path, exc) from exc
+    finally:
+        with contextlib.suppress(OSError):
+            draft.unlink()
 
 
 def _cannot_make(path: Path, exc: OSError) -> ConfigurationError:

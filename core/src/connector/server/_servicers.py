@@ -84,7 +84,9 @@ def unary(rpc: str, operation: str) -> Callable[..., Any]:
             except asyncio.CancelledError:
                 self._end(call, _cancel_code(call, context), start)
                 raise
-            except (Exception, SystemExit) as exc:  # a hook calling sys.exit() must not stop the server
+            # Everything else, KeyboardInterrupt included: a last wall behind the call layer's
+            # containment, so no path it missed can stop the server (signals reach serve's handlers).
+            except BaseException as exc:
                 code, message = self._fail(call, exc, start)
                 await context.abort(code, message)
             self._end(call, grpc.StatusCode.OK, start)
@@ -114,7 +116,9 @@ def streaming(rpc: str, operation: str) -> Callable[..., Any]:
             except asyncio.CancelledError:
                 code = _cancel_code(call, context)
                 raise
-            except (Exception, SystemExit) as exc:
+            except GeneratorExit:
+                raise  # the stream is being closed (the client went away): CANCELLED, counted below
+            except BaseException as exc:  # a last wall, as in unary
                 code = None  # _fail counts it
                 failed, message = self._fail(call, exc, start)
                 await context.abort(failed, message)
