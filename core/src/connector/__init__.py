@@ -65,6 +65,8 @@ from .registry._registry import ConnectorMetadata as ConnectorMetadata
 from .registry._registry import ConnectorRegistry as ConnectorRegistry
 from .registry._registry import ConnectorState as ConnectorState
 from .registry._registry import default_registry as default_registry
+from .registry._signing import MetaKey as MetaKey
+from .registry._signing import MetaSigner as MetaSigner
 from .runner._api import cancel_job as cancel_job
 from .runner._api import prepare_resume as prepare_resume
 from .runner._api import prepare_run as prepare_run
@@ -131,6 +133,8 @@ __all__ = [  # noqa: RUF022 - plainly sorted, as tests/test_exported_members.py 
     "LiteralConversionError",
     "LoadedConnector",
     "LogsChunk",
+    "MetaKey",
+    "MetaSigner",
     "MetricPoint",
     "MetricSeries",
     "Phase",
