@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import json
-from collections.abc import AsyncIterator, Callable, Iterable
+import threading
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
 
 import grpc
@@ -85,6 +88,36 @@ async def start_service() -> AsyncIterator[Callable[..., Any]]:
     for running in started:
         await running.channel.close()
         await running.service.stop(0)
+
+
+@contextlib.contextmanager
+def serving_in_thread(registry: ConnectorRegistry, **options: Any) -> Iterator[str]:
+    """A service on its own event loop in a thread, for synchronous stubs (hypothesis drives them).
+
+    Yields its address; ``options`` are the ``ServiceOptions`` (port 0 unless given).
+    """
+    options.setdefault("port", 0)
+    loop = asyncio.new_event_loop()
+    service = ConnectorService(registry, ServiceOptions(**options))
+    started = threading.Event()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(service.start())
+        loop.run_until_complete(service.ready.wait())
+        started.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    assert started.wait(30)
+    try:
+        yield f"127.0.0.1:{service.port}"
+    finally:
+        asyncio.run_coroutine_threadsafe(service.stop(0), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(30)
+        loop.close()
 
 
 @pytest.fixture(autouse=True)

@@ -6,11 +6,9 @@ hostile but well-formed requests to connectors that never raise, so any INTERNAL
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import datetime as dt
 import importlib
-import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -26,8 +24,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import connector
-from connector.server import ConnectorService, ServiceOptions
 from connector.testing import registry_of
+from tests.server.conftest import serving_in_thread
 from tests.support.metas import signed
 
 PROTOCOLS = ("v1", "v2")
@@ -86,28 +84,10 @@ class SyncRecorder(connector.SyncConnector):
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    """A service on its own event loop in a thread, for the synchronous stubs (hypothesis drives them)."""
-    loop = asyncio.new_event_loop()
-    service = ConnectorService(
-        registry_of(Recorder, SyncRecorder), ServiceOptions(port=0, prometheus_port=None, timeout=10)
-    )
-    started = threading.Event()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(service.start())
-        loop.run_until_complete(service.ready.wait())
-        started.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    assert started.wait(30)
-    yield f"127.0.0.1:{service.port}"
-    asyncio.run_coroutine_threadsafe(service.stop(0), loop).result(30)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(30)
-    loop.close()
+    """A service in a thread of its own, for the synchronous stubs hypothesis drives."""
+    registry = registry_of(Recorder, SyncRecorder)
+    with serving_in_thread(registry, prometheus_port=None, timeout=10) as address:
+        yield address
 
 
 @dataclasses.dataclass

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import datetime as dt
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import connector
-from connector.server import ConnectorService, ServiceOptions
 from connector.testing import registry_of
+from tests.server.conftest import serving_in_thread
 
 # Codes that would say "the server broke" for what is only a client's mistake.
 SERVER_FAULTS = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.UNAVAILABLE}
@@ -71,27 +69,11 @@ class TolerantSync(connector.SyncConnector):
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    """A service on its own event loop in a thread, for the synchronous grpc clients hypothesis drives."""
-    loop = asyncio.new_event_loop()
-    service = ConnectorService(
-        registry_of(TolerantConnector, TolerantSync), ServiceOptions(port=0, prometheus_port=0, timeout=10)
-    )
-    started = threading.Event()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(service.start())
-        loop.run_until_complete(service.ready.wait())
-        started.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    assert started.wait(30)
-    yield f"127.0.0.1:{service.port}"
-    asyncio.run_coroutine_threadsafe(service.stop(0), loop).result(30)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(30)
+    """A service in a thread of its own, for the synchronous stubs hypothesis drives."""
+    with serving_in_thread(
+        registry_of(TolerantConnector, TolerantSync), prometheus_port=0, timeout=10
+    ) as address:
+        yield address
 
 
 @pytest.fixture(scope="module")
