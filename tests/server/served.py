@@ -39,17 +39,17 @@ ADDRESS = re.compile(r"^Serving gRPC on (?:127\.0\.0\.1|localhost):(\d+) ")
 _METRICS = re.compile(r"^Serving metrics on http://(?:127\.0\.0\.1|localhost):(\d+)/metrics$")
 
 
+def sample_wheel(directory: Path) -> Path:
+    """A real wheel of the sample plugin (tests/server/sample_plugin.py), connector-svctest 1.0."""
+    files = {"connector_svctest/__init__.py": SAMPLE_SOURCE}
+    return build_wheel(directory, "connector-svctest", "1.0", files, {"connector": ENTRY_POINTS})
+
+
 @pytest.fixture(scope="session")
 def serve_venv(tmp_path_factory: pytest.TempPathFactory, core_wheel: Path) -> Venv:
     """A virtualenv with connector-core[server], the sample plugin and a broken plugin, from real wheels."""
     wheels = tmp_path_factory.mktemp("serve-wheels")
-    sample = build_wheel(
-        wheels,
-        "connector-svctest",
-        "1.0",
-        {"connector_svctest/__init__.py": SAMPLE_SOURCE},
-        {"connector": ENTRY_POINTS},
-    )
+    sample = sample_wheel(wheels)
     broken = build_wheel(
         wheels,
         "connector-broken",

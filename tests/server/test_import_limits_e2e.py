@@ -20,7 +20,7 @@ from flyteidl.core import execution_pb2
 from flyteidl.service import agent_pb2_grpc
 
 from tests.server.conftest import v1_category, v1_inputs, v1_template
-from tests.server.served import ENTRY_POINTS, SAMPLE_SOURCE, Served, environ_for
+from tests.server.served import Served, environ_for, sample_wheel
 from tests.support.venvs import Venv
 from tests.support.wheels import build_wheel
 
@@ -75,13 +75,7 @@ def hang_message(seconds: int) -> str:
 def venv(tmp_path_factory: pytest.TempPathFactory, core_wheel: Path) -> Venv:
     """connector-core[server], the sample plugin, the hanging plugin and the raising plugin."""
     wheels = tmp_path_factory.mktemp("import-limit-wheels")
-    sample = build_wheel(
-        wheels,
-        "connector-svctest",
-        "1.0",
-        {"connector_svctest/__init__.py": SAMPLE_SOURCE},
-        {"connector": ENTRY_POINTS},
-    )
+    sample = sample_wheel(wheels)
     hang = build_wheel(
         wheels,
         "connector-hang",
