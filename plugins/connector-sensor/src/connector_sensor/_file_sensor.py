@@ -12,8 +12,8 @@ from typing import Any
 import connector
 
 from ._exceptions import SensorRequestError
-from ._roots import LeadsOutside, LocalTarget, SensorRoots, UrlTarget
-from ._scan import ScanLimits, ScanResult, import_fsspec, scan_local, scan_url
+from ._roots import LocalTarget, SensorRoots, UrlTarget
+from ._scan import ScanLimits, ScanResult, check_openable, scan
 
 _TASK = "file_sensor"
 _DURATION = re.compile(r"^\s*(?P<value>\d+(?:\.\d+)?)\s*(?P<unit>s|m|h|d)?\s*$")
@@ -141,28 +141,11 @@ class FileSensor(connector.AsyncConnector):
         """The path checked against the roots on its text; an fsspec URL also against what is installed."""
         target = self.roots.target(path, task=_TASK, field=field)
         if isinstance(target, UrlTarget):
-            fsspec = import_fsspec()
-            if fsspec is None:
-                raise SensorRequestError(
-                    f"{_TASK}: {target.asked!r} is an fsspec URL and fsspec is not installed; install it "
-                    "with: pip install 'connector-sensor[fsspec]'",
-                    field=field,
-                )
-            try:
-                fsspec.get_filesystem_class(target.scheme)
-            except (ValueError, ImportError) as exc:
-                message = f"{_TASK}: cannot open {target.asked!r}: {exc}"
-                raise SensorRequestError(message, field=field) from exc
+            check_openable(target)
         return target
 
     def _scan(self, target: LocalTarget | UrlTarget) -> ScanResult:
-        if isinstance(target, UrlTarget):
-            return scan_url(target, self.scan_limits)
-        try:
-            return scan_local(self.roots, target, self.scan_limits)
-        except LeadsOutside:
-            # The same error as a path outside the roots: the answer does not say where the link leads.
-            raise self.roots.refusal(target.asked, task=target.task, field=target.field) from None
+        return scan(self.roots, target, self.scan_limits)
 
     def create(self, task_template: connector.TaskTemplate, inputs: Mapping[str, Any]) -> FileSensorMeta:
         """Check the path and timeout and remember when the wait started; nothing is started remotely."""

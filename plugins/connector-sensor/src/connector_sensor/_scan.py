@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Generator
 from typing import Any, Protocol
 
+from ._exceptions import SensorRequestError
 from ._roots import LeadsOutside, LocalTarget, SensorRoots, UrlTarget, has_magic
 
 #: Directory entries one ``get`` may look at while matching a glob.
@@ -232,6 +233,36 @@ def import_fsspec() -> Any:
     except ImportError:
         return None
     return fsspec
+
+
+def check_openable(target: UrlTarget) -> None:
+    """Raise ``SensorRequestError`` unless fsspec is installed and knows the URL's protocol.
+
+    Called once the URL is known to be under the roots: nothing is opened here.
+    """
+    fsspec = import_fsspec()
+    if fsspec is None:
+        raise SensorRequestError(
+            f"{target.task}: {target.asked!r} is an fsspec URL and fsspec is not installed; install it "
+            "with: pip install 'connector-sensor[fsspec]'",
+            field=target.field,
+        )
+    try:
+        fsspec.get_filesystem_class(target.scheme)
+    except (ValueError, ImportError) as exc:
+        message = f"{target.task}: cannot open {target.asked!r}: {exc}"
+        raise SensorRequestError(message, field=target.field) from exc
+
+
+def scan(roots: SensorRoots, target: LocalTarget | UrlTarget, limits: ScanLimits) -> ScanResult:
+    """``scan_url`` or ``scan_local``; a symlink out of the roots raises ``PathNotAllowedError``."""
+    if isinstance(target, UrlTarget):
+        return scan_url(target, limits)
+    try:
+        return scan_local(roots, target, limits)
+    except LeadsOutside:
+        # The same error as a path outside the roots: the answer does not say where the link leads.
+        raise roots.refusal(target.asked, task=target.task, field=target.field) from None
 
 
 def scan_url(target: UrlTarget, limits: ScanLimits) -> ScanResult:
