@@ -15,7 +15,7 @@ CORE = ROOT / "core"
 PLUGINS = sorted(p.name for p in (ROOT / "plugins").glob("connector-*") if (p / "pyproject.toml").exists())
 PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
 
-nox.options.sessions = ["tests", "lint", "typecheck", "plugins"]
+nox.options.sessions = ["tests", "lint", "typecheck", "plugins", "compat"]
 nox.options.error_on_missing_interpreters = False
 nox.options.reuse_existing_virtualenvs = True
 
@@ -55,7 +55,8 @@ def _install_core(session: nox.Session, *groups: str) -> None:
 def tests(session: nox.Session) -> None:
     """Run the core's tests, including the end-to-end tests against real installed wheels."""
     _install_core(session, "test")
-    session.run("pytest", *session.posargs)
+    # tests/compat runs in its own session (compat): it needs an interpreter flytekit supports.
+    session.run("pytest", "--ignore=tests/compat", *session.posargs)
 
 
 @nox.session(python=PYTHONS[-1])
@@ -80,6 +81,34 @@ def plugins(session: nox.Session, plugin: str) -> None:
     _install_core(session, "test")
     session.install("-e", f"plugins/{plugin}[test]")
     session.run("pytest", f"plugins/{plugin}/tests", "-p", "no:cacheprovider", *session.posargs)
+
+
+def _version(python: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in python.split("."))
+
+
+# flytekit 1.16 supports Python < 3.13: the compat session runs on the newest of ours below that.
+COMPAT_PYTHON = max((v for v in PYTHONS if _version(v) < (3, 13)), key=_version)
+
+
+@nox.session(python=COMPAT_PYTHON)
+def compat(session: nox.Session) -> None:
+    """Run tests/compat: side by side with real flytekit 1.16 and flyte 2 (docs/compatibility.md).
+
+    The peers' virtualenvs are built once under .nox/_compat (pip's wheel cache there too) and
+    reused until their requirements change; see tests/compat/venvs.py.
+    """
+    _install_core(session, "test")
+    session.install(*(arg for plugin in PLUGINS for arg in ("-e", str(ROOT / "plugins" / plugin))))
+    cache = Path(session.virtualenv.location).parent / "_compat"
+    session.run(
+        "pytest",
+        "tests/compat",
+        "-p",
+        "no:cacheprovider",
+        *session.posargs,
+        env={"CONNECTOR_COMPAT_CACHE": str(cache)},
+    )
 
 
 @nox.session(python=PYTHONS[-1], default=False)
