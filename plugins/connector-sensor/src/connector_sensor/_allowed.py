@@ -174,25 +174,22 @@ class _Failed:
 
 def _import(sensor: AllowedSensor) -> type | _Failed:
     """Import ``sensor``'s class; what to say instead when that fails."""
-    fix = (
-        f"install what it needs, or remove it from {SENSORS_VARIABLE}"
-        if sensor.allowed_by == SENSORS_VARIABLE
-        else "fix or uninstall that distribution"
-    )
+    listed = sensor.allowed_by == SENSORS_VARIABLE
+    where = f"{_TASK}: the sensor '{sensor}' (allowed by {sensor.allowed_by})"
     try:
         found = getattr(importlib.import_module(sensor.module), sensor.name)
     except (Exception, SystemExit) as exc:  # a module may call sys.exit(); the service goes on
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         what = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
-        return _Failed(
-            f"{_TASK}: the sensor '{sensor}' (allowed by {sensor.allowed_by}) cannot be imported ({what}); "
-            f"{fix}",
-            exc,
-        )
+        fix = f"install what it needs, or remove it from {SENSORS_VARIABLE}" if listed else _FIX_DISTRIBUTION
+        return _Failed(f"{where} cannot be imported ({what}); {fix}", exc)
     if not inspect.isclass(found) or not callable(getattr(found, "poke", None)):
+        fix = f"name a sensor class in {SENSORS_VARIABLE}" if listed else _FIX_DISTRIBUTION
         return _Failed(
-            f"{_TASK}: the sensor '{sensor}' (allowed by {sensor.allowed_by}) is not a class with a poke "
-            f"method; a sensor class is built as cls(name, config=...) and its poke(**inputs) returns "
-            f"True or False; {fix}"
+            f"{where} is not a class with a poke method; a sensor class is built as cls(name, config=...) "
+            f"and its poke(**inputs) returns True or False; {fix}"
         )
     return found
+
+
+_FIX_DISTRIBUTION = "fix or uninstall the distribution"

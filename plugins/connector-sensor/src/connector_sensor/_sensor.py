@@ -223,21 +223,15 @@ async def _awaited(sensor: AllowedSensor, awaitable: Awaitable[object]) -> conne
 
 def _resource(sensor: AllowedSensor, result: object) -> connector.Resource:
     """SUCCEEDED for True, RUNNING for False, with no message (as flytekit's service answers)."""
-    if _is_numpy_bool(result):
-        result = bool(result)
     if not isinstance(result, bool):
+        # Not its truth, as flytekit takes it: a poke that forgets to return (None) would wait forever.
+        kind = f"{type(result).__module__}.{type(result).__qualname__}"
         raise SensorPokeError(
-            f"{_TASK}: the sensor '{sensor}' returned {_short(result)} from poke; poke must return True "
-            "(the condition holds) or False (not yet)",
+            f"{_TASK}: the sensor '{sensor}' returned {_short(result)} ({kind}) from poke; poke must return "
+            "True (the condition holds) or False (not yet): return bool(...)",
             sensor=str(sensor),
         )
     return connector.Resource(connector.Phase.SUCCEEDED if result else connector.Phase.RUNNING)
-
-
-def _is_numpy_bool(value: object) -> bool:
-    # numpy's bool is no bool subclass, and a comparison of arrays or pandas values returns one.
-    kind = type(value)
-    return kind.__module__ == "numpy" and kind.__name__ in ("bool", "bool_")
 
 
 def _failed(sensor: AllowedSensor, what: str, exc: Exception) -> SensorPokeError:
