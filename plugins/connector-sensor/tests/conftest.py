@@ -15,11 +15,12 @@ import pytest
 
 @pytest.fixture(autouse=True)
 def sensor_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The tmp dir the sensor may watch, with ``memory://bucket/``.
+    """The tmp dir the sensor may watch, with ``memory://bucket/``; no sensor class allowed.
 
     Autouse, so a connector built by any fixture or by the contract suite reads it.
     """
     monkeypatch.setenv("CONNECTOR_SENSOR_ROOTS", f"{tmp_path}{os.pathsep}memory://bucket/")
+    monkeypatch.delenv("CONNECTOR_SENSORS", raising=False)
     return tmp_path
 
 

@@ -1,4 +1,5 @@
-"""file_sensor keeps the connector contract: once with a file that exists, once timing out.
+"""file_sensor and sensor keep the connector contract: file_sensor with a file that exists and timing out,
+sensor with flytekit's FileSensor and with an allowed sensor class.
 
 CONNECTOR_SENSOR_ROOTS is the test's tmp dir (conftest's autouse ``sensor_root``), set before the
 contract builds the connector, which reads it.
@@ -9,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from connector_sensor import FileSensor
+from connector_sensor import FILE_SENSOR_MODULE, FILE_SENSOR_NAME, FileSensor, Sensor
 
 import connector
 from connector.testing import ConnectorContract, FakeClock
@@ -42,3 +43,32 @@ class TestFileSensorTimesOut(ConnectorContract):
     @pytest.fixture
     def contract_inputs(self, tmp_path: Path) -> dict[str, str]:
         return {"path": str(tmp_path / "never")}
+
+
+class TestSensorServesFlytekitsFileSensor(ConnectorContract):
+    implementation = Sensor
+    custom = {"sensor_module": FILE_SENSOR_MODULE, "sensor_name": FILE_SENSOR_NAME, "sensor_config": None}
+
+    @pytest.fixture
+    def contract_inputs(self, tmp_path: Path) -> dict[str, str]:
+        (tmp_path / "ready").write_text("")
+        return {"path": str(tmp_path / "ready")}
+
+
+class TestSensorServesAnAllowedClass(ConnectorContract):
+    implementation = Sensor
+    custom = {
+        "sensor_module": "sensor_samples",
+        "sensor_name": "AsyncMarkerSensor",
+        "sensor_config": {"k": 1},
+    }
+
+    @pytest.fixture
+    def contract_connector(self, monkeypatch: pytest.MonkeyPatch) -> Sensor:
+        monkeypatch.setenv("CONNECTOR_SENSORS", "sensor_samples:AsyncMarkerSensor")
+        return Sensor()
+
+    @pytest.fixture
+    def contract_inputs(self, tmp_path: Path) -> dict[str, str]:
+        (tmp_path / "marker").write_text("")
+        return {"marker": str(tmp_path / "marker")}
