@@ -50,7 +50,8 @@ class Sensor(connector.AsyncConnector):
     them for every ``BaseSensor``), ``sensor_config`` its config; the task's inputs go to ``poke``.
 
     - flytekit's FileSensor (``flytekit.sensor.file_sensor``, ``FileSensor``) runs here, without
-      flytekit: ``SUCCEEDED`` once its input ``path`` exists, ``RUNNING`` before. The path must lie
+      flytekit: ``SUCCEEDED`` once its input ``path`` exists, ``RUNNING`` before (no message, as
+      flytekit's service answers). The path must lie
       under ``CONNECTOR_SENSOR_ROOTS`` (``roots``), checked at ``create`` and at every ``get``; a
       glob character is a literal character of the name, as for flytekit.
     - Any other class only when ``sensors`` allows it (``AllowedSensors``: ``connector.sensors``
@@ -164,9 +165,13 @@ class Sensor(connector.AsyncConnector):
 
     def _file_exists(self, meta: SensorMetadata) -> connector.Resource:
         target = self._file_target(meta.inputs, "resource_meta.inputs")
-        if scan(self.roots, target, _LITERAL).matched:
-            return connector.Resource(connector.Phase.SUCCEEDED, message=f"{target.asked!r} exists")
-        return connector.Resource(connector.Phase.RUNNING, message=f"waiting for {target.asked!r}")
+        # No message, as flytekit's service answers: a client comparing answers sees the same fields.
+        phase = (
+            connector.Phase.SUCCEEDED
+            if scan(self.roots, target, _LITERAL).matched
+            else connector.Phase.RUNNING
+        )
+        return connector.Resource(phase)
 
     # Other sensors: only those allowed.
 
