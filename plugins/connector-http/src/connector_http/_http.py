@@ -244,13 +244,13 @@ def read_timeout(custom: Mapping[str, Any], *, task: str) -> float:
     return check_timeout(custom.get("timeout", DEFAULT_TIMEOUT), task=task)
 
 
-def check_timeout(value: object, *, task: str, where: str = CUSTOM) -> float:
+def check_timeout(value: object, *, task: str, where: str = CUSTOM, field: str = "timeout") -> float:
     """A number of seconds above 0 and at most ``MAX_TIMEOUT`` (NaN and infinities are not)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= MAX_TIMEOUT:
         raise HttpConfigError(
-            f"{task}: the {where} 'timeout' must be a number of seconds above 0 and at most "
+            f"{task}: the {where} '{field}' must be a number of seconds above 0 and at most "
             f"{MAX_TIMEOUT:g}; got {value!r}",
-            field="timeout",
+            field=field,
         )
     return float(value)
 

@@ -37,9 +37,17 @@ from ._redact import is_credential_header
 
 
 def send(
-    request: Request, *, timeout: float, credentials: Credentials, policy: EgressPolicy, task: str
+    request: Request,
+    *,
+    timeout: float,
+    credentials: Credentials,
+    policy: EgressPolicy,
+    task: str,
+    follow_redirects: bool = True,
 ) -> Response:
     """Send ``request`` with ``credentials``; any status is returned as a ``Response``.
+
+    With ``follow_redirects=False`` a 3xx is the answer (flytekit's webhook, as httpx, follows none).
 
     Raises ``HttpEgressError`` when the policy refuses the destination (or a redirect's), nothing
     sent to it; ``HttpResponseTooLargeError`` when a 2xx body is over the limit; ``HttpRequestError``
@@ -60,7 +68,7 @@ def send(
         headers["Content-Type"] = "text/plain; charset=utf-8"
     outgoing = urllib.request.Request(request.url, data=data, headers=headers, method=request.method)
     redirects = _Redirects(credentials.headers)
-    opener = _opener(policy, redirects)
+    opener = _opener(policy, redirects if follow_redirects else None)
     deadline = time.monotonic() + timeout
 
     def timed_out() -> HttpRequestError:
@@ -139,18 +147,21 @@ def _header_dict(headers: Message) -> dict[str, str]:
     return merged
 
 
-def _opener(policy: EgressPolicy, redirects: _Redirects) -> urllib.request.OpenerDirector:
+def _opener(policy: EgressPolicy, redirects: _Redirects | None) -> urllib.request.OpenerDirector:
     # Built by hand, not with build_opener: no ProxyHandler (a proxy would be checked instead of the
     # destination), no FileHandler, FTPHandler or DataHandler (forged file:// and ftp:// URLs were
-    # opened, issue 9). An unknown scheme meets UnknownHandler's "unknown url type".
+    # opened, issue 9). An unknown scheme meets UnknownHandler's "unknown url type". Without a
+    # redirect handler, HTTPDefaultErrorHandler turns a 3xx into the HTTPError send() answers with.
     opener = urllib.request.OpenerDirector()
-    for handler in (
+    handlers: list[urllib.request.BaseHandler] = [
         urllib.request.UnknownHandler(),
         _CheckedHandler(policy),
-        redirects,
         urllib.request.HTTPDefaultErrorHandler(),
         urllib.request.HTTPErrorProcessor(),
-    ):
+    ]
+    if redirects is not None:
+        handlers.append(redirects)
+    for handler in handlers:
         opener.add_handler(handler)
     return opener
 

@@ -1,13 +1,15 @@
-"""Webhook: one HTTP request per task (a sync connector); the answer becomes the task's outputs."""
+"""Webhook: one HTTP request per task (a sync connector), in our schema or flytekit's WebhookTask's."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import connector
 
+from . import _webhook_flytekit as flytekit
 from ._egress import EgressPolicy
-from ._exceptions import HttpRequestError, HttpResponseTooLargeError
+from ._exceptions import HttpConfigError, HttpRequestError, HttpResponseTooLargeError
 from ._http import credentials, current_policy, invalid_json, read_auth, read_request, read_timeout
 from ._urllib import send
 
@@ -17,7 +19,12 @@ _RETRYABLE = {408, 425, 429}
 
 
 class Webhook(connector.SyncConnector):
-    """Sends one HTTP request and answers with its status, headers and body.
+    """Sends one HTTP request and answers with its status, headers and body, or as flytekit's does.
+
+    A template whose interface declares exactly one output, ``info``, is a flytekit ``WebhookTask``'s:
+    its custom fields (``url``, ``method``, ``headers``, ``data``, ``show_data``, ``show_url``,
+    ``timeout_sec``) are formatted with the inputs and answered as flytekit's connector answers them
+    (see the README). Any other template uses this connector's own schema.
 
     Custom fields: ``url`` (required), ``method`` (default POST with a body, GET without),
     ``headers``, ``body`` (a string as is; anything else as JSON), ``timeout`` (seconds, default 30,
@@ -41,9 +48,14 @@ class Webhook(connector.SyncConnector):
         current_policy(policy)
 
     def do(
-        self, task_template: connector.TaskTemplate, connection: connector.Connection
+        self,
+        task_template: connector.TaskTemplate,
+        inputs: Mapping[str, Any],
+        connection: connector.Connection,
     ) -> connector.Resource:
         """Send the request the custom fields describe and report its answer."""
+        if flytekit.uses_flytekit_schema(task_template):
+            return self._do_flytekit(task_template, inputs)
         custom = task_template.custom
         request = read_request(custom, task=TASK)
         timeout = read_timeout(custom, task=TASK)
@@ -82,3 +94,26 @@ class Webhook(connector.SyncConnector):
         return connector.Resource(
             connector.Phase.SUCCEEDED, message=f"{what} answered {response.status}", outputs=outputs
         )
+
+    def _do_flytekit(
+        self, task_template: connector.TaskTemplate, inputs: Mapping[str, Any]
+    ) -> connector.Resource:
+        try:
+            call = flytekit.read_call(task_template, inputs, task=TASK)
+        except flytekit.FormatError as exc:
+            return connector.Resource(connector.Phase.FAILED, message=str(exc))
+        policy = current_policy(self._policy)
+        try:
+            response = send(
+                call.request,
+                timeout=call.timeout,
+                credentials=call.credentials,
+                policy=policy,
+                task=TASK,
+                follow_redirects=False,
+            )
+        except HttpRequestError as exc:  # no answer, or one over CONNECTOR_HTTP_MAX_BODY
+            return flytekit.failed(call, exc)
+        except HttpConfigError as exc:  # the egress policy refused it: the query may hold a credential
+            raise flytekit.masked(exc, call.credentials.redact) from None
+        return flytekit.answer(call, response)
