@@ -573,3 +573,31 @@ def test_an_allowed_name_that_is_no_sensor_class_is_failed_precondition(
         f"sensor: the sensor 'sensor_samples:{name}' (allowed by CONNECTOR_SENSORS) {problem}",
     ):
         driver.create(template("sensor_samples", name), inputs={})
+
+
+def test_an_allowed_sensor_is_imported_once_when_many_jobs_need_it_at_once(
+    monkeypatch: pytest.MonkeyPatch, make_module: Callable[[str], Module]
+) -> None:
+    # A failing import: Python's own import lock would let each waiting thread import it again.
+    module = make_module("import time\ntime.sleep(0.2)\nraise ImportError('needs the snowflake extra')")
+    monkeypatch.setenv("CONNECTOR_SENSORS", f"{module.name}:Slow")
+    sensor = Sensor()
+    (allowed,) = sensor.sensors
+    start = threading.Barrier(8)
+    failed: list[str] = []
+
+    def load() -> None:
+        start.wait()
+        try:
+            sensor.sensors.load(allowed)
+        except SensorLoadError as exc:
+            failed.append(str(exc))
+
+    threads = [threading.Thread(target=load) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(failed) == 8
+    assert len(set(failed)) == 1
+    assert module.imported == 1
