@@ -215,5 +215,10 @@ async def test_reflection_lists_every_service(start_service: Any) -> None:
 
     answers = [answer async for answer in stub.ServerReflectionInfo(ask())]
     names = {service.name for service in answers[0].list_services_response.service}
-    assert names == {*SERVICE_NAMES, "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"}
+    assert names == {
+        *SERVICE_NAMES,
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+    }
     assert answers[1].file_descriptor_response.file_descriptor_proto

@@ -14,16 +14,25 @@ NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 SERVICE_UNKNOWN = health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
 
 
+#: The health service's own name: a Check for it asks whether the process answers at all.
+HEALTH_SERVICE_NAME: str = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+
+
 class HealthServicer(health_pb2_grpc.HealthServicer):  # type: ignore[misc]
     """Check and Watch for a fixed set of service names ("" is the whole server).
+
+    ``services`` (and "") start NOT_SERVING and follow readiness through ``set_all``;
+    ``serving_at_once`` names start SERVING (the health service's own name: the process answers,
+    whether or not its connectors are loaded yet). ``drain`` turns every name NOT_SERVING for good.
 
     Unlike grpcio-health-checking's servicer, a Watch stream ends once draining has been announced
     (after sending NOT_SERVING): a graceful stop waits for open streams, and a watcher must not
     hold the process up for the whole drain period.
     """
 
-    def __init__(self, services: Iterable[str]) -> None:
+    def __init__(self, services: Iterable[str], *, serving_at_once: Iterable[str] = ()) -> None:
         self._status = dict.fromkeys(("", *services), NOT_SERVING)
+        self._status.update(dict.fromkeys(serving_at_once, SERVING))
         self._changed = asyncio.Condition()
         self._draining = False
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Literal
 
+from .._exceptions import ConfigurationError
 from .._model import TaskCategory
 from ..registry._registry import ConnectorRegistry, ConnectorState
 
@@ -19,6 +21,51 @@ if TYPE_CHECKING:
 UNKNOWN_TASK_TYPE = "__unknown__"
 #: The ``task_type`` label of RPCs that are not about one task type (ListAgents, ...).
 NO_TASK_TYPE = ""
+
+#: How ``flyte_connector_requests_failure_total`` writes ``error_code``: ``grpc`` or ``http``.
+ERROR_CODES_VARIABLE = "CONNECTOR_METRICS_ERROR_CODES"
+ErrorCodes = Literal["grpc", "http"]
+#: The HTTP status of each gRPC status, as grpc-gateway maps them (``runtime.HTTPStatusFromCode``).
+#: flytekit wrote HTTP numbers (404 for an unknown connector, 500 for anything else), and its
+#: dashboards filter on them (issue 10).
+HTTP_STATUS: Mapping[str, str] = {
+    "OK": "200",
+    "CANCELLED": "499",
+    "UNKNOWN": "500",
+    "INVALID_ARGUMENT": "400",
+    "DEADLINE_EXCEEDED": "504",
+    "NOT_FOUND": "404",
+    "ALREADY_EXISTS": "409",
+    "PERMISSION_DENIED": "403",
+    "UNAUTHENTICATED": "401",
+    "RESOURCE_EXHAUSTED": "429",
+    "FAILED_PRECONDITION": "400",
+    "ABORTED": "409",
+    "OUT_OF_RANGE": "400",
+    "UNIMPLEMENTED": "501",
+    "INTERNAL": "500",
+    "UNAVAILABLE": "503",
+    "DATA_LOSS": "500",
+}
+
+
+def error_codes_from_environ(environ: Mapping[str, str] | None = None) -> ErrorCodes:
+    """CONNECTOR_METRICS_ERROR_CODES: ``grpc`` (the default, also when empty) or ``http``.
+
+    Raises ``ConfigurationError`` naming the variable for any other value.
+    """
+    env = os.environ if environ is None else environ
+    raw = env.get(ERROR_CODES_VARIABLE, "")
+    value = raw.strip().lower() or "grpc"
+    if value == "grpc":
+        return "grpc"
+    if value == "http":
+        return "http"
+    raise ConfigurationError(
+        f"{ERROR_CODES_VARIABLE}: {raw[:100]!r} is not grpc or http (grpc writes the status name, "
+        f"such as NOT_FOUND, in error_code; http writes its HTTP number, such as 404, as flytekit did)"
+    )
+
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
@@ -78,13 +125,17 @@ class ServiceMetrics:
 
     flytekit's names are kept where the meaning is the same (``flyte_connector_requests_success_total``,
     ``..._failure_total``, ``..._request_latency_seconds``, ``..._input_literal_bytes``), so its
-    dashboards keep working; ``error_code`` holds the gRPC status name.
+    dashboards keep working. ``error_code`` holds the gRPC status name, or with ``error_codes="http"``
+    its HTTP number (``HTTP_STATUS``), as flytekit wrote it.
     """
 
-    def __init__(self, registry: ConnectorRegistry) -> None:
+    def __init__(self, registry: ConnectorRegistry, *, error_codes: ErrorCodes = "grpc") -> None:
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summary
 
+        if error_codes not in ("grpc", "http"):
+            raise ConfigurationError(f"error_codes must be 'grpc' or 'http', got {error_codes!r}")
         self._registry = registry
+        self._error_code: Mapping[str, str] | None = HTTP_STATUS if error_codes == "http" else None
         self.collectors = CollectorRegistry(auto_describe=True)
         by_task = ["task_type", "operation"]
         self.success = Counter(
@@ -176,7 +227,8 @@ class ServiceMetrics:
         if code == "OK":
             self._success(task_type, operation).inc()
         else:
-            self._failure(task_type, operation, code).inc()
+            error_code = code if self._error_code is None else self._error_code.get(code, "500")
+            self._failure(task_type, operation, error_code).inc()
 
     def unsigned_meta(self, category: TaskCategory) -> None:
         """Count a resource meta accepted without a signature."""

@@ -8,13 +8,12 @@ import logging
 import signal
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import grpc
 from flyteidl.service import agent_pb2 as v1_service_pb2
 from flyteidl2.connector import service_pb2 as v2_service_pb2
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_health.v1 import health_pb2_grpc
 
 from .._exceptions import ConfigurationError
 from .._model import TaskCategory
@@ -23,10 +22,12 @@ from ..registry._registry import ConnectorEntry, ConnectorRegistry, ConnectorSta
 from ..registry._signing import MetaSigner
 from ._adapters import V1Adapter, V2Adapter
 from ._dispatch import Dispatcher
-from ._health import SERVING, HealthServicer
+from ._health import HEALTH_SERVICE_NAME, SERVING, HealthServicer
+from ._metrics import ErrorCodes, ServiceMetrics, error_codes_from_environ
 from ._modules import register_modules
 from ._operations import Operations
 from ._pool import WorkerPool
+from ._reflection import enable_reflection
 from ._servicers import (
     AgentMetadataServicer,
     AsyncAgentServicer,
@@ -35,9 +36,6 @@ from ._servicers import (
     SyncAgentServicer,
 )
 from ._wire import add_to_server
-
-if TYPE_CHECKING:
-    from ._metrics import ServiceMetrics
 
 logger = logging.getLogger("connector.server")
 
@@ -59,6 +57,8 @@ class ServiceOptions:
     port. ``queue_size`` is how many plain-hook calls may wait for a worker (default: 4 per worker).
     ``timeout`` limits every connector call on the server side. ``tls_client_ca`` makes clients
     present a certificate signed by that CA. ``drain_seconds`` is how long a stop waits for calls.
+    ``metrics_error_codes`` is how the failure counter writes ``error_code``: ``"grpc"`` (status
+    names) or ``"http"`` (flytekit's HTTP numbers); None reads CONNECTOR_METRICS_ERROR_CODES.
     """
 
     host: str = "127.0.0.1"
@@ -71,6 +71,7 @@ class ServiceOptions:
     tls_key: Path | None = None
     tls_client_ca: Path | None = None
     drain_seconds: float = 25.0
+    metrics_error_codes: ErrorCodes | None = None
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -86,6 +87,10 @@ class ServiceOptions:
             raise ConfigurationError("TLS needs both a certificate and its key (--tls-cert and --tls-key)")
         if self.tls_client_ca is not None and self.tls_cert is None:
             raise ConfigurationError("--tls-client-ca needs --tls-cert and --tls-key too")
+        if self.metrics_error_codes not in (None, "grpc", "http"):
+            raise ConfigurationError(
+                f"metrics error codes must be 'grpc' or 'http', got {self.metrics_error_codes!r}"
+            )
 
     @property
     def tls(self) -> bool:
@@ -116,6 +121,8 @@ class ConnectorService:
             registry = default_registry()
         self.registry = registry
         self.options = options or ServiceOptions()
+        #: How failures are labelled in the metrics (CONNECTOR_METRICS_ERROR_CODES unless the options say).
+        self.metrics_error_codes: ErrorCodes = self.options.metrics_error_codes or error_codes_from_environ()
         queue_size = self.options.queue_size
         self.pool = WorkerPool(
             self.options.workers, 4 * self.options.workers if queue_size is None else queue_size
@@ -130,7 +137,9 @@ class ConnectorService:
         self.operations = Operations(self.dispatcher)
         self.v1 = v1 or V1Adapter()
         self.v2 = v2 or V2Adapter()
-        self.health = HealthServicer(SERVICE_NAMES)
+        # The health service's own name answers SERVING as soon as the port is bound: a liveness
+        # probe can ask it while slow plugins import (issue 10; flytekit answers it SERVING too).
+        self.health = HealthServicer(SERVICE_NAMES, serving_at_once=(HEALTH_SERVICE_NAME,))
         self.port: int | None = None
         self.metrics_port: int | None = None
         self.ready = asyncio.Event()
@@ -169,14 +178,7 @@ class ConnectorService:
         ):
             add_to_server(server, servicer, service)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        reflection.enable_server_reflection(
-            (
-                *SERVICE_NAMES,
-                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-                reflection.SERVICE_NAME,
-            ),
-            server,
-        )
+        enable_reflection((*SERVICE_NAMES, HEALTH_SERVICE_NAME), server)
         self.port = self._bind(server)
         await server.start()
         self._server = server
@@ -197,9 +199,7 @@ class ConnectorService:
             self.metrics = self.operations.metrics = metrics
 
     def _serve_metrics(self, port: int) -> tuple[ServiceMetrics, Any, int]:
-        from ._metrics import ServiceMetrics
-
-        metrics = ServiceMetrics(self.registry)
+        metrics = ServiceMetrics(self.registry, error_codes=self.metrics_error_codes)
         server, bound = metrics.serve(self.options.host, port)
         return metrics, server, bound
 
