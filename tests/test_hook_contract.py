@@ -567,7 +567,13 @@ def test_a_wrapper_can_change_the_result() -> None:
 
 def test_trace_prints_each_call_and_its_result(capsys: pytest.CaptureFixture[str]) -> None:
     loaded = load(sync_subclass(Backend(), True), settings=RegistrySettings(trace=True))
-    call(loaded, "do", inputs={"n": 1}, connection=Connection(secrets={"token": "s3cr3t"}))
+    call(
+        loaded,
+        "do",
+        inputs={"n": 1},
+        connection=Connection(secrets={"token": "s3cr3t"}),
+        idempotency_key="k1",
+    )
     lines = capsys.readouterr().err.splitlines()
     assert lines == [
         "connector trace: job@0 do(task_template=TaskTemplate(type='job', task_type_version=0, custom={}, "
@@ -575,7 +581,7 @@ def test_trace_prints_each_call_and_its_result(capsys: pytest.CaptureFixture[str
         "raw=None), output_prefix='', inputs={'n': 1}, task_execution_metadata=TaskExecutionMetadata("
         "task_execution_id='', namespace='', labels={}, annotations={}, k8s_service_account='', "
         "environment_variables={}, max_attempts=0, interruptible=False), "
-        "connection=Connection(secrets={'token': '***'}, configs={}))",
+        "connection=Connection(secrets={'token': '***'}, configs={}), idempotency_key='k1')",
         # The result of the async def, not its coroutine.
         "connector trace: job@0 do -> Resource(phase=<Phase.SUCCEEDED: 3>, message='', log_links=[], "
         "outputs={'echo': 1}, custom_info=None)",
@@ -628,7 +634,7 @@ def test_an_argument_no_hookspec_has(as_module: bool) -> None:
     assert isinstance(error, ConnectorValidationError)
     assert str(error) == PREFIX + (
         "hook 'do' takes an argument 'retries' that the 'do' hookspec does not have; its arguments are: "
-        "task_template, output_prefix, inputs, task_execution_metadata, connection"
+        "task_template, output_prefix, inputs, task_execution_metadata, connection, idempotency_key"
     )
     assert (error.rule, error.category, error.entry_point, error.distribution) == (
         "unknown-argument",

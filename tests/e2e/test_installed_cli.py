@@ -37,7 +37,7 @@ CONFLICT = (
 BROKEN = {
     "badarg": "connector-badarg 0.1, entry point 'badarg' (connector_badarg:BadArg): hook 'do' takes an "
     "argument 'retries' that the 'do' hookspec does not have; its arguments are: task_template, "
-    "output_prefix, inputs, task_execution_metadata, connection",
+    "output_prefix, inputs, task_execution_metadata, connection, idempotency_key",
     "badhook": "connector-badhook 0.1, entry point 'badhook' (connector_badhook): 'cancel' is marked "
     "@connector.hookimpl but no hook is named 'cancel'; the hooks are: create, get, delete, do, get_logs, "
     "get_metrics",

@@ -31,7 +31,9 @@ from ._exceptions import JournalError as JournalError
 from ._exceptions import LiteralConversionError as LiteralConversionError
 from ._exceptions import ResourceMetaError as ResourceMetaError
 from ._exceptions import ServiceOverloadedError as ServiceOverloadedError
+from ._exceptions import TransientError as TransientError
 from ._exceptions import WrapperWarning as WrapperWarning
+from ._idempotency import idempotency_key as idempotency_key
 from ._model import Connection as Connection
 from ._model import ConnectorOrigin as ConnectorOrigin
 from ._model import LogsChunk as LogsChunk
@@ -157,6 +159,7 @@ __all__ = [  # noqa: RUF022 - plainly sorted, as tests/test_exported_members.py 
     "TaskInterface",
     "TaskLog",
     "TaskTemplate",
+    "TransientError",
     "WrapperWarning",
     "cancel_job",
     "connector_home",
@@ -168,6 +171,7 @@ __all__ = [  # noqa: RUF022 - plainly sorted, as tests/test_exported_members.py 
     "hookimpl",
     "hookspec",
     "hookspecs",
+    "idempotency_key",
     "is_terminal_phase",
     "prepare_resume",
     "prepare_run",

@@ -14,6 +14,7 @@ ConnectorError
 ├── HookCrashError              a hook raised what must never leave it (KeyboardInterrupt, SystemExit, ...)
 ├── CallTimeoutError            a hook ran past the server-side time limit: DEADLINE_EXCEEDED
 ├── ServiceOverloadedError      every worker thread is busy and the queue is full: RESOURCE_EXHAUSTED
+├── TransientError              a connector's call failed in a way that may pass: retried, then UNAVAILABLE
 ├── BadRequestError             (also ValueError) a request cannot be served as sent: INVALID_ARGUMENT
 ├── LiteralConversionError      (also ValueError) a Flyte literal and a Python value do not convert
 ├── ResourceMetaError           (also ValueError) resource-meta bytes cannot be encoded or decoded
@@ -276,6 +277,21 @@ class ServiceOverloadedError(ConnectorError):
             f"the service is overloaded: all {workers} worker thread(s) are busy and {queue_size} call(s) "
             "are queued; retry later, or run more replicas or more --workers"
         )
+
+
+class TransientError(ConnectorError):
+    """Raise it from a hook when the failure may pass on its own (the remote API is briefly down).
+
+    The service retries a ``get`` that raises it, with backoff, inside the call's deadline, and
+    answers UNAVAILABLE only when every try failed: the workflow engine counts each failed GetTask
+    toward failing the task for good and never resets the count, so a blip must not reach it.
+    ``retry_after`` (seconds) asks for a longer wait before the next try. Other hooks are not
+    retried (a ``create`` may have started a job); they answer UNAVAILABLE at once.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
 
 
 class BadRequestError(ConnectorError, ValueError):

@@ -51,6 +51,7 @@ def create(
     inputs: Mapping[str, Any],
     task_execution_metadata: TaskExecutionMetadata,
     connection: Connection,
+    idempotency_key: str,
 ) -> ResourceMeta:
     """Start a job and return the handle that finds it again.
 
@@ -59,6 +60,10 @@ def create(
     :param inputs: the task's inputs as native Python values, by name.
     :param task_execution_metadata: the execution's id, namespace, labels and environment.
     :param connection: secrets and configs sent with the request (empty when there are none).
+    :param idempotency_key: the same for every call of one task execution attempt (see
+        ``connector.idempotency_key``): the workflow engine replays a ``create`` that failed, so
+        hand it to an external API that deduplicates (an ``Idempotency-Key`` header, a client
+        token) and a replay does not start a second job.
     :return: an instance of the connector's ``metadata_type``; it is encoded and sent to the
         workflow engine, which passes it back to ``get`` and ``delete``, maybe in another process.
     :raises: any exception to fail the request; the caller sees a short message, the server log
@@ -80,6 +85,8 @@ def get(
     :param connection: secrets and configs sent with the request.
     :return: a ``Resource`` with the job's phase, a message, log links and, once it has succeeded,
         its outputs as native values.
+    :raises: ``connector.TransientError`` when the state cannot be read now but may be soon (the
+        service tries again within the call's deadline); any other exception fails the call.
     """
 
 
@@ -102,6 +109,7 @@ def do(
     inputs: Mapping[str, Any],
     task_execution_metadata: TaskExecutionMetadata,
     connection: Connection,
+    idempotency_key: str,
 ) -> Resource:
     """Run a task to completion in one call (a sync connector).
 

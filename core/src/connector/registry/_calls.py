@@ -8,6 +8,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._exceptions import HookNotImplementedError, ResourceMetaError
+from .._idempotency import idempotency_key as derive_idempotency_key
 from .._model import Connection, LogsChunk, MetricSeries, Resource, TaskExecutionMetadata, TaskTemplate
 from .._resource_meta import ResourceMeta
 from ..hookspecs import Hook
@@ -86,15 +87,20 @@ class ConnectorCalls:
         inputs: Mapping[str, Any] | None,
         task_execution_metadata: TaskExecutionMetadata | None,
         connection: Connection | None,
+        idempotency_key: str | None,
     ) -> dict[str, Any]:
         # Empty values are made only when missing: the service passes every argument, and
         # building a TaskTemplate or TaskExecutionMetadata it throws away costs on every call.
+        metadata = task_execution_metadata or TaskExecutionMetadata()
+        if idempotency_key is None:
+            idempotency_key = derive_idempotency_key(self.loaded.category, metadata.task_execution_id)
         return {
             "task_template": self._template(task_template),
             "output_prefix": output_prefix,
             "inputs": inputs if inputs is not None else {},
-            "task_execution_metadata": task_execution_metadata or TaskExecutionMetadata(),
+            "task_execution_metadata": metadata,
             "connection": connection or Connection(),
+            "idempotency_key": idempotency_key,
         }
 
     # The hooks.
@@ -107,11 +113,15 @@ class ConnectorCalls:
         inputs: Mapping[str, Any] | None = None,
         task_execution_metadata: TaskExecutionMetadata | None = None,
         connection: Connection | None = None,
+        idempotency_key: str | None = None,
         deadline: float | None = None,
     ) -> ResourceMeta:
-        """Start a job; returns its meta, an instance of the connector's ``metadata_type``."""
+        """Start a job; returns its meta, an instance of the connector's ``metadata_type``.
+
+        ``idempotency_key`` defaults to ``connector.idempotency_key`` of the task execution id.
+        """
         arguments = self._task_arguments(
-            task_template, output_prefix, inputs, task_execution_metadata, connection
+            task_template, output_prefix, inputs, task_execution_metadata, connection, idempotency_key
         )
         return await self._call(Hook.CREATE, deadline, arguments, partial(checked_meta, self.loaded))
 
@@ -152,11 +162,12 @@ class ConnectorCalls:
         inputs: Mapping[str, Any] | None = None,
         task_execution_metadata: TaskExecutionMetadata | None = None,
         connection: Connection | None = None,
+        idempotency_key: str | None = None,
         deadline: float | None = None,
     ) -> Resource:
         """Run a sync connector's task; returns a ``Resource`` in a terminal phase."""
         arguments = self._task_arguments(
-            task_template, output_prefix, inputs, task_execution_metadata, connection
+            task_template, output_prefix, inputs, task_execution_metadata, connection, idempotency_key
         )
         check = partial(checked_resource, self.loaded, Hook.DO, terminal=True)
         return await self._call(Hook.DO, deadline, arguments, check)
