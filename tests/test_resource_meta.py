@@ -556,3 +556,51 @@ def test_a_whole_number_past_a_floats_range_in_a_float_field_is_refused() -> Non
     with pytest.raises(ResourceMetaError) as info:
         Reading.decode(b'{"v": 1, "data": {"value": 1' + b"0" * 400 + b"}}")
     assert str(info.value) == "cannot decode Reading: value: the number is out of a float's range"
+
+
+# Plain JSON metas: the form flytekit's and Flyte 2's services write (issue 10's switch-over).
+
+
+@dataclasses.dataclass
+class SensorLike(ResourceMeta):
+    accepts_plain_json: ClassVar[bool] = True
+
+    sensor_module: str
+    sensor_name: str
+    sensor_config: dict[str, Any] | None = None
+    inputs: dict[str, Any] | None = None
+
+
+FLYTEKIT_BYTES = json.dumps(
+    {"sensor_module": "m", "sensor_name": "S", "sensor_config": None, "inputs": {"path": "/x"}}
+).encode()
+
+
+def test_a_meta_that_declares_it_reads_the_plain_json_of_its_fields() -> None:
+    meta = SensorLike.decode(FLYTEKIT_BYTES)
+    assert meta == SensorLike("m", "S", None, {"path": "/x"})
+
+
+def test_a_meta_that_reads_plain_json_still_reads_its_own_encoding() -> None:
+    meta = SensorLike("m", "S", {"poke_interval": 3}, {"path": "/x"})
+    assert SensorLike.decode(meta.encode()) == meta
+
+
+def test_plain_json_keeps_the_checks_of_each_field() -> None:
+    data = json.dumps({"sensor_module": 3, "sensor_name": "S"}).encode()
+    assert decode_error(SensorLike, data) == "cannot decode SensorLike: sensor_module: expected str, got int"
+    data = json.dumps({"sensor_name": "S"}).encode()
+    assert decode_error(SensorLike, data) == "cannot decode SensorLike: field 'sensor_module' is missing"
+    assert (
+        decode_error(SensorLike, b"[1]")
+        == "cannot decode SensorLike: the document: expected an object, got list"
+    )
+
+
+def test_plain_json_is_refused_by_a_meta_that_does_not_declare_it() -> None:
+    @dataclasses.dataclass
+    class Plain(ResourceMeta):
+        sensor_module: str
+        sensor_name: str
+
+    assert decode_error(Plain, FLYTEKIT_BYTES) == "cannot decode Plain: not a resource meta document"

@@ -35,13 +35,18 @@ class ResourceMeta:
     ``date``, ``time``, ``timedelta``, enums, nested dataclasses, and lists, tuples, sets and
     string-keyed dicts of these. Encoding is JSON (never pickle); decoding follows the field
     annotations, ignores keys it does not know (so a newer writer's meta still decodes) and raises
-    ``ResourceMetaError`` on anything else. In a ``Union`` the first member the value fits wins, so
+    ``ResourceMetaError`` on anything else; with ``accepts_plain_json`` it also reads the fields
+    as a plain JSON object. In a ``Union`` the first member the value fits wins, so
     list ``str`` after ``datetime``, ``bytes`` or enums in one. An aware ``datetime`` keeps its UTC
     offset but not its time zone: a ``ZoneInfo`` comes back as a fixed offset.
     """
 
     #: Largest encoded size accepted by encode and decode, in bytes.
     max_encoded_size: ClassVar[int] = 64 * 1024
+    #: Whether ``decode`` also reads the plain JSON object of the fields (``{"job_id": "..."}``),
+    #: the form flytekit's and Flyte 2's services write. Set it on a meta whose field names are
+    #: theirs, so jobs they started are polled and deleted after a switch-over (issue 10).
+    accepts_plain_json: ClassVar[bool] = False
 
     def encode(self) -> bytes:
         """Encode this meta to bytes (UTF-8 JSON ``{"v": 1, "data": {...}}``)."""
@@ -77,6 +82,8 @@ class ResourceMeta:
             ) from None
         except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
             raise ResourceMetaError(f"cannot decode {name}: not a JSON resource meta ({exc})") from exc
+        if cls.accepts_plain_json and not _is_envelope(document):
+            document = {"v": FORMAT_VERSION, "data": document}
         if not isinstance(document, dict) or "v" not in document or "data" not in document:
             raise ResourceMetaError(f"cannot decode {name}: not a resource meta document")
         version = document["v"]
@@ -91,6 +98,11 @@ class ResourceMeta:
             return cast("Self", _load_dataclass(cls, document["data"]))
         except _Mismatch as exc:
             raise ResourceMetaError(f"cannot decode {name}: {exc}") from exc.__cause__
+
+
+def _is_envelope(document: object) -> bool:
+    """Whether a JSON document is ``encode``'s ``{"v": ..., "data": ...}`` rather than plain fields."""
+    return isinstance(document, dict) and document.keys() == {"v", "data"}
 
 
 class _Mismatch(Exception):
