@@ -491,3 +491,50 @@ def test_the_wrong_mixin_says_which_to_use(registry: ConnectorRegistry, journal:
         TypeError, match=r"^AlsoWrong: task type doer@0 is served by a sync connector \(do\); "
     ):
         AlsoWrong().execute()
+
+
+def test_a_transient_get_failure_polls_again() -> None:
+    from connector import TransientError
+
+    blinks = [TransientError("the API blinked"), TransientError("the API blinked again")]
+
+    class Blinking(Scripted):
+        async def get(self, resource_meta: Meta) -> Resource:
+            if blinks:
+                self.calls.append("get")
+                raise blinks.pop(0)
+            return await super().get(resource_meta)
+
+    blinking = Blinking()
+    result = run_connector(
+        registry_of(blinking),
+        "scripted",
+        custom=_phases("SUCCEEDED"),
+        options=RunOptions(poll_interval=0.001),
+    )
+    assert (result.state, result.message) == (JobState.SUCCEEDED, "now SUCCEEDED")
+    assert blinking.calls == ["create", "get", "get", "get"]
+
+
+def test_create_and_do_receive_the_attempts_idempotency_key() -> None:
+    from connector import TaskCategory, TaskExecutionMetadata, idempotency_key
+
+    keys: list[str] = []
+
+    class Keyed(SyncConnector):
+        name = "keyed"
+        task_type_name = "keyed"
+
+        def do(self, idempotency_key: str) -> Resource:
+            keys.append(idempotency_key)
+            return Resource(Phase.SUCCEEDED)
+
+    metadata = TaskExecutionMetadata(task_execution_id="p/d/run/n0/0")
+    for _ in range(2):
+        run_connector(registry_of(Keyed()), "keyed", task_execution_metadata=metadata)
+    run_connector(registry_of(Keyed()), "keyed")
+    assert keys[0] == keys[1] == idempotency_key(TaskCategory("keyed", 0), "p/d/run/n0/0")
+    assert keys[0].startswith("ck1-")
+    assert len(keys[0]) == 36
+    assert keys[2] != keys[0]
+    assert keys[2].startswith("ck1-")

@@ -48,6 +48,7 @@ class _HookAdapter:
         inputs: Any,
         task_execution_metadata: Any,
         connection: Any,
+        idempotency_key: Any,
     ) -> Any:
         return self.forward(Hook.CREATE, _without_self(locals()))
 
@@ -64,6 +65,7 @@ class _HookAdapter:
         inputs: Any,
         task_execution_metadata: Any,
         connection: Any,
+        idempotency_key: Any,
     ) -> Any:
         return self.forward(Hook.DO, _without_self(locals()))
 

@@ -7,7 +7,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .._exceptions import ConnectorError, HookResultError, JobNotFoundError, JournalError
+from .._exceptions import ConnectorError, HookResultError, JobNotFoundError, JournalError, TransientError
 from .._model import Connection, Phase, Resource, TaskExecutionMetadata, TaskTemplate
 from .._resource_meta import ResourceMeta
 from ..registry._calls import ConnectorCalls
@@ -358,14 +358,18 @@ class RunHandle:
             if not finished:
                 self._abandon(get)
                 return await self._time_out()
-            resource = get.result()
-            self.polls += 1
-            self.last = resource
-            state = _state_of(resource.phase) if resource.phase.is_terminal else None
-            self._record(phase=resource.phase, message=resource.message, state=state, polled=True)
-            self._emit(RunEventKind.POLLED, resource=resource)
-            if resource.phase.is_terminal:
-                return self._result(_state_of(resource.phase), resource.message)
+            try:
+                resource: Resource | None = get.result()
+            except TransientError:
+                resource = None  # the job is as it was: poll again after the wait, as the service does
+            if resource is not None:
+                self.polls += 1
+                self.last = resource
+                state = _state_of(resource.phase) if resource.phase.is_terminal else None
+                self._record(phase=resource.phase, message=resource.message, state=state, polled=True)
+                self._emit(RunEventKind.POLLED, resource=resource)
+                if resource.phase.is_terminal:
+                    return self._result(_state_of(resource.phase), resource.message)
             remaining = self._remaining()
             if remaining is not None and remaining <= delay:
                 # The next get would come at the deadline with no time left to answer (and a plain-def

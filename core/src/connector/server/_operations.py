@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from .._exceptions import BadRequestError, ResourceMetaError
-from .._model import TaskCategory
+from .._model import Resource, TaskCategory
 from ..hookspecs import Hook
 from ..registry._calls import ConnectorCalls
 from ._adapters import IdlAdapter, V1Adapter, V2Adapter
@@ -16,6 +16,7 @@ from ._dispatch import Dispatcher
 from ._literal_mismatch import Mismatch
 from ._metrics import ServiceMetrics
 from ._protobuf_values import decode_duration, decode_timestamp
+from ._transient import with_retries
 from ._wire import decoded
 
 
@@ -101,7 +102,12 @@ class Operations:
     async def get(self, adapter: IdlAdapter, request: Any, call: CallInfo) -> Any:
         """GetTask: a job's state as the protocol's ``Resource`` message."""
         calls, meta = await self._meta(adapter, request, call, Hook.GET)
-        result = await calls.get(meta, connection=adapter.connection(request), deadline=call.deadline)
+        connection = adapter.connection(request)
+
+        async def attempt(remaining: float | None) -> Resource:
+            return await calls.get(meta, connection=connection, deadline=remaining)
+
+        result = await with_retries(attempt, deadline=call.deadline, target=call.target)
         return adapter.resource(result, None)
 
     async def delete(self, adapter: IdlAdapter, request: Any, call: CallInfo) -> None:

@@ -17,6 +17,7 @@ from .._exceptions import (
     HookNotImplementedError,
     HookResultError,
     ServiceOverloadedError,
+    TransientError,
 )
 from ..hookspecs import Hook
 
@@ -89,6 +90,9 @@ def status_for(exc: BaseException, *, operation: str, target: str) -> Status:
         # Only the service's own limit: a connector's TimeoutError (its backend did not answer) is
         # the connector's failure, INTERNAL like any other.
         code, message = grpc.StatusCode.DEADLINE_EXCEEDED, str(exc)
+    elif isinstance(exc, TransientError):
+        # A failure that may pass: UNAVAILABLE, the code a client retries on.
+        code, message = grpc.StatusCode.UNAVAILABLE, f"{operation} for {target} failed for now: {exc}"
     elif isinstance(exc, (HookResultError, HookCrashError)):
         # The call layer's own message names the task type, the connector, the hook and the fault.
         code, message = grpc.StatusCode.INTERNAL, str(exc)
