@@ -29,12 +29,17 @@ ROOT = Path(__file__).resolve().parents[2]
 CACHE_VARIABLE = "CONNECTOR_COMPAT_CACHE"
 READY = "compat-ready.json"
 # Bump to rebuild every cached virtualenv (a change in how they are built).
-FORMAT = 1
+FORMAT = 2
 # flytekit 1.16 supports Python < 3.13; the peers run on the newest interpreter below that.
 PEER_PYTHONS = ("3.12", "3.11", "3.10")
 
 FLYTEKIT = ("flytekit[connector]>=1.16,<1.17",)
 FLYTE = ("flyte[connector]>=2,<3",)
+
+_FREEZE = (
+    "import importlib.metadata as m, json; "
+    "print(json.dumps({d.metadata['Name'].lower(): d.version for d in m.distributions()}))"
+)
 
 
 def cache_root() -> Path:
@@ -130,12 +135,13 @@ def cached_venv(
 
 
 def _build(folder: Path, requirements: Sequence[str], interpreter: Interpreter, pip_cache: Path) -> None:
-    subprocess.run([interpreter.executable, "-m", "venv", str(folder)], check=True)
+    # Without pip of its own (ensurepip costs seconds): this process's pip installs into it.
+    subprocess.run([interpreter.executable, "-m", "venv", "--without-pip", str(folder)], check=True)
     python = CachedVenv(folder).python
-    pip = [str(python), "-m", "pip", "--disable-pip-version-check", "--cache-dir", str(pip_cache)]
-    subprocess.run([*pip, "install", "--quiet", *requirements], check=True)
-    listed = subprocess.run([*pip, "list", "--format", "json"], capture_output=True, text=True, check=True)
-    frozen = {item["name"].lower(): item["version"] for item in json.loads(listed.stdout)}
+    pip = [sys.executable, "-m", "pip", "--python", str(python), "--disable-pip-version-check"]
+    subprocess.run([*pip, "--cache-dir", str(pip_cache), "install", "--quiet", *requirements], check=True)
+    listed = subprocess.run([str(python), "-c", _FREEZE], capture_output=True, text=True, check=True)
+    frozen = json.loads(listed.stdout)
     ready = {
         "requirements": list(requirements),
         "python": interpreter.full,
