@@ -8,6 +8,7 @@ import importlib
 from types import ModuleType
 from typing import Any
 
+import msgpack
 import pytest
 from google.protobuf import struct_pb2
 
@@ -549,7 +550,7 @@ def test_offloaded_literals_are_refused(idl: Idl) -> None:
 @pytest.mark.parametrize("kind", ["binary", "schema", "error"])
 def test_unsupported_scalar_kinds(idl: Idl, kind: str) -> None:
     messages = {
-        "binary": idl.lit.Binary(value=b"\x80", tag="msgpack"),
+        "binary": idl.lit.Binary(value=b"\x80", tag="pickle"),
         "schema": idl.lit.Schema(uri="s3://s"),
         "error": idl.types.Error(message="failed upstream"),
     }
@@ -744,3 +745,51 @@ def test_refs_validate_their_fields() -> None:
         BlobRef(1)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"StructuredDatasetRef\.uri must be a str, not NoneType"):
         StructuredDatasetRef(None)  # type: ignore[arg-type]
+
+
+# -- msgpack: how flytekit 1.14+ writes a dict (issue 10) ---------------------------------------
+
+
+def _msgpack_struct(idl: Idl) -> Any:
+    literal_type = idl.simple("STRUCT")
+    literal_type.annotation.annotations.update({"cache-key-metadata": {"serialization-format": "msgpack"}})
+    return literal_type
+
+
+def test_a_struct_annotated_msgpack_is_written_as_msgpack_bytes(idl: Idl) -> None:
+    value = {"status_code": 200, "response_data": "ok", "input_data": {"n": [1, 2.5, None, True]}}
+    literal = idl.encode_one(value, _msgpack_struct(idl))
+    assert literal.scalar.binary.tag == "msgpack"
+    assert literal.scalar.binary.value == msgpack.packb(value)
+    back = idl.decode_one(literal, _msgpack_struct(idl))
+    assert back == value
+    assert type(back["status_code"]) is int  # a generic struct would make it 200.0
+
+
+def test_a_plain_struct_is_still_a_generic_struct(idl: Idl) -> None:
+    assert idl.encode_one({"a": 1}, idl.simple("STRUCT")).scalar.WhichOneof("value") == "generic"
+
+
+def test_msgpack_literals_decode_when_undeclared_or_declared_struct(idl: Idl) -> None:
+    literal = idl.scalar(binary=idl.lit.Binary(value=msgpack.packb({"a": [1, "b"]}), tag="msgpack"))
+    assert idl.decode_one(literal) == {"a": [1, "b"]}
+    assert idl.decode_one(literal, idl.simple("STRUCT")) == {"a": [1, "b"]}
+    assert _decode_error(idl, literal, idl.simple("STRING")) == (
+        "input 'x': expected string (declared in the task interface), got a msgpack binary literal"
+    )
+
+
+def test_msgpack_errors(idl: Idl) -> None:
+    def binary(data: bytes) -> Any:
+        return idl.scalar(binary=idl.lit.Binary(value=data, tag="msgpack"))
+
+    assert _decode_error(idl, binary(b"\xc1")).startswith("input 'x': the msgpack bytes do not decode: ")
+    assert _decode_error(idl, binary(msgpack.packb(1) + b"\x01")).startswith(
+        "input 'x': the msgpack bytes do not decode: "
+    )
+    assert _decode_error(idl, binary(msgpack.packb(msgpack.ExtType(5, b"x")))) == (
+        "input 'x': msgpack extension type 5 is not supported"
+    )
+    assert _encode_error(idl, {"at": dt.datetime(2024, 1, 1, tzinfo=UTC)}, _msgpack_struct(idl)) == (
+        "output 'x': the value cannot be written as msgpack: can not serialize 'datetime.datetime' object"
+    )

@@ -7,6 +7,7 @@ from typing import Any
 from .._refs import BlobRef, StructuredDatasetRef
 from ._literal_mismatch import MAX_DEPTH, Mismatch
 from ._literal_types import LiteralTypes
+from ._msgpack import MSGPACK_TAG, unpack
 from ._protobuf_values import decode_duration, decode_struct, decode_timestamp
 
 
@@ -133,9 +134,13 @@ class LiteralDecoder:
             return StructuredDatasetRef(
                 uri=dataset.uri, format=dataset.metadata.structured_dataset_type.format
             )
+        if which == "binary" and scalar.binary.tag == MSGPACK_TAG:
+            if kind is not None and simple != self._types.struct:
+                raise self._types.declared(literal_type, "a msgpack binary literal")
+            return unpack(scalar.binary.value)
         if which is None:
             raise Mismatch("the scalar literal is empty (no value is set)")
-        # binary (msgpack-encoded objects), schema (the legacy dataframe type) and error.
+        # binary of another tag, schema (the legacy dataframe type) and error.
         raise Mismatch(
             f"{which} literals are not supported by the connector service "
             "(supported: primitives, none, struct, blob, structured dataset, union, list, map)"

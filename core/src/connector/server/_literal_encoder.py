@@ -9,6 +9,7 @@ from typing import Any
 from .._refs import BlobRef, StructuredDatasetRef
 from ._literal_mismatch import MAX_DEPTH, Mismatch, python_type
 from ._literal_types import LiteralTypes
+from ._msgpack import MSGPACK_TAG, pack, wants_msgpack
 from ._protobuf_values import encode_duration, encode_struct, encode_timestamp
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
@@ -120,7 +121,11 @@ class LiteralEncoder:
         elif simple == types.none and value is None:
             target.scalar.none_type.SetInParent()
         elif simple == types.struct and isinstance(value, Mapping):
-            encode_struct(target.scalar.generic, value, 0)
+            if wants_msgpack(literal_type):
+                target.scalar.binary.value = pack(value)
+                target.scalar.binary.tag = MSGPACK_TAG
+            else:
+                encode_struct(target.scalar.generic, value, 0)
         elif simple not in types.simple_names or types.simple_names[simple] in ("binary", "error"):
             raise Mismatch(
                 f"{types.type_text(literal_type)} values are not supported by the connector service"
