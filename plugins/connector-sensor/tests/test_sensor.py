@@ -169,6 +169,18 @@ def test_a_flytekit_file_sensor_runs_to_the_end_through_the_lifecycle(
     assert lifecycle.deleted
 
 
+def test_a_meta_written_by_flytekits_service_decodes() -> None:
+    """The bytes of flytekit's SensorEngine: ``json.dumps(asdict(meta))``, no envelope."""
+    data = (
+        b'{"sensor_module": "flytekit.sensor.file_sensor", "sensor_name": "FileSensor", '
+        b'"sensor_config": null, "inputs": {"path": "/data/x"}}'
+    )
+    assert SensorMetadata.accepts_plain_json
+    assert SensorMetadata.decode(data) == SensorMetadata(
+        FILE_SENSOR_MODULE, FILE_SENSOR_NAME, None, {"path": "/data/x"}
+    )
+
+
 def test_the_meta_has_exactly_flytekits_fields() -> None:
     assert [field.name for field in dataclasses.fields(SensorMetadata)] == [
         "sensor_module",
