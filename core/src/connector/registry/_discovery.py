@@ -322,14 +322,18 @@ class _DiscoveryCache:
         return True
 
     def _prune(self) -> None:
-        """Remove the cache files of interpreters that no longer exist (deleted virtualenvs)."""
+        """Remove the cache files of interpreters that no longer exist (deleted virtualenvs).
+
+        The learned-metadata files (``registry/_learned.py``) go with them: they name their
+        interpreter the same way.
+        """
         try:
             names = os.listdir(self.directory)
         except OSError:
             return
         for name in names:
             path = os.path.join(self.directory, name)
-            if not name.startswith("discovery-") or path == self.file:
+            if not name.startswith(("discovery-", "learned-")) or path == self.file:
                 continue
             try:
                 if name.endswith(".json"):

@@ -25,6 +25,7 @@ from .._model import ConnectorOrigin, FromOrigin, TaskCategory
 from .._settings import IMPORT_TIMEOUT_VARIABLE, PIN_VARIABLE, RegistrySettings, normalize_distribution
 from ._discovery import ConnectorRecord, discover_connectors
 from ._imports import DaemonCall
+from ._learned import LearnedMetadata
 from ._loaded import LoadedConnector
 from ._validation import build_connector, describe_exception
 
@@ -119,7 +120,8 @@ class ConnectorRegistry:
     Built from records (``discover_connectors()``) without importing any plugin; a connector is
     imported, constructed and validated on its first ``get``, exactly once even when several
     threads ask at the same time. A connector that fails is marked broken with its reason and the
-    others keep working.
+    others keep working. ``learned`` keeps the name and kind each load finds, so that
+    ``known_metadata`` can list a connector before it is imported again (issue 10).
     """
 
     def __init__(
@@ -128,9 +130,11 @@ class ConnectorRegistry:
         *,
         settings: RegistrySettings | None = None,
         wrappers: Iterable[object] = (),
+        learned: LearnedMetadata | None = None,
     ) -> None:
         self.settings = settings or RegistrySettings()
         self._wrappers = tuple(wrappers)
+        self._learned = learned
         self._problems: list[ConnectorRecord] = []
         self._slots: dict[TaskCategory, _Slot] = {}
         self._lock = threading.Lock()
@@ -151,11 +155,17 @@ class ConnectorRegistry:
     ) -> ConnectorRegistry:
         """A registry of every connector advertised in the ``connector`` entry-point group.
 
-        Settings default to those of the ``CONNECTOR_*`` environment variables.
+        Settings default to those of the ``CONNECTOR_*`` environment variables. What loads learn is
+        kept in this interpreter's learned-metadata file, beside the discovery cache.
         """
         if settings is None:
             settings = RegistrySettings.from_environ()
-        return cls(discover_connectors(), settings=settings, wrappers=wrappers)
+        return cls(
+            discover_connectors(),
+            settings=settings,
+            wrappers=wrappers,
+            learned=LearnedMetadata.for_this_process(),
+        )
 
     def _new_slot(self, category: TaskCategory, claimants: list[ConnectorRecord]) -> _Slot:
         """Decide which claimant serves ``category``: allow/deny first, then the pin, else the only one."""
@@ -323,17 +333,27 @@ class ConnectorRegistry:
             )
         else:
             try:
-                slot.loaded = loading.result()
+                loaded = loading.result()
             except ConnectorUnavailable as exc:
                 slot.error = exc
                 logger.warning("connector %s is broken: %s", category, exc, exc_info=exc.__cause__)
+            else:
+                if self._learned is not None:
+                    self._learned.remember(record.origin, loaded.name, loaded.is_sync)
+                slot.loaded = loaded
         slot.loading = None
 
     def load_all(self) -> list[ConnectorEntry]:
-        """Try to load every servable connector; return every entry with its final state."""
+        """Try to load every servable connector; return every entry with its final state.
+
+        Then saves what the loads learned (``known_metadata`` lists those connectors at once in the
+        next process, before their imports finish).
+        """
         for category in self._slots:
             with contextlib.suppress(ConnectorUnavailable):
                 self.get(category)
+        if self._learned is not None:
+            self._learned.save()
         return self.entries()
 
     # Seed API (flytekit and Flyte 2's ConnectorRegistry).
@@ -377,6 +397,29 @@ class ConnectorRegistry:
         grouped: dict[tuple[str, bool], list[TaskCategory]] = {}
         for loaded in self.list_connectors():
             grouped.setdefault((loaded.name, loaded.is_sync), []).append(loaded.category)
+        return [ConnectorMetadata(name, is_sync, tuple(cats)) for (name, is_sync), cats in grouped.items()]
+
+    def known_metadata(self) -> list[ConnectorMetadata]:
+        """The servable connectors whose name and kind are known now, grouped by name; imports nothing.
+
+        That is every loaded connector, and every one not loaded yet (or still importing) whose name
+        and kind a load of the same distribution version found before (see ``learned``). A connector
+        never loaded in this interpreter is left out until its load finishes; one that cannot be
+        served (broken, in conflict, disabled) is left out. Never waits: no lock a load holds is taken.
+        """
+        grouped: dict[tuple[str, bool], list[TaskCategory]] = {}
+        for category, slot in self._slots.items():
+            loaded = slot.loaded
+            if loaded is not None:
+                key = (loaded.name, loaded.is_sync)
+            elif slot.error is None and slot.chosen is not None and self._learned is not None:
+                learned = self._learned.get(slot.chosen.origin)
+                if learned is None:
+                    continue
+                key = (learned.name, learned.is_sync)
+            else:
+                continue
+            grouped.setdefault(key, []).append(category)
         return [ConnectorMetadata(name, is_sync, tuple(cats)) for (name, is_sync), cats in grouped.items()]
 
     def get_connector_metadata(self, name: str) -> ConnectorMetadata:

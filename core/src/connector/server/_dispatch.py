@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .._exceptions import ConnectorNotFound
 from .._model import TaskCategory
 from ..registry._calls import ConnectorCalls
 from ..registry._imports import in_daemon_thread
@@ -43,9 +44,18 @@ class Dispatcher:
         return calls
 
     async def list_metadata(self) -> list[ConnectorMetadata]:
-        """Every servable connector (loading those not loaded yet, off the event loop)."""
-        return await in_daemon_thread(self.registry.list_metadata)
+        """The connectors whose name and kind are known now; never waits for an import.
+
+        Propeller asks with a deadline of a few seconds and drops every task type of a service that
+        misses it until its next poll (issue 10), so the answer is what is loaded plus what earlier
+        loads taught (``ConnectorRegistry.known_metadata``), not what a slow import would add.
+        """
+        return self.registry.known_metadata()
 
     async def get_metadata(self, name: str) -> ConnectorMetadata:
-        """The connector named ``name``; ``ConnectorNotFound`` when there is none."""
-        return await in_daemon_thread(self.registry.get_connector_metadata, name)
+        """The connector named ``name`` among those listed now; ``ConnectorNotFound`` when there is none."""
+        known = self.registry.known_metadata()
+        for metadata in known:
+            if metadata.name == name:
+                return metadata
+        raise ConnectorNotFound(None, sorted({m.name for m in known}), name=name)

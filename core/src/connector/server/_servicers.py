@@ -14,6 +14,7 @@ from flyteidl2.connector import service_pb2_grpc
 
 from ..hookspecs import Hook
 from ._adapters import IdlAdapter, V1Adapter, V2Adapter
+from ._agent_order import order_for_propeller
 from ._metrics import NO_TASK_TYPE
 from ._operations import CallInfo, Operations
 from ._status import log_failure, status_for
@@ -176,17 +177,23 @@ class SyncAgentServicer(_Servicer[V1Adapter], agent_pb2_grpc.SyncAgentServiceSer
 
 
 class AgentMetadataServicer(_Servicer[V1Adapter], agent_pb2_grpc.AgentMetadataServiceServicer):  # type: ignore[misc]
-    """``flyteidl.service.AgentMetadataService``: which connectors this service runs."""
+    """``flyteidl.service.AgentMetadataService``: which connectors this service runs.
+
+    The agents come in the order propeller needs (``order_for_propeller``); GetAgent lists an
+    agent's categories in the same order as ListAgents.
+    """
 
     @unary("flyteidl.service.AgentMetadataService/GetAgent", GET_METADATA)
     async def GetAgent(self, request: Any, call: CallInfo) -> Any:
-        return self.adapter.messages.GetAgentResponse(
-            agent=await self.operations.get_v1(self.adapter, request.name)
-        )
+        agent = await self.operations.get_v1(self.adapter, request.name)
+        listed = order_for_propeller(await self.operations.list_v1(self.adapter))
+        agent = next((a for a in listed if (a.name, a.is_sync) == (agent.name, agent.is_sync)), agent)
+        return self.adapter.messages.GetAgentResponse(agent=agent)
 
     @unary("flyteidl.service.AgentMetadataService/ListAgents", LIST)
     async def ListAgents(self, request: Any, call: CallInfo) -> Any:
-        return self.adapter.messages.ListAgentsResponse(agents=await self.operations.list_v1(self.adapter))
+        agents = order_for_propeller(await self.operations.list_v1(self.adapter))
+        return self.adapter.messages.ListAgentsResponse(agents=agents)
 
 
 # flyteidl2 (flyteidl2.connector).
