@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.compat.venvs import READY, ROOT, Interpreter, cached_venv, venv_folder
+from tests.compat.venvs import READY, ROOT, CachedVenv, Interpreter, cached_venv, venv_folder
 from tests.support.wheels import build_wheel
 
 pytestmark = pytest.mark.compat
@@ -88,3 +88,11 @@ def test_two_processes_at_once_build_it_once(tmp_path: Path, probe_wheels: tuple
         answers.append(json.loads(out))
     assert answers[0] == answers[1]
     assert json.loads((Path(answers[0][0]) / READY).read_text())["build"] == answers[0][1]
+
+
+def test_the_peers_are_the_promised_releases(flytekit_venv: CachedVenv, flyte_venv: CachedVenv) -> None:
+    """flytekit 1.16.x and flyte 2.x from PyPI, each with the extra that serves connectors."""
+    assert flytekit_venv.version_of("flytekit").startswith("1.16.")
+    assert flytekit_venv.version_of("httpx")  # flytekit[connector]: its webhook connector's client
+    assert flyte_venv.version_of("flyte").startswith("2.")
+    assert flyte_venv.version_of("grpcio")  # flyte[connector]
