@@ -339,3 +339,121 @@ def test_bad_custom_fields_are_refused_before_any_request(custom: dict[str, Any]
     driver = LifecycleDriver(HttpJob())
     with pytest.raises(HttpConfigError, match=exactly(message)):
         driver.create(driver.template(custom))
+
+
+# -- the idempotency key (issue 10) ---------------------------------------------------------------------
+
+
+def attempt(number: int) -> connector.TaskExecutionMetadata:
+    """The metadata propeller sends with each CreateTask of one attempt of one task execution."""
+    return connector.TaskExecutionMetadata(task_execution_id=f"proj/dev/run-1/n0/attempt-{number}")
+
+
+def key_of(metadata: connector.TaskExecutionMetadata) -> str:
+    return connector.idempotency_key(connector.TaskCategory("http_job"), metadata.task_execution_id)
+
+
+def submits(api: JobsApi) -> list[dict[str, str]]:
+    return [seen.headers for seen in api.server.seen if seen.method == "POST"]
+
+
+def test_the_submit_request_carries_the_idempotency_key(driver: LifecycleDriver, jobs_api: JobsApi) -> None:
+    template = driver.template(jobs_api.custom(idempotency_header=True))
+    driver.run(template, task_execution_metadata=attempt(1))
+    (submit,) = submits(jobs_api)
+    assert submit["idempotency-key"] == key_of(attempt(1))
+    assert re.fullmatch(r"ck1-[0-9a-f]{32}", submit["idempotency-key"])
+    # Only the request that starts the job carries it.
+    assert [("idempotency-key" in s.headers) for s in jobs_api.server.seen if s.method != "POST"] == [
+        False
+    ] * 4
+
+
+def test_a_replayed_create_sends_the_same_key_and_the_next_attempt_another(
+    driver: LifecycleDriver, jobs_api: JobsApi
+) -> None:
+    template = driver.template(jobs_api.custom(idempotency_header="X-Request-Id"))
+    driver.create(template, task_execution_metadata=attempt(1))
+    driver.create(template, task_execution_metadata=attempt(1))  # propeller replays a failed CreateTask
+    driver.create(template, task_execution_metadata=attempt(2))  # a retry is a new attempt
+    keys = [headers["x-request-id"] for headers in submits(jobs_api)]
+    assert keys == [key_of(attempt(1)), key_of(attempt(1)), key_of(attempt(2))]
+    assert keys[0] != keys[2]
+
+
+def test_the_key_given_to_create_is_the_one_sent(jobs_api: JobsApi) -> None:
+    template = connector.TaskTemplate("http_job", custom=jobs_api.custom(idempotency_header="Idem"))
+    HttpJob().create(template, connector.Connection(), idempotency_key="order-42")
+    assert submits(jobs_api)[0]["idem"] == "order-42"
+
+
+def test_a_configured_header_without_a_key_sends_nothing(jobs_api: JobsApi) -> None:
+    template = connector.TaskTemplate("http_job", custom=jobs_api.custom(idempotency_header=True))
+    with pytest.raises(
+        HttpConfigError,
+        match=exactly(
+            "http_job: the custom field 'idempotency_header' asks for an idempotency key, but the call gave "
+            "none (connector-core gives one to every create)"
+        ),
+    ):
+        HttpJob().create(template, connector.Connection(), idempotency_key="")
+    assert jobs_api.server.seen == []
+
+
+@pytest.mark.parametrize("configured", [{}, {"idempotency_header": False}, {"idempotency_header": None}])
+def test_without_idempotency_header_no_key_is_sent(
+    driver: LifecycleDriver, jobs_api: JobsApi, configured: dict[str, Any]
+) -> None:
+    driver.create(driver.template(jobs_api.custom(**configured)), task_execution_metadata=attempt(1))
+    (submit,) = submits(jobs_api)
+    assert key_of(attempt(1)) not in submit.values()
+    assert "idempotency-key" not in submit
+
+
+@pytest.mark.parametrize(
+    ("custom", "message"),
+    [
+        (
+            {"idempotency_header": 1},
+            "http_job: the custom field 'idempotency_header' must be true (for Idempotency-Key), false or a "
+            "header name; got 1",
+        ),
+        (
+            {"idempotency_header": "Idempotency Key"},
+            "http_job: the custom field 'idempotency_header' has a header name that is not an HTTP token: "
+            "'Idempotency Key'",
+        ),
+        (
+            {"idempotency_header": "Idempotency-Key:x\r\nHost: internal"},
+            "http_job: the custom field 'idempotency_header' has a header name that is not an HTTP token: "
+            "'Idempotency-Key:x\\r\\nHost: internal'",
+        ),
+        (
+            {"idempotency_header": "Transfer-Encoding"},
+            "http_job: the custom field 'idempotency_header' sets 'Transfer-Encoding', which connector-http "
+            "sets itself (the host is the URL's, the body's length and framing are the body's)",
+        ),
+        (
+            {"idempotency_header": "idempotency-key", "headers": {"Idempotency-Key": "fixed"}},
+            "http_job: the custom field 'idempotency_header' names 'idempotency-key', which the submit "
+            "request's headers ('headers' or 'submit.headers') set too; set it in one place",
+        ),
+        (
+            {"idempotency_header": "Authorization", "auth_secret": "token"},
+            "http_job: the custom field 'idempotency_header' names 'Authorization', which 'auth_header' sets "
+            "too; set it in one place",
+        ),
+    ],
+)
+def test_a_bad_idempotency_header_is_refused_before_any_request(
+    forbidden_server: LocalServer, custom: dict[str, Any], message: str
+) -> None:
+    driver = LifecycleDriver(HttpJob())
+    fields = {
+        "submit": {"url": f"{forbidden_server.url}/jobs"},
+        "status": {"url": f"{forbidden_server.url}/jobs/{{job_id}}"},
+        **custom,
+    }
+    with pytest.raises(HttpConfigError, match=exactly(message)):
+        driver.create(driver.template(fields), task_execution_metadata=attempt(1))
+    assert forbidden_server.seen == []

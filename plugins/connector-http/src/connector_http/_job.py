@@ -19,6 +19,7 @@ from ._http import (
     Request,
     Response,
     check_auth,
+    check_headers,
     check_request,
     check_timeout,
     credentials,
@@ -43,6 +44,8 @@ PLACEHOLDER = "job_id"
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # A cancel answered with these means the job is finished or gone already: delete stays idempotent.
 _GONE = {404, 409, 410}
+#: The header ``idempotency_header: true`` sends the idempotency key in (the IETF draft's name).
+DEFAULT_IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
 @dataclasses.dataclass
@@ -150,8 +153,15 @@ class HttpJob(connector.AsyncConnector):
         self._policy = policy
         current_policy(policy)
 
-    def create(self, task_template: connector.TaskTemplate, connection: connector.Connection) -> HttpJobMeta:
-        """Check every field, send the submit request and keep the job's id with the other requests."""
+    def create(
+        self, task_template: connector.TaskTemplate, connection: connector.Connection, idempotency_key: str
+    ) -> HttpJobMeta:
+        """Check every field, send the submit request and keep the job's id with the other requests.
+
+        With ``idempotency_header``, the submit request carries ``idempotency_key`` in that header: a
+        create the engine replays for the same attempt sends the same key, so an API that
+        deduplicates starts one job.
+        """
         custom = task_template.custom
         common = read_headers(custom.get("headers"), task=TASK, field="headers")
         timeout = read_timeout(custom, task=TASK)
@@ -166,6 +176,7 @@ class HttpJob(connector.AsyncConnector):
         submit, status, cancel = requests["submit"], requests["status"], requests["cancel"]
         assert submit is not None  # a required section
         assert status is not None
+        submit = _with_idempotency_key(submit, custom.get("idempotency_header"), idempotency_key, auth)
         log_url = _string_field(custom, "log_url", "")
         for field, template in (("status.url", status.url), ("log_url", log_url)):
             _placeholders(template, field)
@@ -345,6 +356,40 @@ def _phase(state: str, meta: HttpJobMeta, redact: Redactor) -> connector.Phase:
             "connector.Phase.from_state knows; add it to 'state_map'",
             url=meta.status.url,
         ) from None
+
+
+def _with_idempotency_key(submit: Request, header: object, key: str, auth: Auth | None) -> Request:
+    """The submit request with the idempotency key in the header the custom field names, if it names one."""
+    field = "idempotency_header"
+    if header is None or header is False:
+        return submit
+    if header is True:
+        header = DEFAULT_IDEMPOTENCY_HEADER
+    if not isinstance(header, str):
+        raise HttpConfigError(
+            f"{TASK}: the {CUSTOM} '{field}' must be true (for {DEFAULT_IDEMPOTENCY_HEADER}), false or a "
+            f"header name; got {header!r}",
+            field=field,
+        )
+    check_headers({header: key}, task=TASK, field=field)  # a token, not Host or a framing header
+    taken = [name for name in submit.headers if name.lower() == header.lower()]
+    if taken or (auth is not None and auth.header.lower() == header.lower()):
+        where = (
+            "the submit request's headers ('headers' or 'submit.headers') set"
+            if taken
+            else "'auth_header' sets"
+        )
+        raise HttpConfigError(
+            f"{TASK}: the {CUSTOM} '{field}' names {header!r}, which {where} too; set it in one place",
+            field=field,
+        )
+    if not key:
+        raise HttpConfigError(
+            f"{TASK}: the {CUSTOM} '{field}' asks for an idempotency key, but the call gave none "
+            "(connector-core gives one to every create)",
+            field=field,
+        )
+    return dataclasses.replace(submit, headers={**submit.headers, header: key})
 
 
 def _with_headers(request: Request, common: Mapping[str, str]) -> Request:
