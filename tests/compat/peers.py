@@ -219,8 +219,8 @@ class Recorder:
     """A loopback HTTP server recording every request; ``take()`` returns those since the last call.
 
     Paths choose the answer: ``/status/<code>/...`` answers ``code``, ``/slow/...`` answers 200
-    after ``SLOW_SECONDS`` (for the timeout case), anything else 200; the body is ``ANSWER_BODY``
-    as ``application/json``.
+    after ``SLOW_SECONDS`` (for the timeout case), ``/redirect/...`` 302 to ``/landing``, anything
+    else 200; the body is ``ANSWER_BODY`` as ``application/json``.
     """
 
     requests: list[Recorded] = field(default_factory=list)
@@ -261,13 +261,17 @@ class Recorder:
                 Recorded(handler.command, parts.path, parts.query, tuple(handler.headers.items()), body)
             )
         segments = parts.path.strip("/").split("/")
-        status = 200
+        status, location = 200, None
         if segments[0] == "status" and len(segments) > 1:
             status = int(segments[1])
         elif segments[0] == "slow":
             time.sleep(SLOW_SECONDS)
+        elif segments[0] == "redirect":
+            status, location = 302, f"{self.origin}/landing"
         answer = ANSWER_BODY.encode()
         handler.send_response(status)
+        if location is not None:
+            handler.send_header("Location", location)
         handler.send_header("Content-Type", "application/json")
         handler.send_header("Content-Length", str(len(answer)))
         handler.end_headers()

@@ -17,7 +17,7 @@ from flytekit import FlyteContextManager
 from flytekit.configuration import ImageConfig, SerializationSettings
 from flytekit.core.type_engine import TypeEngine
 from flytekit.tools.translator import get_serializable
-from flytekit_tasks import build
+from flytekit_tasks import build, native_inputs
 
 SETTINGS = SerializationSettings(
     image_config=ImageConfig.auto_default_image(), project="compat", domain="development", version="v1"
@@ -28,7 +28,8 @@ def serialize(request: dict[str, Any]) -> dict[str, Any]:
     task = build(request["task"])
     template = get_serializable(OrderedDict(), SETTINGS, task).template
     ctx = FlyteContextManager.current_context()
-    inputs = TypeEngine.dict_to_literal_map(ctx, request.get("inputs") or {}, task.python_interface.inputs)
+    native = native_inputs(request["task"], request.get("inputs") or {})
+    inputs = TypeEngine.dict_to_literal_map(ctx, native, task.python_interface.inputs)
     return {
         "template": b64(template.to_flyte_idl().SerializeToString()),
         "inputs": b64(inputs.to_flyte_idl().SerializeToString()),

@@ -17,6 +17,8 @@ from flytekit.extras.webhook import WebhookTask
 from flytekit.sensor import FileSensor
 
 TYPES: dict[str, Any] = {
+    "datetime": datetime.datetime,
+    "timedelta": datetime.timedelta,
     "str": str,
     "int": int,
     "float": float,
@@ -25,6 +27,18 @@ TYPES: dict[str, Any] = {
     "list[int]": list[int],
     "list[str]": list[str],
 }
+
+
+def native_inputs(spec: dict[str, Any], inputs: dict[str, Any]) -> dict[str, Any]:
+    """JSON inputs as the task's Python types: a datetime from ISO 8601 text, a timedelta from seconds."""
+    types = spec.get("dynamic_inputs", {})
+    native = dict(inputs)
+    for name, value in inputs.items():
+        if types.get(name) == "datetime":
+            native[name] = datetime.datetime.fromisoformat(value)
+        elif types.get(name) == "timedelta":
+            native[name] = datetime.timedelta(seconds=value)
+    return native
 
 
 def build(spec: dict[str, Any]) -> Any:
