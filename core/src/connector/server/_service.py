@@ -235,8 +235,9 @@ class ConnectorService:
 
     async def _load_all(self) -> list[ConnectorEntry]:
         # Importing every plugin happens after the port is bound, off the event loop, so the
-        # service answers (and ListAgents loads what it needs) while slow plugins import. In a
-        # daemon thread, not asyncio's default executor, which asyncio.run joins at exit (issue 8).
+        # service answers while slow plugins import (ListAgents lists what is loaded and what
+        # earlier loads learned: issue 10). In a daemon thread, not asyncio's default executor,
+        # which asyncio.run joins at exit (issue 8).
         entries = await in_daemon_thread(self.registry.load_all)
         problems = [e for e in entries if e.state is not ConnectorState.LOADED]
         for entry in problems:
