@@ -466,6 +466,12 @@ def test_a_url_from_an_input_meets_the_policy_too(forbidden_server: LocalServer)
             "(CR or LF) or NUL",
         ),
         (
+            {"headers": {"X-Name": "{inputs.v}"}},
+            {"v": "caf\u00e9"},
+            "webhook: the custom field 'headers' has a value of header 'X-Name' that is not ASCII text, "
+            "which flytekit's connector cannot send either",
+        ),
+        (
             {"headers": {"Host": "internal.example"}},
             {},
             "webhook: the custom field 'headers' sets 'Host', which connector-http sets itself (the host is "

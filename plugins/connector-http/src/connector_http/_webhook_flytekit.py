@@ -85,6 +85,13 @@ def read_call(task_template: connector.TaskTemplate, inputs: Mapping[str, Any], 
     custom = _as_flytekit_reads(task_template.custom)
     fields = {key: formatter.format(value, str(key)) for key, value in custom.items()}
     headers = read_headers(fields.get("headers"), task=task, field="headers")
+    for name, value in headers.items():
+        if not value.isascii():  # httpx, flytekit's client, encodes header values as ASCII
+            raise HttpConfigError(
+                f"{task}: the custom field 'headers' has a value of header {name!r} that is not ASCII text, "
+                "which flytekit's connector cannot send either",
+                field="headers",
+            )
     url = fields.get("url")
     if url is None:
         raise HttpConfigError(f"{task}: the custom field 'url' is required", field="url")
