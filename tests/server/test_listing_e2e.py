@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import time
 from pathlib import Path
@@ -75,9 +76,22 @@ def _wait_for(path: Path, served: Served) -> None:
     raise AssertionError("the slow import never began; stderr:\n" + "\n".join(served.stderr))
 
 
-def test_listing_while_an_import_hangs_then_from_what_the_first_start_learned(
-    serve_venv: Venv, tmp_path: Path
-) -> None:
+@dataclasses.dataclass
+class Setup:
+    """serve_venv plus connector-slowimport on PYTHONPATH, with a CONNECTOR_HOME of its own."""
+
+    environ: dict[str, str]
+    started: Path
+    release: Path
+    bin: Path
+
+    def serve(self) -> Served:
+        command = [str(self.bin / "connector"), "serve", "--port", "0", "--prometheus-port", "off"]
+        return Served(command, self.environ, wait_serving=False)
+
+
+@pytest.fixture
+def setup(serve_venv: Venv, tmp_path: Path) -> Setup:
     wheel = build_wheel(
         tmp_path,
         "connector-slowimport",
@@ -87,20 +101,8 @@ def test_listing_while_an_import_hangs_then_from_what_the_first_start_learned(
     )
     # Installed beside serve_venv's site-packages (on PYTHONPATH), so the shared venv stays as it is.
     site = tmp_path / "site"
-    subprocess.run(
-        [
-            str(serve_venv.python),
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--target",
-            str(site),
-            str(wheel),
-        ],
-        check=True,
-    )
+    pip = [str(serve_venv.python), "-m", "pip", "install", "--quiet", "--no-deps"]
+    subprocess.run([*pip, "--target", str(site), str(wheel)], check=True)
     started, release = tmp_path / "started", tmp_path / "release"
     environ = environ_for(
         serve_venv,
@@ -109,12 +111,16 @@ def test_listing_while_an_import_hangs_then_from_what_the_first_start_learned(
         SLOW_IMPORT_STARTED=str(started),
         SLOW_IMPORT_RELEASE=str(release),
     )
-    command = [str(serve_venv.bin / "connector"), "serve", "--port", "0", "--prometheus-port", "off"]
+    return Setup(environ, started, release, serve_venv.bin)
+
+
+def test_listing_while_an_import_hangs_then_from_what_the_first_start_learned(setup: Setup) -> None:
+    started, release = setup.started, setup.release
     serving = health_pb2.HealthCheckResponse.SERVING
     not_serving = health_pb2.HealthCheckResponse.NOT_SERVING
 
     # First start: what is loaded is listed at once; slowimport and what comes after it are not yet.
-    first = Served(command, environ, wait_serving=False)
+    first = setup.serve()
     try:
         _wait_for(started, first)
         before = {"Async do", "File job connector", "Sleep connector"}  # loaded before slowimport
@@ -131,7 +137,7 @@ def test_listing_while_an_import_hangs_then_from_what_the_first_start_learned(
     # Second start from the same home: everything is listed while slowimport's import hangs again.
     started.unlink()
     release.unlink()
-    second = Served(command, environ, wait_serving=False)
+    second = setup.serve()
     try:
         _wait_for(started, second)
         assert _agents(second) == EVERYTHING
@@ -142,3 +148,24 @@ def test_listing_while_an_import_hangs_then_from_what_the_first_start_learned(
     finally:
         release.touch()
         assert second.stop() == 0
+
+
+def test_connector_check_at_build_time_lets_the_first_start_list_everything(setup: Setup) -> None:
+    setup.release.touch()
+    checked = subprocess.run(
+        [str(setup.bin / "connector"), "check"],
+        env=setup.environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert checked.returncode == 1, checked.stderr  # serve_venv's broken plugin
+    setup.started.unlink()
+    setup.release.unlink()
+    served = setup.serve()
+    try:
+        _wait_for(setup.started, served)
+        assert _agents(served) == EVERYTHING
+    finally:
+        setup.release.touch()
+        assert served.stop() == 0
