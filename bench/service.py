@@ -362,11 +362,19 @@ def capture_canned(address: str, path: Path) -> None:
     from flyteidl.service import agent_pb2_grpc
 
     with grpc.insecure_channel(address) as channel:
-        agents = agent_pb2_grpc.AgentMetadataServiceStub(channel).ListAgents(agent_pb2.ListAgentsRequest())
+        # ListAgents answers before every import ends (issue 10): wait until the benchmark's is listed.
+        metadata = agent_pb2_grpc.AgentMetadataServiceStub(channel)
+        give_up = time.monotonic() + 60
+        while True:
+            agents = metadata.ListAgents(agent_pb2.ListAgentsRequest(), timeout=10)
+            listed = any(c.name == TASK_TYPE for a in agents.agents for c in a.supported_task_categories)
+            if listed or time.monotonic() > give_up:
+                break
+            time.sleep(0.05)
         tasks = agent_pb2_grpc.AsyncAgentServiceStub(channel)
         created = tasks.CreateTask(create_request(7), timeout=10)
         got = tasks.GetTask(get_request(created.resource_meta), timeout=10)
-    if not any(c.name == TASK_TYPE for a in agents.agents for c in a.supported_task_categories):
+    if not listed:
         raise RuntimeError(f"connector serve does not list {TASK_TYPE!r}: {agents}")
     if got.resource.outputs.literals["o"].scalar.primitive.integer != 7:
         raise RuntimeError(f"unexpected GetTask answer from connector serve: {got}")
