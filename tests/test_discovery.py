@@ -273,6 +273,7 @@ def _valid_then(site: Site, corrupt: str) -> bytes:
         "invalid utf-8": b"\xff\xfe\x00garbage",
         "a list": b"[]",
         "missing keys": b'{"identity": {}}',
+        "too deep": b"[" * 100_000,
     }[corrupt]
 
 
@@ -285,6 +286,7 @@ def _valid_then(site: Site, corrupt: str) -> bytes:
         "invalid utf-8",
         "a list",
         "missing keys",
+        "too deep",
         "record fields",
         "record length",
         "watched entry",
@@ -573,3 +575,13 @@ def test_pip_install_upgrade_and_uninstall_are_seen_at_once(tmp_path: Path, core
     done = venv.run([str(venv.python), "-m", "pip", "uninstall", "--yes", "--quiet", "connector-beta"])
     assert done.returncode == 0, done.stderr
     assert _connector_list(venv, home) == {"alpha": ("connector_alpha:C", "available", "2.0")}
+
+
+def test_a_too_deep_file_of_another_interpreter_does_not_stop_pruning(site: Site) -> None:
+    site.add("connector-a", "1.0", {"a": "connector_a:A"})
+    cached(site)
+    directory = site.cache_file().parent
+    (directory / "learned-0000000000000000.json").write_bytes(b"[" * 100_000)
+    site.add("connector-b", "1.0", {"b": "connector_b:B"})  # a new scan writes, then prunes
+    records, source = _discover("connector")
+    assert (source, len(records)) == ("scan", 2)

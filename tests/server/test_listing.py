@@ -259,7 +259,13 @@ def test_saving_merges_what_another_process_wrote_meanwhile(tmp_path: Path) -> N
 
 @pytest.mark.parametrize(
     "content",
-    [b"not json", b"{}", b'{"identity": {"format": 1, "executable": "x"}, "connectors": []}', b"[1]"],
+    [
+        b"not json",
+        b"{}",
+        b'{"identity": {"format": 1, "executable": "x"}, "connectors": []}',
+        b"[1]",
+        b"[" * 100_000,  # nested past the parser's recursion limit
+    ],
 )
 def test_an_unusable_file_is_ignored_and_rewritten(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "learned.json"

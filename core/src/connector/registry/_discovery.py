@@ -292,7 +292,7 @@ class _DiscoveryCache:
             return [_make_record(*_checked_fields(fields)) for fields in document["records"]]
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, TypeError, KeyError, IndexError) as exc:
+        except (OSError, ValueError, TypeError, KeyError, IndexError, RecursionError) as exc:
             logger.debug("discovery cache %s is unreadable, rebuilding it: %s", self.file, exc)
             return None
 
@@ -344,7 +344,7 @@ class _DiscoveryCache:
                 elif time.time() - os.stat(path).st_mtime < 3600:
                     continue  # a temporary file another process may still be writing
                 os.unlink(path)
-            except (OSError, ValueError, TypeError, KeyError):
+            except (OSError, ValueError, TypeError, KeyError, RecursionError):
                 continue
 
 

@@ -138,7 +138,7 @@ class LearnedMetadata:
             return dict(_checked_row(row) for row in document["connectors"])
         except FileNotFoundError:
             return {}
-        except (OSError, ValueError, TypeError, KeyError) as exc:
+        except (OSError, ValueError, TypeError, KeyError, RecursionError) as exc:  # "[[[...": too deep
             logger.debug("learned-metadata cache %s is unreadable, starting afresh: %s", self.path, exc)
             return {}
 
