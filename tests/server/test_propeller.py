@@ -33,8 +33,9 @@ class RemoteApi:
         self.jobs: dict[str, str] = {}  # job id -> state
         self.by_key: dict[str, str] = {}
         self.submits = 0
+        self.deletes = 0
         self.blinks = 0  # how many of the next status reads fail
-        self.create_delay = 0.0
+        self.lose_next_answer = False
         self.lock = threading.Lock()
 
     def submit(self, key: str) -> str:
@@ -55,35 +56,40 @@ class RemoteApi:
             return self.jobs[job_id]
 
 
-REMOTE = RemoteApi()
-
-
 @dataclasses.dataclass
 class RemoteJobMeta(connector.ResourceMeta):
     job_id: str
 
 
 class RemoteJob(connector.AsyncConnector):
-    """Starts a job on ``REMOTE`` with the idempotency key; reads its state."""
+    """Starts a job on its ``remote`` with the idempotency key; reads its state."""
 
     name = "Remote job"
     task_type_name = "remote_job"
     metadata_type = RemoteJobMeta
 
+    def __init__(self, remote: RemoteApi) -> None:
+        super().__init__()
+        self.remote = remote
+
     async def create(self, idempotency_key: str) -> RemoteJobMeta:
-        job_id = REMOTE.submit(idempotency_key)
-        # The first answer is slow: the client gives up after the job exists, as when propeller's
-        # CreateTask times out.
-        delay, REMOTE.create_delay = REMOTE.create_delay, 0.0
-        await asyncio.sleep(delay)
+        job_id = self.remote.submit(idempotency_key)
+        if self.remote.lose_next_answer:
+            # The job exists, but this answer never comes: the client's deadline passes first, as
+            # when propeller's CreateTask times out.
+            self.remote.lose_next_answer = False
+            await asyncio.Event().wait()
         return RemoteJobMeta(job_id)
 
     def get(self, resource_meta: RemoteJobMeta) -> connector.Resource:
-        state = REMOTE.status(resource_meta.job_id)
+        state = self.remote.status(resource_meta.job_id)
         return connector.Resource(connector.convert_to_phase(state))
 
     def delete(self, resource_meta: RemoteJobMeta) -> None:
-        REMOTE.jobs[resource_meta.job_id] = "ABORTED"
+        self.remote.deletes += 1
+        if self.remote.blinks:
+            raise connector.TransientError("the job API answered 503 Service Unavailable")
+        self.remote.jobs[resource_meta.job_id] = "ABORTED"
 
 
 class TaskFailedForGood(Exception):
@@ -137,70 +143,94 @@ class Propeller:
 
 
 @pytest.fixture
-async def propeller(start_service: Any) -> Propeller:
-    global REMOTE
-    REMOTE = RemoteApi()
-    running = await start_service(registry_of(RemoteJob))
+def remote() -> RemoteApi:
+    return RemoteApi()
+
+
+@pytest.fixture
+async def propeller(start_service: Any, remote: RemoteApi) -> Propeller:
+    running = await start_service(registry_of(RemoteJob(remote)))
     return Propeller(running.v1)
 
 
-async def test_a_replayed_create_starts_one_remote_job(propeller: Propeller) -> None:
-    REMOTE.create_delay = 1.0
+async def test_a_replayed_create_starts_one_remote_job(propeller: Propeller, remote: RemoteApi) -> None:
+    remote.lose_next_answer = True
     # The first CreateTask gives up before the answer (the job exists remotely); propeller sends it again.
     meta = await propeller.create(timeout=0.3)
     assert propeller.create_errors[0] == grpc.StatusCode.DEADLINE_EXCEEDED
-    assert REMOTE.submits == 2
-    assert list(REMOTE.jobs) == ["job-1"]
+    assert remote.submits == 2
+    assert list(remote.jobs) == ["job-1"]
     assert await propeller.get(meta) == execution_pb2.TaskExecution.RUNNING
 
 
-async def test_the_key_is_the_attempts_and_a_new_attempt_gets_a_new_one(propeller: Propeller) -> None:
+async def test_the_key_is_the_attempts_and_a_new_attempt_gets_a_new_one(
+    propeller: Propeller, remote: RemoteApi
+) -> None:
     await propeller.create(attempt=0)
     await propeller.create(attempt=0)
-    assert list(REMOTE.jobs) == ["job-1"]
+    assert list(remote.jobs) == ["job-1"]
     # A retry after the job itself failed is a new attempt: a new key, a new job.
     await propeller.create(attempt=1)
-    assert list(REMOTE.jobs) == ["job-1", "job-2"]
+    assert list(remote.jobs) == ["job-1", "job-2"]
     category = connector.TaskCategory("remote_job", 0)
-    assert REMOTE.by_key == {
+    assert remote.by_key == {
         connector.idempotency_key(category, "flytesnacks/development/r1/n0/0"): "job-1",
         connector.idempotency_key(category, "flytesnacks/development/r1/n0/1"): "job-2",
     }
 
 
-async def test_transient_get_failures_within_the_deadline_never_reach_propeller(propeller: Propeller) -> None:
+async def test_transient_get_failures_within_the_deadline_never_reach_propeller(
+    propeller: Propeller, remote: RemoteApi
+) -> None:
     meta = await propeller.create()
     # More blinks than propeller tolerates over the task's life, spread over a few polls.
     for _ in range(4):
-        REMOTE.blinks = 3
+        remote.blinks = 3
         assert await propeller.get(meta) == execution_pb2.TaskExecution.RUNNING
-    REMOTE.jobs["job-1"] = "SUCCEEDED"
+    remote.jobs["job-1"] = "SUCCEEDED"
     assert await propeller.get(meta) == execution_pb2.TaskExecution.SUCCEEDED
     assert propeller.get_failures == 0
-    assert REMOTE.blinks == 0
+    assert remote.blinks == 0
 
 
-async def test_a_failure_that_outlasts_the_deadline_is_unavailable_and_counted(propeller: Propeller) -> None:
+async def test_a_failure_that_outlasts_the_deadline_is_unavailable_and_counted(
+    propeller: Propeller, remote: RemoteApi
+) -> None:
     meta = await propeller.create()
-    propeller.get_timeout = 0.5
-    REMOTE.blinks = 1000
+    propeller.get_timeout = 2.0
+    remote.blinks = 1000
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await propeller.get(meta)
     assert info.value.code() == grpc.StatusCode.UNAVAILABLE
     assert re.fullmatch(
         r"get for task type remote_job@0 failed for now: the job API answered 503 Service Unavailable "
-        r"\((\d+) tries failed within 0\.\d+s\)",
+        r"\((\d+) tries failed within [12]\.\ds\)",
         info.value.details(),
     )
     assert propeller.get_failures == 1
 
 
-async def test_a_transient_create_is_not_retried_by_the_service(propeller: Propeller) -> None:
+async def test_a_transient_create_is_not_retried_by_the_service(
+    propeller: Propeller, remote: RemoteApi
+) -> None:
     # create may have started a job: the service answers at once and propeller's replay decides.
     def failing_submit(key: str) -> str:
         raise connector.TransientError("the job API is restarting")
 
-    REMOTE.submit = failing_submit  # type: ignore[method-assign]
+    remote.submit = failing_submit  # type: ignore[method-assign]
     with pytest.raises(TaskFailedForGood):
         await propeller.create()
     assert propeller.create_errors == [grpc.StatusCode.UNAVAILABLE] * 3
+
+
+async def test_a_transient_delete_is_answered_at_once(propeller: Propeller, remote: RemoteApi) -> None:
+    meta = await propeller.create()
+    remote.blinks = 1
+    request = agent_pb2.DeleteTaskRequest(task_category=v1_category("remote_job"), resource_meta=meta)
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await propeller.stub.DeleteTask(request, timeout=10)
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert info.value.details() == (
+        "delete for task type remote_job@0 failed for now: the job API answered 503 Service Unavailable"
+    )
+    assert remote.deletes == 1

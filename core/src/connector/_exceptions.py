@@ -290,6 +290,12 @@ class TransientError(ConnectorError):
     """
 
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        if retry_after is not None and (
+            isinstance(retry_after, bool)
+            or not isinstance(retry_after, (int, float))
+            or not 0 <= retry_after < float("inf")
+        ):
+            raise TypeError(f"retry_after must be a number of seconds, at least 0; got {retry_after!r}")
         self.retry_after = retry_after
         super().__init__(message)
 

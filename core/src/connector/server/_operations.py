@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -27,14 +28,21 @@ class CallInfo:
     rpc: str
     operation: str
     category: TaskCategory | None = None
+    #: The caller's remaining time in seconds when the call arrived (None: the caller set none).
     deadline: float | None = None
     #: The metrics the call was counted in at its start (None while they are off or not started yet).
     metrics: ServiceMetrics | None = None
+    #: When the call arrived (``time.monotonic()``), which ``deadline`` counts from.
+    arrived: float = dataclasses.field(default_factory=time.monotonic)
 
     @property
     def target(self) -> str:
         """The task type the call is for, or the RPC name when it has none."""
         return f"task type {self.category}" if self.category else self.rpc
+
+    def remaining(self) -> float | None:
+        """The caller's time left now (a connector's first import may have used some of it)."""
+        return None if self.deadline is None else self.deadline - (time.monotonic() - self.arrived)
 
 
 def _timestamp(message: Any, field: str) -> dt.datetime | None:
@@ -107,7 +115,7 @@ class Operations:
         async def attempt(remaining: float | None) -> Resource:
             return await calls.get(meta, connection=connection, deadline=remaining)
 
-        result = await with_retries(attempt, deadline=call.deadline, target=call.target)
+        result = await with_retries(attempt, deadline=call.remaining(), target=call.target)
         return adapter.resource(result, None)
 
     async def delete(self, adapter: IdlAdapter, request: Any, call: CallInfo) -> None:

@@ -7,6 +7,7 @@ again here, with backoff, for as long as the caller's deadline leaves room for o
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import time
@@ -34,12 +35,12 @@ async def with_retries(
 ) -> _T:
     """``await attempt(remaining)`` until it does not raise ``TransientError`` or time runs out.
 
-    ``deadline`` is the caller's remaining time in seconds (None: ``NO_DEADLINE_BUDGET``). A try
-    is made only when the wait before it and as long as the last try took still fit in the time
-    left; otherwise the last ``TransientError`` is raised, its message saying how many tries failed.
+    ``deadline`` is the caller's remaining time in seconds, or None when the caller set none: then
+    each try gets None (the service's own ``--timeout`` still bounds it) and the tries together
+    get ``NO_DEADLINE_BUDGET``. A try is made only when the wait before it and as long as the last
+    try took still fit in the time left; otherwise the last ``TransientError`` is raised, its
+    message saying how many tries failed.
     """
-    import asyncio
-
     budget = NO_DEADLINE_BUDGET if deadline is None else deadline
     start = time.monotonic()
     delay = FIRST_DELAY
@@ -48,7 +49,7 @@ async def with_retries(
         tries += 1
         began = time.monotonic()
         try:
-            return await attempt(budget - (began - start))
+            return await attempt(None if deadline is None else budget - (began - start))
         except TransientError as exc:
             took = time.monotonic() - began
             # Jittered, so the replicas a backend's blink hit do not all try again at once.
@@ -56,7 +57,7 @@ async def with_retries(
             left = budget - (time.monotonic() - start)
             if wait + took >= left:
                 raise TransientError(
-                    f"{exc} ({tries} {'try' if tries == 1 else 'tries'} failed within {budget:.2g}s)",
+                    f"{exc} ({tries} {'try' if tries == 1 else 'tries'} failed within {budget:.1f}s)",
                     retry_after=exc.retry_after,
                 ) from exc
             logger.info("get for %s failed for now (try %d), again in %.2fs: %s", target, tries, wait, exc)
