@@ -793,3 +793,19 @@ def test_msgpack_errors(idl: Idl) -> None:
     assert _encode_error(idl, {"at": dt.datetime(2024, 1, 1, tzinfo=UTC)}, _msgpack_struct(idl)) == (
         "output 'x': the value cannot be written as msgpack: can not serialize 'datetime.datetime' object"
     )
+
+
+def test_msgpack_values_keep_the_codecs_limits(idl: Idl) -> None:
+    def binary(value: Any) -> Any:
+        return idl.scalar(binary=idl.lit.Binary(value=msgpack.packb(value), tag="msgpack"))
+
+    deep: Any = "leaf"
+    for _ in range(150):
+        deep = [deep]
+    assert _decode_error(idl, binary(deep)) == "input 'x': the msgpack value is nested deeper than 100 levels"
+    assert _decode_error(idl, binary({"a": {1: "x"}})) == (
+        "input 'x': the msgpack map has a key that is not a string: int"
+    )
+    assert _decode_error(idl, binary([1, 2]), _msgpack_struct(idl)) == (
+        "input 'x': expected struct (declared in the task interface), got msgpack of a Python list"
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._refs import BlobRef, StructuredDatasetRef
-from ._literal_mismatch import MAX_DEPTH, Mismatch
+from ._literal_mismatch import MAX_DEPTH, Mismatch, python_type
 from ._literal_types import LiteralTypes
 from ._msgpack import MSGPACK_TAG, unpack
 from ._protobuf_values import decode_duration, decode_struct, decode_timestamp
@@ -137,7 +137,10 @@ class LiteralDecoder:
         if which == "binary" and scalar.binary.tag == MSGPACK_TAG:
             if kind is not None and simple != self._types.struct:
                 raise self._types.declared(literal_type, "a msgpack binary literal")
-            return unpack(scalar.binary.value)
+            value = unpack(scalar.binary.value)
+            if kind is not None and not isinstance(value, dict):
+                raise self._types.declared(literal_type, f"msgpack of {python_type(value)}")
+            return value
         if which is None:
             raise Mismatch("the scalar literal is empty (no value is set)")
         # binary of another tag, schema (the legacy dataframe type) and error.

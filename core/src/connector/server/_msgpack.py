@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._literal_mismatch import Mismatch
+from ._literal_mismatch import MAX_DEPTH, Mismatch
 
 #: The literal's tag, and the annotation of a STRUCT type that asks for it (flytekit's names).
 MSGPACK_TAG = "msgpack"
@@ -41,9 +41,27 @@ def unpack(data: bytes) -> Any:
         raise Mismatch(f"msgpack extension type {code} is not supported")
 
     try:
-        return msgpack.unpackb(data, raw=False, strict_map_key=False, ext_hook=refuse, timestamp=3)
+        value = msgpack.unpackb(data, raw=False, strict_map_key=False, ext_hook=refuse, timestamp=3)
     except Mismatch:
         raise
     except (ValueError, TypeError, msgpack.UnpackException) as exc:
         # Corrupt bytes, trailing data, nesting past msgpack's limit, an unhashable map key.
         raise Mismatch(f"the msgpack bytes do not decode: {exc}") from None
+    _check_shape(value)
+    return value
+
+
+def _check_shape(value: Any) -> None:
+    """The codec's own limits, which msgpack's are looser than: nesting depth, and string map keys."""
+    pending = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if depth > MAX_DEPTH:
+            raise Mismatch(f"the msgpack value is nested deeper than {MAX_DEPTH} levels")
+        if isinstance(item, dict):
+            for key, child in item.items():
+                if not isinstance(key, str):
+                    raise Mismatch(f"the msgpack map has a key that is not a string: {type(key).__name__}")
+                pending.append((child, depth + 1))
+        elif isinstance(item, list):
+            pending.extend((child, depth + 1) for child in item)
