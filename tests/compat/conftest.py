@@ -78,3 +78,19 @@ def ours(recorder: Recorder, sensor_root: Path) -> Iterator[Served]:
     served = connector_serve(CONNECTOR_HTTP_ALLOW=recorder.origin, CONNECTOR_SENSOR_ROOTS=str(sensor_root))
     yield served
     served.stop()
+
+
+@pytest.fixture(scope="module")
+def accepting(sensor_root: Path) -> Iterator[Served]:
+    """``connector serve`` watching ``sensor_root`` that accepts unsigned metas (a switch-over)."""
+    served = connector_serve(CONNECTOR_SENSOR_ROOTS=str(sensor_root), CONNECTOR_ACCEPT_UNSIGNED_META="1")
+    yield served
+    served.stop()
+
+
+@pytest.fixture(scope="module")
+def refusing(sensor_root: Path) -> Iterator[Served]:
+    """``connector serve`` watching ``sensor_root`` that refuses unsigned metas (the default)."""
+    served = connector_serve(CONNECTOR_SENSOR_ROOTS=str(sensor_root))
+    yield served
+    served.stop()

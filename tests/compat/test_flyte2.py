@@ -10,7 +10,6 @@ connector service), and a ``sensor`` task template serialized by its own ``get_p
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from flyteidl2.core.execution_pb2 import TaskExecution
 from flyteidl2.task import common_pb2
 from google.protobuf import json_format
 
-from tests.compat.peers import Driver, b64decode, connector_serve
+from tests.compat.peers import Driver, b64decode
 from tests.compat.wire import OUTPUT_PREFIX, call, delete_task_v2, get_task_v2
 from tests.server.served import Served
 
@@ -46,20 +45,6 @@ def _fields(path: Path) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def facts(flyte_driver: Driver) -> dict[str, Any]:
     return flyte_driver.ask("facts")  # type: ignore[no-any-return]
-
-
-@pytest.fixture(scope="module")
-def accepting(sensor_root: Path) -> Iterator[Served]:
-    served = connector_serve(CONNECTOR_SENSOR_ROOTS=str(sensor_root), CONNECTOR_ACCEPT_UNSIGNED_META="1")
-    yield served
-    served.stop()
-
-
-@pytest.fixture(scope="module")
-def refusing(sensor_root: Path) -> Iterator[Served]:
-    served = connector_serve(CONNECTOR_SENSOR_ROOTS=str(sensor_root))
-    yield served
-    served.stop()
 
 
 def test_what_flyte2_offers(facts: dict[str, Any]) -> None:
@@ -87,17 +72,7 @@ def test_flyte2_meta_polled_and_deleted(flyte_driver: Driver, accepting: Served,
     path = sensor_root / "flyte2-meta.ready"
     meta = b64decode(flyte_driver.ask("meta", fields=_fields(path))["meta"])
 
-    waiting = get_task_v2(accepting.v2, meta, "sensor")
-    assert waiting.code == grpc.StatusCode.OK, waiting.details
-    assert waiting.response.resource.phase == TaskExecution.RUNNING
-
-    path.write_text("done")
-    done = get_task_v2(accepting.v2, meta, "sensor")
-    assert done.code == grpc.StatusCode.OK, done.details
-    assert done.response.resource.phase == TaskExecution.SUCCEEDED
-
-    deleted = delete_task_v2(accepting.v2, meta, "sensor")
-    assert deleted.code == grpc.StatusCode.OK, deleted.details
+    _running_then_done_then_deleted(accepting, meta, path)
 
 
 def test_flyte2_meta_refused_without_the_opt_in(
@@ -133,14 +108,19 @@ def test_flyte2_sensor_template_over_flyteidl2(
     assert created.code == grpc.StatusCode.OK, created.details
     meta = created.response.resource_meta
 
-    waiting = get_task_v2(refusing.v2, meta, "sensor")
+    _running_then_done_then_deleted(refusing, meta, path)
+
+
+def _running_then_done_then_deleted(served: Served, meta: bytes, path: Path) -> None:
+    """GetTask says RUNNING, then SUCCEEDED once ``path`` exists; DeleteTask succeeds (flyteidl2)."""
+    waiting = get_task_v2(served.v2, meta, "sensor")
     assert waiting.code == grpc.StatusCode.OK, waiting.details
     assert waiting.response.resource.phase == TaskExecution.RUNNING
 
     path.write_text("done")
-    done = get_task_v2(refusing.v2, meta, "sensor")
+    done = get_task_v2(served.v2, meta, "sensor")
     assert done.code == grpc.StatusCode.OK, done.details
     assert done.response.resource.phase == TaskExecution.SUCCEEDED
 
-    deleted = delete_task_v2(refusing.v2, meta, "sensor")
+    deleted = delete_task_v2(served.v2, meta, "sensor")
     assert deleted.code == grpc.StatusCode.OK, deleted.details

@@ -9,14 +9,13 @@ the second; without the variable the same requests are refused, and the message 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 import pytest
 from flyteidl.core.execution_pb2 import TaskExecution
 
-from tests.compat.peers import Driver, FlytekitService, b64decode, connector_serve
+from tests.compat.peers import Driver, FlytekitService, b64decode
 from tests.compat.venvs import CachedVenv
 from tests.compat.wire import create_task, delete_task, get_task
 from tests.server.served import Served
@@ -48,20 +47,6 @@ def flytekit_jobs(
         service.close()
     assert service.process.returncode is not None
     return jobs
-
-
-@pytest.fixture(scope="module")
-def accepting(sensor_root: Path) -> Iterator[Served]:
-    served = connector_serve(CONNECTOR_SENSOR_ROOTS=str(sensor_root), CONNECTOR_ACCEPT_UNSIGNED_META="1")
-    yield served
-    served.stop()
-
-
-@pytest.fixture(scope="module")
-def refusing(sensor_root: Path) -> Iterator[Served]:
-    served = connector_serve(CONNECTOR_SENSOR_ROOTS=str(sensor_root))
-    yield served
-    served.stop()
 
 
 def test_flytekit_metas_are_plain_json(flytekit_jobs: dict[str, tuple[Path, bytes]]) -> None:
