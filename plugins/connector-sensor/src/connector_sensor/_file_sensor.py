@@ -14,6 +14,7 @@ import connector
 from ._exceptions import SensorRequestError
 from ._roots import LocalTarget, SensorRoots, UrlTarget
 from ._scan import ScanLimits, ScanResult, check_openable, scan
+from ._text import short
 
 _TASK = "file_sensor"
 _DURATION = re.compile(r"^\s*(?P<value>\d+(?:\.\d+)?)\s*(?P<unit>s|m|h|d)?\s*$")
@@ -56,28 +57,19 @@ def parse_timeout(value: object) -> float | None:
     if seconds is None or not math.isfinite(seconds):
         raise SensorRequestError(
             f"{_TASK}: custom field 'timeout' must be seconds (a number) or a duration like "
-            f"'90s', '5m', '2h' or '1d'; got {_short(value)}",
+            f"'90s', '5m', '2h' or '1d'; got {short(value)}",
             field="timeout",
         )
     if seconds <= 0:
         raise SensorRequestError(
-            f"{_TASK}: custom field 'timeout' must be positive; got {_short(value)}", field="timeout"
+            f"{_TASK}: custom field 'timeout' must be positive; got {short(value)}", field="timeout"
         )
     if seconds > MAX_TIMEOUT:
         raise SensorRequestError(
-            f"{_TASK}: custom field 'timeout' must be at most 365d ({MAX_TIMEOUT:.0f}s); got {_short(value)}",
+            f"{_TASK}: custom field 'timeout' must be at most 365d ({MAX_TIMEOUT:.0f}s); got {short(value)}",
             field="timeout",
         )
     return float(seconds)
-
-
-def _short(value: object, limit: int = 80) -> str:
-    """``repr(value)``, cut to ``limit`` characters (an int too long to print says so)."""
-    try:
-        text = repr(value)
-    except ValueError:  # an int over sys.get_int_max_str_digits()
-        return "a number too long to print"
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _seconds(value: float) -> str:
@@ -91,7 +83,7 @@ def _checked_meta(meta: FileSensorMeta) -> tuple[float, float | None]:
     if not number or not math.isfinite(created_at):
         raise SensorRequestError(
             f"{_TASK}: the resource meta's created_at must be a finite number of seconds; got "
-            f"{_short(created_at)}",
+            f"{short(created_at)}",
             field="resource_meta.created_at",
         )
     if timeout is not None and (
@@ -101,7 +93,7 @@ def _checked_meta(meta: FileSensorMeta) -> tuple[float, float | None]:
     ):
         raise SensorRequestError(
             f"{_TASK}: the resource meta's timeout must be a positive number of seconds, at most "
-            f"{MAX_TIMEOUT:.0f}; got {_short(timeout)}",
+            f"{MAX_TIMEOUT:.0f}; got {short(timeout)}",
             field="resource_meta.timeout",
         )
     return float(created_at), None if timeout is None else float(timeout)

@@ -11,9 +11,9 @@ import connector
 
 from ._allowed import SENSORS_ENTRY_POINT_GROUP, SENSORS_VARIABLE, AllowedSensor, AllowedSensors
 from ._exceptions import SensorNotAllowedError, SensorPokeError, SensorRequestError, SensorSettingsError
-from ._file_sensor import _short
 from ._roots import LocalTarget, SensorRoots, UrlTarget
 from ._scan import ScanLimits, check_openable, scan
+from ._text import short
 
 #: The ``sensor_module`` of flytekit's FileSensor, which this connector serves without flytekit.
 FILE_SENSOR_MODULE = "flytekit.sensor.file_sensor"
@@ -93,7 +93,7 @@ class Sensor(connector.AsyncConnector):
         config = custom.get("sensor_config")
         if config is not None and not isinstance(config, dict):
             raise SensorRequestError(
-                f"{_TASK}: custom field 'sensor_config' must be an object or null; got {_short(config)}",
+                f"{_TASK}: custom field 'sensor_config' must be an object or null; got {short(config)}",
                 field="sensor_config",
             )
         meta = SensorMetadata(module, name, config, dict(inputs))
@@ -153,7 +153,7 @@ class Sensor(connector.AsyncConnector):
         if extra:
             raise SensorRequestError(
                 f"{_TASK}: flytekit's FileSensor takes one input, 'path'; got also "
-                f"{', '.join(_short(key) for key in extra)}",
+                f"{', '.join(short(key) for key in extra)}",
                 field=field,
             )
         target = self.roots.target(inputs["path"], task=_TASK, field=f"{field}.path")
@@ -179,7 +179,7 @@ class Sensor(connector.AsyncConnector):
         """The allowed sensor ``module:name``; ``SensorNotAllowedError`` (nothing imported) otherwise."""
         sensor = self.sensors.find(module, name)
         if sensor is None:
-            shown = _short(f"{module}:{name}")
+            shown = short(f"{module}:{name}")
             raise SensorNotAllowedError(
                 f"{_TASK}: the sensor {shown} is not allowed, so it is not imported; to allow it, install a "
                 f"distribution that registers it (module:ClassName) in the entry point group "
@@ -196,7 +196,7 @@ def _custom_text(custom: Mapping[str, Any], key: str) -> str:
     if not isinstance(value, str) or not value:
         raise SensorRequestError(
             f"{_TASK}: custom field {key!r} must name the sensor class (flytekit writes sensor_module and "
-            f"sensor_name for every BaseSensor); got {_short(value)}",
+            f"sensor_name for every BaseSensor); got {short(value)}",
             field=key,
         )
     return value
@@ -232,7 +232,7 @@ def _resource(sensor: AllowedSensor, result: object) -> connector.Resource:
         # Not its truth, as flytekit takes it: a poke that forgets to return (None) would wait forever.
         kind = f"{type(result).__module__}.{type(result).__qualname__}"
         raise SensorPokeError(
-            f"{_TASK}: the sensor '{sensor}' returned {_short(result)} ({kind}) from poke; poke must return "
+            f"{_TASK}: the sensor '{sensor}' returned {short(result)} ({kind}) from poke; poke must return "
             "True (the condition holds) or False (not yet): return bool(...)",
             sensor=str(sensor),
         )
