@@ -13,6 +13,7 @@ from importlib.metadata import EntryPoint
 from pathlib import Path
 from typing import Any
 
+import connector_sensor
 import pytest
 from connector_sensor import (
     FILE_SENSOR_MODULE,
@@ -52,6 +53,33 @@ def test_the_setting_lists_module_class_pairs() -> None:
     ]
     assert sensors.find("pkg.sensors", "Ready") == AllowedSensor("pkg.sensors", "Ready", "CONNECTOR_SENSORS")
     assert sensors.find("pkg", "sensors:Ready") is None
+
+
+@pytest.mark.parametrize(("environ", "limit"), [({}, 60.0), ({"CONNECTOR_IMPORT_TIMEOUT": " 2.5 "}, 2.5)])
+def test_an_import_may_take_as_long_as_the_cores_import_timeout(
+    environ: dict[str, str], limit: float
+) -> None:
+    assert AllowedSensors.from_environment(environ, entry_points=[]).import_timeout == limit
+    assert AllowedSensors().import_timeout == 60.0
+
+
+def test_a_bad_import_timeout_is_the_cores_configuration_error() -> None:
+    with raises_exactly(
+        connector.ConfigurationError,
+        "CONNECTOR_IMPORT_TIMEOUT: '0' is not a positive number of seconds (for example "
+        "CONNECTOR_IMPORT_TIMEOUT=120)",
+    ):
+        AllowedSensors.from_environment({"CONNECTOR_IMPORT_TIMEOUT": "0"}, entry_points=[])
+    with raises_exactly(
+        connector.ConfigurationError, "import_timeout must be a positive number of seconds, got -1"
+    ):
+        AllowedSensors(import_timeout=-1)
+
+
+def test_the_import_timeout_setting_is_the_cores() -> None:
+    from connector._settings import IMPORT_TIMEOUT_VARIABLE
+
+    assert connector_sensor.IMPORT_TIMEOUT_VARIABLE == IMPORT_TIMEOUT_VARIABLE
 
 
 @pytest.mark.parametrize("value", [None, "", "  "])

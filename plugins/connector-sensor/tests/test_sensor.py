@@ -9,6 +9,7 @@ code of an error is the core's own mapping.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import re
 import sys
@@ -25,6 +26,7 @@ from conftest import Touched
 from connector_sensor import (
     FILE_SENSOR_MODULE,
     FILE_SENSOR_NAME,
+    AllowedSensors,
     PathNotAllowedError,
     Sensor,
     SensorLoadError,
@@ -35,6 +37,7 @@ from connector_sensor import (
 )
 
 import connector
+from connector.registry._imports import DaemonCall
 from connector.server._status import status_for
 from connector.testing import LifecycleDriver
 
@@ -612,4 +615,104 @@ def test_an_allowed_sensor_is_imported_once_when_many_jobs_need_it_at_once(
         thread.join()
     assert len(failed) == 8
     assert len(set(failed)) == 1
+    assert module.imported == 1
+
+
+# An import that hangs (issue 10 review, B4): it is waited for as long as CONNECTOR_IMPORT_TIMEOUT says.
+
+HANGS = """
+import sensor_samples
+
+sensor_samples.IMPORT_GATE.wait()
+
+
+class Hangs:
+    def __init__(self, name, config=None):
+        pass
+
+    def poke(self):
+        return True
+"""
+
+
+@pytest.fixture
+def hanging_module(
+    make_module: Callable[[str], Module], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Module, threading.Event]]:
+    """A module whose import blocks until the returned Event is set (at teardown at the latest)."""
+    gate = threading.Event()
+    monkeypatch.setattr(sensor_samples, "IMPORT_GATE", gate, raising=False)
+    try:
+        yield make_module(HANGS), gate
+    finally:
+        gate.set()
+        finish_imports()
+
+
+def finish_imports() -> None:
+    """Wait for the sensor imports under way: each thread's module is gone from sys.modules after the test."""
+    for thread in threading.enumerate():
+        if thread.name.startswith("connector-sensor import"):
+            thread.join()
+
+
+def unblocked(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)``, called in a daemon thread: a call still blocked after a minute fails the test.
+
+    A bound against a hang, not a timing: before the fix such a call blocked until the import ended.
+    """
+    call = DaemonCall(functools.partial(fn, *args, **kwargs), name="test call")
+    assert call.wait(60), f"the call is blocked:\n{call.stack()}"
+    return call.result()
+
+
+def hung(module: Module, limit: str = "0.1") -> str:
+    return (
+        f"sensor: the sensor '{module.name}:Hangs' (allowed by CONNECTOR_SENSORS) cannot be imported: its "
+        f"import did not finish in {limit} s, and it is not tried again until the service restarts; fix the "
+        "module's import, or raise the limit with CONNECTOR_IMPORT_TIMEOUT (seconds)"
+    )
+
+
+def test_an_import_that_hangs_fails_after_the_import_timeout_and_is_not_tried_again(
+    connector_lifecycle: Callable[..., LifecycleDriver],
+    monkeypatch: pytest.MonkeyPatch,
+    hanging_module: tuple[Module, threading.Event],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    module, gate = hanging_module
+    monkeypatch.setenv("CONNECTOR_SENSORS", f"{module.name}:Hangs")
+    monkeypatch.setenv("CONNECTOR_IMPORT_TIMEOUT", "0.1")
+    driver = connector_lifecycle(Sensor())
+    with raises_exactly(SensorLoadError, hung(module)) as info:
+        unblocked(driver.create, template(module.name, "Hangs"), inputs={})
+    assert status(info.value, "create") == ("FAILED_PRECONDITION", hung(module))
+    (record,) = [r for r in caplog.records if r.name == "connector.sensor"]
+    assert record.getMessage().startswith(f"{hung(module)}\nits import thread is at:\n")
+    assert "IMPORT_GATE.wait()" in record.getMessage()  # where the module's import hangs
+    gate.set()  # the import ends now; what the service answered is kept until it restarts
+    finish_imports()
+    with raises_exactly(SensorLoadError, hung(module)):
+        unblocked(driver.get, SensorMetadata(module.name, "Hangs", None, {}))
+    assert module.imported == 1
+
+
+def test_jobs_waiting_for_an_import_that_hangs_wait_until_its_time_limit_only(
+    hanging_module: tuple[Module, threading.Event],
+) -> None:
+    module, _ = hanging_module
+    environ = {"CONNECTOR_SENSORS": f"{module.name}:Hangs", "CONNECTOR_IMPORT_TIMEOUT": "0.25"}
+    sensors = AllowedSensors.from_environment(environ, entry_points=[])
+    (allowed,) = sensors
+    start = threading.Barrier(8)
+
+    def load() -> str:
+        start.wait()
+        with pytest.raises(SensorLoadError) as info:
+            sensors.load(allowed)
+        return str(info.value)
+
+    waiters = [DaemonCall(load, name=f"job {index}") for index in range(8)]
+    assert all(waiter.wait(60) for waiter in waiters), "a job is blocked by the import"
+    assert [waiter.result() for waiter in waiters] == [hung(module, "0.25")] * 8
     assert module.imported == 1

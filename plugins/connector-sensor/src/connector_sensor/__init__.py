@@ -7,6 +7,7 @@ What they may watch is limited to ``CONNECTOR_SENSOR_ROOTS`` (``SensorRoots``); 
 
 from __future__ import annotations
 
+from ._allowed import IMPORT_TIMEOUT_VARIABLE as IMPORT_TIMEOUT_VARIABLE
 from ._allowed import SENSORS_ENTRY_POINT_GROUP as SENSORS_ENTRY_POINT_GROUP
 from ._allowed import SENSORS_VARIABLE as SENSORS_VARIABLE
 from ._allowed import AllowedSensor as AllowedSensor
@@ -33,6 +34,7 @@ from ._sensor import SensorMetadata as SensorMetadata
 __all__ = [
     "FILE_SENSOR_MODULE",
     "FILE_SENSOR_NAME",
+    "IMPORT_TIMEOUT_VARIABLE",
     "MAX_TIMEOUT",
     "ROOTS_VARIABLE",
     "SENSORS_ENTRY_POINT_GROUP",
