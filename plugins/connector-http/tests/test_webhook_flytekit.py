@@ -193,6 +193,37 @@ def test_placeholders_are_filled_in_one_after_the_other_as_flytekit_does(server:
     assert server.seen[0].json() == {"v": 5}
 
 
+def test_a_whole_placeholder_once_the_others_are_empty_keeps_its_type_as_in_flytekit(
+    server: LocalServer,
+) -> None:
+    # flytekit fills {inputs.a} in first, everywhere; the text is then exactly {inputs.b}.
+    server.route("POST", "/h", Answer(200))
+    data = {"v": "{inputs.a}{inputs.b}{inputs.a}", "w": "{inputs.b}{inputs.a}", "x": "{inputs.a}{inputs.a}"}
+    call(webhook_task(f"{server.url}/h", data=data), {"a": "", "b": 5})
+    assert server.seen[0].json() == {"v": 5, "w": "5", "x": ""}
+
+
+def test_an_inputs_text_is_not_searched_for_placeholders(server: LocalServer) -> None:
+    # flytekit's replace, one placeholder after the other over the whole text, fills in a placeholder
+    # an input's text holds (here the token, into the body); one pass over the template does not.
+    server.route("POST", "/h", Answer(200))
+    custom = webhook_task(
+        f"{server.url}/h",
+        headers={"Authorization": "Bearer {inputs.token}"},
+        data={"text": "{inputs.note} (by {inputs.token})", "n": "{inputs.note}"},
+    )
+    call(custom, {"note": "{inputs.token}", "token": SECRET})
+    assert server.seen[0].json() == {"text": f"{{inputs.token}} (by {SECRET})", "n": "{inputs.token}"}
+
+
+def test_many_placeholders_are_filled_in_one_pass(server: LocalServer) -> None:
+    server.route("POST", "/h", Answer(200))
+    text = " ".join(f"{{inputs.v{index % 50}}}" for index in range(4_000))
+    inputs = {f"v{index}": f"<{index}>" for index in range(50)}
+    call(webhook_task(f"{server.url}/h", data={"t": text}), inputs)
+    assert server.seen[0].json() == {"t": " ".join(f"<{index % 50}>" for index in range(4_000))}
+
+
 def test_the_inputs_are_shown_as_flytekit_shows_literals(server: LocalServer) -> None:
     inputs = {
         "when": dt.datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=dt.timezone.utc),
@@ -260,17 +291,35 @@ def test_show_data_and_show_url_add_the_formatted_request_to_the_info(
 
 
 @pytest.mark.parametrize(
-    ("status", "body"),
-    [(201, '{"id": 1}'), (202, ""), (302, "moved"), (404, "no such hook"), (500, "boom\nline two")],
+    ("status", "body", "quoted"),
+    [
+        (201, '{"id": 1}', '{"id": 1}'),
+        (202, "", ""),
+        (302, "moved", "moved"),
+        (404, "no such hook", "no such hook"),
+        (500, "boom\n  line two\n", "boom line two"),  # as every message quotes an answer
+    ],
 )
-def test_any_status_but_200_fails_quoting_the_answer(server: LocalServer, status: int, body: str) -> None:
+def test_any_status_but_200_fails_quoting_the_answer(
+    server: LocalServer, status: int, body: str, quoted: str
+) -> None:
     server.route("POST", "/h", Answer(status, body, {"Location": f"{server.url}/elsewhere"}))
     server.route("POST", "/elsewhere", Answer(200))
     resource = call(webhook_task(f"{server.url}/h", data={"a": 1}))
     assert resource.phase is Phase.FAILED
-    assert resource.message == f"Webhook failed with status code {status}, response: {body}"
+    assert resource.message == f"Webhook failed with status code {status}, response: {quoted}"
     assert resource.outputs is None
     assert [seen.path for seen in server.seen] == ["/h"]  # a redirect is not followed
+
+
+def test_a_failed_answer_quotes_the_start_of_a_long_body(server: LocalServer) -> None:
+    # The whole text (up to CONNECTOR_HTTP_MAX_BODY, 10 MiB) would not fit in propeller's 4 MiB answer.
+    server.route("POST", "/h", Answer(500, "e" * 150 + "f" * 100 + "g" * 5_000_000))
+    resource = call(webhook_task(f"{server.url}/h"))
+    assert (resource.phase, resource.message) == (
+        Phase.FAILED,
+        "Webhook failed with status code 500, response: " + "e" * 150 + "f" * 50 + "...",
+    )
 
 
 def test_an_echoed_credential_is_masked_in_the_message(server: LocalServer) -> None:
@@ -278,6 +327,63 @@ def test_an_echoed_credential_is_masked_in_the_message(server: LocalServer) -> N
     custom = webhook_task(f"{server.url}/h", headers={"X-API-Key": "{inputs.key}"})
     resource = call(custom, {"key": "k-s3cret"})
     assert resource.message == "Webhook failed with status code 401, response: bad token ***"
+
+
+SECRET = "s3cr3t-t0ken"
+
+
+@pytest.mark.parametrize(
+    ("header", "field", "message"),
+    [
+        (
+            "{inputs.token}",
+            "method",
+            "webhook: the custom field 'method' must be GET or POST, as flytekit's WebhookTask allows; "
+            "got '***'",
+        ),
+        (
+            "Bearer {inputs.token}",
+            "method",
+            "webhook: the custom field 'method' must be GET or POST, as flytekit's WebhookTask allows; "
+            "got '***'",
+        ),
+        (
+            "{inputs.token}",
+            "show_data",
+            "webhook: the custom field 'show_data' must be true or false; got '***'",
+        ),
+        (
+            "Bearer {inputs.token}",
+            "show_url",
+            "webhook: the custom field 'show_url' must be true or false; got '***'",
+        ),
+        (
+            "Bearer {inputs.token}",
+            "timeout_sec",
+            "webhook: the custom field 'timeout_sec' must be a number of seconds above 0 and at most 3600; "
+            "got '***'",
+        ),
+    ],
+)
+def test_a_credential_input_in_a_field_that_cannot_be_used_is_masked(
+    forbidden_server: LocalServer, header: str, field: str, message: str
+) -> None:
+    # A credential header's inputs are credentials: masked wherever a message would quote them.
+    custom = {**webhook_task(f"{forbidden_server.url}/h"), "headers": {"Authorization": header}}
+    with config_error(message) as refused:
+        call({**custom, field: "{inputs.token}"}, {"token": SECRET})
+    assert SECRET not in str(refused.value)
+    assert forbidden_server.seen == []
+
+
+def test_a_credential_input_echoed_in_a_failed_answer_is_masked(server: LocalServer) -> None:
+    server.route("POST", "/h", lambda seen: Answer(401, f"bad: {seen.headers['authorization']}"))
+    custom = webhook_task(f"{server.url}/h", headers={"Authorization": "Bearer {inputs.token}"})
+    resource = call(custom, {"token": SECRET})
+    assert resource.message == "Webhook failed with status code 401, response: bad: ***"
+    server.route("POST", "/h", Answer(401, f"token {SECRET} expired"))
+    resource = call(custom, {"token": SECRET})
+    assert resource.message == "Webhook failed with status code 401, response: token *** expired"
 
 
 def test_a_slow_server_fails_at_timeout_sec(server: LocalServer) -> None:

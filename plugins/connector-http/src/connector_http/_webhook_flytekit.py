@@ -95,41 +95,47 @@ def read_call(task_template: connector.TaskTemplate, inputs: Mapping[str, Any], 
     url = fields.get("url")
     if url is None:
         raise HttpConfigError(f"{task}: the custom field 'url' is required", field="url")
-    method = _method(fields.get("method"), task=task)
+    # The inputs a credential header is made of are credentials too, wherever else they appear.
+    secrets = _credential_inputs(custom.get("headers"), formatter)
+    redact = _redactor(headers, [url], secrets)
     data = fields.get("data")
     try:
+        method = _method(fields.get("method"), task=task)
         target, body = _encode(method, url, data, task=task)
     except HttpConfigError as exc:
-        raise masked(exc, _redactor(headers, [url])) from None
+        raise masked(exc, redact) from None
     if body is not None and not any(name.lower() == "content-type" for name in headers):
         headers["Content-Type"] = "application/json"
     request = Request(method, target, headers, body)
-    credentials = Credentials({}, _redactor(headers, [url, target]))
+    credentials = Credentials({}, _redactor(headers, [url, target], secrets))
     try:
         check_request(request, task=task)
+        timeout = fields.get("timeout_sec")
+        if timeout is not None:
+            timeout = check_timeout(timeout, task=task, field="timeout_sec")
+        show_data = _flag(fields, "show_data", task=task)
+        show_url = _flag(fields, "show_url", task=task)
     except HttpConfigError as exc:
         raise masked(exc, credentials.redact) from None
-    timeout = fields.get("timeout_sec")
-    if timeout is not None:
-        timeout = check_timeout(timeout, task=task, field="timeout_sec")
     return WebhookCall(
         request=request,
         timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
         credentials=credentials,
         url=url,
         data=data,
-        show_data=_flag(fields, "show_data", task=task),
-        show_url=_flag(fields, "show_url", task=task),
+        show_data=show_data,
+        show_url=show_url,
     )
 
 
 def answer(call: WebhookCall, response: Response) -> connector.Resource:
-    """flytekit's answer: 200 succeeds with the ``info`` output, any other status fails quoting the body."""
+    """flytekit's answer: 200 succeeds with the ``info`` output, any other status fails quoting its start."""
     if response.status != 200:
         return connector.Resource(
             connector.Phase.FAILED,
-            message=f"Webhook failed with status code {response.status}, response: "
-            f"{response.redact(response.text)}",
+            # The start of the text, as every message quotes an answer: the whole (up to
+            # CONNECTOR_HTTP_MAX_BODY) could exceed what propeller accepts in one answer (4 MiB).
+            message=f"Webhook failed with status code {response.status}, response: {response.excerpt()}",
         )
     info: dict[str, Any] = {"status_code": response.status, "response_data": response.text}
     if call.show_data:
@@ -207,12 +213,18 @@ def _as_flytekit_reads(value: Any) -> Any:
 
 
 class _Formatter:
-    """Fills in placeholders as flytekit's ``format_dict`` does, within a budget of added text."""
+    """Fills in placeholders as flytekit's ``format_dict`` does, within a budget of added text.
+
+    One pass over each text: the placeholders written in the template are filled in, and the text
+    an input adds is not searched again (flytekit's replace, one placeholder after the other over
+    the whole text, is quadratic and fills in placeholders that an input's text holds).
+    """
 
     def __init__(self, root: dict[str, Any], *, task: str) -> None:
         self._root = root
         self._task = task
         self._budget = MAX_FORMATTED
+        self._values: dict[str, Any] = {}
         self._texts: dict[str, str] = {}
 
     def format(self, value: Any, field: str) -> Any:
@@ -225,26 +237,54 @@ class _Formatter:
             return {key: self.format(item, f"{field}.{key}") for key, item in value.items()}
         return value
 
-    def _text(self, text: str, field: str) -> Any:
-        # The placeholders are those of the text as written, filled in one after the other: a text
-        # that is exactly one placeholder (by then) becomes the input's value, keeping its type.
-        for name in _PLACEHOLDER.findall(text):
-            if "." not in name:
-                continue  # left as it is
-            value = self._lookup(name, field)
-            placeholder = f"{{{name}}}"
-            shown = self._shown(name, value)
-            if text == placeholder:
-                self._charge(len(shown), field)
-                return value
-            self._charge(text.count(placeholder) * len(shown), field)
-            text = text.replace(placeholder, shown)
-        return text
+    def inputs_in(self, text: str) -> list[Any]:
+        """The values of the placeholders with a dot of ``text``, a template's text already formatted."""
+        return [self._value(name, "") for name in _PLACEHOLDER.findall(text) if "." in name]
 
-    def _shown(self, name: str, value: Any) -> str:
+    def _text(self, text: str, field: str) -> Any:
+        names = _PLACEHOLDER.findall(text)
+        # Each path is looked up once, in the order of the text: the first that names nothing fails.
+        values = {name: self._value(name, field) for name in names if "." in name}
+        if not values:
+            return text
+        whole = self._whole(text, names, values)
+        if whole is not None:
+            self._charge(len(self._shown(whole)), field)
+            return values[whole]
+
+        def filled(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in values:
+                return match.group(0)  # no dot: left as it is
+            shown = self._shown(name)
+            self._charge(len(shown), field)
+            return shown
+
+        return _PLACEHOLDER.sub(filled, text)
+
+    def _whole(self, text: str, names: list[str], values: dict[str, Any]) -> str | None:
+        """The placeholder ``text`` is exactly, by the time flytekit's sequential replace reaches it.
+
+        That is the text as written, or the text made of placeholders only, where each one filled
+        in before the last distinct one (which appears once) adds nothing: flytekit's replace has
+        then left exactly that one, and answers its value with its type.
+        """
+        if len(values) != len(set(names)) or sum(len(name) + 2 for name in names) != len(text):
+            return None  # a placeholder without a dot, or text between them, stays
+        last = next(reversed(values))
+        if names.count(last) != 1 or any(self._shown(name) for name in values if name != last):
+            return None
+        return last
+
+    def _value(self, name: str, field: str) -> Any:
+        if name not in self._values:
+            self._values[name] = self._lookup(name, field)
+        return self._values[name]
+
+    def _shown(self, name: str) -> str:
         # str() of a large input is computed once, however many fields use it.
         if name not in self._texts:
-            self._texts[name] = str(value)
+            self._texts[name] = str(self._values[name])
         return self._texts[name]
 
     def _charge(self, size: int, field: str) -> None:
@@ -356,9 +396,22 @@ def _encode(method: str, url: object, data: Any, *, task: str) -> tuple[str, str
     return str(built.url), built.content.decode("utf-8") if data is not None else None
 
 
-def _redactor(headers: Mapping[str, str], urls: list[object]) -> Redactor:
-    """Masks the value of every credential header, and of every query parameter named like one."""
-    values = [value for name, value in headers.items() if is_credential_header(name)]
+def _credential_inputs(headers: object, formatter: _Formatter) -> list[str]:
+    """The text inputs the template's credential headers (``Bearer {inputs.token}``) are made of."""
+    if not isinstance(headers, Mapping):
+        return []
+    return [
+        value
+        for name, text in headers.items()
+        if isinstance(name, str) and is_credential_header(name) and isinstance(text, str)
+        for value in formatter.inputs_in(text)
+        if isinstance(value, str)
+    ]
+
+
+def _redactor(headers: Mapping[str, str], urls: list[object], secrets: list[str]) -> Redactor:
+    """Masks ``secrets``, every credential header's value, and every query parameter's named like one."""
+    values = [*secrets, *(value for name, value in headers.items() if is_credential_header(name))]
     for url in urls:
         try:
             query = urllib.parse.urlsplit(url).query if isinstance(url, str) else ""
