@@ -17,7 +17,8 @@ import grpc
 import httpx
 import pytest
 from connector_http import HttpConfigError, HttpEgressError, Webhook
-from connector_http._webhook_flytekit import MAX_FORMATTED, input_reprs, read_call
+from connector_http._placeholders import MAX_FORMATTED, input_reprs
+from connector_http._webhook_flytekit import read_call
 from flyteidl.admin import agent_pb2
 from flyteidl.core import execution_pb2, interface_pb2, literals_pb2, tasks_pb2, types_pb2
 from flyteidl.service import agent_pb2_grpc

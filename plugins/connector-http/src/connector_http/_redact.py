@@ -8,6 +8,8 @@ import re
 import urllib.parse
 from collections.abc import Iterable, Mapping
 
+from ._exceptions import HttpConfigError, HttpEgressError
+
 #: What a redacted credential reads as.
 MASK = "***"
 
@@ -61,3 +63,13 @@ class Redactor:
 
     def __repr__(self) -> str:
         return f"Redactor({len(self.values)} value(s))"
+
+
+def masked(error: HttpConfigError, redact: Redactor) -> HttpConfigError:
+    """``error`` again, its message with the credentials masked (a URL may carry them in its query)."""
+    message = redact(str(error))
+    if message == str(error):
+        return error
+    if isinstance(error, HttpEgressError):
+        return HttpEgressError(message, origin=error.origin, reason=error.reason, setting=error.setting)
+    return HttpConfigError(message, field=error.field)

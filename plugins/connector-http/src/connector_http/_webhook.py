@@ -11,6 +11,8 @@ from . import _webhook_flytekit as flytekit
 from ._egress import EgressPolicy
 from ._exceptions import HttpConfigError, HttpRequestError, HttpResponseTooLargeError
 from ._http import credentials, current_policy, invalid_json, read_auth, read_request, read_timeout
+from ._placeholders import FormatError
+from ._redact import masked
 from ._urllib import send
 
 TASK = "webhook"
@@ -100,7 +102,7 @@ class Webhook(connector.SyncConnector):
     ) -> connector.Resource:
         try:
             call = flytekit.read_call(task_template, inputs, task=TASK)
-        except flytekit.FormatError as exc:
+        except FormatError as exc:
             return connector.Resource(connector.Phase.FAILED, message=str(exc))
         policy = current_policy(self._policy)
         try:
@@ -115,5 +117,5 @@ class Webhook(connector.SyncConnector):
         except HttpRequestError as exc:  # no answer, or one over CONNECTOR_HTTP_MAX_BODY
             return flytekit.failed(call, exc)
         except HttpConfigError as exc:  # the egress policy refused it: the query may hold a credential
-            raise flytekit.masked(exc, call.credentials.redact) from None
+            raise masked(exc, call.credentials.redact) from None
         return flytekit.answer(call, response)
