@@ -39,7 +39,10 @@ def invoke(*args: str) -> tuple[int, str]:
 
 
 def test_an_empty_registry(registry: ConnectorRegistry) -> None:
-    assert invoke("list") == (0, "No connectors installed (no entry points in the 'connector' group).\n")
+    assert invoke("list") == (
+        0,
+        "No connectors installed (no entry points in the 'connector' or 'connector.providers' group).\n",
+    )
     assert invoke("list", "--json") == (0, "[]\n")
     assert invoke("check") == (0, "0 connector(s) loaded, 0 disabled, 0 problem(s).\n")
     assert json.loads(invoke("check", "--json")[1]) == {"ok": True, "connectors": [], "problems": 0}
@@ -66,6 +69,7 @@ def test_a_registered_connector(registry: ConnectorRegistry) -> None:
             "target": "Echo",
             "distribution": None,
             "distribution_version": None,
+            "provider": None,
             "state": "loaded",
             "error": None,
         }

@@ -764,6 +764,7 @@ def test_an_entry_serializes_to_json_ready_data() -> None:
         "target": "connector_echo:Echo",
         "distribution": "connector-x",
         "distribution_version": "1.0",
+        "provider": None,
         "state": "available",
         "error": None,
     }

@@ -111,6 +111,7 @@ def entry(
         "target": target,
         "distribution": distribution,
         "distribution_version": version,
+        "provider": None,
         "state": state,
         "error": error,
     }
@@ -251,6 +252,7 @@ def test_show_a_good_connector_imports_only_its_module(run: Run, task_type: str)
         "kind": kind,
         "hooks": hooks,
         "metadata_type": metadata_type,
+        "raw_literals": False,
         "doc": doc,
     }
     assert run.imported == [MODULES[task_type]]

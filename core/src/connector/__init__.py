@@ -29,6 +29,7 @@ from ._exceptions import JobNotFoundError as JobNotFoundError
 from ._exceptions import JobStateError as JobStateError
 from ._exceptions import JournalError as JournalError
 from ._exceptions import LiteralConversionError as LiteralConversionError
+from ._exceptions import MissingExtraError as MissingExtraError
 from ._exceptions import ResourceMetaError as ResourceMetaError
 from ._exceptions import ServiceOverloadedError as ServiceOverloadedError
 from ._exceptions import TransientError as TransientError
@@ -62,6 +63,10 @@ from .registry._discovery import ENTRY_POINT_GROUP as ENTRY_POINT_GROUP
 from .registry._discovery import ConnectorRecord as ConnectorRecord
 from .registry._discovery import discover_connectors as discover_connectors
 from .registry._loaded import LoadedConnector as LoadedConnector
+from .registry._provided import PROVIDER_ENTRY_POINT_GROUP as PROVIDER_ENTRY_POINT_GROUP
+from .registry._provided import ConnectorProvider as ConnectorProvider
+from .registry._provided import ProvidedConnector as ProvidedConnector
+from .registry._provided import ProviderProblem as ProviderProblem
 from .registry._registry import ConnectorEntry as ConnectorEntry
 from .registry._registry import ConnectorMetadata as ConnectorMetadata
 from .registry._registry import ConnectorRegistry as ConnectorRegistry
@@ -112,6 +117,7 @@ __all__ = [  # noqa: RUF022 - plainly sorted, as tests/test_exported_members.py 
     "ConnectorMetadata",
     "ConnectorNotFound",
     "ConnectorOrigin",
+    "ConnectorProvider",
     "ConnectorRecord",
     "ConnectorRegistry",
     "ConnectorState",
@@ -139,7 +145,11 @@ __all__ = [  # noqa: RUF022 - plainly sorted, as tests/test_exported_members.py 
     "MetaSigner",
     "MetricPoint",
     "MetricSeries",
+    "MissingExtraError",
+    "PROVIDER_ENTRY_POINT_GROUP",
     "Phase",
+    "ProvidedConnector",
+    "ProviderProblem",
     "RegistrySettings",
     "Resource",
     "ResourceMeta",

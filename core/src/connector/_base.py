@@ -14,11 +14,20 @@ class ConnectorBase:
     Set ``task_type_name`` (and ``task_type_version`` when it is not 0) as class attributes, or pass
     them to ``__init__`` as in flytekit. ``name`` is shown by ``connector show`` and the metadata
     services; it defaults to the class name.
+
+    ``raw_literals = True`` asks for the protocol's own messages instead of native values: ``inputs``
+    is the request's literal map as received (a ``flyteidl.core.literals_pb2.LiteralMap`` for
+    flyteidl v1, a ``flyteidl2.task.common_pb2.Inputs`` for flyteidl2; ``connector run`` passes a v1
+    ``LiteralMap``), ``task_template.raw`` is the request's ``TaskTemplate`` message, and
+    ``Resource.outputs`` may be a literal map of the request's protocol (``LiteralMap`` for v1,
+    ``flyteidl2.task.common_pb2.Outputs`` for v2), copied into the response as it is. For bridges to
+    SDKs that convert literals themselves.
     """
 
     name: ClassVar[str] = ""
     task_type_name: str = ""
     task_type_version: int = 0
+    raw_literals: ClassVar[bool] = False
 
     def __init__(
         self, task_type_name: str | None = None, task_type_version: int | None = None, **kwargs: Any

@@ -8,6 +8,7 @@ ConnectorError
 │   ├── ConnectorConflictError  two distributions claim its category, or a pin matches neither
 │   └── ConnectorDisabledError  the allow/deny lists exclude it
 ├── ConfigurationError          (also ValueError) a setting cannot be used as given
+├── MissingExtraError           (also ImportError) a feature needs an extra that is not installed
 ├── DuplicateConnectorError     (also ValueError) register() of a category already registered
 ├── HookNotImplementedError     an optional hook (get_logs, get_metrics) is missing
 ├── HookResultError             (also TypeError) a hook returned something the contract does not allow
@@ -70,6 +71,19 @@ class ConnectorNotFound(ConnectorError, LookupError):
 
 class ConfigurationError(ConnectorError, ValueError):
     """Raised when a setting (an environment variable or option) has a value that cannot be used."""
+
+
+class MissingExtraError(ConnectorError, ImportError):
+    """Raised when a feature needs an optional extra that is not installed.
+
+    ``extra`` names the extra (``server``), ``module`` the module found missing; the message says
+    how to install it. ``connector run`` of a raw-literals connector needs the server extra.
+    """
+
+    def __init__(self, message: str, *, extra: str, module: str) -> None:
+        self.extra = extra
+        self.module = module
+        super().__init__(message, name=module)
 
 
 class ConnectorUnavailable(ConnectorError):

@@ -65,23 +65,55 @@ class TaskCategory:
 
 @dataclasses.dataclass(frozen=True)
 class ConnectorOrigin:
-    """Where a connector came from: its entry point and distribution, or ``register()``."""
+    """Where a connector came from: its entry point and distribution, or ``register()``.
+
+    ``provider`` is the origin of the ``connector.providers`` entry point that bridges it, for a
+    connector a provider provides (its ``target`` is then the provider's key for it, and
+    ``distribution`` the distribution that brought it, such as an SDK plugin); None for a native one.
+    """
 
     entry_point: str | None = None
     target: str | None = None
     distribution: str | None = None
     distribution_version: str | None = None
+    provider: ConnectorOrigin | None = None
 
     def describe(self) -> str:
         """A short phrase naming the origin, for error messages."""
         if self.entry_point is None:
             return f"registered connector {self.target}" if self.target else "registered connector"
-        dist = (
-            f"{self.distribution} {self.distribution_version}"
-            if self.distribution
-            else "unknown distribution"
+        dist = _claimant(self.distribution, self.distribution_version)
+        provider = self.provider
+        if provider is None:
+            return f"{dist}, entry point {self.entry_point!r} ({self.target})"
+        if self == dataclasses.replace(provider, provider=provider):  # the provider's own entry
+            return f"{dist}, provider {self.entry_point!r} ({self.target})"
+        # A connector has the provider's key as its target; a problem the provider reported has none.
+        what = (
+            f"task type {self.entry_point!r} ({self.target})"
+            if self.target
+            else f"entry point {self.entry_point!r}"
         )
-        return f"{dist}, entry point {self.entry_point!r} ({self.target})"
+        bridge = _claimant(provider.distribution, provider.distribution_version)
+        return f"{dist}, {what}, bridged by provider {provider.entry_point!r} of {bridge}"
+
+    def provider_dict(self) -> dict[str, str | None] | None:
+        """The bridging provider as JSON-ready data (name, target, distribution, version); None if native."""
+        provider = self.provider
+        if provider is None:
+            return None
+        return {
+            "name": provider.entry_point,
+            "target": provider.target,
+            "distribution": provider.distribution,
+            "distribution_version": provider.distribution_version,
+        }
+
+
+def _claimant(distribution: str | None, version: str | None) -> str:
+    if not distribution:
+        return "unknown distribution"
+    return f"{distribution} {version}" if version else distribution
 
 
 class FromOrigin:
@@ -108,6 +140,11 @@ class FromOrigin:
     def distribution_version(self) -> str | None:
         """The version of ``distribution``."""
         return self.origin.distribution_version
+
+    @property
+    def provider(self) -> ConnectorOrigin | None:
+        """The provider entry point that bridges it (see ``ConnectorOrigin.provider``); None if native."""
+        return self.origin.provider
 
 
 class Phase(enum.IntEnum):
@@ -193,13 +230,17 @@ class Resource:
     """The state of a job, returned by ``get`` (async connectors) and ``do`` (sync connectors).
 
     ``outputs`` holds native Python values by output name; the service encodes them as Flyte
-    literals, typed by the task interface where the template has one.
+    literals, typed by the task interface where the template has one. A connector with
+    ``raw_literals = True`` may instead return the request protocol's literal map message
+    (``flyteidl.core.literals_pb2.LiteralMap`` for v1, ``flyteidl2.task.common_pb2.Outputs`` for
+    v2), which is sent as it is.
     """
 
     phase: Phase
     message: str = ""
     log_links: list[TaskLog] = dataclasses.field(default_factory=list)
-    outputs: dict[str, Any] | None = None
+    # `| Any`: a raw-literals connector's literal map message, typed by protobuf's own stubs.
+    outputs: dict[str, Any] | Any | None = None
     custom_info: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:

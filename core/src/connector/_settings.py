@@ -96,22 +96,29 @@ class RegistrySettings:
         )
 
     def excluded_by(
-        self, category: TaskCategory | None, distribution: str | None, entry_point: str | None = None
+        self,
+        category: TaskCategory | None,
+        distribution: str | None,
+        entry_point: str | None = None,
+        *,
+        provider: str | None = None,
     ) -> str | None:
         """Why the allow/deny lists exclude this connector, or None when they let it through.
 
         ``category`` is None for an entry point whose name is not a task type; its ``entry_point``
-        name and distribution are matched then.
+        name and distribution are matched then. ``provider`` is the distribution of the provider
+        that bridges the connector, if one does: a pattern matching it matches every connector
+        that provider provides.
         """
         names = {category.entry_point_name, str(category)} if category else set()
         if entry_point:
             names.add(entry_point)
-        dist = normalize_distribution(distribution) if distribution else None
+        distributions = [normalize_distribution(d) for d in (distribution, provider) if d]
 
         def matches(pattern: str) -> bool:
             if any(fnmatch.fnmatchcase(name, pattern) for name in names):
                 return True
-            return dist is not None and fnmatch.fnmatchcase(dist, normalize_distribution(pattern))
+            return any(fnmatch.fnmatchcase(d, normalize_distribution(pattern)) for d in distributions)
 
         denied = next((p for p in self.deny if matches(p)), None)
         if denied is not None:

@@ -11,6 +11,9 @@ from ..hookspecs import ALL_HOOKS
 from ..registry._registry import ConnectorEntry, ConnectorRegistry, ConnectorState, default_registry
 from ._common import fail_unknown, parse_category, print_fields, print_json, print_table
 
+#: What ``list`` and ``serve`` say when nothing is installed.
+NO_CONNECTORS = "No connectors installed (no entry points in the 'connector' or 'connector.providers' group)."
+
 
 def _registry() -> ConnectorRegistry:
     return default_registry()
@@ -26,22 +29,36 @@ def _label(entry: ConnectorEntry) -> str:
     return str(entry.category) if entry.category else entry.entry_point
 
 
+def bridged_by(entry: ConnectorEntry) -> str | None:
+    """``connector-flytekit 0.1``: the distribution of the provider that bridges the entry, if any."""
+    provider = entry.provider
+    if provider is None:
+        return None
+    return f"{provider.distribution or 'unknown distribution'} {provider.distribution_version or ''}".rstrip()
+
+
 @click.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
 def list_command(as_json: bool) -> None:
     """List every installed connector without importing any of them.
 
-    Errors are printed under the table, one line each, so they are never cut or wrapped.
+    Connectors a provider bridges (connector.providers entry points) are listed with the provider's
+    distribution under BRIDGED BY. Errors are printed under the table, one line each, so they are
+    never cut or wrapped.
     """
     entries = _registry().entries()
     if as_json:
         print_json([e.to_dict() for e in entries])
         return
     if not entries:
-        click.echo("No connectors installed (no entry points in the 'connector' group).")
+        click.echo(NO_CONNECTORS)
         return
     rows = [[_label(e), e.state.value, _dist(e), e.target] for e in entries]
-    print_table(["CATEGORY", "STATE", "DISTRIBUTION", "TARGET"], rows)
+    headers = ["CATEGORY", "STATE", "DISTRIBUTION", "TARGET"]
+    if any(e.provider is not None for e in entries):  # the column appears once a provider is installed
+        headers.append("BRIDGED BY")
+        rows = [[*row, bridged_by(e) or ""] for row, e in zip(rows, entries, strict=True)]
+    print_table(headers, rows)
     errors = [e for e in entries if e.error]
     if errors:
         click.echo()
@@ -73,6 +90,7 @@ def show(task_type: str, as_json: bool) -> None:
         "kind": ("sync" if loaded.is_sync else "async") if loaded else None,
         "hooks": [h for h in ALL_HOOKS if h in loaded.hooks] if loaded else [],  # in the order of operations
         "metadata_type": _qualified(loaded.metadata_type) if loaded else None,
+        "raw_literals": loaded.raw_literals if loaded else None,
         "doc": loaded.doc if loaded else None,
     }
     if as_json:
@@ -84,13 +102,18 @@ def show(task_type: str, as_json: bool) -> None:
             "kind": "Kind",
             "hooks": "Hooks",
             "metadata_type": "Metadata type",
+            "raw_literals": "Raw literals",
             "distribution": "Distribution",
             "distribution_version": "Version",
             "target": "Target",
+            "bridged_by": "Bridged by",
             "state": "State",
             "error": "Error",
         }
-        print_fields(document, labels)
+        provider = entry.provider
+        bridged = f"provider {provider.entry_point!r} of {bridged_by(entry)}" if provider else None
+        raw = "yes" if document["raw_literals"] else None
+        print_fields({**document, "bridged_by": bridged, "raw_literals": raw}, labels)
         if document["doc"]:
             click.echo("\n" + document["doc"])
     if entry.state is not ConnectorState.LOADED:

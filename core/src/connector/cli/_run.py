@@ -20,6 +20,7 @@ from .._exceptions import (
     InputValueError,
     JobNotFoundError,
     JournalError,
+    MissingExtraError,
 )
 from .._model import Phase, TaskCategory, TaskLog
 from ..registry._registry import ConnectorRegistry, default_registry
@@ -422,6 +423,8 @@ def run_command(
         )
     except ConfigurationError as exc:  # the default output directory cannot be made
         _fail(str(exc), code=1)
+    except (MissingExtraError, InputValueError) as exc:  # a raw-literals connector's messages (issue 11)
+        _fail(str(exc))
     display = make_display(category, as_json=as_json)
     run.on_event = display.handle
     run_and_report(run, display, as_json=as_json)

@@ -76,22 +76,26 @@ def _print_connectors(registry: ConnectorRegistry) -> None:
     Plain columns, not rich: a server's stdout usually goes to a log, and rich costs about 20 ms of
     the cold start (issue 3).
     """
+    from ._inspect import NO_CONNECTORS, bridged_by
+
     entries = registry.entries()
     if not entries:
-        click.echo("No connectors installed (no entry points in the 'connector' group).")
+        click.echo(NO_CONNECTORS)
         return
-    rows = [("CATEGORY", "STATE", "DISTRIBUTION", "TARGET")]
+    bridged = any(entry.provider is not None for entry in entries)
+    rows = [("CATEGORY", "STATE", "DISTRIBUTION", "TARGET", *(("BRIDGED BY",) if bridged else ()))]
     for entry in entries:
         distribution = (
             f"{entry.distribution} {entry.distribution_version or ''}".rstrip()
             if entry.distribution
             else "(registered)"
         )
-        rows.append((str(entry.category or entry.entry_point), entry.state.value, distribution, entry.target))
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+        row = (str(entry.category or entry.entry_point), entry.state.value, distribution, entry.target)
+        rows.append((*row, *((bridged_by(entry) or "",) if bridged else ())))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
-        cells = [cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True)]
-        click.echo("  ".join([*cells, row[3]]))
+        cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)]
+        click.echo("  ".join([*cells, row[-1]]).rstrip())
     sys.stdout.flush()
 
 

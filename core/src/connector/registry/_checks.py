@@ -86,9 +86,9 @@ def checked_resource(
                 loaded, hook, f"returned a log link of type {type(link).__name__}, not a connector.TaskLog"
             )
     outputs = result.outputs
-    if outputs is not None:
-        if not isinstance(outputs, Mapping):
-            raise _not_outputs(loaded, hook, outputs)
+    if outputs is not None and not isinstance(outputs, Mapping):
+        outputs = _literal_map(loaded, hook, outputs)
+    elif outputs is not None:
         outputs = dict(outputs)
         if not all(isinstance(name, str) for name in outputs):
             raise _not_outputs(loaded, hook, result.outputs)
@@ -100,6 +100,37 @@ def checked_resource(
             )
         custom_info = dict(custom_info)
     return Resource(result.phase, result.message, links, outputs, custom_info)
+
+
+#: The literal map messages a raw-literals connector may return as outputs (by protobuf full name).
+LITERAL_MAP_MESSAGES = {"flyteidl.core.LiteralMap": "flyteidl v1", "flyteidl2.task.Outputs": "flyteidl2"}
+
+
+def _literal_map(loaded: LoadedConnector, hook: str, outputs: object) -> Any:
+    """Outputs that are no dict: a literal map message of either protocol, from a raw-literals connector.
+
+    Which protocol's is the caller's to check (the service's adapter, the runner): only it knows
+    what the request spoke.
+    """
+    descriptor = getattr(type(outputs), "DESCRIPTOR", None)
+    full_name = getattr(descriptor, "full_name", None)
+    if not isinstance(full_name, str):
+        raise _not_outputs(loaded, hook, outputs)
+    if not loaded.raw_literals:
+        raise _fail(
+            loaded,
+            hook,
+            f"returned outputs of type {full_name}, a protocol message, which only a connector with "
+            "raw_literals = True may return; return a dict of output names to values",
+        )
+    if full_name not in LITERAL_MAP_MESSAGES:
+        raise _fail(
+            loaded,
+            hook,
+            f"returned outputs of type {full_name}; a raw-literals connector returns a dict, a "
+            "flyteidl.core.LiteralMap (flyteidl v1) or a flyteidl2.task.Outputs (flyteidl2)",
+        )
+    return outputs
 
 
 def _not_outputs(loaded: LoadedConnector, hook: str, outputs: object) -> HookResultError:

@@ -24,12 +24,14 @@ from .._settings import HOME_VARIABLE, parse_flag
 if TYPE_CHECKING:
     import importlib.metadata
 
+    from ._provided import ProvidedConnector
+
 #: The entry-point group connectors advertise themselves in.
 ENTRY_POINT_GROUP = "connector"
 #: Set to 0 to turn the discovery cache off (it is on by default).
 CACHE_VARIABLE = "CONNECTOR_DISCOVERY_CACHE"
 #: Bumped whenever the cache file's layout or the meaning of a record changes.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 logger = logging.getLogger("connector")
 
@@ -48,13 +50,16 @@ class ConnectorRecord(FromOrigin):
 
     ``origin`` names the entry point, its target and its distribution. ``category`` is None when the
     entry-point name is not a valid ``type`` or ``type@version``; ``problem`` then says why.
-    ``load`` imports the target.
+    ``load`` imports the target. For a connector a provider provides, ``provided`` is what the
+    provider said about it (``origin.provider`` names the provider), and ``load`` asks the provider
+    for it; a problem a provider reported is a record with no category, like a bad entry point.
     """
 
     origin: ConnectorOrigin
     category: TaskCategory | None
     load: Callable[[], object] = dataclasses.field(compare=False, repr=False)
     problem: str | None = None
+    provided: ProvidedConnector | None = None
 
 
 def discover_connectors(group: str = ENTRY_POINT_GROUP) -> list[ConnectorRecord]:
@@ -94,6 +99,16 @@ def _scan(group: str, *, watch: bool) -> tuple[list[ConnectorRecord], list[list[
     watched = _watched_state(importlib.metadata.distributions()) if watch else []
     records = [_record(ep) for ep in importlib.metadata.entry_points(group=group)]
     return records, watched
+
+
+def entry_point_fields(group: str) -> list[tuple[str, str, str | None, str | None]]:
+    """``(name, value, distribution, version)`` of each entry point in ``group``, from metadata only."""
+    import importlib.metadata
+
+    return [
+        (ep.name, ep.value, *_name_and_version(getattr(ep, "dist", None)))
+        for ep in importlib.metadata.entry_points(group=group)
+    ]
 
 
 def _record(ep: importlib.metadata.EntryPoint) -> ConnectorRecord:
@@ -280,6 +295,18 @@ class _DiscoveryCache:
 
     def read(self) -> list[ConnectorRecord] | None:
         """The cached records if the file exists, is well formed and nothing it watches changed."""
+        document = self.read_document()
+        if document is None:
+            return None
+        return [_make_record(*fields) for fields in document["records"]]
+
+    def read_document(self) -> dict[str, Any] | None:
+        """The cache file's document if it is well formed and nothing it watches changed.
+
+        Its ``records`` are checked ``[entry point, target, distribution, version]`` lists; its
+        ``providers`` (None until a discovery learned them) are for ``registry/_provider_discovery.py``
+        to check.
+        """
         try:
             with open(self.file, "rb") as stream:
                 document = json.loads(stream.read())
@@ -289,15 +316,22 @@ class _DiscoveryCache:
                 or any(_stat(item[0]) != item for item in document["watched"])
             ):
                 return None
-            return [_make_record(*_checked_fields(fields)) for fields in document["records"]]
+            document["records"] = [_checked_fields(fields) for fields in document["records"]]
+            document.setdefault("providers", None)
+            return document  # type: ignore[no-any-return]
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, TypeError, KeyError, IndexError, RecursionError) as exc:
+        except (OSError, ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError) as exc:
             logger.debug("discovery cache %s is unreadable, rebuilding it: %s", self.file, exc)
             return None
 
-    def write(self, records: list[ConnectorRecord], watched: list[list[Any]]) -> bool:
-        """Write the records atomically; False (and nothing written) when that is unsafe or fails."""
+    def write(
+        self, records: list[ConnectorRecord], watched: list[list[Any]], providers: list[Any] | None = None
+    ) -> bool:
+        """Write the records atomically; False (and nothing written) when that is unsafe or fails.
+
+        ``providers`` is what was learned about the provider entry points (None: nothing yet).
+        """
         newest = max((item[1] for item in [*self.path_state, *watched] if item[1] is not None), default=0)
         if newest / 1e9 > time.time() - _RACY_SECONDS:
             return False
@@ -306,6 +340,7 @@ class _DiscoveryCache:
             "path_state": self.path_state,
             "watched": watched,
             "records": [[r.entry_point, r.target, r.distribution, r.distribution_version] for r in records],
+            "providers": providers,
         }
         temporary = f"{self.file}.{os.getpid()}-{threading.get_ident()}.tmp"
         try:

@@ -114,7 +114,10 @@ class LoadedConnector:
     """A connector that passed validation, ready to be called.
 
     ``connector`` is the author's object (an instance, or a module of hook implementations);
-    ``hooks`` the names of the hooks it implements; ``is_sync`` whether it is a sync connector.
+    ``hooks`` the names of the hooks it implements; ``is_sync`` whether it is a sync connector;
+    ``raw_literals`` whether it takes the protocol's own literal messages (its ``raw_literals``
+    attribute): its ``inputs`` are the request's literal map as received, and its outputs may be
+    one.
     """
 
     def __init__(
@@ -129,6 +132,7 @@ class LoadedConnector:
         doc: str = "",
         wrappers: tuple[object, ...] = (),
         trace: bool = False,
+        raw_literals: bool = False,
     ) -> None:
         self.category = category
         self.connector = connector
@@ -138,6 +142,7 @@ class LoadedConnector:
         self.metadata_type = metadata_type
         self.origin = origin
         self.doc = doc
+        self.raw_literals = raw_literals
         self._async_hooks = frozenset(n for n, fn in functions.items() if _is_async(fn))
         #: Whether every call is traced to stderr (CONNECTOR_TRACE).
         self.trace = trace

@@ -23,7 +23,7 @@ from .._exceptions import (
 )
 from .._model import ConnectorOrigin, FromOrigin, TaskCategory
 from .._settings import IMPORT_TIMEOUT_VARIABLE, PIN_VARIABLE, RegistrySettings, normalize_distribution
-from ._discovery import ConnectorRecord, discover_connectors
+from ._discovery import ConnectorRecord
 from ._imports import DaemonCall
 from ._learned import LearnedMetadata
 from ._loaded import LoadedConnector
@@ -55,7 +55,11 @@ class ConnectorState(str, enum.Enum):
 
 @dataclasses.dataclass(frozen=True)
 class ConnectorEntry(FromOrigin):
-    """One row of the registry: a connector's origin and state, as ``connector list`` shows it."""
+    """One row of the registry: a connector's origin and state, as ``connector list`` shows it.
+
+    ``provider`` (from the origin) names the provider that bridges it, for a connector a provider
+    provides, a problem it reported, or the provider's own entry when learning it failed.
+    """
 
     category: TaskCategory | None
     origin: ConnectorOrigin
@@ -80,6 +84,7 @@ class ConnectorEntry(FromOrigin):
             "target": self.target,
             "distribution": self.distribution,
             "distribution_version": self.distribution_version,
+            "provider": self.origin.provider_dict(),
             "state": self.state.value,
             "error": self.error,
         }
@@ -153,15 +158,21 @@ class ConnectorRegistry:
     def from_entry_points(
         cls, *, settings: RegistrySettings | None = None, wrappers: Iterable[object] = ()
     ) -> ConnectorRegistry:
-        """A registry of every connector advertised in the ``connector`` entry-point group.
+        """A registry of every connector advertised in the ``connector`` entry-point group, and of
+        every connector the providers of the ``connector.providers`` group provide.
 
-        Settings default to those of the ``CONNECTOR_*`` environment variables. What loads learn is
-        kept in this interpreter's learned-metadata file, beside the discovery cache.
+        Settings default to those of the ``CONNECTOR_*`` environment variables. What the providers
+        provide is learned out of this process, within the import limit, and cached with discovery.
+        What loads learn is kept in this interpreter's learned-metadata file, beside the discovery
+        cache.
         """
+        from ._provider_discovery import discover_installed
+
         if settings is None:
             settings = RegistrySettings.from_environ()
+        records, _ = discover_installed(import_timeout=settings.import_timeout)
         return cls(
-            discover_connectors(),
+            records,
             settings=settings,
             wrappers=wrappers,
             learned=LearnedMetadata.for_this_process(),
@@ -171,7 +182,7 @@ class ConnectorRegistry:
         """Decide which claimant serves ``category``: allow/deny first, then the pin, else the only one."""
         slot = _Slot(claimants)
         for record in claimants:
-            reason = self.settings.excluded_by(category, record.distribution)
+            reason = self.settings.excluded_by(category, record.distribution, provider=_bridge(record))
             if reason is not None:
                 slot.excluded[id(record)] = ConnectorDisabledError(
                     f"task type {category} from {_claimant(record)} is {reason}",
@@ -237,7 +248,9 @@ class ConnectorRegistry:
     def _problem_entry(self, record: ConnectorRecord) -> ConnectorEntry:
         """The entry of an entry point whose name is not a task type: broken, unless left out on purpose."""
         state, error = ConnectorState.BROKEN, record.problem
-        reason = self.settings.excluded_by(None, record.distribution, record.entry_point)
+        reason = self.settings.excluded_by(
+            None, record.distribution, record.entry_point, provider=_bridge(record)
+        )
         if reason is not None:
             state, error = (
                 ConnectorState.DISABLED,
@@ -412,15 +425,25 @@ class ConnectorRegistry:
             loaded = slot.loaded
             if loaded is not None:
                 key = (loaded.name, loaded.is_sync)
-            elif slot.error is None and slot.chosen is not None and self._learned is not None:
-                learned = self._learned.get(slot.chosen.origin)
-                if learned is None:
+            elif slot.error is None and slot.chosen is not None:
+                known = self._known(slot.chosen)
+                if known is None:
                     continue
-                key = (learned.name, learned.is_sync)
+                key = known
             else:
                 continue
             grouped.setdefault(key, []).append(category)
         return [ConnectorMetadata(name, is_sync, tuple(cats)) for (name, is_sync), cats in grouped.items()]
+
+    def _known(self, record: ConnectorRecord) -> tuple[str, bool] | None:
+        """The name and kind of a connector not loaded yet: learned by an earlier load, or its provider's."""
+        learned = self._learned.get(record.origin) if self._learned is not None else None
+        if learned is not None:
+            return learned.name, learned.is_sync
+        provided = record.provided
+        if provided is not None and provided.is_sync is not None:
+            return provided.name, provided.is_sync
+        return None
 
     def get_connector_metadata(self, name: str) -> ConnectorMetadata:
         """The metadata of the connector named ``name`` (seed name); ``ConnectorNotFound`` if none."""
@@ -444,7 +467,12 @@ def _import_and_build(
         target = record.load()
         step = "loading"
         return build_connector(
-            target, origin=record.origin, expected=category, wrappers=wrappers, trace=trace
+            target,
+            origin=record.origin,
+            expected=category,
+            wrappers=wrappers,
+            trace=trace,
+            name=record.provided.name if record.provided is not None else None,
         )
     except ConnectorUnavailable:  # the constructor raised, or a rule is broken
         raise
@@ -454,6 +482,12 @@ def _import_and_build(
             category=category,
             origin=record.origin,
         ) from exc
+
+
+def _bridge(record: ConnectorRecord) -> str | None:
+    """The distribution of the provider that bridges ``record``, if one does."""
+    provider = record.origin.provider
+    return provider.distribution if provider is not None else None
 
 
 def _claimant(record: ConnectorRecord) -> str:

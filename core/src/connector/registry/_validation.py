@@ -22,12 +22,15 @@ def build_connector(
     expected: TaskCategory | None = None,
     wrappers: tuple[object, ...] = (),
     trace: bool = False,
+    name: str | None = None,
 ) -> LoadedConnector:
     """Instantiate ``target`` if it is a class, validate it, and wrap it in a ``LoadedConnector``.
 
-    ``expected`` is the category the entry point's name claims; a connector that declares another
-    one is refused. Raises ``ConnectorLoadError`` when the constructor raises and
-    ``ConnectorValidationError`` for a broken rule.
+    ``expected`` is the category the entry point's name claims (or the provider listed); a
+    connector that declares another one is refused. ``name`` is its name when it has no ``name``
+    of its own (a provided connector's listed name), before the class name. Raises
+    ``ConnectorLoadError`` when the constructor raises and ``ConnectorValidationError`` for a
+    broken rule.
     """
 
     def fail(rule: str, message: str) -> NoReturn:
@@ -51,17 +54,19 @@ def build_connector(
         _check_arguments(hook, fn, fail)
     _check_kind(connector, functions, fail)
     metadata_type = _check_metadata_type(connector, is_sync="do" in functions, fail=fail)
-    category = _check_category(connector, expected, fail)
+    category = _check_category(connector, expected, fail, provided=origin.provider is not None)
+    raw_literals = _check_raw_literals(connector, fail)
     return LoadedConnector(
         category=category,
         connector=connector,
-        name=_display_name(connector),
+        name=_display_name(connector, name),
         functions=functions,
         metadata_type=metadata_type,
         origin=origin,
         doc=_own_doc(connector),
         wrappers=wrappers,
         trace=trace,
+        raw_literals=raw_literals,
     )
 
 
@@ -196,7 +201,7 @@ def _check_metadata_type(
 
 
 def _check_category(
-    connector: object, expected: TaskCategory | None, fail: Callable[[str, str], NoReturn]
+    connector: object, expected: TaskCategory | None, fail: Callable[[str, str], NoReturn], *, provided: bool
 ) -> TaskCategory:
     name = getattr(connector, "task_type_name", None) or None
     version = getattr(connector, "task_type_version", 0)
@@ -211,6 +216,12 @@ def _check_category(
         declared = TaskCategory(name, version)
     except ValueError as exc:
         fail("category", f"{exc}; fix task_type_name/task_type_version")
+    if expected is not None and declared != expected and provided:
+        fail(
+            "category-mismatch",
+            f"declares task type {declared} but its provider lists it as {expected}; the provider's "
+            "provided() and load() must agree on the task type and version",
+        )
     if expected is not None and declared != expected:
         fail(
             "category-mismatch",
@@ -221,6 +232,13 @@ def _check_category(
     return declared
 
 
+def _check_raw_literals(connector: object, fail: Callable[[str, str], NoReturn]) -> bool:
+    value = getattr(connector, "raw_literals", False)
+    if not isinstance(value, bool):
+        fail("raw-literals", f"raw_literals is {value!r}; set it to True or False")
+    return value
+
+
 def _own_doc(connector: object) -> str:
     """The connector's own docstring (its module's or its class's), never one inherited from a base."""
     owner = connector if isinstance(connector, types.ModuleType) else type(connector)
@@ -228,10 +246,12 @@ def _own_doc(connector: object) -> str:
     return inspect.cleandoc(doc) if isinstance(doc, str) else ""
 
 
-def _display_name(connector: object) -> str:
+def _display_name(connector: object, default: str | None) -> str:
     name = getattr(connector, "name", None)
     if isinstance(name, str) and name:
         return name
+    if default:
+        return default
     if isinstance(connector, types.ModuleType):
         return connector.__name__
     return type(connector).__qualname__

@@ -58,6 +58,8 @@ def prepare_run(
 
     Takes the arguments of ``run_connector_async``. Finds the connector (raising its lookup errors)
     and makes the output directory (``ConfigurationError`` when it cannot be made); calls no hook.
+    For a raw-literals connector it builds the v1 messages the hooks get (``MissingExtraError``
+    without the server extra, ``InputValueError`` for an input with no literal form).
     """
     if isinstance(category, str):
         category = TaskCategory.parse(category)

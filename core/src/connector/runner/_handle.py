@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from .._exceptions import ConnectorError, HookResultError, JobNotFoundError, JournalError, TransientError
 from .._model import Connection, Phase, Resource, TaskExecutionMetadata, TaskTemplate
 from .._resource_meta import ResourceMeta
+from ..hookspecs import Hook
 from ..registry._calls import ConnectorCalls
 from ..registry._loaded import LoadedConnector
 from ..registry._signing import MetaSigner
@@ -36,7 +37,8 @@ class RunHandle:
     ``run``). Holding the handle is how a caller reaches a run while it runs: a signal handler calls
     ``cancel()``; a display is set as ``on_event`` before ``run()``.
 
-    What the hooks get: ``template``, ``inputs``, ``output_prefix``, ``task_execution_metadata``
+    What the hooks get: ``template``, ``inputs`` (``hook_inputs``: a v1 ``LiteralMap`` of them for
+    a raw-literals connector, see ``runner/_raw.py``), ``output_prefix``, ``task_execution_metadata``
     and ``connection``. How it runs: ``options`` (a ``RunOptions``) and ``journal``, the
     ``JobJournal`` the job is written to (None for a sync connector or ``journal=False``). What it
     did so far: ``job_id`` (the journal id, once ``create`` is called), ``meta`` (the job's
@@ -65,6 +67,14 @@ class RunHandle:
         self.category = loaded.category
         self.template = template
         self.inputs = dict(inputs)
+        #: What ``create`` and ``do`` get as ``inputs``: ``inputs``, or their v1 ``LiteralMap`` for a
+        #: raw-literals connector (whose ``template.raw`` is then a v1 ``TaskTemplate`` too).
+        self.hook_inputs: Any = self.inputs
+        if loaded.raw_literals:
+            from ._raw import raw_inputs, raw_template
+
+            self.template = raw_template(self.category, template)
+            self.hook_inputs = raw_inputs(self.category, self.template, self.inputs) if resume is None else {}
         self.output_prefix = output_prefix
         self.task_execution_metadata = task_execution_metadata
         self.connection = connection
@@ -256,12 +266,20 @@ class RunHandle:
         self._record(state=JobState.ERROR, message=error)
         return self._result(JobState.ERROR, f"{error}{hint}")
 
+    def _native(self, hook: Hook, resource: Resource) -> Resource:
+        """A raw-literals connector's resource with its ``LiteralMap`` outputs decoded (see ``_raw.py``)."""
+        if not self.loaded.raw_literals:
+            return resource
+        from ._raw import native_resource
+
+        return native_resource(self.loaded, hook, self.template, resource)
+
     def _task_arguments(self) -> dict[str, Any]:
         """What ``create`` and ``do`` are given."""
         return {
             "task_template": self.template,
             "output_prefix": self.output_prefix,
-            "inputs": self.inputs,
+            "inputs": self.hook_inputs,
             "task_execution_metadata": self.task_execution_metadata,
             "connection": self.connection,
         }
@@ -282,7 +300,7 @@ class RunHandle:
             return self._result(
                 JobState.TIMED_OUT, f"do did not return within the timeout of {self.options.timeout:g}s"
             )
-        resource = task.result()
+        resource = self._native(Hook.DO, task.result())
         self.polls = 1
         self.last = resource
         self._emit(RunEventKind.POLLED, resource=resource)
@@ -359,7 +377,7 @@ class RunHandle:
                 self._abandon(get)
                 return await self._time_out()
             try:
-                resource: Resource | None = get.result()
+                resource: Resource | None = self._native(Hook.GET, get.result())
             except TransientError:
                 resource = None  # the job is as it was: poll again after the wait, as the service does
             if resource is not None:

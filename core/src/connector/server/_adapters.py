@@ -11,6 +11,7 @@ from typing import Any
 
 from .._exceptions import (
     BadRequestError,
+    HookResultError,
     LiteralConversionError,
 )
 from .._model import (
@@ -24,6 +25,7 @@ from .._model import (
     TaskLog,
     TaskTemplate,
 )
+from ..registry._loaded import LoadedConnector
 from ..registry._registry import ConnectorMetadata
 
 # Struct numbers are doubles; whole ones within this range come back as ints (what Python code expects).
@@ -202,6 +204,8 @@ class IdlAdapter:
 
     #: The protocol's request and response messages (``agent_pb2`` or ``connector_pb2``).
     messages: Any
+    #: The protocol's name, for messages.
+    protocol: str
     #: The protocol's ``core.execution_pb2`` (for ``TaskLog``).
     _execution: Any
 
@@ -330,15 +334,46 @@ class IdlAdapter:
 
     # Core results to responses (the call layer checked them).
 
-    def resource(self, result: Resource, variables: Mapping[str, Any] | None) -> Any:
-        """A ``Resource`` message from the ``Resource`` a connector returned."""
+    def resource(
+        self,
+        result: Resource,
+        variables: Mapping[str, Any] | None,
+        loaded: LoadedConnector | None = None,
+        hook: str = "get",
+    ) -> Any:
+        """A ``Resource`` message from the ``Resource`` ``loaded``'s ``hook`` returned.
+
+        Outputs that are a dict are encoded by the literal codec, typed by ``variables``; a literal
+        map message (only a raw-literals connector's, the call layer checked) is copied as it is
+        when it is this protocol's, and is a ``HookResultError`` otherwise.
+        """
         message = self.messages.Resource(phase=int(result.phase), message=result.message)
         message.log_links.extend(self._task_log(link) for link in result.log_links)
         if result.custom_info:
             python_to_struct(result.custom_info, message.custom_info)
-        if result.outputs is not None:
-            self.codec.encode_into(message.outputs, result.outputs, variables)
+        outputs = result.outputs
+        if isinstance(outputs, Mapping):
+            self.codec.encode_into(message.outputs, outputs, variables)
+        elif outputs is not None:
+            self._copy_outputs(message.outputs, outputs, loaded, hook)
         return message
+
+    def _copy_outputs(self, target: Any, outputs: Any, loaded: LoadedConnector | None, hook: str) -> None:
+        wanted = target.DESCRIPTOR.full_name
+        given = outputs.DESCRIPTOR.full_name
+        if given != wanted:
+            problem = (
+                f"returned outputs of type {given}, but this request speaks {self.protocol}, whose outputs "
+                f"are a {wanted}; return the literal map of the request's protocol (the type of the "
+                "inputs it was given tells which)"
+            )
+            if loaded is None:
+                raise TypeError(problem)
+            raise HookResultError(problem, category=loaded.category, hook=hook, origin=loaded.origin)
+        if isinstance(outputs, type(target)):
+            target.CopyFrom(outputs)
+        else:  # the same message from another generated module (two copies of the IDL): by its bytes
+            target.ParseFromString(outputs.SerializeToString())
 
     def _task_log(self, link: TaskLog) -> Any:
         return self._execution.TaskLog(
@@ -397,6 +432,8 @@ def categories_of(metadata: ConnectorMetadata) -> Sequence[TaskCategory]:
 class V1Adapter(IdlAdapter):
     """flyteidl v1 (``flyteidl.admin.agent_pb2``): LiteralMap inputs, no Connection."""
 
+    protocol = "flyteidl v1"
+
     def __init__(self, codec: Any = None) -> None:
         super().__init__(codec)
         from flyteidl.admin import agent_pb2
@@ -431,6 +468,8 @@ class V1Adapter(IdlAdapter):
 
 class V2Adapter(IdlAdapter):
     """flyteidl2 (``flyteidl2.connector.connector_pb2``): named-literal inputs and a Connection."""
+
+    protocol = "flyteidl2"
 
     def __init__(self, codec: Any = None) -> None:
         super().__init__(codec)

@@ -95,7 +95,8 @@ class Operations:
         arguments = {
             "task_template": template,
             "output_prefix": header.output_prefix,
-            "inputs": adapter.inputs(inputs, header.template),
+            # A raw-literals connector gets the request's own literal map, decoded by nobody here.
+            "inputs": inputs if calls.loaded.raw_literals else adapter.inputs(inputs, header.template),
             "task_execution_metadata": adapter.execution_metadata(header.task_execution_metadata),
             "deadline": call.deadline,
         }
@@ -116,7 +117,7 @@ class Operations:
             return await calls.get(meta, connection=connection, deadline=remaining)
 
         result = await with_retries(attempt, deadline=call.remaining(), target=call.target)
-        return adapter.resource(result, None)
+        return adapter.resource(result, None, calls.loaded, Hook.GET)
 
     async def delete(self, adapter: IdlAdapter, request: Any, call: CallInfo) -> None:
         """DeleteTask: cancel a job."""
@@ -170,7 +171,7 @@ class Operations:
         inputs = second.inputs if second is not None else adapter.messages.ExecuteTaskSyncRequest().inputs
         calls, arguments = await self._task(adapter, header, inputs, call)
         result = await calls.do(**arguments, connection=adapter.connection(header))
-        return adapter.resource(result, adapter.variables(header.template, "outputs"))
+        return adapter.resource(result, adapter.variables(header.template, "outputs"), calls.loaded, Hook.DO)
 
     async def list_v1(self, adapter: V1Adapter) -> list[Any]:
         """ListAgents: every servable connector as an ``Agent``."""
