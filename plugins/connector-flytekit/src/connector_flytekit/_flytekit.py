@@ -1,0 +1,341 @@
+"""Importing flytekit and what registers its connectors, one source at a time (flytekit: all at once).
+
+``import flytekit`` loads every entry point of the group ``flytekit.plugins``, and one that raises
+makes ``import flytekit`` itself raise, for every connector. So flytekit is imported with that
+group hidden, and each plugin is then loaded on its own (``load_source``): one that raises is that
+plugin's problem only. Each load runs against an empty ``ConnectorRegistry``, so what it registers
+is known by source, and two plugins claiming one task type are both seen (flytekit's ``register``
+would raise for the second one); afterwards flytekit's registry holds the first of each.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import importlib.metadata
+import logging
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from ._exceptions import FlytekitPluginError, FlytekitUnavailableError
+
+logger = logging.getLogger("connector.flytekit")
+
+#: The flytekit releases this bridge supports: those with ``flytekit.extend.backend.base_connector``.
+SUPPORTED_FLYTEKIT = ">=1.16,<2"
+_LOWEST, _BELOW = (1, 16), (2, 0)
+#: How to install a supported flytekit (every message about flytekit's version says it).
+INSTALL_FLYTEKIT = f"pip install 'flytekit[connector]{SUPPORTED_FLYTEKIT}'"
+#: The entry-point group flytekit loads its plugins from (``flytekit.load_implicit_plugins``).
+PLUGIN_GROUP = "flytekit.plugins"
+#: The module ``pyflyte serve connector`` imports to register flytekit's webhook connector.
+WEBHOOK_MODULE = "flytekit.extras.webhook"
+
+# One import or registry swap at a time: flytekit's registry is one global of its process.
+_LOCK = threading.RLock()
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """What registers connectors in flytekit's registry when it is imported.
+
+    ``kind`` is ``"flytekit"`` (``import flytekit``: its sensor), ``"module"`` (a module of flytekit's
+    that ``pyflyte serve connector`` imports: its webhook) or ``"entry_point"`` (a plugin in
+    ``flytekit.plugins``: ``name = value``, shipped by ``distribution``).
+    """
+
+    kind: str
+    name: str = ""
+    value: str = ""
+    distribution: str | None = None
+    distribution_version: str | None = None
+
+    @property
+    def key(self) -> str:
+        """The ``key`` of its ``ProvidedConnector``s (shown as their target).
+
+        ``flytekit``, ``flytekit.extras.webhook`` or ``flytekit.plugins: NAME = VALUE``.
+        """
+        if self.kind == "entry_point":
+            return f"{PLUGIN_GROUP}: {self.name} = {self.value}"
+        return self.value or self.kind
+
+    def describe(self) -> str:
+        """A phrase naming the source, for messages."""
+        if self.kind == "flytekit":
+            return "flytekit's own connectors (import flytekit)"
+        if self.kind == "module":
+            return f"flytekit's module {self.value}"
+        shipped = (
+            f"{self.distribution} {self.distribution_version}" if self.distribution else "a distribution"
+        )
+        return f"the flytekit plugin {shipped} (entry point {self.name!r} = {self.value!r} in {PLUGIN_GROUP})"
+
+
+FLYTEKIT_SOURCE = Source("flytekit")
+WEBHOOK_SOURCE = Source("module", value=WEBHOOK_MODULE)
+
+#: What each source registered, by (task type, version), once loaded in this process.
+_loaded: dict[Source, dict[tuple[str, int], Any]] = {}
+#: The error of each source that failed to load in this process (not tried again).
+_failed: dict[Source, FlytekitPluginError] = {}
+
+
+def flytekit_version() -> str | None:
+    """The installed flytekit's version, from its metadata (nothing imported); None if not installed."""
+    try:
+        return importlib.metadata.version("flytekit")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def is_supported(version: str) -> bool:
+    """Whether a flytekit version is in ``SUPPORTED_FLYTEKIT`` (pre-releases of 1.16 included)."""
+    parts = []
+    for piece in version.split(".")[:2]:
+        digits = ""
+        for char in piece:
+            if not char.isdigit():
+                break
+            digits += char
+        parts.append(int(digits or 0))
+    major, minor = [*parts, 0, 0][:2]
+    return _LOWEST <= (major, minor) < _BELOW
+
+
+def import_flytekit() -> Any:
+    """``import flytekit`` without its plugins; else ``FlytekitUnavailableError`` saying how to fix it."""
+    with _LOCK:
+        version = flytekit_version()
+        if version is None:
+            raise FlytekitUnavailableError(
+                f"flytekit is not installed, so connector-flytekit has no connectors to serve; "
+                f"it needs flytekit{SUPPORTED_FLYTEKIT}: {INSTALL_FLYTEKIT}"
+            )
+        if not is_supported(version):
+            raise FlytekitUnavailableError(
+                f"flytekit {version} is installed, but connector-flytekit supports "
+                f"flytekit{SUPPORTED_FLYTEKIT} (the releases with flytekit.extend.backend.base_connector); "
+                f"install one: {INSTALL_FLYTEKIT}",
+                version,
+            )
+        module = sys.modules.get("flytekit")
+        if module is None:
+            try:
+                module = _import_without_plugins()
+            except Exception as exc:
+                raise FlytekitUnavailableError(
+                    f"flytekit {version} failed to import: {_one_line(exc)}; reinstall it with its "
+                    f"dependencies: pip install --force-reinstall 'flytekit[connector]=={version}'",
+                    version,
+                ) from exc
+        if FLYTEKIT_SOURCE not in _loaded:
+            # What `import flytekit` registered: its sensor (the webhook is a module of its own).
+            _loaded[FLYTEKIT_SOURCE] = _owned_by("flytekit", but=WEBHOOK_MODULE)
+        return module
+
+
+def _import_without_plugins() -> Any:
+    """``import flytekit`` while ``importlib.metadata.entry_points`` answers nothing for flytekit's plugins.
+
+    flytekit binds ``entry_points`` from ``importlib.metadata`` when its ``__init__`` runs and calls
+    it at the end of that same import (``load_implicit_plugins``); only that group is hidden, and only
+    during the import. flytekit's rich traceback hook is undone: this process's errors are its own.
+    """
+    original = importlib.metadata.entry_points
+    excepthook = sys.excepthook
+
+    def entry_points(**params: Any) -> Any:
+        if params.get("group") == PLUGIN_GROUP:
+            return importlib.metadata.EntryPoints(())
+        return original(**params)
+
+    importlib.metadata.entry_points = entry_points
+    try:
+        module = importlib.import_module("flytekit")
+    finally:
+        importlib.metadata.entry_points = original
+        sys.excepthook = excepthook
+    if getattr(module, "entry_points", None) is entry_points:
+        setattr(module, "entry_points", original)  # noqa: B010 - flytekit's own global
+    return module
+
+
+def plugin_sources() -> list[Source]:
+    """One source per entry point in ``flytekit.plugins``, in metadata order, without duplicates."""
+    seen: set[tuple[str, str]] = set()
+    sources = []
+    for ep in importlib.metadata.entry_points(group=PLUGIN_GROUP):
+        if (ep.name, ep.value) in seen:
+            continue
+        seen.add((ep.name, ep.value))
+        dist = getattr(ep, "dist", None)
+        name = dist.metadata["Name"] if dist is not None else None
+        version = dist.version if dist is not None else None
+        sources.append(Source("entry_point", ep.name, ep.value, name, version))
+    return sources
+
+
+def load_source(source: Source) -> dict[tuple[str, int], Any]:
+    """The connectors ``source`` registers, by (task type, version); loaded once per process.
+
+    Raises ``FlytekitUnavailableError`` when flytekit cannot be imported and ``FlytekitPluginError``
+    (with the plugin's own message and how to fix it) when the source raises on import.
+    """
+    import_flytekit()
+    with _LOCK:
+        if source in _loaded:
+            return _loaded[source]
+        if source in _failed:
+            raise _failed[source]
+        if source.kind == "module":
+            action: Callable[[], object] = lambda: importlib.import_module(source.value)  # noqa: E731
+        elif source.kind == "entry_point":
+            action = _entry_point_loader(source)
+        else:  # FLYTEKIT_SOURCE is filled in by import_flytekit
+            return _loaded.get(source, {})
+        module_name = source.value.partition(":")[0].strip()
+        imported_before = module_name in sys.modules
+        try:
+            registered = _captured(action)
+        except (Exception, SystemExit) as exc:
+            error = _plugin_error(source, exc)
+            _failed[source] = error
+            raise error from exc
+        if not registered and imported_before:
+            # Imported before this process loaded it (by another plugin, or by the code that runs
+            # this one): its registrations were made then, by classes of its modules.
+            registered = _owned_by(module_name)
+        _loaded[source] = registered
+        return registered
+
+
+def load_other_plugins(but: Source) -> None:
+    """Load every plugin but ``but`` (for their type transformers), as ``import flytekit`` does; log failures.
+
+    flytekit's service runs with every plugin imported; a connector's outputs or inputs may need a
+    type another plugin registers with flytekit's TypeEngine.
+    """
+    for source in plugin_sources():
+        if source == but or source in _loaded or source in _failed:
+            continue
+        try:
+            load_source(source)
+        except FlytekitPluginError as exc:
+            logger.warning("%s", exc)
+
+
+def _entry_point_loader(source: Source) -> Callable[[], object]:
+    def load() -> object:
+        for ep in importlib.metadata.entry_points(group=PLUGIN_GROUP):
+            if ep.name == source.name and ep.value == source.value:
+                return ep.load()
+        raise LookupError(f"the entry point {source.name!r} = {source.value!r} is no longer installed")
+
+    return load
+
+
+def _captured(action: Callable[[], object]) -> dict[tuple[str, int], Any]:
+    """Run ``action`` against an empty flytekit registry; what it registered, merged back afterwards."""
+    from flytekit.extend.backend.base_connector import ConnectorRegistry
+
+    registry, metadata = ConnectorRegistry._REGISTRY, ConnectorRegistry._METADATA
+    ConnectorRegistry._REGISTRY, ConnectorRegistry._METADATA = {}, {}
+    try:
+        action()
+        captured = dict(ConnectorRegistry._REGISTRY)
+        captured_metadata = dict(ConnectorRegistry._METADATA)
+    finally:
+        ConnectorRegistry._REGISTRY, ConnectorRegistry._METADATA = registry, metadata
+    for category, connector in captured.items():
+        registry.setdefault(category, connector)
+    for name, agent in captured_metadata.items():
+        metadata.setdefault(name, agent)
+    return {(category.name, int(category.version)): connector for category, connector in captured.items()}
+
+
+def _owned_by(package: str, but: str | None = None) -> dict[tuple[str, int], Any]:
+    """The connectors in flytekit's registry whose classes are defined in ``package`` (not in ``but``)."""
+    from flytekit.extend.backend.base_connector import ConnectorRegistry
+
+    def inside(module: str, prefix: str) -> bool:
+        return module == prefix or module.startswith(prefix + ".")
+
+    owned = {}
+    for category, connector in ConnectorRegistry._REGISTRY.items():
+        module = type(connector).__module__
+        if inside(module, package) and not (but and inside(module, but)):
+            owned[(category.name, int(category.version))] = connector
+    return owned
+
+
+def _plugin_error(source: Source, exc: BaseException) -> FlytekitPluginError:
+    if source.kind == "module":
+        fix = f"install flytekit's connector extra: {INSTALL_FLYTEKIT}"
+        what = f"flytekit's module {source.value} (which registers flytekit's webhook connector)"
+    else:
+        dist = source.distribution or "the distribution that ships it"
+        fix = f"fix or upgrade {dist}, or uninstall it (pip uninstall {dist})"
+        what = source.describe()
+    return FlytekitPluginError(
+        f"{what} failed to import: {_one_line(exc)}; its connectors are not served. To fix it, {fix}",
+        entry_point=f"{PLUGIN_GROUP}: {source.name}" if source.kind == "entry_point" else None,
+        distribution=source.distribution or ("flytekit" if source.kind == "module" else None),
+        distribution_version=source.distribution_version
+        or (flytekit_version() if source.kind == "module" else None),
+    )
+
+
+def _one_line(exc: BaseException, limit: int = 300) -> str:
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else ""
+    if len(line) > limit:
+        line = line[: limit - 1] + "…"
+    return f"{type(exc).__name__}: {line}" if line else type(exc).__name__
+
+
+def distribution_of(module_name: str) -> tuple[str, str] | None:
+    """The distribution (name, version) whose files hold ``module_name``'s source file, if one does.
+
+    ``packages_distributions`` maps a top-level package to its distributions; a namespace package
+    such as ``flytekitplugins`` has many, so the one whose RECORD lists the file is chosen.
+    """
+    module = sys.modules.get(module_name)
+    filename = getattr(module, "__file__", None)
+    top = module_name.split(".")[0]
+    candidates = _packages_distributions().get(top, [])
+    if filename:
+        real = os.path.realpath(filename)
+        for name in dict.fromkeys(candidates):
+            try:
+                dist = importlib.metadata.distribution(name)
+            except importlib.metadata.PackageNotFoundError:
+                continue
+            for file in dist.files or ():
+                if os.path.realpath(str(dist.locate_file(file))) == real:
+                    return dist.metadata["Name"], dist.version
+    unique = list(dict.fromkeys(candidates))
+    if len(unique) == 1:
+        try:
+            return unique[0], importlib.metadata.version(unique[0])
+        except importlib.metadata.PackageNotFoundError:
+            return None
+    return None
+
+
+_packages: dict[str, list[str]] | None = None
+
+
+def _packages_distributions() -> dict[str, list[str]]:
+    global _packages
+    if _packages is None:
+        _packages = dict(importlib.metadata.packages_distributions())
+    return _packages
+
+
+def all_sources(plugins: Iterable[Source] | None = None) -> list[Source]:
+    """flytekit's own sources (sensor, webhook), then each plugin: what ``pyflyte serve connector`` loads."""
+    return [FLYTEKIT_SOURCE, WEBHOOK_SOURCE, *(plugin_sources() if plugins is None else plugins)]

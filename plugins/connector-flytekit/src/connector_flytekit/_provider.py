@@ -1,0 +1,145 @@
+"""FlytekitProvider: the ``connector.providers`` entry point standing for every flytekit connector."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from ._exceptions import FlytekitConnectorGoneError, FlytekitPluginError, FlytekitUnavailableError
+
+if TYPE_CHECKING:
+    import connector
+
+
+class FlytekitProvider:
+    """Provides the connectors flytekit registers: its own (``sensor``, ``webhook``) and every plugin's.
+
+    Advertised as ``flytekit = "connector_flytekit:FlytekitProvider"`` in the entry-point group
+    ``connector.providers``. Importing this module imports no flytekit; ``provided`` and ``load``
+    do, and the core caches what ``provided`` returns until an install, uninstall or upgrade.
+    """
+
+    def provided(self) -> Iterable[connector.ProvidedConnector | connector.ProviderProblem]:
+        """One ``ProvidedConnector`` per task type and version flytekit registers; one problem per failure.
+
+        flytekit is imported without its plugins, then flytekit's webhook module and each entry point
+        of ``flytekit.plugins`` are loaded on their own, as ``pyflyte serve connector`` loads them
+        (all at once there). A missing or unsupported flytekit is one ``ProviderProblem``; a plugin
+        that raises is one ``ProviderProblem`` naming its distribution, and the others still provide.
+        """
+        import connector
+
+        from ._flytekit import all_sources, import_flytekit, load_source
+
+        try:
+            import_flytekit()
+        except FlytekitUnavailableError as exc:
+            return [
+                connector.ProviderProblem(
+                    str(exc),
+                    distribution="flytekit" if exc.version else None,
+                    distribution_version=exc.version,
+                )
+            ]
+        found: list[connector.ProvidedConnector | connector.ProviderProblem] = []
+        seen: set[int] = set()
+        for source in all_sources():
+            try:
+                registered = load_source(source)
+            except FlytekitPluginError as exc:
+                found.append(
+                    connector.ProviderProblem(
+                        str(exc),
+                        distribution=exc.distribution,
+                        distribution_version=exc.distribution_version,
+                        entry_point=exc.entry_point,
+                    )
+                )
+                continue
+            for (task_type, version), flytekit_connector in sorted(registered.items()):
+                if id(flytekit_connector) in seen:  # one plugin's module imported by another's
+                    continue
+                seen.add(id(flytekit_connector))
+                found.append(_provided(source, task_type, version, flytekit_connector))
+        return found
+
+    def load(self, provided: connector.ProvidedConnector) -> object:
+        """The adapter of one provided connector (``bridge``), found again from its ``key`` in this process.
+
+        Loads the source that registered it (flytekit, its webhook module or one plugin), then the
+        other plugins (their type transformers: flytekit's service runs with all of them), each on
+        its own. Raises ``FlytekitUnavailableError``, ``FlytekitPluginError`` (the plugin's own
+        message) or ``FlytekitConnectorGoneError``, each saying how to fix it.
+        """
+        from ._adapter import bridge
+        from ._flytekit import load_other_plugins, load_source
+
+        source, category = _source_of(provided)
+        registered = load_source(source)
+        load_other_plugins(but=source)
+        flytekit_connector = registered.get(category)
+        if flytekit_connector is None:
+            raise FlytekitConnectorGoneError(
+                f"{source.describe()} no longer registers a connector for task type "
+                f"{category[0]}@{category[1]}; run `connector check` to see what it registers now "
+                f"(reinstall {provided.distribution} if it should)"
+            )
+        return bridge(flytekit_connector)
+
+
+def _provided(source: Any, task_type: str, version: int, flytekit_connector: Any) -> Any:
+    from flytekit.extend.backend.base_connector import AsyncConnectorBase, SyncConnectorBase
+
+    import connector
+
+    from ._flytekit import PLUGIN_GROUP, distribution_of, flytekit_version
+
+    owner = distribution_of(type(flytekit_connector).__module__)
+    if owner is None:
+        owner = (source.distribution, source.distribution_version) if source.distribution else None
+    if owner is None:
+        owner = ("flytekit", flytekit_version() or "")
+    if not isinstance(flytekit_connector, (SyncConnectorBase, AsyncConnectorBase)):
+        kind = type(flytekit_connector)
+        return connector.ProviderProblem(
+            f"{source.describe()} registered {kind.__module__}.{kind.__qualname__} for task type "
+            f"{task_type}@{version}, which is neither a flytekit SyncConnectorBase nor an "
+            f"AsyncConnectorBase; fix or upgrade {owner[0]}",
+            distribution=owner[0],
+            distribution_version=owner[1],
+            entry_point=f"{PLUGIN_GROUP}: {source.name}" if source.kind == "entry_point" else None,
+        )
+    return connector.ProvidedConnector(
+        task_type=task_type,
+        task_type_version=version,
+        name=str(flytekit_connector.name),
+        distribution=owner[0],
+        distribution_version=owner[1],
+        key=source.key,
+        is_sync=isinstance(flytekit_connector, SyncConnectorBase),
+    )
+
+
+def _source_of(provided: Any) -> tuple[Any, tuple[str, int]]:
+    """The source a provided connector's key names, as found in this process's metadata, and its category."""
+    from ._flytekit import FLYTEKIT_SOURCE, PLUGIN_GROUP, WEBHOOK_SOURCE, Source, plugin_sources
+
+    category = (str(provided.task_type), int(provided.task_type_version))
+    key = str(provided.key)
+    for builtin in (FLYTEKIT_SOURCE, WEBHOOK_SOURCE):
+        if key == builtin.key:
+            return builtin, category
+    for source in plugin_sources():
+        if key == source.key:
+            return source, category
+    if not key.startswith(f"{PLUGIN_GROUP}: "):
+        raise FlytekitConnectorGoneError(
+            f"the key {key!r} was not written by this connector-flytekit; run `connector check` to "
+            "discover again"
+        )
+    name, _, value = key.removeprefix(f"{PLUGIN_GROUP}: ").partition(" = ")
+    gone = Source("entry_point", name, value, provided.distribution, provided.distribution_version)
+    raise FlytekitConnectorGoneError(
+        f"{gone.describe()} is no longer installed; reinstall {provided.distribution}, or run "
+        "`connector check` to see what is installed now"
+    )
