@@ -23,6 +23,7 @@ from typing import Any
 
 import grpc
 import pytest
+from flyteidl.admin import agent_pb2
 from flyteidl.core.execution_pb2 import TaskExecution
 from flyteidl2.connector import connector_pb2 as v2_connector_pb2
 from flyteidl2.core import tasks_pb2 as v2_tasks_pb2
@@ -195,6 +196,26 @@ def test_either_pin_serves(bridge: BridgeVenv, pinned: str, flytekit_version: st
     ]
     shown = bridge.connector("show", "webhook", CONNECTOR_PIN=f"webhook={pinned}")
     assert f"Distribution:  {pinned}\n" in shown.stdout, shown.stdout
+
+
+def test_unpinned_the_service_refuses_the_webhook(
+    bridge: BridgeVenv, driver: Driver, recorder: Recorder, flytekit_version: str
+) -> None:
+    """Neither claim is served: FAILED_PRECONDITION with the conflict; the other connectors serve."""
+    template, inputs = serialize(driver, webhook(recorder.origin), s="x", n=1)
+    served = bridge.serve()
+    try:
+        refused = execute_sync(served.v1_sync, template, inputs)
+        listed = served.v1_meta.ListAgents(agent_pb2.ListAgentsRequest(), timeout=60)
+    finally:
+        served.stop()
+    assert (refused.code, refused.details) == (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        f"task type webhook@0 is claimed by connector-http 0.1.0 and flytekit {flytekit_version}; neither is "
+        "served. Uninstall one, or pin one with CONNECTOR_PIN='webhook=connector-http'",
+    )
+    assert recorder.take() == []
+    assert {agent.name for agent in listed.agents} >= {"OpenAI Batch Endpoint Connector", "Sensor"}
 
 
 # flytekit's webhook, pinned each way.
