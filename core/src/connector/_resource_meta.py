@@ -99,6 +99,18 @@ class ResourceMeta:
         except _Mismatch as exc:
             raise ResourceMetaError(f"cannot decode {name}: {exc}") from exc.__cause__
 
+    @classmethod
+    def decode_unsigned(cls, data: bytes) -> Self:
+        """Decode bytes that no signature vouches for: those another service wrote before a switch-over.
+
+        The service calls it instead of ``decode`` for a meta without this service's signature,
+        which reaches a connector only while the operator accepts unsigned metas
+        (``CONNECTOR_ACCEPT_UNSIGNED_META=1``). It is ``decode`` unless a subclass refuses more:
+        a meta that may hold a pickle, for instance, must refuse to unpickle what any caller can
+        send. Raise ``ResourceMetaError`` to refuse.
+        """
+        return cls.decode(data)
+
 
 def _is_envelope(document: object) -> bool:
     """Whether a JSON document is ``encode``'s ``{"v": ..., "data": ...}`` rather than plain fields."""

@@ -251,17 +251,22 @@ class ConnectorCalls:
         Raises ``HookNotImplementedError`` when the connector has no such hook (a sync connector
         has no meta), and ``ResourceMetaError`` when the bytes are empty, fail the signer's check
         (forged, altered, another task type's, an unknown key) or are not one this connector's
-        ``metadata_type`` wrote: the caller's mistake, and nothing of the connector runs.
+        ``metadata_type`` wrote: the caller's mistake, and nothing of the connector runs. Bytes
+        the signer verified are read with ``decode``; any others (accepted unsigned at a
+        switch-over, or with no signer at all) with ``decode_unsigned``.
         """
         metadata_type = self.loaded.metadata_type
         if hook not in self.loaded.hooks or metadata_type is None:
             raise HookNotImplementedError(self.loaded.category, hook)
         if not data:
             raise ResourceMetaError(f"the resource meta is empty (task type {self.loaded.category})")
+        signed = self.signer is not None and self.signer.is_signed(data)
         if self.signer is not None:
             data = self.signer.verify(self.loaded.category, data)
         try:
-            return metadata_type.decode(data)
+            # Bytes no signer vouched for (a switch-over, or a caller without a signer) get the
+            # meta class's stricter reading, if it has one.
+            return metadata_type.decode(data) if signed else metadata_type.decode_unsigned(data)
         except ResourceMetaError as exc:
             raise ResourceMetaError(
                 f"the resource meta is not one task type {self.loaded.category} wrote: {exc}"

@@ -96,6 +96,10 @@ class MetaSigner:
         head = b"\n".join((_MAGIC, key.id.encode(), str(category).encode())) + b"\n"
         return head + _mac(key, head, payload) + b"\n" + payload
 
+    def is_signed(self, data: bytes) -> bool:
+        """Whether ``data`` is in an envelope (``verify`` still has to check it)."""
+        return data.startswith(_MAGIC + b"\n")
+
     def verify(self, category: TaskCategory, data: bytes) -> bytes:
         """The meta bytes inside ``data``, once its signature is checked for ``category``.
 
