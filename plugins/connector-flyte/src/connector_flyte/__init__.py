@@ -19,11 +19,15 @@ from ._exceptions import FlyteUnavailableError as FlyteUnavailableError
 from ._flyte import INSTALL_COMMAND as INSTALL_COMMAND
 from ._flyte import SUPPORTED_FLYTE as SUPPORTED_FLYTE
 from ._meta import FlyteMeta as FlyteMeta
+from ._pickles import PICKLED_INPUTS_VARIABLE as PICKLED_INPUTS_VARIABLE
+from ._pickles import PICKLED_META_VARIABLE as PICKLED_META_VARIABLE
 from ._provider import FlyteProvider as FlyteProvider
 
 __all__ = [
     "FLYTE_ENTRY_POINT_GROUP",
     "INSTALL_COMMAND",
+    "PICKLED_INPUTS_VARIABLE",
+    "PICKLED_META_VARIABLE",
     "SUPPORTED_FLYTE",
     "FlyteBridgeError",
     "FlyteConnector",

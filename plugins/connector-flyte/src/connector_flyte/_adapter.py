@@ -24,6 +24,13 @@ from ._entry_points import FlyteEntryPoint
 from ._exceptions import FlyteBridgeError, FlyteRequestError
 from ._flyte import FlyteSdk
 from ._meta import FlyteMeta
+from ._pickles import (
+    PICKLED_INPUTS_VARIABLE,
+    accepts,
+    holds_flyte_pickle,
+    pickle_in_literal,
+    pickle_in_type,
+)
 
 
 def connection_arguments(connection: Connection) -> dict[str, str]:
@@ -160,24 +167,57 @@ class FlyteConnector(AsyncConnector):
                 f"flyteidl2 Inputs; got {type(inputs).__name__}",
                 field="inputs",
             )
+        # Before Flyte 2 sees them: its TypeEngine would unpickle what a caller sends (issue 11).
+        refuse_pickles = not accepts(PICKLED_INPUTS_VARIABLE)
+        if refuse_pickles:
+            self._refuse_pickles(template, inputs)
         try:
             # Flyte 2 types each input by the Python type its TypeEngine guesses for the declared one.
             declared = {
                 entry.key: (sdk.TypeEngine.guess_python_type(entry.value.type), inspect.Parameter.empty)
                 for entry in template.interface.inputs.variables
             }
+        except Exception as exc:
+            raise self._unconvertible(exc) from exc
+        for name, (python_type, _) in declared.items():
+            if refuse_pickles and holds_flyte_pickle(python_type):
+                raise self._pickled(name, f"Flyte 2 types it as {python_type!r}", "declares")
+        try:
             interface = sdk.NativeInterface.from_types(inputs=declared, outputs={})
             converted = await sdk.convert_from_inputs_to_native(interface, sdk.Inputs(proto_inputs=inputs))
         except Exception as exc:
-            # Flyte's messages span lines (a literal printed as protobuf text): one line here.
-            said = " ".join(str(exc).split())
-            raise FlyteRequestError(
-                f"the inputs of task type {self.task_category} cannot be converted by Flyte 2's "
-                f"TypeEngine: {type(exc).__name__}: {said}; send the inputs the template's interface "
-                "declares",
-                field="inputs",
-            ) from exc
+            raise self._unconvertible(exc) from exc
         return dict(converted)
+
+    def _unconvertible(self, exc: Exception) -> FlyteRequestError:
+        # Flyte's messages span lines (a literal printed as protobuf text): one line here.
+        said = " ".join(str(exc).split())
+        return FlyteRequestError(
+            f"the inputs of task type {self.task_category} cannot be converted by Flyte 2's "
+            f"TypeEngine: {type(exc).__name__}: {said}; send the inputs the template's interface "
+            "declares",
+            field="inputs",
+        )
+
+    def _refuse_pickles(self, template: Any, inputs: Any) -> None:
+        """Refuse a declared input type or an input literal that Flyte 2 would unpickle."""
+        for entry in template.interface.inputs.variables:
+            found = pickle_in_type(entry.value.type, entry.key)
+            if found is not None:
+                raise self._pickled(entry.key, found, "declares")
+        for named in inputs.literals:
+            found = pickle_in_literal(named.value, named.name)
+            if found is not None:
+                raise self._pickled(named.name, found, "holds")
+
+    def _pickled(self, name: str, found: str, verb: str) -> FlyteRequestError:
+        return FlyteRequestError(
+            f"the input {name!r} of task type {self.task_category} {verb} a pickle ({found}), which "
+            "Flyte 2's TypeEngine would unpickle, running whatever code the caller put in it; send "
+            "the input in a type Flyte 2 serializes without pickle, or have the operator accept "
+            f"pickled inputs from every caller with {PICKLED_INPUTS_VARIABLE}=1",
+            field=f"inputs.{name}",
+        )
 
     def _flyte_meta(self, resource_meta: FlyteMeta) -> Any:
         """The Flyte 2 connector's meta, decoded by its own ``metadata_type`` as Flyte 2's service does."""

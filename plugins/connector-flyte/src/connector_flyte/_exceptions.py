@@ -8,7 +8,8 @@ connector.ConnectorError
 
 connector.BadRequestError (INVALID_ARGUMENT)
 └── FlyteRequestError           a request a Flyte 2 connector cannot be given: flyteidl v1, inputs
-                                Flyte 2's TypeEngine cannot convert, a resource meta its class cannot decode
+                                Flyte 2's TypeEngine cannot convert or would unpickle, a resource meta
+                                its class cannot decode
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class FlyteRequestError(BadRequestError):
     """Raised by a bridged connector's hook when the request cannot be handed to the Flyte 2 connector.
 
     A flyteidl v1 request (Flyte 2 connectors speak flyteidl2 only), inputs that Flyte 2's
-    ``TypeEngine`` cannot convert to Python values, or a resource meta that the connector's
+    ``TypeEngine`` cannot convert to Python values or would unpickle (unless the operator sets
+    ``CONNECTOR_FLYTE_ACCEPT_PICKLED_INPUTS=1``), or a resource meta that the connector's
     ``metadata_type`` cannot decode. The service answers INVALID_ARGUMENT; ``field`` names the part.
     """
