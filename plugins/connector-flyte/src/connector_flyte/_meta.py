@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from connector import ResourceMeta, ResourceMetaError
 
+from ._pickles import PICKLED_META_VARIABLE, accepts, decodes_as_json
+
 if TYPE_CHECKING:
     from typing_extensions import Self
 
@@ -21,7 +23,8 @@ class FlyteMeta(ResourceMeta):
     which the service signs. ``decode`` reads that, and also any other bytes as Flyte 2's own meta
     (plain JSON from ``flyte.connectors.ResourceMeta.encode``, or whatever a connector's own
     ``encode`` writes): a job Flyte 2's service started goes on here after a switch-over, once the
-    operator accepts unsigned metas (``CONNECTOR_ACCEPT_UNSIGNED_META=1``).
+    operator accepts unsigned metas (``CONNECTOR_ACCEPT_UNSIGNED_META=1``) and the connector's meta
+    class decodes with Flyte 2's JSON ``decode`` (``decode_unsigned``; others may unpickle).
 
     Each bridged connector has its own subclass (``for_flyte_meta``), whose ``decode`` also has the
     Flyte 2 connector's ``metadata_type`` decode the bytes: bytes it does not read are refused
@@ -60,6 +63,31 @@ class FlyteMeta(ResourceMeta):
             meta = super().decode(data)
         meta.flyte_decoded()
         return meta
+
+    @classmethod
+    def decode_unsigned(cls, data: bytes) -> Self:
+        """Decode bytes no signature vouches for, when the Flyte 2 meta class cannot unpickle them.
+
+        Any caller may send such bytes while unsigned metas are accepted, and the connector's meta
+        class decodes them. Flyte 2's own ``decode`` is ``json.loads``; a class that overrides it
+        (or no class at all) may unpickle, running the caller's code, so its bytes are refused
+        unless the operator sets ``CONNECTOR_FLYTE_ACCEPT_PICKLED_META=1`` (issue 11).
+        """
+        metadata_type = cls.flyte_metadata_type
+        if metadata_type is not None and decodes_as_json(metadata_type):
+            return cls.decode(data)
+        if accepts(PICKLED_META_VARIABLE):
+            return cls.decode(data)
+        if metadata_type is None:
+            what = "no Flyte 2 meta class checks them"
+        else:
+            owner = f"{metadata_type.__module__}.{metadata_type.__qualname__}"
+            what = f"{owner} decodes them with its own decode, not Flyte 2's JSON one, and may unpickle them"
+        raise ResourceMetaError(
+            f"cannot decode {cls.__name__}: no signature vouches for these bytes and {what}, which would "
+            "run a caller's code; send the meta this service signed, or have the operator accept that "
+            f"risk for every caller with {PICKLED_META_VARIABLE}=1"
+        )
 
     def flyte_decoded(self) -> Any:
         """The Flyte 2 connector's meta, decoded by its ``metadata_type`` (the bytes when there is none).
