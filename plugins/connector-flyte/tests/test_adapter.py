@@ -192,3 +192,33 @@ def test_load_of_an_entry_point_that_raises(install: Callable[..., None]) -> Non
         "or uninstall acme-flyte-broken"
     )
     assert isinstance(info.value.__cause__, ImportError)
+
+
+@pytest.mark.parametrize(
+    ("connection", "kind", "key"),
+    [
+        (Connection(secrets={"inputs": "x"}), "secret", "inputs"),
+        (Connection(configs={"task_template": "x"}), "config", "task_template"),
+        (Connection(secrets={"token": "t", "resource_meta": "x"}), "secret", "resource_meta"),
+        (Connection(configs={"self": "x"}), "config", "self"),
+    ],
+)
+async def test_a_connection_key_named_as_a_call_argument_is_a_bad_request(
+    connection: Connection, kind: str, key: str
+) -> None:
+    """Issue 11's review: such a key made the call raise TypeError (INTERNAL) for the caller's input."""
+    probe = calls()
+    meta = await probe.create(template(), inputs=common_pb2.Inputs())
+    expected = (
+        f"the Connection's {kind} {key!r} is named as an argument Flyte 2 connectors are called with "
+        f"(inputs, output_prefix, resource_meta, self, task_execution_metadata, task_template); rename "
+        f"the {kind}"
+    )
+    for call in (
+        lambda: probe.create(template(), inputs=common_pb2.Inputs(), connection=connection),
+        lambda: probe.get(meta, connection=connection),
+        lambda: probe.delete(meta, connection=connection),
+    ):
+        with pytest.raises(FlyteRequestError) as info:
+            await call()
+        assert (str(info.value), info.value.field) == (expected, f"connection.{kind}s.{key}")

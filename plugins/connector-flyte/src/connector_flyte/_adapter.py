@@ -32,10 +32,28 @@ from ._pickles import (
     pickle_in_type,
 )
 
+#: The keyword arguments the bridge passes itself (and ``self``): no Connection key may take their place.
+RESERVED_CONNECTION_KEYS = frozenset(
+    {"inputs", "output_prefix", "resource_meta", "self", "task_execution_metadata", "task_template"}
+)
+
 
 def connection_arguments(connection: Connection) -> dict[str, str]:
     """The keyword arguments Flyte 2's service makes of a request's Connection: its secrets, then its
-    configs (a config replaces a secret of the same name)."""
+    configs (a config replaces a secret of the same name).
+
+    A key named as one of the call's own arguments is refused (``FlyteRequestError``): the call
+    would raise TypeError, or the caller would replace what the connector is given (issue 11).
+    """
+    for kind, values in (("secret", connection.secrets), ("config", connection.configs)):
+        for key in sorted(values):
+            if key in RESERVED_CONNECTION_KEYS:
+                reserved = ", ".join(sorted(RESERVED_CONNECTION_KEYS))
+                raise FlyteRequestError(
+                    f"the Connection's {kind} {key!r} is named as an argument Flyte 2 connectors are "
+                    f"called with ({reserved}); rename the {kind}",
+                    field=f"connection.{kind}s.{key}",
+                )
     arguments = dict(connection.secrets)
     arguments.update(connection.configs)
     return arguments
