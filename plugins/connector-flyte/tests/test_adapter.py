@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -222,3 +224,22 @@ async def test_a_connection_key_named_as_a_call_argument_is_a_bad_request(
         with pytest.raises(FlyteRequestError) as info:
             await call()
         assert (str(info.value), info.value.field) == (expected, f"connection.{kind}s.{key}")
+
+
+def test_load_imports_only_an_installed_entry_point(tmp_path: Path, install: Callable[..., None]) -> None:
+    """Issue 11's review: a key that names no installed entry point is refused, and nothing is imported."""
+    install("acme")
+    made = tmp_path / "imported"
+    (tmp_path / "not_an_entry_point.py").write_text(f"import os\nos.mkdir({str(made)!r})\n")
+    sys.path.insert(0, str(tmp_path))  # the install fixture puts sys.path back
+    forged = ProvidedConnector(
+        "acme_job", 0, "Acme Connector", "acme-flyte", "1.0", "acme=not_an_entry_point:AcmeConnector"
+    )
+    with pytest.raises(FlyteConnectorGone) as info:
+        FlyteProvider().load(forged)
+    assert not made.exists()
+    assert str(info.value) == (
+        "no installed entry point in group 'flyte.connectors' is 'acme=not_an_entry_point:AcmeConnector' "
+        "(listed for task type acme_job@0 of acme-flyte), and connector-flyte imports installed entry "
+        "points only; reinstall the distribution, or run `connector list` to see what is installed now"
+    )

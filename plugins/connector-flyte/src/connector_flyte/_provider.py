@@ -7,7 +7,13 @@ from collections.abc import Iterator
 from connector import ProvidedConnector, ProviderProblem
 
 from ._adapter import FlyteConnector, bridge, display_name
-from ._entry_points import FlyteEntryPoint, flyte_entry_points, import_entry_point, registered
+from ._entry_points import (
+    FLYTE_ENTRY_POINT_GROUP,
+    FlyteEntryPoint,
+    flyte_entry_points,
+    import_entry_point,
+    registered,
+)
 from ._exceptions import FlyteConnectorGone, FlyteEntryPointError, FlyteUnavailableError
 from ._flyte import flyte_sdk, flyte_version, version_problem
 
@@ -17,8 +23,9 @@ class FlyteProvider:
 
     ``provided`` imports flyte and each entry point, one by one, and lists one ``ProvidedConnector``
     per task type and version registered in Flyte 2's ``ConnectorRegistry``, owned by the
-    distribution that advertises the entry point. ``load`` imports that entry point again (in the
-    serving process) and returns a ``FlyteConnector`` around the Flyte 2 connector.
+    distribution that advertises the entry point. ``load`` finds that entry point among the
+    installed ones, imports it again (in the serving process) and returns a ``FlyteConnector``
+    around the Flyte 2 connector.
     """
 
     def provided(self) -> Iterator[ProvidedConnector | ProviderProblem]:
@@ -68,9 +75,7 @@ class FlyteProvider:
         task type); the core marks that one connector broken with the message.
         """
         sdk = flyte_sdk()
-        entry_point = FlyteEntryPoint.from_key(
-            provided.key, provided.distribution, provided.distribution_version
-        )
+        entry_point = installed_entry_point(provided)
         try:
             connectors = import_entry_point(sdk, entry_point)
         except BaseException as exc:
@@ -91,6 +96,26 @@ class FlyteProvider:
                 "reinstall the distribution, or run `connector list` to see what it provides now"
             )
         return bridge(connector, sdk, entry_point)
+
+
+def installed_entry_point(provided: ProvidedConnector) -> FlyteEntryPoint:
+    """The installed ``flyte.connectors`` entry point whose key is ``provided.key``.
+
+    Only an installed entry point is ever imported, whatever the key says (issue 11's review): a key
+    that is none of them raises ``FlyteConnectorGone``.
+    """
+    installed = [ep for ep in flyte_entry_points() if ep.key == provided.key]
+    for entry_point in installed:
+        if entry_point.distribution == provided.distribution:
+            return entry_point
+    if installed:
+        return installed[0]
+    raise FlyteConnectorGone(
+        f"no installed entry point in group {FLYTE_ENTRY_POINT_GROUP!r} is {provided.key!r} (listed for task "
+        f"type {provided.task_type}@{provided.task_type_version} of {provided.distribution}), and "
+        "connector-flyte imports installed entry points only; reinstall the distribution, or run "
+        "`connector list` to see what is installed now"
+    )
 
 
 def import_problem(entry_point: FlyteEntryPoint, exc: BaseException) -> str:
