@@ -50,7 +50,8 @@ class FlyteEntryPointError(FlyteBridgeError):
 class FlyteConnectorGone(FlyteBridgeError, LookupError):
     """Raised by ``FlyteProvider.load`` when the entry point imports but no longer registers the task type.
 
-    Happens when a distribution changed in place since discovery listed it (an editable install).
+    Happens when a distribution changed in place since discovery listed it (an editable install), or
+    when the listed key is no installed ``flyte.connectors`` entry point (nothing is imported then).
     """
 
 
