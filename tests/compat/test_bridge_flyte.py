@@ -22,6 +22,7 @@ from typing import Any
 import grpc
 import pytest
 from flyteidl2.connector import connector_pb2
+from flyteidl2.core import types_pb2
 from flyteidl2.core.execution_pb2 import TaskExecution
 from google.protobuf import json_format
 
@@ -329,3 +330,45 @@ def test_connector_run(venv: CachedVenv, tmp_path: Path) -> None:
         "signed": False,
         "info": {"warehouse": "wh-1", "rows": 3},
     }
+
+
+def test_a_pickled_input_is_refused_where_flyte2_unpickles_it(
+    acme: tuple[Any, Any], flyte: FlyteService, ours: Served, state_dir: Path
+) -> None:
+    """Issue 11's review: a BINARY input holding a pickle runs the caller's code in Flyte 2's service;
+    ``connector serve`` refuses it with INVALID_ARGUMENT before Flyte 2's TypeEngine sees it."""
+    template, inputs = acme
+    template = type(template).FromString(template.SerializeToString())
+    template.interface.inputs.variables.add(key="payload").value.type.simple = types_pb2.BINARY
+    request = create_request(template, inputs, state_dir)
+    made = state_dir / "pwned"
+    payload = request.inputs.literals.add(name="payload")
+    payload.value.scalar.binary.value = f"cos\nmkdir\n(V{made}\ntR.".encode()
+
+    mine = call(ours.v2.CreateTask, request)
+    assert (mine.code, mine.details) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "the input 'payload' of task type acme_job@0 declares a pickle (simple type BINARY at payload), "
+        "which Flyte 2's TypeEngine would unpickle, running whatever code the caller put in it; send the "
+        "input in a type Flyte 2 serializes without pickle, or have the operator accept pickled inputs "
+        "from every caller with CONNECTOR_FLYTE_ACCEPT_PICKLED_INPUTS=1",
+    )
+    assert not made.exists()
+    call(flyte.v2.CreateTask, request)  # whatever it answers, it unpickled the payload first
+    assert made.is_dir()
+
+
+def test_a_connection_key_named_as_an_argument(
+    acme: tuple[Any, Any], flyte: FlyteService, ours: Served, state_dir: Path
+) -> None:
+    """Flyte 2's service fails the call with a TypeError (INTERNAL); connector serve names the key."""
+    request = create_request(*acme, state_dir)
+    request.connection.secrets["inputs"] = "x"
+    theirs, mine = call(flyte.v2.CreateTask, request), call(ours.v2.CreateTask, request)
+    assert theirs.code == grpc.StatusCode.INTERNAL
+    assert (mine.code, mine.details) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "the Connection's secret 'inputs' is named as an argument Flyte 2 connectors are called with "
+        "(inputs, output_prefix, resource_meta, self, task_execution_metadata, task_template); rename the "
+        "secret",
+    )
