@@ -27,7 +27,8 @@ def calls_of(flytekit_connector: Any) -> connector.ConnectorCalls:
 
 
 def test_an_async_connector_becomes_an_async_adapter_with_its_name_and_hooks() -> None:
-    adapter = bridge(samples.JobConnector())
+    job = samples.JobConnector()
+    adapter = bridge(job)
     assert isinstance(adapter, FlytekitAsyncConnector)
     assert (type(adapter).name, adapter.task_type_name, adapter.task_type_version) == (
         "Job Connector",
@@ -35,7 +36,11 @@ def test_an_async_connector_becomes_an_async_adapter_with_its_name_and_hooks() -
         0,
     )
     assert adapter.raw_literals is True
-    assert adapter.metadata_type is FlytekitMeta
+    # A FlytekitMeta of its own, which knows how flytekit decodes its metas (decode_unsigned).
+    assert adapter.metadata_type is not None
+    assert issubclass(adapter.metadata_type, FlytekitMeta)
+    assert adapter.metadata_type.__name__ == "FlytekitMeta"
+    assert adapter.metadata_type.flytekit_connector is job
     loaded = registry_of(adapter).get("fk_job")
     assert sorted(loaded.hooks) == ["create", "delete", "get", "get_logs", "get_metrics"]
     assert loaded.raw_literals is True
@@ -99,32 +104,11 @@ def pickled_meta() -> FlytekitMeta:
     return FlytekitMeta.decode(cloudpickle.dumps(samples.PickledMeta(openai_org="org", batch_id="b9")))
 
 
-def test_a_pickle_is_decoded_when_unsigned_metas_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Then only metas this service signed reach decode: pickles it wrote itself."""
+def test_a_decoded_pickle_reaches_flytekit_whatever_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whether a meta may be read at all is decided when it is decoded (test_security.py), not by ``get``."""
     monkeypatch.delenv("CONNECTOR_ACCEPT_UNSIGNED_META", raising=False)
     resource = run_blocking(calls_of(samples.PickleConnector()).get(pickled_meta()))
     assert (resource.phase, resource.message) == (connector.Phase.SUCCEEDED, "batch b9 of org")
-
-
-def test_a_pickle_is_refused_while_unsigned_metas_are_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CONNECTOR_ACCEPT_UNSIGNED_META", "1")
-    monkeypatch.delenv("CONNECTOR_FLYTEKIT_ACCEPT_PICKLED_META", raising=False)
-    with pytest.raises(FlytekitRequestError) as info:
-        run_blocking(calls_of(samples.PickleConnector()).get(pickled_meta()))
-    assert str(info.value) == (
-        "the resource meta of task type fk_pickle@0 is a pickle (flytekit's PickleConnector decodes its "
-        "metas by unpickling them), and while CONNECTOR_ACCEPT_UNSIGNED_META=1 any caller may send one, "
-        "which would run its code here: finish the switch-over and unset CONNECTOR_ACCEPT_UNSIGNED_META, or "
-        "set CONNECTOR_FLYTEKIT_ACCEPT_PICKLED_META=1 to accept that risk as flytekit's own service does"
-    )
-    assert info.value.field == "resource_meta"
-
-
-def test_a_pickle_is_decoded_when_the_operator_accepts_the_risk(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CONNECTOR_ACCEPT_UNSIGNED_META", "1")
-    monkeypatch.setenv("CONNECTOR_FLYTEKIT_ACCEPT_PICKLED_META", "1")
-    resource = run_blocking(calls_of(samples.PickleConnector()).get(pickled_meta()))
-    assert resource.message == "batch b9 of org"
 
 
 def test_bytes_flytekit_cannot_decode_are_a_bad_request() -> None:

@@ -45,6 +45,26 @@ BROKEN_PROBLEM = (
 )
 
 
+BRIDGED = "bridged by provider 'flytekit' of connector-flytekit 0.1.0: provider 'flytekit' could not load it"
+EXPECTED_BUILTINS_REFUSED = [
+    f"BROKEN sensor@0: flytekit {FLYTEKIT_VERSION}, task type 'sensor' (flytekit), {BRIDGED}: "
+    "FlytekitBuiltinDisabledError: flytekit's own sensor connector (task type sensor@0) is not served unless "
+    "the operator opts in: flytekit's SensorEngine imports the module a task template (and, at every poll, "
+    "its resource meta) names and calls a class of it, so anyone who may create tasks runs code here; opted "
+    "in, only flytekit's FileSensor and the classes CONNECTOR_SENSORS lists run. Serve connector-sensor's "
+    "sensor instead (pip install connector-sensor), or set CONNECTOR_FLYTEKIT_BUILTINS=sensor to accept "
+    "that risk",
+    f"BROKEN webhook@0: flytekit {FLYTEKIT_VERSION}, task type 'webhook' (flytekit.extras.webhook), "
+    f"{BRIDGED}: "
+    "FlytekitBuiltinDisabledError: flytekit's own webhook connector (task type webhook@0) is not served "
+    "unless the operator opts in: flytekit's WebhookConnector sends a request to any URL a task template "
+    "names, past connector-http's egress policy (private and metadata addresses included). Serve "
+    "connector-http's webhook instead (pip install connector-http), or set "
+    "CONNECTOR_FLYTEKIT_BUILTINS=webhook to accept that risk",
+    "0 connector(s) loaded, 0 disabled, 2 problem(s).",
+]
+
+
 @pytest.fixture(scope="module")
 def plugins(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """flytekitplugins-sample 1.2, flytekitplugins-rival 2.0 (claims sample_echo too) and -broken 0.3."""
@@ -121,7 +141,7 @@ def test_each_plugin_is_loaded_on_its_own(plugins: Path, tmp_path: Path) -> None
 
 
 def test_connector_check_names_the_broken_plugin_and_the_conflict(plugins: Path, tmp_path: Path) -> None:
-    done = wheels.run_connector(["check"], plugins, tmp_path)
+    done = wheels.run_connector(["check"], plugins, tmp_path, CONNECTOR_FLYTEKIT_BUILTINS="sensor,webhook")
     assert done.returncode == 1, done.stderr
     assert done.stdout.splitlines() == [
         "BROKEN flytekit.plugins: broken: flytekitplugins-broken 0.3, entry point "
@@ -132,6 +152,18 @@ def test_connector_check_names_the_broken_plugin_and_the_conflict(plugins: Path,
         "CONNECTOR_PIN='sample_echo=flytekitplugins-rival'",
         "3 connector(s) loaded, 0 disabled, 2 problem(s).",
     ]
+
+
+def test_without_the_opt_in_flytekits_builtins_are_not_served(tmp_path: Path) -> None:
+    """Provided (the cached discovery does not depend on the setting) but refused at load."""
+    done = wheels.run_connector(["check"], None, tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert done.stdout.splitlines() == EXPECTED_BUILTINS_REFUSED
+    denied = wheels.run_connector(["check"], None, tmp_path, CONNECTOR_DENY="flytekit")
+    assert (denied.returncode, denied.stdout.splitlines()[-1]) == (
+        0,
+        "0 connector(s) loaded, 2 disabled, 0 problem(s).",
+    )
 
 
 @pytest.mark.parametrize(
@@ -229,9 +261,10 @@ def test_a_key_of_a_plugin_no_longer_installed_says_so(tmp_path: Path) -> None:
     )
 
 
-def test_load_returns_the_adapter_of_flytekits_webhook() -> None:
+def test_load_returns_the_adapter_of_flytekits_webhook(monkeypatch: pytest.MonkeyPatch) -> None:
     from connector_flytekit import FlytekitProvider, FlytekitSyncConnector
 
+    monkeypatch.setenv("CONNECTOR_FLYTEKIT_BUILTINS", "webhook")
     provided = connector.ProvidedConnector(**{k: v for k, v in WEBHOOK.items() if k != "kind"})
     adapter = FlytekitProvider().load(provided)
     assert isinstance(adapter, FlytekitSyncConnector)

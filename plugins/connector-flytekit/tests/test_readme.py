@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import Any
@@ -9,8 +10,17 @@ from typing import Any
 import cloudpickle
 import flytekit_samples as samples
 import pytest
-from connector_flytekit import FlytekitMeta, FlytekitRequestError, FlytekitUnavailableError, _flytekit, bridge
+from connector_flytekit import (
+    FlytekitBuiltinDisabledError,
+    FlytekitProvider,
+    FlytekitRequestError,
+    FlytekitUnavailableError,
+    _flytekit,
+    bridge,
+)
+from flyteidl.core import interface_pb2, tasks_pb2, types_pb2
 from flyteidl2.core import tasks_pb2 as v2_tasks_pb2
+from flytekit.sensor.sensor_engine import SensorEngine
 
 import connector
 from connector.registry._calls import run_blocking
@@ -23,6 +33,15 @@ def quoted() -> list[str]:
     return re.findall(r"```text\n(.*?)\n```", README.read_text(), flags=re.DOTALL)
 
 
+@dataclasses.dataclass
+class BatchEndpointMetadata(samples.PickledMeta):
+    """Named as flytekitplugins-openai's meta, which decodes itself with ``cloudpickle.loads``."""
+
+    @classmethod
+    def decode(cls, data: bytes) -> BatchEndpointMetadata:
+        return cloudpickle.loads(data)  # type: ignore[no-any-return]
+
+
 class BatchEndpointConnector(samples.PickleConnector):
     """Named and typed as flytekitplugins-openai's, with its pickled meta."""
 
@@ -30,7 +49,7 @@ class BatchEndpointConnector(samples.PickleConnector):
 
     def __init__(self) -> None:
         super(samples.PickleConnector, self).__init__(
-            task_type_name="openai-batch", metadata_type=samples.PickledMeta
+            task_type_name="openai-batch", metadata_type=BatchEndpointMetadata
         )
 
 
@@ -47,11 +66,33 @@ def unsupported(monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 def pickled(monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("CONNECTOR_ACCEPT_UNSIGNED_META", "1")
     monkeypatch.delenv("CONNECTOR_FLYTEKIT_ACCEPT_PICKLED_META", raising=False)
-    meta = FlytekitMeta.decode(cloudpickle.dumps(samples.PickledMeta(openai_org="o", batch_id="b")))
+    adapter = bridge(BatchEndpointConnector())
+    assert adapter.metadata_type is not None
+    with pytest.raises(connector.ResourceMetaError) as info:
+        adapter.metadata_type.decode_unsigned(
+            cloudpickle.dumps(samples.PickledMeta(openai_org="o", batch_id="b"))
+        )
+    return str(info.value)
+
+
+def pickled_input(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.delenv("CONNECTOR_FLYTEKIT_ACCEPT_PICKLED_INPUTS", raising=False)
+    blob = types_pb2.LiteralType(blob=types_pb2.BlobType(format="PythonPickle"))
+    interface = interface_pb2.TypedInterface(
+        inputs=interface_pb2.VariableMap(variables={"path": interface_pb2.Variable(type=blob)})
+    )
+    raw = tasks_pb2.TaskTemplate(type="sensor", interface=interface)
     with pytest.raises(FlytekitRequestError) as info:
-        run_blocking(calls(BatchEndpointConnector()).get(meta))
+        run_blocking(calls(SensorEngine()).create(connector.TaskTemplate("sensor", raw=raw)))
+    return str(info.value)
+
+
+def builtin_refused(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.delenv("CONNECTOR_FLYTEKIT_BUILTINS", raising=False)
+    provided = connector.ProvidedConnector("sensor", 0, "Sensor", "flytekit", "1.16.31", "flytekit")
+    with pytest.raises(FlytekitBuiltinDisabledError) as info:
+        FlytekitProvider().load(provided)
     return str(info.value)
 
 
@@ -63,4 +104,10 @@ def flyteidl2() -> str:
 
 
 def test_the_readme_quotes_the_real_messages(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert quoted() == [unsupported(monkeypatch), pickled(monkeypatch), flyteidl2()]
+    assert quoted() == [
+        unsupported(monkeypatch),
+        builtin_refused(monkeypatch),
+        pickled_input(monkeypatch),
+        pickled(monkeypatch),
+        flyteidl2(),
+    ]

@@ -2,28 +2,28 @@
 
 flytekit's ``connector_service.py`` is the reference: the request's protobufs become flytekit's
 models with their ``from_flyte_idl`` (nothing goes through native values), each method gets the
-same keyword arguments, ``mirror_async_methods`` awaits an ``async def`` method and runs a plain
-one in the event loop's default executor, and a ``Resource`` becomes the wire form with its own
-``to_flyte_idl()``, whose fields are then handed to the core one to one (outputs as the
-``flyteidl.core.LiteralMap`` flytekit made).
+same keyword arguments, and a ``Resource`` becomes the wire form with its own ``to_flyte_idl()``,
+whose fields are then handed to the core one to one (outputs as the ``flyteidl.core.LiteralMap``
+flytekit made). Unlike flytekit's service (``mirror_async_methods``: a plain method in the event
+loop's default executor), a hook is ``async def`` for an ``async def`` method and plain ``def``
+for a plain one, so the core runs the latter in its own bounded worker pool.
+
+Before flytekit sees a request, inputs it would unpickle are refused (``_pickles``), and flytekit's
+sensor is held to an allow-list of sensor classes (``CONNECTOR_SENSORS``).
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping, Sequence
+import inspect
+from collections.abc import Coroutine, Mapping, Sequence
 from typing import Any, ClassVar
 
 import connector
 
-from ._exceptions import FlytekitRequestError
+from ._exceptions import FlytekitRequestError, FlytekitSensorNotAllowedError
 from ._meta import FlytekitMeta
-
-#: Set to 1 to let flytekit's ``decode`` unpickle metas while unsigned metas are accepted (see ``_decoded``).
-PICKLED_META_VARIABLE = "CONNECTOR_FLYTEKIT_ACCEPT_PICKLED_META"
-_UNSIGNED_VARIABLE = "CONNECTOR_ACCEPT_UNSIGNED_META"
-# Every pickle of protocol 2 and later (cloudpickle writes 5) starts with the PROTO opcode.
-_PICKLE_START = b"\x80"
+from ._pickles import refuse_pickled_inputs
+from ._settings import PICKLED_INPUTS_VARIABLE, SENSORS_VARIABLE, allowed_sensors, flag
 
 
 class FlytekitConnector:
@@ -37,6 +37,66 @@ class FlytekitConnector:
 
     raw_literals: ClassVar[bool] = True
     flytekit_connector: Any
+
+    def _request(self, task_template: connector.TaskTemplate, inputs: object) -> tuple[Any, Any]:
+        """flytekit's template and literal map of a request, once nothing in it would be unpickled.
+
+        Pickle-typed inputs are refused before any flytekit conversion (unless
+        ``CONNECTOR_FLYTEKIT_ACCEPT_PICKLED_INPUTS=1``), and a sensor class no one allowed before
+        flytekit's sensor sees the template.
+        """
+        from flyteidl.core import literals_pb2, tasks_pb2
+
+        if not flag(PICKLED_INPUTS_VARIABLE):
+            raw = task_template.raw
+            refuse_pickled_inputs(
+                raw if isinstance(raw, tasks_pb2.TaskTemplate) else None,
+                inputs if isinstance(inputs, literals_pb2.LiteralMap) else None,
+                _category(self.flytekit_connector),
+            )
+        template = self._template(task_template)
+        if self._is_flytekit_sensor():
+            custom = template.custom or {}
+            self._check_sensor(
+                custom.get("sensor_module"),
+                custom.get("sensor_name"),
+                "the task template's custom",
+                "template",
+            )
+        return template, self._inputs(inputs)
+
+    def _meta_of(self, meta: Any) -> FlytekitMeta:
+        """flytekit's meta's own ``encode()`` bytes, in this adapter's ``FlytekitMeta``."""
+        metadata_type: type[FlytekitMeta] = getattr(self, "metadata_type", None) or FlytekitMeta
+        return metadata_type(flytekit_meta=meta.encode())
+
+    def _is_flytekit_sensor(self) -> bool:
+        kind = type(self.flytekit_connector)
+        return (kind.__module__, kind.__qualname__) == ("flytekit.sensor.sensor_engine", "SensorEngine")
+
+    def _check_sensor(self, module: object, name: object, where: str, field: str) -> None:
+        """Refuse a ``sensor_module:sensor_name`` that is neither flytekit's FileSensor nor listed.
+
+        flytekit's ``SensorEngine.get`` imports ``sensor_module`` and calls ``sensor_name`` of it: a
+        module a request names, imported here. Checked at create (the template) and at every
+        get and delete (the meta, which a caller may have written while unsigned metas are accepted).
+        """
+        allowed, bad = allowed_sensors()
+        if isinstance(module, str) and isinstance(name, str) and (module, name) in allowed:
+            return
+        shown = (
+            f"{module}:{name}" if isinstance(module, str) and isinstance(name, str) else repr((module, name))
+        )
+        note = f" ({SENSORS_VARIABLE} entries that are not module:ClassName allow nothing: {', '.join(bad)})"
+        raise FlytekitSensorNotAllowedError(
+            f"task type {_category(self.flytekit_connector)}: the sensor {shown} (sensor_module:sensor_name "
+            f"of {where}) is not allowed, so flytekit's SensorEngine does not import it. Allowed are "
+            f"flytekit.sensor.file_sensor:FileSensor and the classes {SENSORS_VARIABLE} lists "
+            f"(module:ClassName, separated by ','){note if bad else ''}; connector-sensor serves sensors "
+            f"without importing what a request names",
+            sensor=shown,
+            field=field,
+        )
 
     def _template(self, task_template: connector.TaskTemplate) -> Any:
         """flytekit's ``TaskTemplate.from_flyte_idl`` of the request's template message."""
@@ -81,27 +141,16 @@ class FlytekitConnector:
     def _decoded(self, resource_meta: FlytekitMeta) -> Any:
         """flytekit's own ``metadata_type.decode`` of the bytes its ``create`` encoded.
 
-        A meta the service did not sign reaches here only when the operator accepts unsigned metas
-        (``CONNECTOR_ACCEPT_UNSIGNED_META=1``); then a caller may send any bytes, and a pickle
-        (metas of connectors whose ``decode`` is ``cloudpickle.loads``, such as the OpenAI batch
-        one) would run the caller's code in this process. A pickle is therefore refused while
-        unsigned metas are accepted, unless ``CONNECTOR_FLYTEKIT_ACCEPT_PICKLED_META=1`` says the
-        operator takes that risk, as flytekit's own service always does.
+        Whether unsigned bytes may reach here at all is ``FlytekitMeta.decode_unsigned``'s call
+        (the core reads a meta no signature vouches for with it); a signed meta is this service's
+        own and always decodes. flytekit's sensor is then held to the allow-list again: its meta
+        names the module ``get`` imports.
         """
         fk = self.flytekit_connector
         data = resource_meta.flytekit_meta
-        if data.startswith(_PICKLE_START) and _flag(_UNSIGNED_VARIABLE) and not _flag(PICKLED_META_VARIABLE):
-            raise FlytekitRequestError(
-                f"the resource meta of task type {_category(fk)} is a pickle "
-                f"(flytekit's {type(fk).__name__} decodes its metas by unpickling them), and while "
-                f"{_UNSIGNED_VARIABLE}=1 any caller may send one, which would run its code here: finish "
-                f"the switch-over and unset {_UNSIGNED_VARIABLE}, or set {PICKLED_META_VARIABLE}=1 to "
-                f"accept that risk as flytekit's own service does",
-                field="resource_meta",
-            )
         metadata_type = fk.metadata_type
         try:
-            return metadata_type.decode(data)
+            decoded = metadata_type.decode(data)
         except Exception as exc:
             raise FlytekitRequestError(
                 f"flytekit's {getattr(metadata_type, '__qualname__', metadata_type)!s} cannot decode the "
@@ -109,6 +158,14 @@ class FlytekitConnector:
                 f"{type(exc).__name__}: {exc}",
                 field="resource_meta",
             ) from exc
+        if self._is_flytekit_sensor():
+            self._check_sensor(
+                getattr(decoded, "sensor_module", None),
+                getattr(decoded, "sensor_name", None),
+                "the resource meta",
+                "resource_meta",
+            )
+        return decoded
 
 
 class FlytekitAsyncConnector(FlytekitConnector, connector.AsyncConnector):
@@ -135,8 +192,7 @@ class FlytekitAsyncConnector(FlytekitConnector, connector.AsyncConnector):
         """``create(task_template=, inputs=, output_prefix=, task_execution_metadata=)``; its meta's bytes."""
         from flytekit.extend.backend.utils import mirror_async_methods
 
-        template = self._template(task_template)
-        literal_map = self._inputs(inputs)
+        template, literal_map = self._request(task_template, inputs)
         metadata = _execution_metadata(task_execution_metadata)
         meta = await mirror_async_methods(
             self.flytekit_connector.create,
@@ -145,7 +201,7 @@ class FlytekitAsyncConnector(FlytekitConnector, connector.AsyncConnector):
             output_prefix=output_prefix,
             task_execution_metadata=metadata,
         )
-        return FlytekitMeta(flytekit_meta=meta.encode())
+        return self._meta_of(meta)
 
     async def get(self, resource_meta: FlytekitMeta) -> connector.Resource:
         """``get(resource_meta=)`` with flytekit's own decoded meta; its ``Resource``, field by field."""
@@ -177,8 +233,7 @@ class FlytekitSyncConnector(FlytekitConnector, connector.SyncConnector):
         """``do(task_template=, inputs=, output_prefix=)``, as flytekit's ExecuteTaskSync calls it."""
         from flytekit.extend.backend.utils import mirror_async_methods
 
-        template = self._template(task_template)
-        literal_map = self._inputs(inputs)
+        template, literal_map = self._request(task_template, inputs)
         resource = await mirror_async_methods(
             self.flytekit_connector.do,
             task_template=template,
@@ -196,12 +251,7 @@ class _Logs(FlytekitConnector):
         response = await mirror_async_methods(
             self.flytekit_connector.get_logs, resource_meta=self._decoded(resource_meta)
         )
-        part = response.WhichOneof("part")
-        if part == "header":
-            return connector.LogsChunk(token=response.header.token)
-        if part == "body":
-            return connector.LogsChunk(lines=list(response.body.results))
-        return connector.LogsChunk()
+        return logs_chunk(response)
 
 
 class _Metrics(FlytekitConnector):
@@ -215,6 +265,79 @@ class _Metrics(FlytekitConnector):
         return metric_series(response.results)
 
 
+class _PlainCreate(FlytekitConnector):
+    def create(
+        self,
+        task_template: connector.TaskTemplate,
+        output_prefix: str,
+        inputs: object,
+        task_execution_metadata: connector.TaskExecutionMetadata,
+    ) -> FlytekitMeta:
+        """The plain ``create`` of the flytekit connector, in the core's worker pool; its meta's bytes."""
+        template, literal_map = self._request(task_template, inputs)
+        meta = self.flytekit_connector.create(
+            task_template=template,
+            inputs=literal_map,
+            output_prefix=output_prefix,
+            task_execution_metadata=_execution_metadata(task_execution_metadata),
+        )
+        return self._meta_of(meta)
+
+
+class _PlainGet(FlytekitConnector):
+    def get(self, resource_meta: FlytekitMeta) -> connector.Resource:
+        """The plain ``get`` of the flytekit connector, in the core's worker pool; its ``Resource``."""
+        resource = self.flytekit_connector.get(resource_meta=self._decoded(resource_meta))
+        return _run(resource_of(resource))
+
+
+class _PlainDelete(FlytekitConnector):
+    def delete(self, resource_meta: FlytekitMeta) -> None:
+        """The plain ``delete`` of the flytekit connector, in the core's worker pool."""
+        self.flytekit_connector.delete(resource_meta=self._decoded(resource_meta))
+
+
+class _PlainLogs(FlytekitConnector):
+    def get_logs(self, resource_meta: FlytekitMeta) -> connector.LogsChunk:
+        """The plain ``get_logs`` of the flytekit connector, in the core's worker pool, as one chunk."""
+        return logs_chunk(self.flytekit_connector.get_logs(resource_meta=self._decoded(resource_meta)))
+
+
+class _PlainMetrics(FlytekitConnector):
+    def get_metrics(self, resource_meta: FlytekitMeta) -> list[connector.MetricSeries]:
+        """The plain ``get_metrics`` of the flytekit connector, in the core's worker pool, as series."""
+        response = self.flytekit_connector.get_metrics(resource_meta=self._decoded(resource_meta))
+        return metric_series(response.results)
+
+
+class _PlainDo(FlytekitConnector):
+    def do(
+        self, task_template: connector.TaskTemplate, output_prefix: str, inputs: object
+    ) -> connector.Resource:
+        """The plain ``do`` of the flytekit connector, in the core's worker pool."""
+        template, literal_map = self._request(task_template, inputs)
+        resource = self.flytekit_connector.do(
+            task_template=template, inputs=literal_map, output_prefix=output_prefix
+        )
+        return _run(resource_of(resource))
+
+
+def _run(coroutine: Coroutine[Any, Any, connector.Resource]) -> connector.Resource:
+    """Run ``resource_of`` (``to_flyte_idl`` is async) in a worker thread, on flytekit's loop."""
+    from flytekit.utils.asyn import loop_manager
+
+    async def awaited() -> connector.Resource:
+        return await coroutine
+
+    resource: connector.Resource = loop_manager.run_sync(awaited)
+    return resource
+
+
+def _plain(kind: type, method: str) -> bool:
+    """Whether the flytekit connector's ``method`` is a plain ``def`` (not ``async def``)."""
+    return not inspect.iscoroutinefunction(getattr(kind, method))
+
+
 def bridge(flytekit_connector: Any) -> FlytekitAsyncConnector | FlytekitSyncConnector:
     """The adapter of one flytekit connector instance (an ``AsyncConnectorBase`` or ``SyncConnectorBase``).
 
@@ -224,18 +347,26 @@ def bridge(flytekit_connector: Any) -> FlytekitAsyncConnector | FlytekitSyncConn
     """
     from flytekit.extend.backend.base_connector import AsyncConnectorBase, SyncConnectorBase
 
-    attributes = {"name": str(getattr(flytekit_connector, "name", "")), "__module__": __name__}
+    attributes: dict[str, Any] = {
+        "name": str(getattr(flytekit_connector, "name", "")),
+        "__module__": __name__,
+    }
+    kind = type(flytekit_connector)
     if isinstance(flytekit_connector, SyncConnectorBase):
-        cls = type("BridgedSyncConnector", (FlytekitSyncConnector,), attributes)
+        sync_bases: list[type] = [_PlainDo] if _plain(kind, "do") else []
+        cls = type("BridgedSyncConnector", (*sync_bases, FlytekitSyncConnector), attributes)
         adapter: FlytekitAsyncConnector | FlytekitSyncConnector = cls(flytekit_connector)
         return adapter
     if isinstance(flytekit_connector, AsyncConnectorBase):
         bases: list[type] = []
-        kind = type(flytekit_connector)
-        if kind.get_logs is not AsyncConnectorBase.get_logs:
-            bases.append(_Logs)
-        if kind.get_metrics is not AsyncConnectorBase.get_metrics:
-            bases.append(_Metrics)
+        for method, plain in (("create", _PlainCreate), ("get", _PlainGet), ("delete", _PlainDelete)):
+            if _plain(kind, method):
+                bases.append(plain)
+        optional = (("get_logs", _Logs, _PlainLogs), ("get_metrics", _Metrics, _PlainMetrics))
+        for method, async_base, plain_base in optional:
+            if getattr(kind, method) is not getattr(AsyncConnectorBase, method):
+                bases.append(plain_base if _plain(kind, method) else async_base)
+        attributes["metadata_type"] = FlytekitMeta.for_connector(flytekit_connector)
         cls = type("BridgedAsyncConnector", (*bases, FlytekitAsyncConnector), attributes)
         adapter = cls(flytekit_connector)
         return adapter
@@ -275,6 +406,16 @@ async def resource_of(resource: Any) -> connector.Resource:
     )
 
 
+def logs_chunk(response: Any) -> connector.LogsChunk:
+    """A ``GetTaskLogsResponse`` as one ``LogsChunk``: its header's token, or its body's lines."""
+    part = response.WhichOneof("part")
+    if part == "header":
+        return connector.LogsChunk(token=response.header.token)
+    if part == "body":
+        return connector.LogsChunk(lines=list(response.body.results))
+    return connector.LogsChunk()
+
+
 def metric_series(results: Sequence[Any]) -> list[connector.MetricSeries]:
     """``ExecutionMetricResult``s (Prometheus range-query data in a Struct) as ``MetricSeries``."""
     from google.protobuf import json_format
@@ -291,20 +432,29 @@ def metric_series(results: Sequence[Any]) -> list[connector.MetricSeries]:
 
 
 def _execution_metadata(metadata: connector.TaskExecutionMetadata | None) -> Any:
-    """flytekit's ``TaskExecutionMetadata.from_flyte_idl`` of the request's message (empty when absent)."""
+    """flytekit's ``TaskExecutionMetadata.from_flyte_idl`` of the request's message.
+
+    Without one (``connector run``, or a caller of the call layer), the v1 message is built from
+    the view's fields; its ``task_execution_id`` (a structured identifier in v1, a string in the
+    view) is left empty.
+    """
     from flyteidl.admin import agent_pb2
     from flytekit.models.task import TaskExecutionMetadata
 
     raw = getattr(metadata, "raw", None)
     if not isinstance(raw, agent_pb2.TaskExecutionMetadata):
         raw = agent_pb2.TaskExecutionMetadata()
+        if metadata is not None:
+            raw.namespace = metadata.namespace
+            raw.labels.update(metadata.labels)
+            raw.annotations.update(metadata.annotations)
+            raw.k8s_service_account = metadata.k8s_service_account
+            raw.environment_variables.update(metadata.environment_variables)
+            raw.max_attempts = metadata.max_attempts
+            raw.interruptible = metadata.interruptible
     return TaskExecutionMetadata.from_flyte_idl(raw)
 
 
 def _category(flytekit_connector: Any) -> str:
     category = flytekit_connector.task_category
     return f"{category.name}@{category.version}"
-
-
-def _flag(variable: str) -> bool:
-    return os.environ.get(variable, "").strip().lower() in ("1", "true", "yes", "on")

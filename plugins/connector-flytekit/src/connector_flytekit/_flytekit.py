@@ -201,7 +201,7 @@ def load_source(source: Source) -> dict[tuple[str, int], Any]:
         imported_before = module_name in sys.modules
         try:
             registered = _captured(action)
-        except (Exception, SystemExit) as exc:
+        except BaseException as exc:  # KeyboardInterrupt and SystemExit too: the plugin's, not ours
             error = _plugin_error(source, exc)
             _failed[source] = error
             raise error from exc
@@ -213,19 +213,40 @@ def load_source(source: Source) -> dict[tuple[str, int], Any]:
         return registered
 
 
-def load_other_plugins(but: Source) -> None:
-    """Load every plugin but ``but`` (for their type transformers), as ``import flytekit`` does; log failures.
+def load_other_plugins_in_background(but: Source) -> None:
+    """Import every plugin but ``but`` (for their type transformers) in a daemon thread, once per process.
 
     flytekit's service runs with every plugin imported; a connector's outputs or inputs may need a
-    type another plugin registers with flytekit's TypeEngine.
+    type another plugin registers with flytekit's TypeEngine. They are imported outside ``_LOCK``
+    and without capturing what they register (a later ``load_source`` of one finds its connectors
+    by module), so a plugin whose import hangs holds no lock the connectors being loaded need,
+    and anything one raises (KeyboardInterrupt and SystemExit included) is logged and skipped.
     """
-    for source in plugin_sources():
-        if source == but or source in _loaded or source in _failed:
-            continue
+    global _others_started
+    with _LOCK:
+        if _others_started:
+            return
+        _others_started = True
+        pending = [
+            source
+            for source in plugin_sources()
+            if source != but and source not in _loaded and source not in _failed
+        ]
+    if pending:
+        threading.Thread(
+            target=_import_others, args=(pending,), name="connector-flytekit-plugins", daemon=True
+        ).start()
+
+
+_others_started = False
+
+
+def _import_others(sources: list[Source]) -> None:
+    for source in sources:
         try:
-            load_source(source)
-        except FlytekitPluginError as exc:
-            logger.warning("%s", exc)
+            _entry_point_loader(source)()
+        except BaseException as exc:  # an unrelated plugin's failure is never this connector's (issue 11)
+            logger.warning("%s", _plugin_error(source, exc))
 
 
 def _entry_point_loader(source: Source) -> Callable[[], object]:

@@ -5,7 +5,28 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from ._exceptions import FlytekitConnectorGoneError, FlytekitPluginError, FlytekitUnavailableError
+from ._exceptions import (
+    FlytekitBuiltinDisabledError,
+    FlytekitConnectorGoneError,
+    FlytekitPluginError,
+    FlytekitUnavailableError,
+)
+from ._settings import BUILTINS_VARIABLE, builtins_enabled
+
+#: What a built-in connector does that the native one it shadows does not, and the native one.
+_BUILTIN_RISKS = {
+    "sensor": (
+        "flytekit's SensorEngine imports the module a task template (and, at every poll, its resource "
+        "meta) names and calls a class of it, so anyone who may create tasks runs code here; opted in, "
+        "only flytekit's FileSensor and the classes CONNECTOR_SENSORS lists run",
+        "connector-sensor",
+    ),
+    "webhook": (
+        "flytekit's WebhookConnector sends a request to any URL a task template names, past "
+        "connector-http's egress policy (private and metadata addresses included)",
+        "connector-http",
+    ),
+}
 
 if TYPE_CHECKING:
     import connector
@@ -66,17 +87,22 @@ class FlytekitProvider:
     def load(self, provided: connector.ProvidedConnector) -> object:
         """The adapter of one provided connector (``bridge``), found again from its ``key`` in this process.
 
-        Loads the source that registered it (flytekit, its webhook module or one plugin), then the
-        other plugins (their type transformers: flytekit's service runs with all of them), each on
-        its own. Raises ``FlytekitUnavailableError``, ``FlytekitPluginError`` (the plugin's own
-        message) or ``FlytekitConnectorGoneError``, each saying how to fix it.
+        flytekit's own ``sensor`` and ``webhook`` are always provided (so the cached discovery never
+        depends on a setting) but loaded only when ``CONNECTOR_FLYTEKIT_BUILTINS`` names them, read
+        here at every load: else ``FlytekitBuiltinDisabledError``. Loads the source that registered
+        the connector (flytekit, its webhook module or one plugin), then starts loading the other
+        plugins in the background (their type transformers: flytekit's service runs with all of
+        them), outside the lock, so one that hangs or raises does not hold this one. Raises
+        ``FlytekitUnavailableError``, ``FlytekitPluginError`` (the plugin's own message) or
+        ``FlytekitConnectorGoneError``, each saying how to fix it.
         """
         from ._adapter import bridge
-        from ._flytekit import load_other_plugins, load_source
+        from ._flytekit import load_other_plugins_in_background, load_source
 
         source, category = _source_of(provided)
+        _refuse_builtin_not_opted_in(source, category)
         registered = load_source(source)
-        load_other_plugins(but=source)
+        load_other_plugins_in_background(but=source)
         flytekit_connector = registered.get(category)
         if flytekit_connector is None:
             raise FlytekitConnectorGoneError(
@@ -85,6 +111,22 @@ class FlytekitProvider:
                 f"(reinstall {provided.distribution} if it should)"
             )
         return bridge(flytekit_connector)
+
+
+def _refuse_builtin_not_opted_in(source: Any, category: tuple[str, int]) -> None:
+    """Raise ``FlytekitBuiltinDisabledError`` for flytekit's sensor or webhook unless opted in."""
+    from ._flytekit import FLYTEKIT_SOURCE, WEBHOOK_SOURCE
+
+    builtin = {FLYTEKIT_SOURCE: "sensor", WEBHOOK_SOURCE: "webhook"}.get(source)
+    if builtin is None or builtin in builtins_enabled():
+        return
+    risk, native = _BUILTIN_RISKS[builtin]
+    raise FlytekitBuiltinDisabledError(
+        f"flytekit's own {builtin} connector (task type {category[0]}@{category[1]}) is not served unless "
+        f"the operator opts in: {risk}. Serve {native}'s {builtin} instead (pip install {native}), or "
+        f"set {BUILTINS_VARIABLE}={builtin} to accept that risk",
+        builtin=builtin,
+    )
 
 
 def _provided(source: Any, task_type: str, version: int, flytekit_connector: Any) -> Any:
