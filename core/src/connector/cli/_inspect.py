@@ -131,9 +131,14 @@ def check(as_json: bool) -> None:
 
     Broken and conflicting connectors are problems (a conflict once, however many claim it);
     disabled ones (CONNECTOR_ALLOW, CONNECTOR_DENY,
-    CONNECTOR_PIN) are reported but are not.
+    CONNECTOR_PIN) are reported but are not. What the providers provide is learned afresh, not
+    read from the discovery cache (which it then updates).
     """
-    entries = _registry().load_all()
+    from ..registry._provider_discovery import learning_afresh
+
+    with learning_afresh():  # an image build or CI job checks what is installed now (issue 11)
+        registry = _registry()
+    entries = registry.load_all()
     # One problem per reason: the claimants of one conflict share its message and count once.
     problems = list(dict.fromkeys((_label(e), e.state, e.error) for e in entries if e.is_problem))
     if as_json:

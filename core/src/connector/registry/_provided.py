@@ -3,8 +3,13 @@
 A provider is advertised in the ``connector.providers`` entry-point group. What it provides is
 learned out of process and cached (``registry/_learn_providers.py``, ``registry/_discovery.py``);
 this module holds the contract (``ProvidedConnector``, ``ProviderProblem``, ``ConnectorProvider``),
-their JSON form, and ``ProviderHandle``, which loads one provided connector in the registry's
-import thread.
+their JSON form and that of a learning's *outcome*, and ``ProviderHandle``, which loads one
+provided connector in the registry's import thread.
+
+An outcome is ``{"provided": [item, ...]}`` (an *answer*: each item as ``item_to_json`` writes it),
+or ``{"error": "what failed", "timed_out_after": null}`` (a *failure*; ``timed_out_after`` is the
+limit in seconds when the learning process did not finish in time). Answers are cached; failures
+are not (issue 11).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any, Protocol
 
 from .._exceptions import ConnectorLoadError
 from .._model import ConnectorOrigin, TaskCategory
+from .._settings import IMPORT_TIMEOUT_VARIABLE
 from ._validation import describe_exception
 
 #: The entry-point group providers advertise themselves in; the entry point's name is the provider's.
@@ -151,6 +157,43 @@ def item_from_json(document: Any) -> ProvidedConnector | ProviderProblem:
     if kind == "connector" and not values["key"]:
         raise ValueError(f"provided() gave a ProvidedConnector for {values['task_type']!r} with an empty key")
     return cls(**values)
+
+
+def timed_out(limit: float) -> dict[str, Any]:
+    """The outcome of a provider whose learning did not finish within ``limit`` seconds."""
+    return {
+        "error": f"learning what it provides did not finish in {limit:g} s; fix the provider's import, "
+        f"or raise the limit with {IMPORT_TIMEOUT_VARIABLE} (seconds)",
+        "timed_out_after": limit,
+    }
+
+
+def failed(reason: str) -> dict[str, Any]:
+    """The outcome of a provider whose learning failed for ``reason``."""
+    return {"error": f"learning what it provides failed: {reason}", "timed_out_after": None}
+
+
+def is_answer(outcome: dict[str, Any]) -> bool:
+    """Whether a checked outcome is an answer (what the provider provides), not a failure."""
+    return "provided" in outcome
+
+
+def checked_outcome(outcome: Any) -> dict[str, Any]:
+    """``outcome`` if it is a well-formed outcome, else the failure saying why."""
+    if isinstance(outcome, dict) and set(outcome) == {"error", "timed_out_after"}:
+        limit = outcome["timed_out_after"]
+        if isinstance(outcome["error"], str) and (
+            limit is None or (isinstance(limit, (int, float)) and not isinstance(limit, bool))
+        ):
+            return outcome
+    elif isinstance(outcome, dict) and set(outcome) == {"provided"} and isinstance(outcome["provided"], list):
+        try:
+            for item in outcome["provided"]:
+                item_from_json(item)
+        except ValueError as exc:
+            return failed(str(exc))
+        return outcome
+    return failed(f"the learning process answered {outcome!r:.300}, not an outcome")
 
 
 def _short_repr(value: object, limit: int = 80) -> str:

@@ -3,16 +3,20 @@
 What a provider provides is learned once (``registry/_learn_providers.py``: out of process, in time)
 and kept in the discovery cache file beside the native records, so it is used again exactly while
 the native records are: until a distribution is installed, removed or upgraded, or an entry-point
-file changes (see ``registry/_discovery.py``). ``CONNECTOR_DISCOVERY_CACHE=0`` learns it afresh on
-every discovery. An outcome that timed out is learned again once the import limit is raised.
+file changes (see ``registry/_discovery.py``). Only answers are kept: a learning that failed (timed
+out, crashed, raised, answered junk) is kept as ``null`` and learned again at the next discovery
+(issue 11). ``CONNECTOR_DISCOVERY_CACHE=0`` learns every provider afresh on every discovery, and so
+does a discovery inside ``learning_afresh()`` (``connector check``), which then caches what it learned.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import functools
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from .._model import ConnectorOrigin
@@ -31,8 +35,23 @@ from ._provided import (
     ProvidedConnector,
     ProviderHandle,
     ProviderProblem,
+    checked_outcome,
+    is_answer,
     item_from_json,
 )
+
+# Set by learning_afresh(): a parameter of the discoveries made in a block, not a registry.
+_AFRESH: contextvars.ContextVar[bool] = contextvars.ContextVar("connector_learn_afresh", default=False)
+
+
+@contextlib.contextmanager
+def learning_afresh() -> Iterator[None]:
+    """Discoveries in this block learn every provider again, whatever the cache holds (``check``)."""
+    token = _AFRESH.set(True)
+    try:
+        yield
+    finally:
+        _AFRESH.reset(token)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,8 +76,9 @@ def discover_installed(
 
     And where they came from: ``"cache"``, ``"cache, providers learned"`` (the native records were
     cached, what the providers provide was learned now), ``"scan"`` or ``"scan, cache off"``.
-    ``import_timeout`` limits each provider's learning (seconds). Imports no plugin and no provider
-    in this process.
+    ``import_timeout`` limits each provider's learning (seconds). A provider whose learning failed
+    is learned again at each discovery; inside ``learning_afresh()`` every provider is. Imports no
+    plugin and no provider in this process.
     """
     env = os.environ if environ is None else environ
     cache = _DiscoveryCache.for_this_process(ENTRY_POINT_GROUP, env)
@@ -74,14 +94,15 @@ def discover_installed(
         return records + provider_records(learned), "scan"
     records = [_make_record(*fields) for fields in document["records"]]
     cached = _from_cache(document["providers"])
-    if cached is not None and not _stale(cached, import_timeout):
-        return records + provider_records(cached), "cache"
-    if cached is None:  # written by a discovery of connectors alone, or unreadable: learn them all
+    if cached is None or _AFRESH.get():  # none cached (a discovery of connectors alone wrote it), or check
         learned = _learn(_provider_entries(), import_timeout)
-    else:  # only what timed out under a smaller limit is learned again
-        stale = [entry for entry, outcome in cached if _timed_out_below(outcome, import_timeout)]
-        again = dict(_learn(stale, import_timeout))
-        learned = [(entry, again.get(entry, outcome)) for entry, outcome in cached]
+    else:
+        answers = [(entry, outcome) for entry, outcome in cached if outcome is not None]
+        if len(answers) == len(cached):
+            return records + provider_records(answers), "cache"
+        # Only what failed to be learned is learned again.
+        again = dict(_learn([entry for entry, outcome in cached if outcome is None], import_timeout))
+        learned = [(entry, again[entry] if outcome is None else outcome) for entry, outcome in cached]
     # Nothing the cache watches changed (it was just checked), so its watched state still holds.
     cache.write(records, document["watched"], _to_cache(learned))
     return records + provider_records(learned), "cache, providers learned"
@@ -96,57 +117,34 @@ def _learn(entries: Sequence[ProviderEntry], timeout: float) -> list[tuple[Provi
     return list(zip(entries, (checked_outcome(outcome) for outcome in outcomes), strict=True))
 
 
-def _stale(cached: list[tuple[ProviderEntry, dict[str, Any]]], timeout: float) -> bool:
-    return any(_timed_out_below(outcome, timeout) for _, outcome in cached)
-
-
-def _timed_out_below(outcome: dict[str, Any], timeout: float) -> bool:
-    limit = outcome.get("timed_out_after")
-    return limit is not None and timeout > limit
-
-
 def _to_cache(learned: list[tuple[ProviderEntry, dict[str, Any]]]) -> list[Any]:
-    return [[e.name, e.target, e.distribution, e.distribution_version, outcome] for e, outcome in learned]
+    """The providers' rows of the cache file: a failure is ``null``, to be learned again (issue 11)."""
+    return [
+        [e.name, e.target, e.distribution, e.distribution_version, outcome if is_answer(outcome) else None]
+        for e, outcome in learned
+    ]
 
 
-def _from_cache(rows: Any) -> list[tuple[ProviderEntry, dict[str, Any]]] | None:
-    """The cached providers and outcomes; None when there are none yet or they are malformed."""
+def _from_cache(rows: Any) -> list[tuple[ProviderEntry, dict[str, Any] | None]] | None:
+    """The cached providers and answers (None: not learned); None when none are cached, or malformed."""
     if rows is None:
         return None
     try:
-        learned = []
+        learned: list[tuple[ProviderEntry, dict[str, Any] | None]] = []
         for row in rows:
             name, target, distribution, version, outcome = row
             if not (isinstance(name, str) and isinstance(target, str)):
                 raise ValueError(f"a cached provider is not [name, target, ...]: {row!r}")
             if not all(value is None or isinstance(value, str) for value in (distribution, version)):
                 raise ValueError(f"a cached provider's distribution is not text: {row!r}")
-            if outcome != checked_outcome(outcome):  # learned, so it is well formed, or it was edited
+            if outcome is not None and outcome != checked_outcome(outcome):  # learned, or it was edited
                 raise ValueError(f"a cached provider's outcome is malformed: {outcome!r}")
-            learned.append((ProviderEntry(name, target, distribution, version), outcome))
+            entry = ProviderEntry(name, target, distribution, version)
+            # A failure cached by an earlier version is not an answer either.
+            learned.append((entry, outcome if outcome is not None and is_answer(outcome) else None))
         return learned
     except (ValueError, TypeError):
         return None
-
-
-def checked_outcome(outcome: Any) -> dict[str, Any]:
-    """``outcome`` if it is a well-formed answer of the learning process, else the error saying why."""
-    from ._learn_providers import failed
-
-    if isinstance(outcome, dict) and set(outcome) == {"error", "timed_out_after"}:
-        limit = outcome["timed_out_after"]
-        if isinstance(outcome["error"], str) and (
-            limit is None or (isinstance(limit, (int, float)) and not isinstance(limit, bool))
-        ):
-            return outcome
-    elif isinstance(outcome, dict) and set(outcome) == {"provided"} and isinstance(outcome["provided"], list):
-        try:
-            for item in outcome["provided"]:
-                item_from_json(item)
-        except ValueError as exc:
-            return failed(str(exc))
-        return outcome
-    return failed(f"the learning process answered {outcome!r:.300}, not an outcome")
 
 
 def provider_records(learned: Sequence[tuple[ProviderEntry, Mapping[str, Any]]]) -> list[ConnectorRecord]:
