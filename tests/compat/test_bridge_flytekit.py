@@ -10,6 +10,8 @@ field by field, outputs decoded by flytekit's TypeEngine against the task's inte
 The OpenAI batch connector talks to ``FakeOpenAI``, a loopback stand-in for the OpenAI batch API
 reached through ``OPENAI_BASE_URL``: the real API cannot be reached from here. flytekit's webhook
 claims the task type of connector-http's: the conflict is reported, then each side is pinned.
+flytekit's webhook and sensor are served only with ``CONNECTOR_FLYTEKIT_BUILTINS`` (``OPT_IN``);
+without it they are refused, which is tested too.
 """
 
 from __future__ import annotations
@@ -73,6 +75,8 @@ def webhook(origin: str) -> dict[str, Any]:
 
 
 FILE_SENSOR = {"kind": "file_sensor", "name": "compat.bridge_wait"}
+#: flytekit's own sensor and webhook are served only when the operator opts in to them.
+OPT_IN = {"CONNECTOR_FLYTEKIT_BUILTINS": "sensor,webhook"}
 
 
 # The environment, the peers and the services.
@@ -119,7 +123,7 @@ def pyflyte(bridge: BridgeVenv, remote_env: dict[str, str]) -> Iterator[Flytekit
 @pytest.fixture(scope="module")
 def ours(bridge: BridgeVenv, remote_env: dict[str, str]) -> Iterator[Served]:
     """``connector serve`` with flytekit's webhook pinned (over connector-http's)."""
-    served = bridge.serve(CONNECTOR_PIN="webhook=flytekit", **remote_env)
+    served = bridge.serve(CONNECTOR_PIN="webhook=flytekit", **remote_env, **OPT_IN)
     yield served
     served.stop()
 
@@ -154,7 +158,7 @@ def flytekit_bytes(meta: bytes) -> bytes:
 
 
 def test_check_reports_the_webhook_conflict(bridge: BridgeVenv, flytekit_version: str) -> None:
-    done = bridge.connector("check")
+    done = bridge.connector("check", **OPT_IN)
     assert done.returncode == 1, done.stderr
     assert done.stdout.splitlines() == [
         f"CONFLICT webhook@0: task type webhook@0 is claimed by connector-http 0.1.0 and flytekit "
@@ -188,13 +192,13 @@ def test_list_shows_what_is_bridged(bridge: BridgeVenv, flytekit_version: str) -
 @pytest.mark.parametrize("pinned", ["flytekit", "connector-http"])
 def test_either_pin_serves(bridge: BridgeVenv, pinned: str, flytekit_version: str) -> None:
     version = {"flytekit": flytekit_version, "connector-http": "0.1.0"}[pinned]
-    done = bridge.connector("check", CONNECTOR_PIN=f"webhook={pinned}")
+    done = bridge.connector("check", CONNECTOR_PIN=f"webhook={pinned}", **OPT_IN)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.splitlines() == [
         f"DISABLED webhook@0: CONNECTOR_PIN chose {pinned} {version}",
         "5 connector(s) loaded, 1 disabled, 0 problem(s).",
     ]
-    shown = bridge.connector("show", "webhook", CONNECTOR_PIN=f"webhook={pinned}")
+    shown = bridge.connector("show", "webhook", CONNECTOR_PIN=f"webhook={pinned}", **OPT_IN)
     assert f"Distribution:  {pinned}\n" in shown.stdout, shown.stdout
 
 
@@ -203,7 +207,7 @@ def test_unpinned_the_service_refuses_the_webhook(
 ) -> None:
     """Neither claim is served: FAILED_PRECONDITION with the conflict; the other connectors serve."""
     template, inputs = serialize(driver, webhook(recorder.origin), s="x", n=1)
-    served = bridge.serve()
+    served = bridge.serve(**OPT_IN)
     try:
         refused = execute_sync(served.v1_sync, template, inputs)
         listed = served.v1_meta.ListAgents(agent_pb2.ListAgentsRequest(), timeout=60)
@@ -216,6 +220,54 @@ def test_unpinned_the_service_refuses_the_webhook(
     )
     assert recorder.take() == []
     assert {agent.name for agent in listed.agents} >= {"OpenAI Batch Endpoint Connector", "Sensor"}
+
+
+def refused_builtin(flytekit_version: str, builtin: str, target: str, risk: str, native: str) -> str:
+    return (
+        f"flytekit {flytekit_version}, task type '{builtin}' ({target}), bridged by provider 'flytekit' of "
+        f"connector-flytekit 0.1.0: provider 'flytekit' could not load it: FlytekitBuiltinDisabledError: "
+        f"flytekit's own {builtin} connector (task type {builtin}@0) is not served unless the operator opts "
+        f"in: {risk}. Serve {native}'s {builtin} instead (pip install {native}), or set "
+        f"CONNECTOR_FLYTEKIT_BUILTINS={builtin} to accept that risk"
+    )
+
+
+def test_without_the_opt_in_flytekits_webhook_and_sensor_are_not_served(
+    bridge: BridgeVenv, driver: Driver, recorder: Recorder, flytekit_version: str, tmp_path: Path
+) -> None:
+    """Pinned to flytekit but not opted in: FAILED_PRECONDITION naming the setting; nothing is sent."""
+    hook_template, hook_inputs = serialize(driver, webhook(recorder.origin), s="x", n=1)
+    sensor_template, sensor_inputs = serialize(driver, FILE_SENSOR, path=str(tmp_path / "never"))
+    served = bridge.serve(CONNECTOR_PIN="webhook=flytekit")
+    try:
+        hook = execute_sync(served.v1_sync, hook_template, hook_inputs)
+        sensor = create_task(served.v1, sensor_template, sensor_inputs)
+    finally:
+        served.stop()
+    assert (hook.code, hook.details) == (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        refused_builtin(
+            flytekit_version,
+            "webhook",
+            "flytekit.extras.webhook",
+            "flytekit's WebhookConnector sends a request to any URL a task template names, past "
+            "connector-http's egress policy (private and metadata addresses included)",
+            "connector-http",
+        ),
+    )
+    assert (sensor.code, sensor.details) == (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        refused_builtin(
+            flytekit_version,
+            "sensor",
+            "flytekit",
+            "flytekit's SensorEngine imports the module a task template (and, at every poll, its resource "
+            "meta) names and calls a class of it, so anyone who may create tasks runs code here; opted in, "
+            "only flytekit's FileSensor and the classes CONNECTOR_SENSORS lists run",
+            "connector-sensor",
+        ),
+    )
+    assert recorder.take() == []
 
 
 # flytekit's webhook, pinned each way.
@@ -435,7 +487,7 @@ def test_jobs_pyflyte_created_continue_here(
     template, inputs = serialize(driver, openai_batch(), input_file_id="file-switch")
     batch_meta = create_task(pyflyte.v1, template, inputs).response.resource_meta
     accepting = bridge.serve(
-        CONNECTOR_ACCEPT_UNSIGNED_META="1", CONNECTOR_PIN="webhook=flytekit", **remote_env
+        CONNECTOR_ACCEPT_UNSIGNED_META="1", CONNECTOR_PIN="webhook=flytekit", **remote_env, **OPT_IN
     )
     try:
         path.write_text("")
@@ -447,17 +499,19 @@ def test_jobs_pyflyte_created_continue_here(
     assert polled.response.resource.phase == TaskExecution.SUCCEEDED
     assert (refused.code, refused.details) == (
         grpc.StatusCode.INVALID_ARGUMENT,
-        "the resource meta of task type openai-batch@0 is a pickle (flytekit's BatchEndpointConnector "
-        "decodes its metas by unpickling them), and while CONNECTOR_ACCEPT_UNSIGNED_META=1 any caller may "
-        "send one, which would run its code here: finish the switch-over and unset "
-        "CONNECTOR_ACCEPT_UNSIGNED_META, or set CONNECTOR_FLYTEKIT_ACCEPT_PICKLED_META=1 to accept that risk "
-        "as flytekit's own service does",
+        "the resource meta is not one task type openai-batch@0 wrote: cannot decode FlytekitMeta: flytekit's "
+        "BatchEndpointConnector (task type openai-batch@0) decodes its metas with its own "
+        "BatchEndpointMetadata.decode (not flytekit's JSON one), which may unpickle them, and no signature "
+        "of this service vouches for these bytes: any caller may have sent them, and decoding them could run "
+        "its code here. Finish the switch-over and unset CONNECTOR_ACCEPT_UNSIGNED_META, or set "
+        "CONNECTOR_FLYTEKIT_ACCEPT_PICKLED_META=1 to accept that risk as flytekit's own service does",
     )
     trusting = bridge.serve(
         CONNECTOR_ACCEPT_UNSIGNED_META="1",
         CONNECTOR_FLYTEKIT_ACCEPT_PICKLED_META="1",
         CONNECTOR_PIN="webhook=flytekit",
         **remote_env,
+        **OPT_IN,
     )
     try:
         continued = get_task(trusting.v1, batch_meta, "openai-batch")
@@ -479,7 +533,7 @@ def broken_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_check_names_the_broken_plugin(bridge: BridgeVenv, broken_site: Path, flytekit_version: str) -> None:
-    done = bridge.connector("check", PYTHONPATH=str(broken_site), CONNECTOR_PIN="webhook=flytekit")
+    done = bridge.connector("check", PYTHONPATH=str(broken_site), CONNECTOR_PIN="webhook=flytekit", **OPT_IN)
     assert done.returncode == 1, done.stderr
     assert done.stdout.splitlines() == [
         "BROKEN flytekit.plugins: warehouse: flytekitplugins-warehouse 0.3, entry point "
@@ -503,7 +557,9 @@ def test_the_others_serve_beside_the_broken_plugin(
 ) -> None:
     template, inputs = serialize(driver, openai_batch(), input_file_id="file-beside")
     hook_template, hook_inputs = serialize(driver, webhook(recorder.origin), s="beside", n=1)
-    served = bridge.serve(PYTHONPATH=str(broken_site), CONNECTOR_PIN="webhook=flytekit", **remote_env)
+    served = bridge.serve(
+        PYTHONPATH=str(broken_site), CONNECTOR_PIN="webhook=flytekit", **remote_env, **OPT_IN
+    )
     try:
         _, answers, _ = batch_run(served.v1, fake_openai, template, inputs, polls=2)
         hooked = execute_sync(served.v1_sync, hook_template, hook_inputs)
