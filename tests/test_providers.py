@@ -697,3 +697,44 @@ def test_a_load_that_raises_marks_that_connector_broken(site: Site, log: Path) -
         "not load it: RuntimeError: count needs FAKESDK_TOKEN",
     )
     assert registry.get("shout").name == "Fake shout"
+
+
+def test_an_answer_is_learned_again_when_a_variable_it_depends_on_changes(
+    site: Site, log: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A provider whose answer depends on an opt-in: the cached answer keeps the value it was learned with.
+    source = PROVIDER_SOURCE.replace(
+        "class Provider:\n",
+        "class Provider:\n    environment = ('FAKESDK_EXTRA',)\n",
+    ).replace(
+        '        _log("provided")\n',
+        '        _log("provided")\n'
+        "        if os.environ.get('FAKESDK_EXTRA'):\n"
+        "            yield connector.ProviderProblem('the extra is on', None, None, 'fakesdk.extra')\n",
+    )
+    assert source != PROVIDER_SOURCE
+    install_provider(site, source)
+    backdate(site.root)
+    monkeypatch.delenv("FAKESDK_EXTRA", raising=False)
+    assert discover(site) == ([], "scan")
+    assert discover(site) == ([], "cache")
+    assert learned_now(log) == 1
+    monkeypatch.setenv("FAKESDK_EXTRA", "1")
+    records, source_of = discover(site)
+    assert (len(records), source_of) == (1, "cache, providers learned")
+    assert discover(site)[1] == "cache"
+    assert learned_now(log) == 1
+    monkeypatch.delenv("FAKESDK_EXTRA")
+    assert discover(site) == ([], "cache, providers learned")
+
+
+def test_a_provider_environment_that_is_not_names_is_a_broken_record(site: Site) -> None:
+    install_provider(
+        site, PROVIDER_SOURCE.replace("class Provider:\n", "class Provider:\n    environment = 'X'\n")
+    )
+    (record,) = discover_installed(import_timeout=60)[0]
+    assert record.problem is not None
+    assert record.problem.endswith(
+        "learning what it provides failed: the provider's environment must be a sequence of variable "
+        "names, not 'X'"
+    )

@@ -236,6 +236,11 @@ def learn(target: str) -> dict[str, Any]:
         provider = resolve_provider(target, _load_target)
     except ProviderResolutionError as exc:
         return failed(str(exc))
+    names = getattr(provider, "environment", ())
+    if isinstance(names, str) or not all(isinstance(name, str) for name in names):
+        return failed(f"the provider's environment must be a sequence of variable names, not {names!r:.100}")
+    # The values its answer depends on: a cached answer is learned again once one changes.
+    environment = {name: os.environ.get(name) for name in names}
     items: list[dict[str, Any]] = []
     try:
         iterator = iter(provider.provided())
@@ -245,7 +250,7 @@ def learn(target: str) -> dict[str, Any]:
         try:
             item = next(iterator)
         except StopIteration:
-            return {"provided": items}
+            return {"provided": items, "environment": environment}
         except BaseException as exc:
             return failed(f"provided() raised {describe_exception(exc)}")
         try:

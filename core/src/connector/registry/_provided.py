@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from .._exceptions import ConnectorLoadError
@@ -87,6 +87,11 @@ class ConnectorProvider(Protocol):
         result of another type, makes the provider one broken entry.
         """
         ...
+
+    #: Optional: the names of the environment variables whose values change what ``provided()``
+    #: answers (an opt-in setting, say). Their values are kept with the cached answer, which is
+    #: learned again when one of them changes.
+    environment: Sequence[str]
 
     def load(self, provided: ProvidedConnector) -> object:
         """The connector object for one of them (an ``AsyncConnector``/``SyncConnector`` instance or
@@ -186,7 +191,16 @@ def checked_outcome(outcome: Any) -> dict[str, Any]:
             limit is None or (isinstance(limit, (int, float)) and not isinstance(limit, bool))
         ):
             return outcome
-    elif isinstance(outcome, dict) and set(outcome) == {"provided"} and isinstance(outcome["provided"], list):
+    elif (
+        isinstance(outcome, dict)
+        and set(outcome) == {"provided", "environment"}
+        and isinstance(outcome["provided"], list)
+        and isinstance(outcome["environment"], dict)
+        and all(
+            isinstance(name, str) and (value is None or isinstance(value, str))
+            for name, value in outcome["environment"].items()
+        )
+    ):
         try:
             for item in outcome["provided"]:
                 item_from_json(item)

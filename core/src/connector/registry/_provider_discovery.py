@@ -97,15 +97,24 @@ def discover_installed(
     if cached is None or _AFRESH.get():  # none cached (a discovery of connectors alone wrote it), or check
         learned = _learn(_provider_entries(), import_timeout)
     else:
+        # An answer learned under other values of the variables it depends on is learned again.
+        cached = [(entry, outcome if _same_environment(outcome, env) else None) for entry, outcome in cached]
         answers = [(entry, outcome) for entry, outcome in cached if outcome is not None]
         if len(answers) == len(cached):
             return records + provider_records(answers), "cache"
-        # Only what failed to be learned is learned again.
+        # Only what failed to be learned, or depends on a changed variable, is learned again.
         again = dict(_learn([entry for entry, outcome in cached if outcome is None], import_timeout))
         learned = [(entry, again[entry] if outcome is None else outcome) for entry, outcome in cached]
     # Nothing the cache watches changed (it was just checked), so its watched state still holds.
     cache.write(records, document["watched"], _to_cache(learned))
     return records + provider_records(learned), "cache, providers learned"
+
+
+def _same_environment(outcome: dict[str, Any] | None, env: Mapping[str, str]) -> bool:
+    """Whether the variables an answer depends on still have the values it was learned with."""
+    if outcome is None:
+        return False
+    return all(env.get(name) == value for name, value in outcome["environment"].items())
 
 
 def _provider_entries() -> list[ProviderEntry]:
