@@ -169,7 +169,7 @@ def test_check_reports_the_webhook_conflict(bridge: BridgeVenv, flytekit_version
 
 
 def test_list_shows_what_is_bridged(bridge: BridgeVenv, flytekit_version: str) -> None:
-    done = bridge.connector("list", "--json")
+    done = bridge.connector("list", "--json", **OPT_IN)
     assert done.returncode == 0, done.stderr
     listed = {(item["category"], item["distribution"]): item for item in json.loads(done.stdout)}
     openai_version = bridge.layer.version_of("flytekitplugins-openai")
@@ -222,50 +222,24 @@ def test_unpinned_the_service_refuses_the_webhook(
     assert {agent.name for agent in listed.agents} >= {"OpenAI Batch Endpoint Connector", "Sensor"}
 
 
-def refused_builtin(flytekit_version: str, builtin: str, target: str, risk: str, native: str) -> str:
-    return (
-        f"flytekit {flytekit_version}, task type '{builtin}' ({target}), bridged by provider 'flytekit' of "
-        f"connector-flytekit 0.1.0: provider 'flytekit' could not load it: FlytekitBuiltinDisabledError: "
-        f"flytekit's own {builtin} connector (task type {builtin}@0) is not served unless the operator opts "
-        f"in: {risk}. Serve {native}'s {builtin} instead (pip install {native}), or set "
-        f"CONNECTOR_FLYTEKIT_BUILTINS={builtin} to accept that risk"
-    )
-
-
-def test_without_the_opt_in_flytekits_webhook_and_sensor_are_not_served(
-    bridge: BridgeVenv, driver: Driver, recorder: Recorder, flytekit_version: str, tmp_path: Path
+def test_without_the_opt_in_flytekits_webhook_and_sensor_are_not_claimed(
+    bridge: BridgeVenv, driver: Driver, recorder: Recorder, tmp_path: Path
 ) -> None:
-    """Pinned to flytekit but not opted in: FAILED_PRECONDITION naming the setting; nothing is sent."""
-    hook_template, hook_inputs = serialize(driver, webhook(recorder.origin), s="x", n=1)
+    """Not opted in: flytekit's own two are not provided at all, so connector-http's webhook serves
+    ``webhook`` without a conflict, nothing claims ``sensor``, and no request leaves."""
     sensor_template, sensor_inputs = serialize(driver, FILE_SENSOR, path=str(tmp_path / "never"))
-    served = bridge.serve(CONNECTOR_PIN="webhook=flytekit")
+    served = bridge.serve()
     try:
-        hook = execute_sync(served.v1_sync, hook_template, hook_inputs)
+        listed = served.v1_meta.ListAgents(agent_pb2.ListAgentsRequest(), timeout=60)
         sensor = create_task(served.v1, sensor_template, sensor_inputs)
     finally:
         served.stop()
-    assert (hook.code, hook.details) == (
-        grpc.StatusCode.FAILED_PRECONDITION,
-        refused_builtin(
-            flytekit_version,
-            "webhook",
-            "flytekit.extras.webhook",
-            "flytekit's WebhookConnector sends a request to any URL a task template names, past "
-            "connector-http's egress policy (private and metadata addresses included)",
-            "connector-http",
-        ),
-    )
+    names = {agent.name for agent in listed.agents}
+    assert "OpenAI Batch Endpoint Connector" in names
+    assert names.isdisjoint({"Sensor", "Webhook Connector"})
     assert (sensor.code, sensor.details) == (
-        grpc.StatusCode.FAILED_PRECONDITION,
-        refused_builtin(
-            flytekit_version,
-            "sensor",
-            "flytekit",
-            "flytekit's SensorEngine imports the module a task template (and, at every poll, its resource "
-            "meta) names and calls a class of it, so anyone who may create tasks runs code here; opted in, "
-            "only flytekit's FileSensor and the classes CONNECTOR_SENSORS lists run",
-            "connector-sensor",
-        ),
+        grpc.StatusCode.NOT_FOUND,
+        "no connector for task type 'sensor' version 0 is installed",
     )
     assert recorder.take() == []
 

@@ -159,9 +159,9 @@ print(json.dumps([{"kind": type(item).__name__, **dataclasses.asdict(item)} for 
 """
 
 
-def provided_in_subprocess(target: Path | None, home: Path) -> list[dict[str, Any]]:
+def provided_in_subprocess(target: Path | None, home: Path, **extra: str) -> list[dict[str, Any]]:
     """``FlytekitProvider().provided()`` in a fresh interpreter with ``target`` on its path."""
-    done = run_python(PROVIDED, target, home)
+    done = run_python(PROVIDED, target, home, **extra)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 

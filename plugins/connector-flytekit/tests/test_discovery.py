@@ -45,26 +45,6 @@ BROKEN_PROBLEM = (
 )
 
 
-BRIDGED = "bridged by provider 'flytekit' of connector-flytekit 0.1.0: provider 'flytekit' could not load it"
-EXPECTED_BUILTINS_REFUSED = [
-    f"BROKEN sensor@0: flytekit {FLYTEKIT_VERSION}, task type 'sensor' (flytekit), {BRIDGED}: "
-    "FlytekitBuiltinDisabledError: flytekit's own sensor connector (task type sensor@0) is not served unless "
-    "the operator opts in: flytekit's SensorEngine imports the module a task template (and, at every poll, "
-    "its resource meta) names and calls a class of it, so anyone who may create tasks runs code here; opted "
-    "in, only flytekit's FileSensor and the classes CONNECTOR_SENSORS lists run. Serve connector-sensor's "
-    "sensor instead (pip install connector-sensor), or set CONNECTOR_FLYTEKIT_BUILTINS=sensor to accept "
-    "that risk",
-    f"BROKEN webhook@0: flytekit {FLYTEKIT_VERSION}, task type 'webhook' (flytekit.extras.webhook), "
-    f"{BRIDGED}: "
-    "FlytekitBuiltinDisabledError: flytekit's own webhook connector (task type webhook@0) is not served "
-    "unless the operator opts in: flytekit's WebhookConnector sends a request to any URL a task template "
-    "names, past connector-http's egress policy (private and metadata addresses included). Serve "
-    "connector-http's webhook instead (pip install connector-http), or set "
-    "CONNECTOR_FLYTEKIT_BUILTINS=webhook to accept that risk",
-    "0 connector(s) loaded, 0 disabled, 2 problem(s).",
-]
-
-
 @pytest.fixture(scope="module")
 def plugins(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """flytekitplugins-sample 1.2, flytekitplugins-rival 2.0 (claims sample_echo too) and -broken 0.3."""
@@ -83,14 +63,16 @@ def by_category(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(items, key=lambda item: (item.get("task_type", ""), item.get("distribution") or ""))
 
 
-def test_flytekits_own_webhook_and_sensor_are_provided(tmp_path: Path) -> None:
-    items = wheels.provided_in_subprocess(None, tmp_path)
+def test_flytekits_own_webhook_and_sensor_are_provided_when_opted_in(tmp_path: Path) -> None:
+    items = wheels.provided_in_subprocess(None, tmp_path, CONNECTOR_FLYTEKIT_BUILTINS="sensor,webhook")
     assert [item for item in items if item.get("distribution") == "flytekit"] == [SENSOR, WEBHOOK]
+    items = wheels.provided_in_subprocess(None, tmp_path, CONNECTOR_FLYTEKIT_BUILTINS="webhook")
+    assert [item for item in items if item.get("distribution") == "flytekit"] == [WEBHOOK]
 
 
 def test_each_plugin_is_loaded_on_its_own(plugins: Path, tmp_path: Path) -> None:
     """The broken plugin is one problem; the others provide, both claims of sample_echo included."""
-    items = wheels.provided_in_subprocess(plugins, tmp_path)
+    items = wheels.provided_in_subprocess(plugins, tmp_path, CONNECTOR_FLYTEKIT_BUILTINS="sensor,webhook")
     problems = [item for item in items if item["kind"] == "ProviderProblem"]
     assert problems == [
         {
@@ -154,15 +136,17 @@ def test_connector_check_names_the_broken_plugin_and_the_conflict(plugins: Path,
     ]
 
 
-def test_without_the_opt_in_flytekits_builtins_are_not_served(tmp_path: Path) -> None:
-    """Provided (the cached discovery does not depend on the setting) but refused at load."""
+def test_without_the_opt_in_flytekits_builtins_are_not_claimed(tmp_path: Path) -> None:
+    """Not provided at all, so they conflict with nothing (connector-http's and connector-sensor's)."""
+    items = wheels.provided_in_subprocess(None, tmp_path)
+    assert [item for item in items if item.get("distribution") == "flytekit"] == []
     done = wheels.run_connector(["check"], None, tmp_path)
-    assert done.returncode == 1, done.stderr
-    assert done.stdout.splitlines() == EXPECTED_BUILTINS_REFUSED
-    denied = wheels.run_connector(["check"], None, tmp_path, CONNECTOR_DENY="flytekit")
-    assert (denied.returncode, denied.stdout.splitlines()[-1]) == (
+    assert (done.returncode, done.stdout) == (0, "0 connector(s) loaded, 0 disabled, 0 problem(s).\n")
+    # Opting in later is seen at once: the provider names the variable its answer depends on.
+    opted = wheels.run_connector(["check"], None, tmp_path, CONNECTOR_FLYTEKIT_BUILTINS="sensor,webhook")
+    assert (opted.returncode, opted.stdout.splitlines()[-1]) == (
         0,
-        "0 connector(s) loaded, 2 disabled, 0 problem(s).",
+        "2 connector(s) loaded, 0 disabled, 0 problem(s).",
     )
 
 

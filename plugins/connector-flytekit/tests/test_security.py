@@ -284,12 +284,20 @@ def test_flytekits_builtins_are_not_loaded_without_the_opt_in(
     assert adapter.task_category == connector.TaskCategory(task_type, 0)
 
 
-def test_the_builtins_are_provided_whatever_the_setting_so_the_cached_discovery_holds() -> None:
-    found = [item for item in FlytekitProvider().provided() if isinstance(item, connector.ProvidedConnector)]
-    assert {(item.task_type, item.key) for item in found} >= {
-        ("sensor", "flytekit"),
-        ("webhook", "flytekit.extras.webhook"),
-    }
+def test_the_builtins_are_provided_only_when_opted_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    def builtins() -> set[tuple[str, str]]:
+        found = FlytekitProvider().provided()
+        return {(i.task_type, i.key) for i in found if isinstance(i, connector.ProvidedConnector)} & {
+            ("sensor", "flytekit"),
+            ("webhook", "flytekit.extras.webhook"),
+        }
+
+    monkeypatch.delenv("CONNECTOR_FLYTEKIT_BUILTINS", raising=False)
+    assert builtins() == set()
+    monkeypatch.setenv("CONNECTOR_FLYTEKIT_BUILTINS", "sensor,webhook")
+    assert builtins() == {("sensor", "flytekit"), ("webhook", "flytekit.extras.webhook")}
+    # The core learns the answer again when the setting changes.
+    assert FlytekitProvider.environment == ("CONNECTOR_FLYTEKIT_BUILTINS",)
 
 
 # 3. Unsigned metas: never sniffed.

@@ -33,12 +33,16 @@ if TYPE_CHECKING:
 
 
 class FlytekitProvider:
-    """Provides the connectors flytekit registers: its own (``sensor``, ``webhook``) and every plugin's.
+    """Provides the connectors flytekit registers: every plugin's, and its own (``sensor``, ``webhook``)
+    when ``CONNECTOR_FLYTEKIT_BUILTINS`` names them.
 
     Advertised as ``flytekit = "connector_flytekit:FlytekitProvider"`` in the entry-point group
     ``connector.providers``. Importing this module imports no flytekit; ``provided`` and ``load``
     do, and the core caches what ``provided`` returns until an install, uninstall or upgrade.
     """
+
+    #: The answer of ``provided`` depends on it: the core learns it again when its value changes.
+    environment = (BUILTINS_VARIABLE,)
 
     def provided(self) -> Iterable[connector.ProvidedConnector | connector.ProviderProblem]:
         """One ``ProvidedConnector`` per task type and version flytekit registers; one problem per failure.
@@ -81,15 +85,17 @@ class FlytekitProvider:
                 if id(flytekit_connector) in seen:  # one plugin's module imported by another's
                     continue
                 seen.add(id(flytekit_connector))
+                if _builtin_of(source) not in (None, *builtins_enabled()):
+                    continue  # flytekit's own sensor or webhook, not opted in: not claimed at all
                 found.append(_provided(source, task_type, version, flytekit_connector))
         return found
 
     def load(self, provided: connector.ProvidedConnector) -> object:
         """The adapter of one provided connector (``bridge``), found again from its ``key`` in this process.
 
-        flytekit's own ``sensor`` and ``webhook`` are always provided (so the cached discovery never
-        depends on a setting) but loaded only when ``CONNECTOR_FLYTEKIT_BUILTINS`` names them, read
-        here at every load: else ``FlytekitBuiltinDisabledError``. Loads the source that registered
+        flytekit's own ``sensor`` and ``webhook`` are provided only when ``CONNECTOR_FLYTEKIT_BUILTINS``
+        names them, and checked again here at every load (a setting changed since the answer was
+        learned): else ``FlytekitBuiltinDisabledError``. Loads the source that registered
         the connector (flytekit, its webhook module or one plugin), then starts loading the other
         plugins in the background (their type transformers: flytekit's service runs with all of
         them), outside the lock, so one that hangs or raises does not hold this one. Raises
@@ -113,11 +119,16 @@ class FlytekitProvider:
         return bridge(flytekit_connector)
 
 
-def _refuse_builtin_not_opted_in(source: Any, category: tuple[str, int]) -> None:
-    """Raise ``FlytekitBuiltinDisabledError`` for flytekit's sensor or webhook unless opted in."""
+def _builtin_of(source: Any) -> str | None:
+    """``"sensor"`` or ``"webhook"`` for the sources of flytekit's own connectors; None for a plugin."""
     from ._flytekit import FLYTEKIT_SOURCE, WEBHOOK_SOURCE
 
-    builtin = {FLYTEKIT_SOURCE: "sensor", WEBHOOK_SOURCE: "webhook"}.get(source)
+    return {FLYTEKIT_SOURCE: "sensor", WEBHOOK_SOURCE: "webhook"}.get(source)
+
+
+def _refuse_builtin_not_opted_in(source: Any, category: tuple[str, int]) -> None:
+    """Raise ``FlytekitBuiltinDisabledError`` for flytekit's sensor or webhook unless opted in."""
+    builtin = _builtin_of(source)
     if builtin is None or builtin in builtins_enabled():
         return
     risk, native = _BUILTIN_RISKS[builtin]
