@@ -30,16 +30,6 @@ class FlyteEntryPoint:
         """``name=value``: what ``ProvidedConnector.key`` holds, so ``load`` imports the same target."""
         return f"{self.name}={self.value}"
 
-    @classmethod
-    def from_key(
-        cls, key: str, distribution: str | None = None, distribution_version: str | None = None
-    ) -> FlyteEntryPoint:
-        """The entry point a ``key`` names (an entry-point name never holds ``=``)."""
-        name, sep, value = key.partition("=")
-        if not sep or not name or not value:
-            raise ValueError(f"not a connector-flyte key (name=module:attr): {key!r}")
-        return cls(name, value, distribution, distribution_version)
-
     def describe(self) -> str:
         """How messages name it: ``dist 1.0, entry point 'x' (module:attr) in group 'flyte.connectors'``."""
         dist = self.distribution or "an unknown distribution"
