@@ -36,6 +36,17 @@ def core_fingerprint() -> str:
     return digest.hexdigest()[:16]
 
 
+def sources_fingerprint(*projects: Path) -> str:
+    """A hash of projects' ``pyproject.toml`` and ``src/``, to refresh a venv they are installed in."""
+    digest = hashlib.sha256()
+    for project in projects:
+        for path in [project / "pyproject.toml", *sorted((project / "src").rglob("*"))]:
+            if path.is_file() and "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(ROOT)).encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 class BenchVenv:
     """A virtualenv under bench/.work that survives between runs.
 

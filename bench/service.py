@@ -255,6 +255,7 @@ class Running:
     process: subprocess.Popen[bytes]
     port: int
     log_path: Path
+    listed: Any = None  # its first successful ListAgentsResponse
 
     @property
     def address(self) -> str:
@@ -302,7 +303,7 @@ def start(target: Target) -> tuple[Running, float]:
         with grpc.insecure_channel(running.address) as channel:
             stub = agent_pb2_grpc.AgentMetadataServiceStub(channel)
             try:
-                stub.ListAgents(agent_pb2.ListAgentsRequest(), timeout=5)
+                running.listed = stub.ListAgents(agent_pb2.ListAgentsRequest(), timeout=5)
             except grpc.RpcError:
                 time.sleep(0.002)
                 continue
@@ -400,11 +401,20 @@ class Throughput:
         return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def measure_pairs(address: str, threads: int, pairs: int, pid: int) -> Throughput:
+def measure_pairs(
+    address: str,
+    threads: int,
+    pairs: int,
+    pid: int,
+    create: Callable[[int], Any] = create_request,
+    get: Callable[[bytes], Any] = get_request,
+) -> Throughput:
     """``pairs`` CreateTask+GetTask pairs over ``threads`` client threads (one channel each).
 
     ``pid`` is the server's process: the CPU time it spends per pair is less sensitive to other load
-    on a shared machine than the rate is.
+    on a shared machine than the rate is. ``create(i)`` makes the i-th CreateTaskRequest and
+    ``get(resource_meta)`` the GetTaskRequest after it (the no-op task's by default); every
+    GetTask must answer SUCCEEDED.
     """
     import grpc
     from flyteidl.core import execution_pb2
@@ -415,7 +425,7 @@ def measure_pairs(address: str, threads: int, pairs: int, pid: int) -> Throughpu
     latencies: list[list[float]] = [[] for _ in range(threads)]
     finished: list[float] = [0.0] * threads
     errors: list[BaseException] = []
-    requests = [create_request(i) for i in range(per_thread)]
+    requests = [create(i) for i in range(per_thread)]
 
     def client(index: int) -> None:
         try:
@@ -424,7 +434,7 @@ def measure_pairs(address: str, threads: int, pairs: int, pid: int) -> Throughpu
 
                 def pair(request: Any) -> None:
                     created = stub.CreateTask(request, timeout=30)
-                    got = stub.GetTask(get_request(created.resource_meta), timeout=30)
+                    got = stub.GetTask(get(created.resource_meta), timeout=30)
                     if got.resource.phase != execution_pb2.TaskExecution.SUCCEEDED:
                         raise RuntimeError(f"GetTask answered {got}")
 
