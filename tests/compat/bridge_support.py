@@ -215,7 +215,8 @@ class FakeOpenAI:
     A batch's id is ``batch_<input_file_id>``, so the same request gives the same answers on both
     services; creating it again starts it over. Each retrieve moves it one step (validating,
     in_progress, completed); an input file id ``file-bad`` fails with an error message; cancel
-    makes it ``cancelling``, then ``cancelled``.
+    makes it ``cancelling``, then ``cancelled``. A batch named in ``hold`` stays ``in_progress`` until
+    ``release`` names it (a long batch, for tests that interrupt or resume a run).
     """
 
     calls: list[ApiCall] = field(default_factory=list)
@@ -223,6 +224,7 @@ class FakeOpenAI:
     def __post_init__(self) -> None:
         fake = self
         self.batches: dict[str, dict[str, Any]] = {}
+        self._held: set[str] = set()
         self._lock = threading.Lock()
 
         class Handler(BaseHTTPRequestHandler):
@@ -270,6 +272,8 @@ class FakeOpenAI:
                 return 200, self._batch(parts[2], "cancelling")
             if method == "GET" and len(parts) == 3:
                 batch["step"] += 1
+                if parts[2] in self._held:
+                    batch["step"] = min(batch["step"], STEPS.index("in_progress"))
                 return 200, self._batch(parts[2])
         return 404, {"error": {"message": f"no such route: {method} {path}", "type": "invalid_request_error"}}
 
@@ -300,6 +304,16 @@ class FakeOpenAI:
             answer["completed_at"] = CREATED_AT + 60
             answer["request_counts"] = {"total": 2, "completed": 2, "failed": 0}
         return answer
+
+    def hold(self, batch_id: str) -> None:
+        """Keep ``batch_id`` (``batch_<input_file_id>``, made or not yet) ``in_progress`` until released."""
+        with self._lock:
+            self._held.add(batch_id)
+
+    def release(self, batch_id: str) -> None:
+        """Let ``batch_id`` go on: its next retrieve completes it (unless it was cancelled or failed)."""
+        with self._lock:
+            self._held.discard(batch_id)
 
     def take(self) -> list[ApiCall]:
         with self._lock:
