@@ -8,6 +8,10 @@ flytekit made). Unlike flytekit's service (``mirror_async_methods``: a plain met
 loop's default executor), a hook is ``async def`` for an ``async def`` method and plain ``def``
 for a plain one, so the core runs the latter in its own bounded worker pool.
 
+Each hook first sets flytekit's context where it is unset (the event loop's task context, or the
+worker thread), as it is in flytekit's service, whose main thread imported flytekit: without it,
+flytekit builds its context again at every ``current_context()`` (``_flytekit.enter_flytekit_context``).
+
 Before flytekit sees a request, inputs it would unpickle are refused (``_pickles``), and flytekit's
 sensor is held to an allow-list of sensor classes (``CONNECTOR_SENSORS``).
 """
@@ -21,6 +25,7 @@ from typing import Any, ClassVar
 import connector
 
 from ._exceptions import FlytekitRequestError, FlytekitSensorNotAllowedError
+from ._flytekit import enter_flytekit_context, flytekit_context
 from ._meta import FlytekitMeta
 from ._pickles import refuse_pickled_inputs
 from ._settings import PICKLED_INPUTS_VARIABLE, SENSORS_VARIABLE, allowed_sensors, flag
@@ -190,6 +195,7 @@ class FlytekitAsyncConnector(FlytekitConnector, connector.AsyncConnector):
         task_execution_metadata: connector.TaskExecutionMetadata,
     ) -> FlytekitMeta:
         """``create(task_template=, inputs=, output_prefix=, task_execution_metadata=)``; its meta's bytes."""
+        enter_flytekit_context()
         from flytekit.extend.backend.utils import mirror_async_methods
 
         template, literal_map = self._request(task_template, inputs)
@@ -205,6 +211,7 @@ class FlytekitAsyncConnector(FlytekitConnector, connector.AsyncConnector):
 
     async def get(self, resource_meta: FlytekitMeta) -> connector.Resource:
         """``get(resource_meta=)`` with flytekit's own decoded meta; its ``Resource``, field by field."""
+        enter_flytekit_context()
         from flytekit.extend.backend.utils import mirror_async_methods
 
         resource = await mirror_async_methods(
@@ -214,6 +221,7 @@ class FlytekitAsyncConnector(FlytekitConnector, connector.AsyncConnector):
 
     async def delete(self, resource_meta: FlytekitMeta) -> None:
         """``connector.delete(resource_meta=)`` with flytekit's own decoded meta."""
+        enter_flytekit_context()
         from flytekit.extend.backend.utils import mirror_async_methods
 
         await mirror_async_methods(self.flytekit_connector.delete, resource_meta=self._decoded(resource_meta))
@@ -231,6 +239,7 @@ class FlytekitSyncConnector(FlytekitConnector, connector.SyncConnector):
         self, task_template: connector.TaskTemplate, output_prefix: str, inputs: object
     ) -> connector.Resource:
         """``do(task_template=, inputs=, output_prefix=)``, as flytekit's ExecuteTaskSync calls it."""
+        enter_flytekit_context()
         from flytekit.extend.backend.utils import mirror_async_methods
 
         template, literal_map = self._request(task_template, inputs)
@@ -246,6 +255,7 @@ class FlytekitSyncConnector(FlytekitConnector, connector.SyncConnector):
 class _Logs(FlytekitConnector):
     async def get_logs(self, resource_meta: FlytekitMeta) -> connector.LogsChunk:
         """``connector.get_logs(resource_meta=)``: its ``GetTaskLogsResponse`` as one chunk."""
+        enter_flytekit_context()
         from flytekit.extend.backend.utils import mirror_async_methods
 
         response = await mirror_async_methods(
@@ -257,6 +267,7 @@ class _Logs(FlytekitConnector):
 class _Metrics(FlytekitConnector):
     async def get_metrics(self, resource_meta: FlytekitMeta) -> list[connector.MetricSeries]:
         """``connector.get_metrics(resource_meta=)``: its ``GetTaskMetricsResponse`` as series."""
+        enter_flytekit_context()
         from flytekit.extend.backend.utils import mirror_async_methods
 
         response = await mirror_async_methods(
@@ -274,6 +285,7 @@ class _PlainCreate(FlytekitConnector):
         task_execution_metadata: connector.TaskExecutionMetadata,
     ) -> FlytekitMeta:
         """The plain ``create`` of the flytekit connector, in the core's worker pool; its meta's bytes."""
+        enter_flytekit_context()
         template, literal_map = self._request(task_template, inputs)
         meta = self.flytekit_connector.create(
             task_template=template,
@@ -287,6 +299,7 @@ class _PlainCreate(FlytekitConnector):
 class _PlainGet(FlytekitConnector):
     def get(self, resource_meta: FlytekitMeta) -> connector.Resource:
         """The plain ``get`` of the flytekit connector, in the core's worker pool; its ``Resource``."""
+        enter_flytekit_context()
         resource = self.flytekit_connector.get(resource_meta=self._decoded(resource_meta))
         return _run(resource_of(resource))
 
@@ -294,18 +307,21 @@ class _PlainGet(FlytekitConnector):
 class _PlainDelete(FlytekitConnector):
     def delete(self, resource_meta: FlytekitMeta) -> None:
         """The plain ``delete`` of the flytekit connector, in the core's worker pool."""
+        enter_flytekit_context()
         self.flytekit_connector.delete(resource_meta=self._decoded(resource_meta))
 
 
 class _PlainLogs(FlytekitConnector):
     def get_logs(self, resource_meta: FlytekitMeta) -> connector.LogsChunk:
         """The plain ``get_logs`` of the flytekit connector, in the core's worker pool, as one chunk."""
+        enter_flytekit_context()
         return logs_chunk(self.flytekit_connector.get_logs(resource_meta=self._decoded(resource_meta)))
 
 
 class _PlainMetrics(FlytekitConnector):
     def get_metrics(self, resource_meta: FlytekitMeta) -> list[connector.MetricSeries]:
         """The plain ``get_metrics`` of the flytekit connector, in the core's worker pool, as series."""
+        enter_flytekit_context()
         response = self.flytekit_connector.get_metrics(resource_meta=self._decoded(resource_meta))
         return metric_series(response.results)
 
@@ -315,6 +331,7 @@ class _PlainDo(FlytekitConnector):
         self, task_template: connector.TaskTemplate, output_prefix: str, inputs: object
     ) -> connector.Resource:
         """The plain ``do`` of the flytekit connector, in the core's worker pool."""
+        enter_flytekit_context()
         template, literal_map = self._request(task_template, inputs)
         resource = self.flytekit_connector.do(
             task_template=template, inputs=literal_map, output_prefix=output_prefix
@@ -347,6 +364,7 @@ def bridge(flytekit_connector: Any) -> FlytekitAsyncConnector | FlytekitSyncConn
     """
     from flytekit.extend.backend.base_connector import AsyncConnectorBase, SyncConnectorBase
 
+    flytekit_context()  # kept in the thread that loads it, which is the one that imported flytekit
     attributes: dict[str, Any] = {
         "name": str(getattr(flytekit_connector, "name", "")),
         "__module__": __name__,

@@ -6,6 +6,16 @@ group hidden, and each plugin is then loaded on its own (``load_source``): one t
 plugin's problem only. Each load runs against an empty ``ConnectorRegistry``, so what it registers
 is known by source, and two plugins claiming one task type are both seen (flytekit's ``register``
 would raise for the second one); afterwards flytekit's registry holds the first of each.
+
+What a source registers is captured per thread (``ConnectorRegistry.register`` is wrapped once, and
+records into the capture of the thread that calls it), never by swapping flytekit's global
+registry: a plugin imported in the background meanwhile registers into the global registry as
+usual, and its own capture, whichever thread imports it.
+
+flytekit keeps its context in a ContextVar set when flytekit is imported, in the importing thread
+only; anywhere it is unset, flytekit's ``current_context()`` builds it again (``initialize``), which
+also installs flytekit's SIGINT handler when that is the main thread. The context built at import
+is kept (``flytekit_context``) and the adapters set it where it is unset (``enter_flytekit_context``).
 """
 
 from __future__ import annotations
@@ -15,6 +25,7 @@ import importlib
 import importlib.metadata
 import logging
 import os
+import signal
 import sys
 import threading
 from collections.abc import Callable, Iterable
@@ -132,6 +143,8 @@ def import_flytekit() -> Any:
                     f"dependencies: pip install --force-reinstall 'flytekit[connector]=={version}'",
                     version,
                 ) from exc
+        _keep_context()
+        _wrap_register()
         if FLYTEKIT_SOURCE not in _loaded:
             # What `import flytekit` registered: its sensor (the webhook is a module of its own).
             _loaded[FLYTEKIT_SOURCE] = _owned_by("flytekit", but=WEBHOOK_MODULE)
@@ -144,9 +157,13 @@ def _import_without_plugins() -> Any:
     flytekit binds ``entry_points`` from ``importlib.metadata`` when its ``__init__`` runs and calls
     it at the end of that same import (``load_implicit_plugins``); only that group is hidden, and only
     during the import. flytekit's rich traceback hook is undone: this process's errors are its own.
+    So is the SIGINT handler flytekit installs when imported in the main thread (its handler exits 1
+    at once): the handler before the import is put back.
     """
     original = importlib.metadata.entry_points
     excepthook = sys.excepthook
+    in_main = threading.current_thread() is threading.main_thread()
+    sigint = signal.getsignal(signal.SIGINT) if in_main else None
 
     def entry_points(**params: Any) -> Any:
         if params.get("group") == PLUGIN_GROUP:
@@ -159,6 +176,8 @@ def _import_without_plugins() -> Any:
     finally:
         importlib.metadata.entry_points = original
         sys.excepthook = excepthook
+        if in_main and sigint is not None and signal.getsignal(signal.SIGINT) is not sigint:
+            signal.signal(signal.SIGINT, sigint)
     if getattr(module, "entry_points", None) is entry_points:
         setattr(module, "entry_points", original)  # noqa: B010 - flytekit's own global
     return module
@@ -197,30 +216,40 @@ def load_source(source: Source) -> dict[tuple[str, int], Any]:
             action = _entry_point_loader(source)
         else:  # FLYTEKIT_SOURCE is filled in by import_flytekit
             return _loaded.get(source, {})
-        module_name = source.value.partition(":")[0].strip()
-        imported_before = module_name in sys.modules
         try:
-            registered = _captured(action)
-        except BaseException as exc:  # KeyboardInterrupt and SystemExit too: the plugin's, not ours
-            error = _plugin_error(source, exc)
-            _failed[source] = error
-            raise error from exc
-        if not registered and imported_before:
-            # Imported before this process loaded it (by another plugin, or by the code that runs
-            # this one): its registrations were made then, by classes of its modules.
-            registered = _owned_by(module_name)
-        _loaded[source] = registered
-        return registered
+            registered = _captured_of(source, action)
+        except FlytekitPluginError as error:
+            raise _failed.setdefault(source, error) from error.__cause__
+        # setdefault: the background import may have recorded it meanwhile (the same registrations).
+        return _loaded.setdefault(source, registered)
+
+
+def _captured_of(source: Source, action: Callable[[], object]) -> dict[tuple[str, int], Any]:
+    """What ``action`` (importing ``source``) registers; ``FlytekitPluginError`` if it raises.
+
+    When it registers nothing but its module is imported (before, by another plugin or the code
+    that runs this one, or meanwhile by another thread, whose import this one waited for), its
+    registrations were made then, into flytekit's registry, by classes of its modules.
+    """
+    module_name = source.value.partition(":")[0].strip()
+    try:
+        registered = _captured(action)
+    except BaseException as exc:  # KeyboardInterrupt and SystemExit too: the plugin's, not ours
+        raise _plugin_error(source, exc) from exc
+    if not registered and module_name and module_name in sys.modules:
+        registered = _owned_by(module_name)
+    return registered
 
 
 def load_other_plugins_in_background(but: Source) -> None:
     """Import every plugin but ``but`` (for their type transformers) in a daemon thread, once per process.
 
     flytekit's service runs with every plugin imported; a connector's outputs or inputs may need a
-    type another plugin registers with flytekit's TypeEngine. They are imported outside ``_LOCK``
-    and without capturing what they register (a later ``load_source`` of one finds its connectors
-    by module), so a plugin whose import hangs holds no lock the connectors being loaded need,
-    and anything one raises (KeyboardInterrupt and SystemExit included) is logged and skipped.
+    type another plugin registers with flytekit's TypeEngine. They are imported outside ``_LOCK``,
+    so a plugin whose import hangs holds no lock the connectors being loaded need, and anything one
+    raises (KeyboardInterrupt and SystemExit included) is logged and skipped. What each registers is
+    captured in this thread (captures are per thread: a ``load_source`` meanwhile captures only its
+    own) and recorded for its source, so a later ``load_source`` of it finds it.
     """
     global _others_started
     with _LOCK:
@@ -243,10 +272,17 @@ _others_started = False
 
 def _import_others(sources: list[Source]) -> None:
     for source in sources:
+        if source in _loaded or source in _failed:  # not under _LOCK: a load holding it may wait for this
+            continue
         try:
-            _entry_point_loader(source)()
-        except BaseException as exc:  # an unrelated plugin's failure is never this connector's (issue 11)
-            logger.warning("%s", _plugin_error(source, exc))
+            registered = _captured_of(source, _entry_point_loader(source))
+        except FlytekitPluginError as error:  # an unrelated plugin's failure is never this connector's
+            logger.warning("%s", error)
+            _failed.setdefault(source, error)
+            continue
+        # Recorded without _LOCK (setdefault is one step): a load holding it may be waiting for
+        # this thread's import of its plugin to finish; a load of it meanwhile recorded the same.
+        _loaded.setdefault(source, registered)
 
 
 def _entry_point_loader(source: Source) -> Callable[[], object]:
@@ -259,23 +295,122 @@ def _entry_point_loader(source: Source) -> Callable[[], object]:
     return load
 
 
-def _captured(action: Callable[[], object]) -> dict[tuple[str, int], Any]:
-    """Run ``action`` against an empty flytekit registry; what it registered, merged back afterwards."""
+_capture = threading.local()
+# flytekit's register of the global registry (check, then insert), one at a time across threads.
+_REGISTER_LOCK = threading.RLock()
+
+
+def _wrap_register() -> None:
+    """Wrap ``ConnectorRegistry.register`` once: a thread that is capturing records what it registers.
+
+    A capturing thread's registration is recorded in its capture (a task type registered twice by
+    one source raises, as flytekit's own does) and goes into flytekit's registry at once unless
+    another source registered that task type first (flytekit's would raise: the first is kept).
+    Any other thread's registration is flytekit's own, unchanged.
+    """
     from flytekit.extend.backend.base_connector import ConnectorRegistry
 
-    registry, metadata = ConnectorRegistry._REGISTRY, ConnectorRegistry._METADATA
-    ConnectorRegistry._REGISTRY, ConnectorRegistry._METADATA = {}, {}
+    original = ConnectorRegistry.register
+    if getattr(original, "_connector_flytekit", False):
+        return
+
+    def register(connector: Any, override: bool = False) -> None:
+        captured: dict[Any, Any] | None = getattr(_capture, "registered", None)
+        with _REGISTER_LOCK:
+            if captured is None:
+                return original(connector, override)  # type: ignore[no-any-return]
+            category = connector.task_category
+            if category in captured and not override:
+                raise ValueError(f"Duplicate connector for task type: {category}")
+            captured[category] = connector
+            if category not in ConnectorRegistry._REGISTRY:
+                original(connector, override)
+            return None
+
+    register._connector_flytekit = True  # type: ignore[attr-defined]
+    ConnectorRegistry.register = staticmethod(register)
+
+
+def _captured(action: Callable[[], object]) -> dict[tuple[str, int], Any]:
+    """Run ``action``, capturing what this thread registers meanwhile; in flytekit's registry too.
+
+    If ``action`` raises, what it registered is taken out of flytekit's registry again.
+    """
+    from flytekit.extend.backend.base_connector import ConnectorRegistry
+
+    _wrap_register()
+    outer = getattr(_capture, "registered", None)
+    captured: dict[Any, Any] = {}
+    _capture.registered = captured
     try:
         action()
-        captured = dict(ConnectorRegistry._REGISTRY)
-        captured_metadata = dict(ConnectorRegistry._METADATA)
+    except BaseException:
+        with _REGISTER_LOCK:
+            for category, connector in captured.items():
+                if ConnectorRegistry._REGISTRY.get(category) is connector:
+                    del ConnectorRegistry._REGISTRY[category]
+        raise
     finally:
-        ConnectorRegistry._REGISTRY, ConnectorRegistry._METADATA = registry, metadata
-    for category, connector in captured.items():
-        registry.setdefault(category, connector)
-    for name, agent in captured_metadata.items():
-        metadata.setdefault(name, agent)
+        _capture.registered = outer
     return {(category.name, int(category.version)): connector for category, connector in captured.items()}
+
+
+#: flytekit's context as built when flytekit was imported (``flytekit_context``).
+_context: Any = None
+
+
+def _keep_context() -> None:
+    """Keep the context flytekit built at import, if this thread has it; else build one (no SIGINT).
+
+    Called right after ``import flytekit``, in the importing thread. If this thread has none (flytekit
+    was imported by another thread), it is built once by flytekit's ``initialize`` in a thread of its
+    own: flytekit installs its SIGINT handler only when ``initialize`` runs in the main thread.
+    """
+    global _context
+    if _context is not None:
+        return
+    from flytekit.core.context_manager import FlyteContextManager, flyte_context_Var
+
+    contexts = flyte_context_Var.get()
+    if contexts:
+        _context = contexts[0]
+        return
+    built: list[Any] = []
+
+    def build() -> None:
+        FlyteContextManager.initialize()
+        built.append(flyte_context_Var.get()[0])
+
+    thread = threading.Thread(target=build, name="connector-flytekit-context", daemon=True)
+    thread.start()
+    thread.join()
+    if not built:
+        raise FlytekitUnavailableError(
+            "flytekit's context could not be built (FlyteContextManager.initialize raised)"
+        )
+    _context = built[0]
+
+
+def flytekit_context() -> Any:
+    """flytekit's context as built when it was imported (built once, never with flytekit's SIGINT handler)."""
+    if _context is None:
+        with _LOCK:
+            import_flytekit()
+            _keep_context()
+    return _context
+
+
+def enter_flytekit_context() -> None:
+    """Set flytekit's context variable, in the current context, to the kept context where it is unset.
+
+    Without it, every ``FlyteContextManager.current_context()`` there builds a new one
+    (``initialize``: hundreds of microseconds, and flytekit's SIGINT handler in the main thread).
+    A new list each time: flytekit pushes and pops contexts on the list the variable holds.
+    """
+    from flytekit.core.context_manager import flyte_context_Var
+
+    if not flyte_context_Var.get():
+        flyte_context_Var.set([flytekit_context()])
 
 
 def _owned_by(package: str, but: str | None = None) -> dict[tuple[str, int], Any]:
