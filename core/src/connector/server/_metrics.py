@@ -132,8 +132,6 @@ class ServiceMetrics:
     def __init__(self, registry: ConnectorRegistry, *, error_codes: ErrorCodes = "grpc") -> None:
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summary
 
-        if error_codes not in ("grpc", "http"):
-            raise ConfigurationError(f"error_codes must be 'grpc' or 'http', got {error_codes!r}")
         self._registry = registry
         self._error_code: Mapping[str, str] | None = HTTP_STATUS if error_codes == "http" else None
         self.collectors = CollectorRegistry(auto_describe=True)
