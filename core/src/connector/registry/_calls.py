@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from functools import partial
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .._exceptions import HookNotImplementedError, ResourceMetaError
 from .._idempotency import idempotency_key as derive_idempotency_key
@@ -33,6 +33,19 @@ _T = TypeVar("_T")
 _END = object()
 
 
+class Admission(Protocol):
+    """Admits a connector's calls or refuses them (the service's per-connector limits, issue 13).
+
+    ``enter`` runs before a hook is called and raises (``ServiceOverloadedError``) to refuse it;
+    ``leave`` runs once for every ``enter`` that returned, when the call is over. Plain hooks are
+    also limited by the executor they run in.
+    """
+
+    def enter(self, hook: str) -> None: ...
+
+    def leave(self, hook: str) -> None: ...
+
+
 class ConnectorCalls:
     """Calls the hooks of one loaded connector and checks each result once.
 
@@ -49,6 +62,7 @@ class ConnectorCalls:
 
     With a ``signer``, the meta bytes handed out are signed (``encode_meta``) and only bytes it
     verifies are decoded (``decode_meta``): the service and ``connector run`` pass theirs.
+    With an ``admission``, each hook call is admitted by it first (see ``Admission``).
     """
 
     def __init__(
@@ -58,11 +72,13 @@ class ConnectorCalls:
         executor: concurrent.futures.Executor | None = None,
         timeout: float | None = None,
         signer: MetaSigner | None = None,
+        admission: Admission | None = None,
     ) -> None:
         self.loaded = loaded
         self.executor = executor
         self.timeout = timeout
         self.signer = signer
+        self.admission = admission
 
     def __repr__(self) -> str:
         return f"<ConnectorCalls {self.loaded!r}>"
@@ -72,8 +88,16 @@ class ConnectorCalls:
     ) -> _T:
         if hook not in self.loaded.hooks:
             raise HookNotImplementedError(self.loaded.category, hook)
-        called = invoke(self.loaded, hook, arguments, executor=self.executor, check=check)
-        return await within(called, self.loaded, hook, self.timeout, deadline)
+        admission = self.admission
+        if admission is None:
+            called = invoke(self.loaded, hook, arguments, executor=self.executor, check=check)
+            return await within(called, self.loaded, hook, self.timeout, deadline)
+        admission.enter(hook)  # before the coroutine exists: a refusal leaves nothing unawaited
+        try:
+            called = invoke(self.loaded, hook, arguments, executor=self.executor, check=check)
+            return await within(called, self.loaded, hook, self.timeout, deadline)
+        finally:
+            admission.leave(hook)
 
     def _template(self, template: TaskTemplate | None) -> TaskTemplate:
         if template is not None:
