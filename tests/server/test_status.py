@@ -418,8 +418,8 @@ async def test_client_deadline_on_a_plain_hook_stops_the_wait(start_service: Any
 # RESOURCE_EXHAUSTED
 
 
-async def test_full_worker_pool_is_resource_exhausted(start_service: Any) -> None:
-    running = await start_service(workers=1, queue_size=0)
+async def test_full_connector_queue_is_resource_exhausted(start_service: Any) -> None:
+    running = await start_service(connector_workers=1, queue_size=0)
     first = running.v1.CreateTask(agent_pb2.CreateTaskRequest(template=v1_template("blocking")))
     await _until(lambda: running.service.pool.pending == 1)
     error = await _status(
@@ -427,8 +427,8 @@ async def test_full_worker_pool_is_resource_exhausted(start_service: Any) -> Non
     )
     assert error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
     assert error.details() == (
-        "the service is overloaded: all 1 worker thread(s) are busy and 0 call(s) are queued; "
-        "retry later, or run more replicas or more --workers"
+        "task type blocking@0 is overloaded: it has 1 plain-def calls in flight (--connector-workers) "
+        "and 0 queued (--queue-size); retry later, raise those limits, or run more replicas"
     )
     # Async hooks do not need a worker: they are still served.
     await running.v1.CreateTask(agent_pb2.CreateTaskRequest(template=v1_template("asleep")))

@@ -14,7 +14,7 @@ ConnectorError
 ├── HookResultError             (also TypeError) a hook returned something the contract does not allow
 ├── HookCrashError              a hook raised what must never leave it (KeyboardInterrupt, SystemExit, ...)
 ├── CallTimeoutError            a hook ran past the server-side time limit: DEADLINE_EXCEEDED
-├── ServiceOverloadedError      every worker thread is busy and the queue is full: RESOURCE_EXHAUSTED
+├── ServiceOverloadedError      a limit of the service or of a connector is reached: RESOURCE_EXHAUSTED
 ├── TransientError              a connector's call failed in a way that may pass: retried, then UNAVAILABLE
 ├── BadRequestError             (also ValueError) a request cannot be served as sent: INVALID_ARGUMENT
 ├── LiteralConversionError      (also ValueError) a Flyte literal and a Python value do not convert
@@ -282,15 +282,19 @@ class CallTimeoutError(ConnectorError):
 
 
 class ServiceOverloadedError(ConnectorError):
-    """Raised when a plain-``def`` hook cannot be queued: every worker is busy and the queue is full."""
+    """Raised when the service refuses a call because a configured limit is reached (issue 13).
 
-    def __init__(self, workers: int, queue_size: int) -> None:
-        self.workers = workers
-        self.queue_size = queue_size
-        super().__init__(
-            f"the service is overloaded: all {workers} worker thread(s) are busy and {queue_size} call(s) "
-            "are queued; retry later, or run more replicas or more --workers"
-        )
+    ``limit`` is the ``connector serve`` option whose value is reached (``"--queue-size"``,
+    ``"--connector-async-calls"``, ``"--max-async-calls"``), ``value`` that value, and ``category``
+    the task type whose call was refused (None when it is not known). The service answers
+    RESOURCE_EXHAUSTED with the message, which names both and how to get out of it.
+    """
+
+    def __init__(self, message: str, *, limit: str, value: int, category: object | None = None) -> None:
+        self.limit = limit
+        self.value = value
+        self.category = category
+        super().__init__(message)
 
 
 class TransientError(ConnectorError):

@@ -1,4 +1,4 @@
-"""Registry settings read from ``CONNECTOR_*`` environment variables."""
+"""Registry settings read from ``CONNECTOR_*`` environment variables, and the service's default limits."""
 
 from __future__ import annotations
 
@@ -23,6 +23,14 @@ IMPORT_TIMEOUT_VARIABLE = "CONNECTOR_IMPORT_TIMEOUT"
 DEFAULT_IMPORT_TIMEOUT = 60.0
 #: Where connector keeps its state: the job journal, run outputs and the discovery cache.
 HOME_VARIABLE = "CONNECTOR_HOME"
+
+#: ``connector serve``'s default limits (issue 13; docs/operating.md). Threads for plain-``def``
+#: hooks: an idle one holds 16 to 64 KiB, so a 2-core container affords many waiting on remotes.
+DEFAULT_MAX_WORKERS = 128
+#: ``async def`` calls in flight, per connector and in all: above the 1000 concurrent webhook
+#: calls one service is meant to take without refusing any.
+DEFAULT_CONNECTOR_ASYNC_CALLS = 2000
+DEFAULT_MAX_ASYNC_CALLS = 5000
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}

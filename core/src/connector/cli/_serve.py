@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from .._settings import DEFAULT_CONNECTOR_ASYNC_CALLS, DEFAULT_MAX_ASYNC_CALLS
+
 if TYPE_CHECKING:
     from ..registry._registry import ConnectorRegistry
 
@@ -125,14 +127,44 @@ _existing_file = click.Path(exists=True, dir_okay=False, readable=True, path_typ
     type=click.IntRange(min=1),
     default=10,
     show_default=True,
-    help="Threads that run plain-def hooks (async hooks run on the event loop).",
+    help="Threads for plain-def hooks kept once started; more start on demand (async hooks run "
+    "on the event loop).",
+)
+@click.option(
+    "--max-workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Most threads for plain-def hooks, for all connectors together  "
+    "[default: 128, or --workers if more]",
+)
+@click.option(
+    "--connector-workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Most plain-def calls of one connector in flight at once; more wait in its queue  "
+    "[default: half of --max-workers]",
 )
 @click.option(
     "--queue-size",
     type=click.IntRange(min=0),
     default=None,
-    help="Plain-hook calls that may wait for a worker before calls are refused with "
-    "RESOURCE_EXHAUSTED  [default: 4 x workers]",
+    help="Plain-def calls of one connector that may wait for a thread; past that its calls are "
+    "refused with RESOURCE_EXHAUSTED  [default: 4 x --connector-workers]",
+)
+@click.option(
+    "--connector-async-calls",
+    type=click.IntRange(min=1),
+    default=DEFAULT_CONNECTOR_ASYNC_CALLS,
+    show_default=True,
+    help="Most async-def calls of one connector in flight; past that they are refused with "
+    "RESOURCE_EXHAUSTED.",
+)
+@click.option(
+    "--max-async-calls",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_ASYNC_CALLS,
+    show_default=True,
+    help="Most async-def calls in flight for all connectors together.",
 )
 @click.option(
     "--timeout",
@@ -174,7 +206,11 @@ def serve(
     port: int,
     prometheus_port: int | None,
     workers: int,
+    max_workers: int | None,
+    connector_workers: int | None,
     queue_size: int | None,
+    connector_async_calls: int,
+    max_async_calls: int,
     timeout: float | None,
     drain_timeout: float,
     tls_cert: Path | None,
@@ -217,7 +253,11 @@ def serve(
         port=port,
         prometheus_port=prometheus_port,
         workers=workers,
+        max_workers=max_workers,
+        connector_workers=connector_workers,
         queue_size=queue_size,
+        connector_async_calls=connector_async_calls,
+        max_async_calls=max_async_calls,
         timeout=timeout,
         tls_cert=tls_cert,
         tls_key=tls_key,
@@ -227,14 +267,13 @@ def serve(
     _print_connectors(registry)
     service = ConnectorService(registry, options)
     asyncio.run(service.serve(on_started=lambda s: click.echo(describe_addresses(s))))
-    busy = _busy_threads()
+    busy = sorted([*service.pool.busy_threads(), *(t.name for t in _busy_threads())])
     if busy:
-        # The interpreter joins non-daemon threads at exit (a worker running a plain hook is one),
-        # so a hook that never returns would keep a drained service from exiting (issue 8).
+        # The interpreter joins non-daemon threads at exit, so a plugin's thread that never ends
+        # would keep a drained service from exiting (issue 8). Worker threads are daemons, but one
+        # still running a hook is reported too: its call was cut short.
         logging.getLogger("connector.server").warning(
-            "%d thread(s) still busy after the drain (%s); exiting anyway",
-            len(busy),
-            ", ".join(sorted(t.name for t in busy)),
+            "%d thread(s) still busy after the drain (%s); exiting anyway", len(busy), ", ".join(busy)
         )
         sys.stdout.flush()
         sys.stderr.flush()
@@ -245,7 +284,7 @@ def serve(
 def _busy_threads(grace: float = 0.2) -> list[threading.Thread]:
     """The non-daemon threads besides this one that are still running after ``grace`` seconds.
 
-    The grace lets idle pool workers, told to stop by the drain, finish on their own.
+    The grace lets threads told to stop by the drain (a plugin's own) finish on their own.
     """
     deadline = time.monotonic() + grace
     others = [t for t in threading.enumerate() if t is not threading.current_thread() and not t.daemon]

@@ -8,28 +8,30 @@ from ..registry._calls import ConnectorCalls
 from ..registry._imports import in_daemon_thread
 from ..registry._registry import ConnectorMetadata, ConnectorRegistry
 from ..registry._signing import MetaSigner
-from ._pool import WorkerPool
+from ._lanes import Lanes
 
 
 class Dispatcher:
     """The service's way to its connectors: each one's ``ConnectorCalls``, built on first use.
 
-    Plain hooks run in ``pool``; ``timeout`` (seconds, or None) limits every call on the server
-    side; ``signer`` signs the metas handed out and checks those that come back. A lookup that
-    imports a plugin runs off the event loop, in a daemon thread of its own: the service keeps
-    answering, and an import that hangs cannot keep a stopped service from exiting.
+    Each connector's calls go through its lane of ``lanes``: the executor of its plain hooks and
+    the admission of every hook (the per-connector limits, issue 13). ``timeout`` (seconds, or
+    None) limits every call on the server side; ``signer`` signs the metas handed out and checks
+    those that come back. A lookup that imports a plugin runs off the event loop, in a daemon
+    thread of its own: the service keeps answering, and an import that hangs cannot keep a
+    stopped service from exiting.
     """
 
     def __init__(
         self,
         registry: ConnectorRegistry,
-        pool: WorkerPool,
+        lanes: Lanes,
         timeout: float | None = None,
         *,
         signer: MetaSigner | None = None,
     ) -> None:
         self.registry = registry
-        self.pool = pool
+        self.lanes = lanes
         self.timeout = timeout
         self.signer = signer
         self._calls: dict[TaskCategory, ConnectorCalls] = {}
@@ -39,7 +41,10 @@ class Dispatcher:
         calls = self._calls.get(category)
         if calls is None:
             loaded = await in_daemon_thread(self.registry.get, category)
-            calls = ConnectorCalls(loaded, executor=self.pool, timeout=self.timeout, signer=self.signer)
+            lane = self.lanes.lane(category, loaded.is_async_hook)
+            calls = ConnectorCalls(
+                loaded, executor=lane, admission=lane, timeout=self.timeout, signer=self.signer
+            )
             self._calls[category] = calls
         return calls
 

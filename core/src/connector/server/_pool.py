@@ -1,59 +1,152 @@
-"""A bounded thread pool for plain-``def`` hooks: a fixed number of workers and a bounded queue."""
+"""The threads that run plain-``def`` hooks: started on demand up to a maximum, retired when idle."""
 
 from __future__ import annotations
 
-import concurrent.futures
+import itertools
+import logging
 import threading
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections import deque
+from typing import Protocol
 
-from .._exceptions import ServiceOverloadedError
+logger = logging.getLogger("connector.server")
 
-_T = TypeVar("_T")
+#: The names of the pool's threads: ``connector-worker_0``, ``connector-worker_1``, ...
+THREAD_NAME_PREFIX = "connector-worker"
 
 
-class WorkerPool(concurrent.futures.Executor):
-    """Runs plain hooks on ``workers`` threads; refuses work when ``queue_size`` calls already wait.
+class Task(Protocol):
+    """Work for a pool thread: ``run`` it there, or ``cancel`` it when the pool shuts down first."""
 
-    A call counts until its thread returns, even when its caller stopped waiting (deadline or
-    cancellation): a thread cannot be interrupted, so the slot is only free once it really is.
-    ``submit`` raises ``ServiceOverloadedError`` instead of queueing without limit.
+    def run(self) -> None: ...
+
+    def cancel(self) -> None: ...
+
+
+class WorkerPool:
+    """Threads for plain hooks: at most ``max_workers``, started when a task finds none idle.
+
+    A thread idle for ``idle_seconds`` retires, down to ``min_workers`` (which are started on
+    demand too, and then kept). A task that finds every thread busy and ``max_workers`` reached
+    waits here in order of arrival; the pool never refuses one. Limits and refusals are the lanes'
+    (``_lanes.py``): each connector hands the pool at most its own share of tasks, so what waits
+    here is bounded by the sum of those shares.
+
+    Threads are daemons: a hook that never returns cannot keep the process from exiting, and
+    ``busy_threads`` names those still running one when the service has drained (issue 8).
     """
 
-    def __init__(self, workers: int, queue_size: int) -> None:
-        if workers < 1:
-            raise ValueError(f"workers must be at least 1, got {workers}")
-        if queue_size < 0:
-            raise ValueError(f"queue_size must be at least 0, got {queue_size}")
-        self.workers = workers
-        self.queue_size = queue_size
-        self._executor = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="connector-worker")
-        self._lock = threading.Lock()
-        self._pending = 0
+    def __init__(self, max_workers: int, *, min_workers: int = 0, idle_seconds: float = 60.0) -> None:
+        if max_workers < 1:
+            raise ValueError(f"max_workers must be at least 1, got {max_workers}")
+        if not 0 <= min_workers <= max_workers:
+            raise ValueError(f"min_workers must be between 0 and {max_workers}, got {min_workers}")
+        if not idle_seconds > 0:
+            raise ValueError(f"idle_seconds must be positive, got {idle_seconds}")
+        self.max_workers = max_workers
+        self.min_workers = min_workers
+        self.idle_seconds = idle_seconds
+        self._cond = threading.Condition(threading.Lock())
+        self._ready: deque[Task] = deque()
+        self._threads: set[threading.Thread] = set()
+        self._busy: set[threading.Thread] = set()
+        self._idle = 0
+        self._numbers = itertools.count()
+        self._shutdown = False
+        #: Threads started since the pool was made (a thread that retired and came back counts twice).
+        self.started = 0
+
+    @property
+    def threads(self) -> int:
+        """Threads alive now, busy or idle."""
+        return len(self._threads)
+
+    @property
+    def busy(self) -> int:
+        """Threads running a task now."""
+        return len(self._busy)
+
+    @property
+    def waiting(self) -> int:
+        """Tasks waiting for a thread (every thread busy and ``max_workers`` reached)."""
+        return len(self._ready)
 
     @property
     def pending(self) -> int:
-        """Calls running or queued right now."""
-        return self._pending
+        """Tasks running or waiting for a thread."""
+        with self._cond:
+            return len(self._busy) + len(self._ready)
 
-    def submit(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[_T]:
-        """Queue ``fn(*args, **kwargs)``; raise ``ServiceOverloadedError`` when the pool is full."""
-        with self._lock:
-            if self._pending >= self.workers + self.queue_size:
-                raise ServiceOverloadedError(self.workers, self.queue_size)
-            self._pending += 1
+    def busy_threads(self) -> list[str]:
+        """The names of the threads running a task now."""
+        with self._cond:
+            return sorted(thread.name for thread in self._busy)
+
+    def run(self, task: Task) -> None:
+        """Run ``task`` on a thread: an idle one, else a new one, else the first that frees up.
+
+        Raises ``RuntimeError`` after ``shutdown``.
+        """
+        with self._cond:
+            if self._shutdown:
+                raise RuntimeError("cannot run new calls after the worker pool shut down")
+            self._ready.append(task)
+            # Each idle thread takes one task once woken: start a thread only for what they cannot take.
+            if len(self._ready) <= self._idle:
+                self._cond.notify()
+            elif len(self._threads) < self.max_workers:
+                self._start_thread()
+
+    def _start_thread(self) -> None:
+        thread = threading.Thread(
+            target=self._work, name=f"{THREAD_NAME_PREFIX}_{next(self._numbers)}", daemon=True
+        )
+        self._threads.add(thread)
+        self.started += 1
         try:
-            future = self._executor.submit(fn, *args, **kwargs)
-        except BaseException:
-            self._release(None)
-            raise
-        future.add_done_callback(self._release)
-        return future
+            thread.start()
+        except RuntimeError:
+            # "can't start new thread": the tasks wait for the threads there are.
+            self._threads.discard(thread)
+            if not self._threads:
+                raise
+            logger.warning("could not start a worker thread; %d thread(s) serve", len(self._threads))
 
-    def _release(self, _future: object) -> None:
-        with self._lock:
-            self._pending -= 1
+    def _work(self) -> None:
+        me = threading.current_thread()
+        cond = self._cond
+        while True:
+            with cond:
+                while not self._ready:
+                    if self._shutdown:
+                        self._threads.discard(me)
+                        return
+                    self._idle += 1
+                    try:
+                        woken = cond.wait(self.idle_seconds)
+                    finally:
+                        self._idle -= 1
+                    # A thread whose wait timed out still takes a task that arrived meanwhile.
+                    if not woken and not self._ready and len(self._threads) > self.min_workers:
+                        self._threads.discard(me)
+                        return
+                task = self._ready.popleft()
+                self._busy.add(me)
+            try:
+                task.run()
+            except BaseException:  # a task contains its call's outcome; this is a bug of the pool's user
+                logger.exception("a worker pool task failed")
+            finally:
+                with cond:
+                    self._busy.discard(me)
+                del task
 
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        """Stop the threads once their calls return (see ``concurrent.futures.Executor.shutdown``)."""
-        self._executor.shutdown(wait=wait, cancel_futures=cancel_futures)
+    def shutdown(self, *, cancel_waiting: bool = True) -> None:
+        """Run no new tasks; cancel those waiting for a thread; idle threads exit, busy ones when done."""
+        with self._cond:
+            self._shutdown = True
+            waiting = list(self._ready) if cancel_waiting else []
+            if cancel_waiting:
+                self._ready.clear()
+            self._cond.notify_all()
+        for task in waiting:
+            task.cancel()

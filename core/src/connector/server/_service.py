@@ -17,12 +17,15 @@ from grpc_health.v1 import health_pb2_grpc
 
 from .._exceptions import ConfigurationError
 from .._model import TaskCategory
+from .._settings import DEFAULT_CONNECTOR_ASYNC_CALLS, DEFAULT_MAX_ASYNC_CALLS, DEFAULT_MAX_WORKERS
 from ..registry._imports import in_daemon_thread
 from ..registry._registry import ConnectorEntry, ConnectorRegistry, ConnectorState
 from ..registry._signing import MetaSigner
 from ._adapters import V1Adapter, V2Adapter
 from ._dispatch import Dispatcher
 from ._health import HEALTH_SERVICE_NAME, SERVING, HealthServicer
+from ._lane_metrics import LaneCollector
+from ._lanes import Lanes
 from ._metrics import ErrorCodes, ServiceMetrics, error_codes_from_environ
 from ._modules import register_modules
 from ._operations import Operations
@@ -54,18 +57,29 @@ class ServiceOptions:
     """How a ``ConnectorService`` listens and runs calls (the ``connector serve`` options).
 
     ``port`` 0 picks a free port; ``prometheus_port`` None turns metrics off and 0 picks a free
-    port. ``queue_size`` is how many plain-hook calls may wait for a worker (default: 4 per worker).
-    ``timeout`` limits every connector call on the server side. ``tls_client_ca`` makes clients
-    present a certificate signed by that CA. ``drain_seconds`` is how long a stop waits for calls.
-    ``metrics_error_codes`` is how the failure counter writes ``error_code``: ``"grpc"`` (status
-    names) or ``"http"`` (flytekit's HTTP numbers); None reads CONNECTOR_METRICS_ERROR_CODES.
+    port. Plain-``def`` hooks run on threads started on demand up to ``max_workers`` (default
+    ``DEFAULT_MAX_WORKERS``, or ``workers`` when that is more); ``workers`` of them are kept once
+    started, the others retire after ``worker_idle_seconds`` idle. Each connector has at most
+    ``connector_workers`` plain calls in flight (default: half of ``max_workers``), and
+    ``queue_size`` more wait in its own queue (default: 4 per connector worker); past that its
+    calls are refused. ``connector_async_calls`` and ``max_async_calls`` limit the ``async def``
+    calls in flight per connector and in all (issue 13). ``timeout`` limits every connector call on
+    the server side. ``tls_client_ca`` makes clients present a certificate signed by that CA.
+    ``drain_seconds`` is how long a stop waits for calls. ``metrics_error_codes`` is how the failure
+    counter writes ``error_code``: ``"grpc"`` (status names) or ``"http"`` (flytekit's HTTP
+    numbers); None reads CONNECTOR_METRICS_ERROR_CODES.
     """
 
     host: str = "127.0.0.1"
     port: int = 8000
     prometheus_port: int | None = 9090
     workers: int = 10
+    max_workers: int | None = None
+    connector_workers: int | None = None
     queue_size: int | None = None
+    connector_async_calls: int = DEFAULT_CONNECTOR_ASYNC_CALLS
+    max_async_calls: int = DEFAULT_MAX_ASYNC_CALLS
+    worker_idle_seconds: float = 60.0
     timeout: float | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None
@@ -74,10 +88,30 @@ class ServiceOptions:
     metrics_error_codes: ErrorCodes | None = None
 
     def __post_init__(self) -> None:
-        if self.workers < 1:
-            raise ConfigurationError(f"workers must be at least 1, got {self.workers}")
-        if self.queue_size is not None and self.queue_size < 0:
-            raise ConfigurationError(f"queue size must be at least 0, got {self.queue_size}")
+        for label, value, least in (
+            ("workers", self.workers, 1),
+            ("max workers", self.max_workers, 1),
+            ("connector workers", self.connector_workers, 1),
+            ("queue size", self.queue_size, 0),
+            ("connector async calls", self.connector_async_calls, 1),
+            ("max async calls", self.max_async_calls, 1),
+        ):
+            if value is not None and value < least:
+                raise ConfigurationError(f"{label} must be at least {least}, got {value}")
+        if self.max_workers is not None and self.workers > self.max_workers:
+            raise ConfigurationError(
+                f"--workers ({self.workers}) must not be more than --max-workers ({self.max_workers}): "
+                "--workers is how many threads are kept ready, --max-workers the most there may be"
+            )
+        if self.connector_workers is not None and self.connector_workers > self.thread_limit:
+            raise ConfigurationError(
+                f"--connector-workers ({self.connector_workers}) must not be more than --max-workers "
+                f"({self.thread_limit})"
+            )
+        if not self.worker_idle_seconds > 0:
+            raise ConfigurationError(
+                f"worker idle seconds must be a positive number, got {self.worker_idle_seconds}"
+            )
         if self.timeout is not None and self.timeout <= 0:
             raise ConfigurationError(f"timeout must be a positive number of seconds, got {self.timeout}")
         for name, port in (("port", self.port), ("prometheus port", self.prometheus_port)):
@@ -91,6 +125,23 @@ class ServiceOptions:
             raise ConfigurationError(
                 f"metrics error codes must be 'grpc' or 'http', got {self.metrics_error_codes!r}"
             )
+
+    @property
+    def thread_limit(self) -> int:
+        """The most worker threads: ``max_workers``, by default the larger of 128 and ``workers``."""
+        return self.max_workers if self.max_workers is not None else max(DEFAULT_MAX_WORKERS, self.workers)
+
+    @property
+    def connector_thread_limit(self) -> int:
+        """Plain calls in flight per connector: ``connector_workers``, by default half the threads."""
+        if self.connector_workers is not None:
+            return self.connector_workers
+        return max(1, self.thread_limit // 2)
+
+    @property
+    def connector_queue_limit(self) -> int:
+        """Plain calls waiting per connector: ``queue_size``, by default 4 per connector worker."""
+        return self.queue_size if self.queue_size is not None else 4 * self.connector_thread_limit
 
     @property
     def tls(self) -> bool:
@@ -123,9 +174,18 @@ class ConnectorService:
         self.options = options or ServiceOptions()
         #: How failures are labelled in the metrics (CONNECTOR_METRICS_ERROR_CODES unless the options say).
         self.metrics_error_codes: ErrorCodes = self.options.metrics_error_codes or error_codes_from_environ()
-        queue_size = self.options.queue_size
+        options = self.options
+        #: The threads of plain hooks, shared by every connector's lane.
         self.pool = WorkerPool(
-            self.options.workers, 4 * self.options.workers if queue_size is None else queue_size
+            options.thread_limit, min_workers=options.workers, idle_seconds=options.worker_idle_seconds
+        )
+        #: Each connector's limits (issue 13): its lane is the executor and admission of its calls.
+        self.lanes = Lanes(
+            self.pool,
+            connector_workers=options.connector_thread_limit,
+            queue_size=options.connector_queue_limit,
+            connector_async_calls=options.connector_async_calls,
+            max_async_calls=options.max_async_calls,
         )
         #: The service's metrics, made by ``start`` once the port is bound (None when they are off).
         self.metrics: ServiceMetrics | None = None
@@ -133,7 +193,7 @@ class ConnectorService:
         self.signer = signer if signer is not None else MetaSigner.from_environ()
         self.signer.on_unsigned = self._accepted_unsigned
         self._unsigned_seen: set[TaskCategory] = set()
-        self.dispatcher = Dispatcher(registry, self.pool, self.options.timeout, signer=self.signer)
+        self.dispatcher = Dispatcher(registry, self.lanes, self.options.timeout, signer=self.signer)
         self.operations = Operations(self.dispatcher)
         self.v1 = v1 or V1Adapter()
         self.v2 = v2 or V2Adapter()
@@ -200,6 +260,7 @@ class ConnectorService:
 
     def _serve_metrics(self, port: int) -> tuple[ServiceMetrics, Any, int]:
         metrics = ServiceMetrics(self.registry, error_codes=self.metrics_error_codes)
+        metrics.collectors.register(LaneCollector(self.lanes))
         server, bound = metrics.serve(self.options.host, port)
         return metrics, server, bound
 
@@ -262,7 +323,7 @@ class ConnectorService:
             # shutdown() waits for the HTTP server's poll loop (up to half a second): not on the loop.
             await asyncio.to_thread(self._metrics_server.shutdown)
             self._metrics_server.server_close()
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.lanes.shutdown()
 
     async def serve(self, on_started: Callable[[ConnectorService], None] | None = None) -> None:
         """Start, call ``on_started``, serve until SIGTERM or SIGINT, then drain and return."""
@@ -299,7 +360,8 @@ class ConnectorService:
     ) -> None:
         """Serve the installed connectors (and those of ``modules``) until SIGTERM or SIGINT.
 
-        ``worker`` is the number of threads for plain hooks; ``timeout`` limits each call in seconds.
+        ``worker`` is the number of threads kept ready for plain hooks (more start on demand, up to
+        ``ServiceOptions.max_workers``); ``timeout`` limits each call in seconds.
         ``host`` is the address to listen on: loopback by default, ``"0.0.0.0"`` in a container
         (flytekit's ``run`` always listened on every address).
         """
