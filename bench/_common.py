@@ -137,6 +137,27 @@ def machine_notes() -> str:
     )
 
 
+def load_average() -> str:
+    """The 1-, 5- and 15-minute load averages, as printed beside the figures."""
+    return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+
+
+def source_note() -> str:
+    """Which sources were measured: the checkout's commit, and whether its tree had changes."""
+    done = subprocess.run(
+        ["git", "-C", str(ROOT), "describe", "--always", "--dirty", "--abbrev=7"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        return f"sources from {ROOT} (not a git checkout)"
+    described = done.stdout.strip()
+    if described.endswith("-dirty"):
+        return f"commit {described[: -len('-dirty')]} with uncommitted changes in the tree"
+    return f"commit {described}"
+
+
 def table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     """A Markdown table (pipes aligned), so the output can be pasted into docs/performance.md."""
     rows = [list(headers), *(list(r) for r in rows)]

@@ -125,7 +125,18 @@ from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
-from _common import CORE, ROOT, WORK, BenchVenv, log, machine_notes, sources_fingerprint, table  # noqa: E402
+from _common import (  # noqa: E402
+    CORE,
+    ROOT,
+    WORK,
+    BenchVenv,
+    load_average,
+    log,
+    machine_notes,
+    source_note,
+    sources_fingerprint,
+    table,
+)
 from service import FLYTEKIT_LAUNCHER, Running, Target, free_port, start  # noqa: E402
 
 from tests.compat.venvs import FLYTEKIT, CachedVenv, cached_venv  # noqa: E402
@@ -371,7 +382,9 @@ def warm_up(server: Running, requests: list[Any], endpoint: Endpoint) -> None:
 # -- report ------------------------------------------------------------------------------------------
 
 
-def report(args: argparse.Namespace, names: list[str], results: dict[tuple[str, int], list[Burst]]) -> None:
+def report(
+    args: argparse.Namespace, names: list[str], results: dict[tuple[str, int], list[Burst]], load_start: str
+) -> None:
     """The side-by-side table (medians; ratios ours / pyflyte's) and the targets' verdicts."""
     med = statistics.median
     ours, theirs = names
@@ -401,6 +414,7 @@ def report(args: argparse.Namespace, names: list[str], results: dict[tuple[str, 
         f"Slow remotes at scale ({machine_notes()}; endpoint delay {args.delay:g} s, "
         f"{args.runs} rounds, medians)"
     )
+    print(f"Load average at the start {load_start}, at the end {load_average()}; {source_note()}.")
     print()
     print(table(headers, rows))
     print()
@@ -438,6 +452,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rebuild", action="store_true", help="rebuild connector serve's virtualenv")
     args = parser.parse_args(argv)
     args.sizes = [int(s) for s in args.sizes.split(",")]
+    load_start = load_average()
     limits = raise_fd_limit()
     log(f"file descriptors: soft {limits[0]}, hard {limits[1]}")
 
@@ -469,7 +484,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for server in servers.values():
             server.stop()
         endpoint.stop()
-    report(args, names, results)
+    report(args, names, results, load_start)
     return 0
 
 

@@ -196,7 +196,17 @@ from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
-from _common import CORE, ROOT, WORK, BenchVenv, log, machine_notes, table  # noqa: E402
+from _common import (  # noqa: E402
+    CORE,
+    ROOT,
+    WORK,
+    BenchVenv,
+    load_average,
+    log,
+    machine_notes,
+    source_note,
+    table,
+)
 
 from tests.support.wheels import build_wheel  # noqa: E402
 
@@ -755,11 +765,6 @@ def ratio(value: float, reference: float) -> str:
     return f"{value / reference:.2f}x" if reference else "n/a"
 
 
-def load_average() -> str:
-    """The 1-, 5- and 15-minute load averages, as printed beside the figures."""
-    return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
-
-
 #: Issue 13's targets for connector serve against the bare server: pairs/s at these thread counts, CPU.
 RATE_TARGETS = {1: 0.85, 8: 0.95}
 CPU_TARGET = 1.2
@@ -856,7 +861,7 @@ def report(
     rows.append(["RSS after the pair runs", *(f"{loaded[n]:.1f} MiB" for n in names), ""])
 
     print(f"Service benchmark ({machine_notes()}; {args.runs} rounds, {args.pairs} pairs per measurement)")
-    print(f"Load average at the start {loads[0]}, at the end {loads[1]}.")
+    print(f"Load average at the start {loads[0]}, at the end {loads[1]}; {source_note()}.")
     v2 = [t.name for t in targets if t.protocol == "v2"]
     if v2:
         print(f"{', '.join(v2)}: flyteidl2 (ListConnectors, AsyncConnectorService); the others flyteidl v1.")
