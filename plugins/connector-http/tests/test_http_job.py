@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable
 from typing import Any
@@ -383,7 +384,7 @@ def test_a_replayed_create_sends_the_same_key_and_the_next_attempt_another(
 
 def test_the_key_given_to_create_is_the_one_sent(jobs_api: JobsApi) -> None:
     template = connector.TaskTemplate("http_job", custom=jobs_api.custom(idempotency_header="Idem"))
-    HttpJob().create(template, connector.Connection(), idempotency_key="order-42")
+    asyncio.run(HttpJob().create(template, connector.Connection(), idempotency_key="order-42"))
     assert submits(jobs_api)[0]["idem"] == "order-42"
 
 
@@ -396,7 +397,7 @@ def test_a_configured_header_without_a_key_sends_nothing(jobs_api: JobsApi) -> N
             "none (connector-core gives one to every create)"
         ),
     ):
-        HttpJob().create(template, connector.Connection(), idempotency_key="")
+        asyncio.run(HttpJob().create(template, connector.Connection(), idempotency_key=""))
     assert jobs_api.server.seen == []
 
 

@@ -3,7 +3,7 @@
 It knows nothing of the HTTP client. The client adapter asks it to parse a URL's origin
 (``origin_of``), to resolve a host into the addresses it may connect to (``EgressPolicy.resolve``),
 whether a secret may go to an origin (``EgressPolicy.check_secret``), and reads bodies through
-``read_bounded``. Issue 9; issue 13 will put an httpx adapter on the same policy.
+``read_bounded``. Issue 9; the httpx adapter (``_httpx.py``, issue 13) asks it the same questions.
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ import ipaddress
 import os
 import re
 import socket
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterable, Callable, Mapping, Sequence
 from typing import Any, TypeAlias
 
 import connector
@@ -345,35 +344,25 @@ def _max_body(value: str) -> int:
     return int(text)
 
 
-def read_bounded(
-    read: Callable[[int], bytes],
-    limit: int,
-    *,
-    declared: int | None = None,
-    truncate: bool = False,
-    deadline: float | None = None,
-    chunk: int = 64 * 1024,
+async def read_bounded(
+    chunks: AsyncIterable[bytes], limit: int, *, declared: int | None = None, truncate: bool = False
 ) -> bytes:
-    """Read a body with ``read(n)`` until it ends, never holding much more than ``limit`` bytes.
+    """Read a body from ``chunks`` until it ends, never holding more than ``limit`` bytes and one chunk.
 
     Raises ``BodyTooLarge`` as soon as the body is known to be over ``limit`` (``declared``, its
     Content-Length, says so before anything is read), or returns its first ``limit`` bytes when
-    ``truncate`` is true. Raises ``TimeoutError`` once ``deadline`` (``time.monotonic()``) passes.
+    ``truncate`` is true. The caller bounds the time it takes (the request's deadline).
     """
     if declared is not None and declared > limit and not truncate:
         raise BodyTooLarge(limit, declared)
     buffer = bytearray()
-    while True:
-        if deadline is not None and time.monotonic() > deadline:
-            raise TimeoutError("reading the body took too long")
-        piece = read(min(chunk, limit + 1 - len(buffer)))
-        if not piece:
-            return bytes(buffer)
+    async for piece in chunks:
         buffer += piece
         if len(buffer) > limit:
             if truncate:
                 return bytes(buffer[:limit])
             raise BodyTooLarge(limit, declared)
+    return bytes(buffer)
 
 
 def content_length(value: str | None) -> int | None:

@@ -35,8 +35,8 @@ from ._http import (
     read_timeout,
     refused,
 )
+from ._httpx import HttpClients, send
 from ._redact import Redactor
-from ._urllib import send
 
 TASK = "http_job"
 #: The one placeholder the status, cancel and log-link templates may use.
@@ -152,8 +152,10 @@ class HttpJob(connector.AsyncConnector):
         # so); the environment is read again at each request.
         self._policy = policy
         current_policy(policy)
+        # Connections pooled per process (per event loop), shared by every call (issue 13).
+        self._clients = HttpClients()
 
-    def create(
+    async def create(
         self, task_template: connector.TaskTemplate, connection: connector.Connection, idempotency_key: str
     ) -> HttpJobMeta:
         """Check every field, send the submit request and keep the job's id with the other requests.
@@ -204,7 +206,7 @@ class HttpJob(connector.AsyncConnector):
             timeout=timeout,
             auth=auth,
         )
-        response = _send(submit, meta, connection, "submit", policy, CUSTOM)
+        response = await self._send(submit, meta, connection, "submit", policy, CUSTOM)
         document = _json(response, submit, "submit")
         job_id = lookup(document, job_id_field)
         if (
@@ -221,12 +223,12 @@ class HttpJob(connector.AsyncConnector):
         meta.job_id = str(job_id)
         return meta
 
-    def get(self, resource_meta: HttpJobMeta, connection: connector.Connection) -> connector.Resource:
+    async def get(self, resource_meta: HttpJobMeta, connection: connector.Connection) -> connector.Resource:
         """Send the status request and map the state it reports to a phase."""
         meta = _checked(resource_meta)
         policy = current_policy(self._policy)
         request = dataclasses.replace(meta.status, url=_fill(meta.status.url, meta.job_id, quote=True))
-        response = _send(request, meta, connection, "status", policy, META)
+        response = await self._send(request, meta, connection, "status", policy, META)
         document = _json(response, request, "status")
         state = lookup(document, meta.state_field)
         if is_missing(state) or isinstance(state, (dict, list)):
@@ -262,7 +264,7 @@ class HttpJob(connector.AsyncConnector):
             custom_info={"job_id": meta.job_id, "state": state},
         )
 
-    def delete(self, resource_meta: HttpJobMeta, connection: connector.Connection) -> None:
+    async def delete(self, resource_meta: HttpJobMeta, connection: connector.Connection) -> None:
         """Send the cancel request; an answer of 404, 409 or 410 means the job is already over."""
         meta = _checked(resource_meta)
         if meta.cancel is None:
@@ -273,10 +275,34 @@ class HttpJob(connector.AsyncConnector):
             meta.cancel, url=_fill(meta.cancel.url, meta.job_id, quote=True), body=body
         )
         try:
-            _send(request, meta, connection, "cancel", policy, META)
+            await self._send(request, meta, connection, "cancel", policy, META)
         except HttpStatusError as exc:
             if exc.status not in _GONE:
                 raise
+
+    async def _send(
+        self,
+        request: Request,
+        meta: HttpJobMeta,
+        connection: connector.Connection,
+        step: str,
+        policy: EgressPolicy,
+        where: str,
+    ) -> Response:
+        if where == META:
+            check_request(request, task=TASK, prefix=f"{step}.", where=META)  # with the job's id filled in
+        sent = credentials(request, meta.auth, connection, policy=policy, task=TASK, where=where)
+        response = await send(
+            request, timeout=meta.timeout, credentials=sent, policy=policy, task=TASK, clients=self._clients
+        )
+        if not 200 <= response.status < 300:
+            raise HttpStatusError(
+                f"{TASK}: the {step} request {request.method} {request.url} was answered {response.status} "
+                f"{response.reason}: {response.excerpt()}",
+                url=request.url,
+                status=response.status,
+            )
+        return response
 
 
 def _checked(meta: HttpJobMeta) -> HttpJobMeta:
@@ -308,28 +334,6 @@ def _precheck(request: Request, auth: Auth | None, policy: EgressPolicy) -> None
             policy.check_secret(auth.secret, origin)
     except Denied as denied:
         raise refused(denied, task=TASK, what=f"{request.method} {request.url}") from None
-
-
-def _send(
-    request: Request,
-    meta: HttpJobMeta,
-    connection: connector.Connection,
-    step: str,
-    policy: EgressPolicy,
-    where: str,
-) -> Response:
-    if where == META:
-        check_request(request, task=TASK, prefix=f"{step}.", where=META)  # with the job's id filled in
-    sent = credentials(request, meta.auth, connection, policy=policy, task=TASK, where=where)
-    response = send(request, timeout=meta.timeout, credentials=sent, policy=policy, task=TASK)
-    if not 200 <= response.status < 300:
-        raise HttpStatusError(
-            f"{TASK}: the {step} request {request.method} {request.url} was answered {response.status} "
-            f"{response.reason}: {response.excerpt()}",
-            url=request.url,
-            status=response.status,
-        )
-    return response
 
 
 def _json(response: Response, request: Request, step: str) -> Any:

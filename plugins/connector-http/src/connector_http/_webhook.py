@@ -11,9 +11,9 @@ from . import _webhook_flytekit as flytekit
 from ._egress import EgressPolicy
 from ._exceptions import HttpConfigError, HttpRequestError, HttpResponseTooLargeError
 from ._http import credentials, current_policy, invalid_json, read_auth, read_request, read_timeout
+from ._httpx import HttpClients, send
 from ._placeholders import FormatError
 from ._redact import masked
-from ._urllib import send
 
 TASK = "webhook"
 # Answers worth trying again later: the server is overloaded, timed out, or failed on its side.
@@ -48,8 +48,10 @@ class Webhook(connector.SyncConnector):
         # so); the environment is read again at each request.
         self._policy = policy
         current_policy(policy)
+        # Connections pooled per process (per event loop), shared by every call (issue 13).
+        self._clients = HttpClients()
 
-    def do(
+    async def do(
         self,
         task_template: connector.TaskTemplate,
         inputs: Mapping[str, Any],
@@ -57,7 +59,7 @@ class Webhook(connector.SyncConnector):
     ) -> connector.Resource:
         """Send the request the custom fields describe and report its answer."""
         if flytekit.uses_flytekit_schema(task_template):
-            return self._do_flytekit(task_template, inputs)
+            return await self._do_flytekit(task_template, inputs)
         custom = task_template.custom
         request = read_request(custom, task=TASK)
         timeout = read_timeout(custom, task=TASK)
@@ -66,7 +68,9 @@ class Webhook(connector.SyncConnector):
         sent = credentials(request, auth, connection, policy=policy, task=TASK)
         what = f"{request.method} {request.url}"
         try:
-            response = send(request, timeout=timeout, credentials=sent, policy=policy, task=TASK)
+            response = await send(
+                request, timeout=timeout, credentials=sent, policy=policy, task=TASK, clients=self._clients
+            )
         except HttpResponseTooLargeError as exc:
             return connector.Resource(connector.Phase.FAILED, message=str(exc))
         except HttpRequestError as exc:
@@ -97,7 +101,7 @@ class Webhook(connector.SyncConnector):
             connector.Phase.SUCCEEDED, message=f"{what} answered {response.status}", outputs=outputs
         )
 
-    def _do_flytekit(
+    async def _do_flytekit(
         self, task_template: connector.TaskTemplate, inputs: Mapping[str, Any]
     ) -> connector.Resource:
         try:
@@ -106,12 +110,13 @@ class Webhook(connector.SyncConnector):
             return connector.Resource(connector.Phase.FAILED, message=str(exc))
         policy = current_policy(self._policy)
         try:
-            response = send(
+            response = await send(
                 call.request,
                 timeout=call.timeout,
                 credentials=call.credentials,
                 policy=policy,
                 task=TASK,
+                clients=self._clients,
                 follow_redirects=False,
             )
         except HttpRequestError as exc:  # no answer, or one over CONNECTOR_HTTP_MAX_BODY

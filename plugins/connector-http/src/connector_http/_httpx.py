@@ -1,0 +1,395 @@
+"""The httpx adapter: sends a ``Request`` on pooled connections whose every address the egress policy checked.
+
+Thin on purpose: the decisions are the policy's (``_egress.py``). Here httpx is given a network
+backend that looks each host up once, through the policy, and dials the address it checked (TLS
+is still verified for the host name, which is also the SNI); one ``httpx.AsyncClient`` per event
+loop and per set of allowed origins (``HttpClients``), so connections are reused across calls but
+never across loops or policies; redirects httpx builds are followed only where the policy accepts
+them, without reading their bodies; a body is read up to the limit and the deadline. Issue 13.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import dataclasses
+import functools
+import os
+import ssl
+import threading
+import time
+from collections.abc import AsyncGenerator, Iterable
+from email.message import Message
+from typing import Any
+
+import anyio
+import httpcore
+import httpx
+
+from ._egress import (
+    MAX_BODY_VARIABLE,
+    BodyTooLarge,
+    Denied,
+    EgressPolicy,
+    Origin,
+    OriginError,
+    content_length,
+    origin_of,
+    read_bounded,
+)
+from ._exceptions import HttpConfigError, HttpRequestError, HttpResponseTooLargeError
+from ._http import Credentials, Request, Response, parse_body, refused
+from ._redact import is_credential_header
+
+#: Redirects followed for one request; the next 3xx is the answer.
+MAX_REDIRECTS = 10
+#: Connections open at once per client (to every origin together); a call beyond waits for one,
+#: up to its timeout.
+MAX_CONNECTIONS = 100
+#: Idle connections a client keeps open for the next call, and for how many seconds.
+MAX_IDLE_CONNECTIONS = 20
+IDLE_SECONDS = 5.0
+
+# The scheme of the request whose connection is being opened: httpcore tells a network backend the
+# host and port only, and CONNECTOR_HTTP_ALLOW names origins (http://x:8443 is not https://x:8443).
+# httpcore opens a connection in the task of the request that needs it, so the variable is that
+# request's.
+_SCHEME: contextvars.ContextVar[str] = contextvars.ContextVar("connector_http_scheme")
+
+
+class _CheckedBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's network backend, connecting only to addresses the policy resolved and checked.
+
+    The name is looked up once, here, and every address it gives is checked before any is tried;
+    the connection is made to the address, never to the name again (a second lookup could answer
+    differently: DNS rebinding). TLS starts later, on the stream returned, for the host name.
+    """
+
+    def __init__(self, policy: EgressPolicy) -> None:
+        self._policy = policy
+        self._inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        origin = Origin.of(_SCHEME.get(), host, port)
+        resolve = functools.partial(self._policy.resolve, origin, host=host)
+        try:
+            # In a thread: getaddrinfo blocks. Abandoned when the call is cancelled, since a lookup
+            # cannot be interrupted. Not under the connect timeout, as before: the refusal of a name
+            # that resolves to a refused address does not depend on how short a timeout is.
+            candidates = await anyio.to_thread.run_sync(resolve, abandon_on_cancel=True)
+        except OSError as exc:  # the name does not resolve; Denied goes up as it is
+            raise httpcore.ConnectError(str(exc)) from None
+        error: Exception | None = None
+        for _family, _kind, _proto, sockaddr in candidates:
+            try:
+                return await self._inner.connect_tcp(
+                    str(sockaddr[0]), port, timeout, local_address, socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                error = exc
+        assert error is not None  # resolve() returns at least one address
+        if isinstance(error, httpcore.ConnectTimeout):
+            raise error
+        raise httpcore.ConnectError(_root_cause(error)) from None
+
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("connector-http connects to checked TCP addresses only")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+def _root_cause(error: BaseException) -> str:
+    # anyio says "All connection attempts failed" and chains the OSError that says why; asyncio's
+    # text for it names the address dialled ("Connect call failed ('127.0.0.1', 8080)"), so the
+    # system's words for the errno are shown instead: "[Errno 111] Connection refused".
+    while error.__cause__ is not None:
+        error = error.__cause__
+    if isinstance(error, OSError) and error.errno is not None:
+        return f"[Errno {error.errno}] {os.strerror(error.errno)}"
+    return str(error)
+
+
+class _CheckedTransport(httpx.AsyncHTTPTransport):
+    """httpx's transport over a connection pool that dials through ``_CheckedBackend``."""
+
+    def __init__(self, policy: EgressPolicy, tls: ssl.SSLContext) -> None:
+        limits = httpx.Limits(
+            max_connections=MAX_CONNECTIONS,
+            max_keepalive_connections=MAX_IDLE_CONNECTIONS,
+            keepalive_expiry=IDLE_SECONDS,
+        )
+        super().__init__(verify=tls, trust_env=False, http2=True, limits=limits)
+        # httpx (0.28) takes no network backend: its pool is replaced by the same pool with ours.
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=tls,
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            http1=True,
+            http2=True,
+            network_backend=_CheckedBackend(policy),
+        )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        token = _SCHEME.set(request.url.scheme)
+        try:
+            return await super().handle_async_request(request)
+        finally:
+            _SCHEME.reset(token)
+
+
+def _client(allow: frozenset[Origin]) -> httpx.AsyncClient:
+    # A context as urllib made one: the system's trust store, or SSL_CERT_FILE / SSL_CERT_DIR (httpx
+    # would default to certifi's).
+    transport = _CheckedTransport(EgressPolicy(allow=allow), ssl.create_default_context())
+    return httpx.AsyncClient(
+        transport=transport,
+        # No proxy from the environment: it would be connected to, and checked, instead of the
+        # destination.
+        trust_env=False,
+        follow_redirects=False,  # send() follows them (see _exchange)
+        # The body as sent is what CONNECTOR_HTTP_MAX_BODY counts: a compressed one could expand
+        # past any bound in one chunk.
+        headers={"Accept-Encoding": "identity"},
+    )
+
+
+@dataclasses.dataclass
+class _LoopClients:
+    clients: dict[tuple[Any, ...], httpx.AsyncClient] = dataclasses.field(default_factory=dict)
+    closer: AsyncGenerator[None, None] | None = None
+
+
+class HttpClients:
+    """The ``httpx.AsyncClient`` of each event loop, built at its first call and shared by the next ones.
+
+    An AsyncClient's connections belong to the loop they were opened on, so each loop (the
+    service's one, each ``asyncio.run`` of ``connector run`` or a test) gets its own. Clients are
+    also kept apart by the allowed origins (``CONNECTOR_HTTP_ALLOW``), which decide which addresses
+    a pooled connection may have been opened to, and by ``SSL_CERT_FILE``/``SSL_CERT_DIR``, which
+    decide what it trusts. A loop's clients are closed when it shuts down its async generators (as
+    ``asyncio.run`` and ``asyncio.Runner`` do before closing it). Thread-safe.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loops: dict[asyncio.AbstractEventLoop, _LoopClients] = {}
+
+    async def get(self, policy: EgressPolicy) -> httpx.AsyncClient:
+        """The client of the running loop for ``policy``'s allowed origins (built now if there is none)."""
+        loop = asyncio.get_running_loop()
+        key = (policy.allow, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+        with self._lock:
+            # A loop closed without shutting down its async generators: nothing can close its
+            # clients any more; forget them.
+            for closed in [other for other in self._loops if other.is_closed()]:
+                del self._loops[closed]
+            entry = self._loops.setdefault(loop, _LoopClients())
+            client = entry.clients.get(key)
+            if client is None:
+                client = entry.clients[key] = _client(policy.allow)
+            start = entry.closer is None
+            if start:
+                entry.closer = self._closer(loop, entry)
+        if start:
+            assert entry.closer is not None
+            # Started here, so the loop knows it and closes it at shutdown_asyncgens(); held by
+            # entry, since the loop keeps only a weak reference.
+            await entry.closer.asend(None)
+        return client
+
+    async def _closer(
+        self, loop: asyncio.AbstractEventLoop, entry: _LoopClients
+    ) -> AsyncGenerator[None, None]:
+        try:
+            yield
+        finally:
+            with self._lock:
+                if self._loops.get(loop) is entry:
+                    del self._loops[loop]
+                clients = list(entry.clients.values())
+            for client in clients:
+                await client.aclose()
+
+    def open_connections(self) -> int:
+        """How many connections the clients of the running loop hold (idle or busy); for tests."""
+        entry = self._loops.get(asyncio.get_running_loop())
+        if entry is None:
+            return 0
+        return sum(
+            len(client._transport._pool.connections)  # type: ignore[attr-defined]
+            for client in entry.clients.values()
+        )
+
+
+async def send(
+    request: Request,
+    *,
+    timeout: float,
+    credentials: Credentials,
+    policy: EgressPolicy,
+    task: str,
+    clients: HttpClients,
+    follow_redirects: bool = True,
+) -> Response:
+    """Send ``request`` with ``credentials`` on a pooled connection; any status is returned as a ``Response``.
+
+    With ``follow_redirects=False`` a 3xx is the answer (flytekit's webhook, as httpx, follows none).
+    ``timeout`` limits each wait (a connection, the answer), and reading the body stops once that
+    long has passed since the request began. A cancelled call closes its connection.
+
+    Raises ``HttpEgressError`` when the policy refuses the destination (or a redirect's), nothing
+    sent to it; ``HttpResponseTooLargeError`` when a 2xx body is over the limit; ``HttpRequestError``
+    when no answer comes. Every message has the credentials masked, and no exception of the client,
+    whose text the remote may choose, is chained to them.
+    """
+    what = f"{request.method} {request.url}"
+    redact = credentials.redact
+    try:
+        policy.check_literal(origin_of(request.url))
+    except OriginError as exc:  # check_request() refuses such URLs first; kept for direct callers
+        raise HttpConfigError(f"{task}: {what} is not a URL connector-http can send: {exc}") from None
+    except Denied as denied:
+        raise refused(denied, task=task, what=what) from None
+    headers = {**request.headers, **credentials.headers}
+    data = request.body.encode() if request.body is not None else None
+    if data is not None and not any(name.lower() == "content-type" for name in headers):
+        headers["Content-Type"] = "text/plain; charset=utf-8"
+    deadline = time.monotonic() + timeout
+
+    def timed_out() -> HttpRequestError:
+        return HttpRequestError(f"{task}: {what} timed out after {timeout:g}s", url=request.url)
+
+    def failed(reason: object) -> HttpRequestError:
+        # One line: the reason may quote the remote (a bad status line), line breaks and all.
+        text = " ".join(redact(str(reason)).split())
+        return HttpRequestError(redact(f"{task}: {what} failed: {text}"), url=request.url)
+
+    client = await clients.get(policy)
+    try:
+        outgoing = client.build_request(
+            request.method,
+            request.url,
+            # Latin-1, as the checks allow (httpx would encode str values as ASCII).
+            headers=[(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()],
+            content=data,
+            timeout=timeout,
+        )
+    except httpx.InvalidURL as exc:
+        raise HttpConfigError(f"{task}: {what} is not a URL connector-http can send: {exc}") from None
+    followed: list[str] = []
+    response: httpx.Response | None = None
+    try:
+        response, reason = await _exchange(client, outgoing, policy, credentials, follow_redirects, followed)
+        status = response.status_code
+        reason = redact(reason)
+        ok = 200 <= status < 300
+        # A HEAD answer's Content-Length is that of a body it does not send.
+        declared = (
+            None if request.method == "HEAD" else content_length(response.headers.get("Content-Length"))
+        )
+        try:
+            with anyio.fail_after(max(deadline - time.monotonic(), 0)):
+                # An error's body is only quoted: its start is enough.
+                body = await read_bounded(
+                    response.aiter_raw(), policy.max_body, declared=declared, truncate=not ok
+                )
+        except BodyTooLarge as exc:
+            raise HttpResponseTooLargeError(
+                f"{task}: {what} answered {status} {reason} with a body over the limit of {exc.limit} "
+                f"bytes; reading stopped there (the limit is set by {MAX_BODY_VARIABLE})",
+                url=request.url,
+                limit=exc.limit,
+            ) from None
+        return _response(status, reason, response.headers, body, credentials)
+    except Denied as denied:
+        raise refused(denied, task=task, what=what, redirect=followed[-1] if followed else None) from None
+    except (TimeoutError, httpx.TimeoutException):
+        raise timed_out() from None
+    except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:  # a reset, a bad status line, ...
+        raise failed(exc) from None
+    finally:
+        if response is not None:
+            # Also when cancelled (the service's deadline): an unread body's connection is closed,
+            # not handed to the next call.
+            await response.aclose()
+
+
+async def _exchange(
+    client: httpx.AsyncClient,
+    outgoing: httpx.Request,
+    policy: EgressPolicy,
+    credentials: Credentials,
+    follow: bool,
+    followed: list[str],
+) -> tuple[httpx.Response, str]:
+    """The final answer (its body unread) and its reason phrase, after the redirects the policy lets through.
+
+    httpx builds each redirect (``next_request``: the URL joined, the method and body as RFC 9110
+    says); it is followed here rather than by httpx's ``follow_redirects``, which reads every
+    redirect's whole body first, however large. A redirect to a URL ``origin_of`` refuses (another
+    scheme, a user name, ...) is not followed: the 3xx is the answer. Credential headers are dropped
+    when the origin changes. Each URL followed is appended to ``followed``; the destination's
+    addresses are checked when its connection opens, like any other.
+    """
+    sent_credentials = {name.lower() for name in credentials.headers}
+    while True:
+        response = await client.send(outgoing, stream=True)
+        target = response.next_request if follow else None
+        if target is None:
+            return response, response.reason_phrase
+        location = str(target.url)
+        try:
+            destination = origin_of(location)
+        except OriginError:
+            return response, f"{response.reason_phrase} - Redirection to url '{location}' is not allowed"
+        if len(followed) == MAX_REDIRECTS:
+            return response, f"{response.reason_phrase} - {MAX_REDIRECTS} redirects were followed already"
+        await response.aclose()  # nothing needs a redirect's body
+        followed.append(location)
+        policy.check_literal(destination)
+        if destination != origin_of(str(outgoing.url)):
+            for name in [
+                name for name in target.headers if name in sent_credentials or is_credential_header(name)
+            ]:
+                del target.headers[name]
+        elif "cookie" in outgoing.headers and "cookie" not in target.headers:
+            # httpx drops Cookie on every redirect (for its cookie jar, which is not used here).
+            target.headers["Cookie"] = outgoing.headers["Cookie"]
+        outgoing = target
+
+
+def _response(
+    status: int, reason: str, headers: httpx.Headers, body: bytes, credentials: Credentials
+) -> Response:
+    # Content-Type read as the standard library reads it (a missing or odd one is text/plain).
+    parsed = Message()
+    if "content-type" in headers:
+        parsed["Content-Type"] = headers["content-type"]
+    content_type = parsed.get_content_type()
+    try:
+        text = body.decode(parsed.get_content_charset() or "utf-8", errors="replace")
+    except LookupError:  # a charset Python does not know: read it as UTF-8 rather than fail
+        text = body.decode("utf-8", errors="replace")
+    is_json = content_type == "application/json" or content_type.endswith("+json")
+    data = parse_body(text, is_json=is_json)
+    return Response(status, reason, _header_dict(headers), text, data, is_json, credentials.redact)
+
+
+def _header_dict(headers: httpx.Headers) -> dict[str, str]:
+    # Lower-cased names: header names are case-insensitive; repeated headers are joined as RFC 9110 allows.
+    merged: dict[str, str] = {}
+    for name, value in headers.multi_items():
+        key = name.lower()
+        merged[key] = f"{merged[key]}, {value}" if key in merged else value
+    return merged
