@@ -27,6 +27,8 @@ HOME_VARIABLE = "CONNECTOR_HOME"
 #: ``connector serve``'s default limits (issue 13; docs/operating.md). Threads for plain-``def``
 #: hooks: an idle one holds 16 to 64 KiB, so a 2-core container affords many waiting on remotes.
 DEFAULT_MAX_WORKERS = 128
+#: Threads kept once started (``--workers``), unless ``--max-workers`` is less.
+DEFAULT_WORKERS = 10
 #: ``async def`` calls in flight, per connector and in all: above the 1000 concurrent webhook
 #: calls one service is meant to take without refusing any.
 DEFAULT_CONNECTOR_ASYNC_CALLS = 2000

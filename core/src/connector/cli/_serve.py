@@ -125,10 +125,9 @@ _existing_file = click.Path(exists=True, dir_okay=False, readable=True, path_typ
 @click.option(
     "--workers",
     type=click.IntRange(min=1),
-    default=10,
-    show_default=True,
+    default=None,
     help="Threads for plain-def hooks kept once started; more start on demand (async hooks run "
-    "on the event loop).",
+    "on the event loop)  [default: 10, or --max-workers if less]",
 )
 @click.option(
     "--max-workers",
@@ -205,7 +204,7 @@ def serve(
     host: str,
     port: int,
     prometheus_port: int | None,
-    workers: int,
+    workers: int | None,
     max_workers: int | None,
     connector_workers: int | None,
     queue_size: int | None,

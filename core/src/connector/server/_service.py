@@ -17,7 +17,12 @@ from grpc_health.v1 import health_pb2_grpc
 
 from .._exceptions import ConfigurationError
 from .._model import TaskCategory
-from .._settings import DEFAULT_CONNECTOR_ASYNC_CALLS, DEFAULT_MAX_ASYNC_CALLS, DEFAULT_MAX_WORKERS
+from .._settings import (
+    DEFAULT_CONNECTOR_ASYNC_CALLS,
+    DEFAULT_MAX_ASYNC_CALLS,
+    DEFAULT_MAX_WORKERS,
+    DEFAULT_WORKERS,
+)
 from ..registry._imports import in_daemon_thread
 from ..registry._registry import ConnectorEntry, ConnectorRegistry, ConnectorState
 from ..registry._signing import MetaSigner
@@ -57,23 +62,23 @@ class ServiceOptions:
     """How a ``ConnectorService`` listens and runs calls (the ``connector serve`` options).
 
     ``port`` 0 picks a free port; ``prometheus_port`` None turns metrics off and 0 picks a free
-    port. Plain-``def`` hooks run on threads started on demand up to ``max_workers`` (default
-    ``DEFAULT_MAX_WORKERS``, or ``workers`` when that is more); ``workers`` of them are kept once
-    started, the others retire after ``worker_idle_seconds`` idle. Each connector has at most
-    ``connector_workers`` plain calls in flight (default: half of ``max_workers``), and
-    ``queue_size`` more wait in its own queue (default: 4 per connector worker); past that its
-    calls are refused. ``connector_async_calls`` and ``max_async_calls`` limit the ``async def``
-    calls in flight per connector and in all (issue 13). ``timeout`` limits every connector call on
-    the server side. ``tls_client_ca`` makes clients present a certificate signed by that CA.
-    ``drain_seconds`` is how long a stop waits for calls. ``metrics_error_codes`` is how the failure
-    counter writes ``error_code``: ``"grpc"`` (status names) or ``"http"`` (flytekit's HTTP
-    numbers); None reads CONNECTOR_METRICS_ERROR_CODES.
+    port. Plain-``def`` hooks run on threads started on demand up to ``max_workers`` (default 128,
+    or ``workers`` when that is more); ``workers`` of them (default 10, or ``max_workers`` when
+    that is less) are kept once started, the others retire after ``worker_idle_seconds`` idle.
+    Each connector has at most ``connector_workers`` plain calls in flight (default: half of
+    ``max_workers``), and ``queue_size`` more wait in its own queue (default: 4 per connector
+    worker); past that its calls are refused. ``connector_async_calls`` and ``max_async_calls``
+    limit the ``async def`` calls in flight per connector and in all (issue 13). ``timeout`` limits
+    every connector call on the server side. ``tls_client_ca`` makes clients present a certificate
+    signed by that CA. ``drain_seconds`` is how long a stop waits for calls.
+    ``metrics_error_codes`` is how the failure counter writes ``error_code``: ``"grpc"`` (status
+    names) or ``"http"`` (flytekit's HTTP numbers); None reads CONNECTOR_METRICS_ERROR_CODES.
     """
 
     host: str = "127.0.0.1"
     port: int = 8000
     prometheus_port: int | None = 9090
-    workers: int = 10
+    workers: int | None = None
     max_workers: int | None = None
     connector_workers: int | None = None
     queue_size: int | None = None
@@ -98,7 +103,7 @@ class ServiceOptions:
         ):
             if value is not None and value < least:
                 raise ConfigurationError(f"{label} must be at least {least}, got {value}")
-        if self.max_workers is not None and self.workers > self.max_workers:
+        if self.workers is not None and self.max_workers is not None and self.workers > self.max_workers:
             raise ConfigurationError(
                 f"--workers ({self.workers}) must not be more than --max-workers ({self.max_workers}): "
                 "--workers is how many threads are kept ready, --max-workers the most there may be"
@@ -129,7 +134,14 @@ class ServiceOptions:
     @property
     def thread_limit(self) -> int:
         """The most worker threads: ``max_workers``, by default the larger of 128 and ``workers``."""
-        return self.max_workers if self.max_workers is not None else max(DEFAULT_MAX_WORKERS, self.workers)
+        if self.max_workers is not None:
+            return self.max_workers
+        return max(DEFAULT_MAX_WORKERS, self.workers or 0)
+
+    @property
+    def kept_threads(self) -> int:
+        """The threads kept once started: ``workers``, by default the smaller of 10 and the maximum."""
+        return self.workers if self.workers is not None else min(DEFAULT_WORKERS, self.thread_limit)
 
     @property
     def connector_thread_limit(self) -> int:
@@ -177,7 +189,7 @@ class ConnectorService:
         options = self.options
         #: The threads of plain hooks, shared by every connector's lane.
         self.pool = WorkerPool(
-            options.thread_limit, min_workers=options.workers, idle_seconds=options.worker_idle_seconds
+            options.thread_limit, min_workers=options.kept_threads, idle_seconds=options.worker_idle_seconds
         )
         #: Each connector's limits (issue 13): its lane is the executor and admission of its calls.
         self.lanes = Lanes(
