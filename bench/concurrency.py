@@ -374,8 +374,10 @@ def warm_up(server: Running, requests: list[Any], endpoint: Endpoint) -> None:
         if measured.ok == 1:
             return
         if time.monotonic() > give_up:
-            outcomes = dict(measured.outcomes)
-            raise RuntimeError(f"{server.target.name} never answered a webhook call: {outcomes}")
+            why = "; ".join(f"{kind}: {details}" for kind, details in measured.details.items())
+            raise RuntimeError(
+                f"{server.target.name} never answered a webhook call ({why}); see {server.log_path}"
+            )
         time.sleep(0.2)
 
 
@@ -465,7 +467,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         requests = _requests(template, inputs)
         chosen = targets(venv, flytekit, endpoint.origin)
         for target in chosen:
-            servers[target.name] = start(target)[0]
+            servers[target.name] = start(target, logs=HERE / "logs")[0]
             warm_up(servers[target.name], requests, endpoint)
         names = [t.name for t in chosen]
         results: dict[tuple[str, int], list[Burst]] = {}

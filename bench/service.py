@@ -424,18 +424,18 @@ class Running:
                 self.process.wait()
 
 
-def start(target: Target) -> tuple[Running, float]:
+def start(target: Target, logs: Path = LOGS) -> tuple[Running, float]:
     """Start ``target``; return it and the seconds from process start to its first ListAgents answer.
 
-    ListConnectors (flyteidl2) for a target whose protocol is "v2".
+    ListConnectors (flyteidl2) for a target whose protocol is "v2". Its output goes to a file in ``logs``.
     """
     import grpc
     from flyteidl.admin import agent_pb2
     from flyteidl.service import agent_pb2_grpc
 
-    LOGS.mkdir(parents=True, exist_ok=True)
+    logs.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    log_path = LOGS / f"{target.name.replace(' ', '-')}.log"
+    log_path = logs / f"{target.name.replace(' ', '-')}.log"
     with open(log_path, "wb") as log_file:
         began = time.perf_counter()
         process = subprocess.Popen(
