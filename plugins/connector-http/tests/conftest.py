@@ -54,13 +54,19 @@ def other_server(allow: Callable[[str], None]) -> Iterator[LocalServer]:
 
 
 @pytest.fixture
+def keep_alive_server(allow: Callable[[str], None]) -> Iterator[LocalServer]:
+    """A server that keeps connections open for the next request (HTTP/1.1), as most do."""
+    yield from _serving(allow, keep_alive=True)
+
+
+@pytest.fixture
 def forbidden_server() -> Iterator[LocalServer]:
     """A server the policy refuses (a loopback origin not allowed): it must never see a request."""
     yield from _serving(None)
 
 
-def _serving(allow: Callable[[str], None] | None) -> Iterator[LocalServer]:
-    local = LocalServer()
+def _serving(allow: Callable[[str], None] | None, *, keep_alive: bool = False) -> Iterator[LocalServer]:
+    local = LocalServer(keep_alive=keep_alive)
     local.thread.start()
     if allow is not None:
         allow(local.url)

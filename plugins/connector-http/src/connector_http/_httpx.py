@@ -46,8 +46,11 @@ MAX_REDIRECTS = 10
 #: Connections open at once per client (to every origin together); a call beyond waits for one,
 #: up to its timeout.
 MAX_CONNECTIONS = 100
-#: Idle connections a client keeps open for the next call, and for how many seconds.
-MAX_IDLE_CONNECTIONS = 20
+#: Idle connections a client keeps open for the next call, and for how many seconds. As many as it
+#: may open: httpcore 1.0 compares its keep-alive limit with all the pool's connections, not the idle
+#: ones (encode/httpcore#1000), so a lower limit closes idle connections that queued calls were about
+#: to reuse, and opens new ones instead.
+MAX_IDLE_CONNECTIONS = MAX_CONNECTIONS
 IDLE_SECONDS = 5.0
 
 # The scheme of the request whose connection is being opened: httpcore tells a network backend the
@@ -220,6 +223,11 @@ class HttpClients:
                 clients = list(entry.clients.values())
             for client in clients:
                 await client.aclose()
+
+    def loops(self) -> int:
+        """How many event loops have clients now; for tests."""
+        with self._lock:
+            return len(self._loops)
 
     def open_connections(self) -> int:
         """How many connections the clients of the running loop hold (idle or busy); for tests."""

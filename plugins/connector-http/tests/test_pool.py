@@ -1,0 +1,318 @@
+"""Connections are pooled (issue 13): concurrent calls share a bounded pool, HTTP/2 multiplexes them, a
+cancelled call closes its connection, and each event loop has its own client, closed with the loop.
+
+Every server is real and on loopback. Counts are asserted (connections opened, requests seen),
+never timings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import socket
+import threading
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from connector_http import HttpJob, HttpJobMeta, Webhook
+from connector_http._httpx import MAX_CONNECTIONS
+from localh2 import H2Server
+from localhttp import Answer, LocalServer
+from localtls import certificates
+
+import connector
+from connector.testing import registry_of
+
+Phase = connector.Phase
+Allow = Callable[[str], None]
+
+
+def webhook_calls(webhook: Webhook, *, timeout: float | None = None) -> connector.ConnectorCalls:
+    """The core's call layer around ``webhook``, as the service calls it."""
+    return connector.ConnectorCalls(registry_of(webhook).get("webhook"), timeout=timeout)
+
+
+def template(url: str, **custom: Any) -> connector.TaskTemplate:
+    return connector.TaskTemplate("webhook", custom={"url": url, **custom})
+
+
+def wait_until(condition: Callable[[], bool], seconds: float = 10.0) -> bool:
+    """Whether ``condition`` holds within ``seconds`` (polled): for what another thread does."""
+    done = threading.Event()
+    for _ in range(int(seconds / 0.02)):
+        if condition():
+            return True
+        done.wait(0.02)
+    return condition()
+
+
+@pytest.fixture
+def no_resource_warnings() -> Iterator[None]:
+    """Fail the test if an unclosed socket or transport is collected during it or right after."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        yield
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
+# Many calls, one pool.
+
+
+def test_fifty_concurrent_calls_to_a_slow_server_all_succeed_and_reuse_their_connections(
+    keep_alive_server: LocalServer, no_resource_warnings: None
+) -> None:
+    server = keep_alive_server
+    server.route("GET", "/slow", Answer(200, {"ok": True}, delay=0.5))
+    webhook = Webhook()
+    calls = webhook_calls(webhook)
+
+    async def main() -> tuple[list[connector.Resource], int, list[connector.Resource], int]:
+        first = await asyncio.gather(*(calls.do(template(f"{server.url}/slow")) for _ in range(50)))
+        opened = server.connections
+        again = await asyncio.gather(*(calls.do(template(f"{server.url}/slow")) for _ in range(10)))
+        return first, opened, again, webhook._clients.open_connections()
+
+    first, opened, again, kept = asyncio.run(main())
+    assert [r.phase for r in first + again] == [Phase.SUCCEEDED] * 60
+    assert len(server.seen) == 60
+    # HTTP/1.1 carries one request at a time: 50 at once need up to 50 connections, and the next
+    # 10 calls find idle ones.
+    assert 1 <= opened <= 50
+    assert server.connections == opened
+    assert kept == opened  # all kept for the next calls (up to MAX_IDLE_CONNECTIONS)
+    assert webhook._clients.loops() == 0  # closed with the loop
+    assert wait_until(lambda: server.closed == server.connections)
+
+
+def test_calls_beyond_the_pool_wait_for_a_connection(
+    keep_alive_server: LocalServer, no_resource_warnings: None
+) -> None:
+    server = keep_alive_server
+    server.route("GET", "/slow", Answer(200, {"ok": True}, delay=0.5))
+    calls = webhook_calls(Webhook())
+    count = MAX_CONNECTIONS + 20
+
+    async def main() -> list[connector.Resource]:
+        return await asyncio.gather(*(calls.do(template(f"{server.url}/slow")) for _ in range(count)))
+
+    assert [r.phase for r in asyncio.run(main())] == [Phase.SUCCEEDED] * count
+    assert len(server.seen) == count
+    assert server.connections <= MAX_CONNECTIONS
+
+
+def test_http_job_calls_share_the_pool(keep_alive_server: LocalServer) -> None:
+    server = keep_alive_server
+    server.route("POST", "/jobs", Answer(201, {"id": "j"}))
+    server.route("GET", "/jobs/j", Answer(200, {"state": "done"}))
+    job = HttpJob()
+    calls = connector.ConnectorCalls(registry_of(job).get("http_job"))
+    custom = {"submit": {"url": f"{server.url}/jobs"}, "status": {"url": f"{server.url}/jobs/{{job_id}}"}}
+
+    async def main() -> list[connector.Resource]:
+        meta = await calls.create(connector.TaskTemplate("http_job", custom=custom))
+        return [await calls.get(meta) for _ in range(5)]
+
+    assert [r.phase for r in asyncio.run(main())] == [Phase.SUCCEEDED] * 5
+    assert [seen.method for seen in server.seen] == ["POST"] + ["GET"] * 5
+    assert server.connections == 1
+
+
+# HTTP/2.
+
+
+@pytest.fixture
+def h2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, allow: Allow) -> Iterator[H2Server]:
+    trust, chain = certificates(tmp_path, "localhost")
+    monkeypatch.setenv("SSL_CERT_FILE", str(trust))  # what ssl.create_default_context() trusts
+    server = H2Server(chain, delay=0.5).start()
+    allow(server.url)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def test_http2_carries_concurrent_calls_on_one_connection(h2: H2Server, no_resource_warnings: None) -> None:
+    calls = webhook_calls(Webhook())
+
+    async def main() -> list[connector.Resource]:
+        return await asyncio.gather(*(calls.do(template(f"{h2.url}/h2")) for _ in range(50)))
+
+    results = asyncio.run(main())
+    assert [r.phase for r in results] == [Phase.SUCCEEDED] * 50
+    assert {json.dumps(r.outputs["body"]) for r in results} == {'{"http_version": "2"}'}  # type: ignore[index]
+    assert len(h2.seen) == 50
+    assert {seen.http_version for seen in h2.seen} == {"2"}
+    assert h2.connections() == 1
+
+
+# Cancellation: a server that reads the request and never answers.
+
+
+class Silent:
+    """A TCP server on 127.0.0.1 that reads one request per connection and never answers.
+
+    ``received`` is set once a request arrived, ``closed`` once the client closed that connection.
+    """
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.received = threading.Event()
+        self.closed = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        try:
+            conn, _ = self.listener.accept()
+        except OSError:  # closed before anyone connected
+            return
+        with conn:
+            if conn.recv(65536):
+                self.received.set()
+            while conn.recv(65536):
+                pass
+            self.closed.set()
+
+
+@pytest.fixture
+def silent(allow: Allow) -> Iterator[Silent]:
+    server = Silent()
+    server.thread.start()
+    allow(server.url)
+    try:
+        yield server
+    finally:
+        server.listener.close()
+        server.thread.join(10)
+
+
+def test_a_call_cancelled_at_the_services_limit_closes_its_connection(
+    silent: Silent, no_resource_warnings: None
+) -> None:
+    webhook = Webhook()
+    calls = webhook_calls(webhook, timeout=0.5)  # the service's limit; the template allows 60 s
+
+    async def main() -> tuple[bool, int]:
+        with pytest.raises(connector.CallTimeoutError):
+            await calls.do(template(f"{silent.url}/never", timeout=60))
+        # Closed by the cancellation itself, while the loop still runs (not at its shutdown).
+        closed = await asyncio.to_thread(silent.closed.wait, 10)
+        return closed, webhook._clients.open_connections()
+
+    closed, still_open = asyncio.run(main())
+    assert silent.received.is_set()
+    assert closed
+    assert still_open == 0
+
+
+def test_a_call_the_caller_cancels_closes_its_connection(silent: Silent, no_resource_warnings: None) -> None:
+    job = HttpJob()
+    calls = connector.ConnectorCalls(registry_of(job).get("http_job"))
+    meta = HttpJobMeta.decode(
+        json.dumps(
+            {
+                "v": 1,
+                "data": {
+                    "job_id": "j",
+                    "status": {"method": "GET", "url": f"{silent.url}/jobs/{{job_id}}", "headers": {}},
+                    "state_field": "state",
+                    "timeout": 60,
+                },
+            }
+        ).encode()
+    )
+
+    async def main() -> tuple[bool, int]:
+        # As grpc cancels the RPC's task at the client's deadline.
+        task = asyncio.ensure_future(calls.get(meta))
+        assert await asyncio.to_thread(silent.received.wait, 10)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        closed = await asyncio.to_thread(silent.closed.wait, 10)
+        return closed, job._clients.open_connections()
+
+    closed, still_open = asyncio.run(main())
+    assert closed
+    assert still_open == 0
+
+
+# One client per event loop.
+
+
+def test_each_event_loop_has_its_own_client_closed_with_the_loop(
+    keep_alive_server: LocalServer, no_resource_warnings: None
+) -> None:
+    server = keep_alive_server
+    server.route("GET", "/ok", Answer(200, {"ok": True}))
+    webhook = Webhook()
+    calls = webhook_calls(webhook)
+
+    async def twice() -> int:
+        for _ in range(2):
+            assert (await calls.do(template(f"{server.url}/ok"))).phase is Phase.SUCCEEDED
+        return webhook._clients.loops()
+
+    assert asyncio.run(twice()) == 1
+    assert server.connections == 1  # the second call reused the first one's connection
+    assert webhook._clients.loops() == 0
+    assert wait_until(lambda: server.closed == 1)  # closed when its loop shut down
+
+    assert asyncio.run(twice()) == 1
+    assert server.connections == 2  # a new loop: a new client and connection
+    assert wait_until(lambda: server.closed == 2)
+
+
+def test_loops_in_threads_at_once_each_get_a_client(keep_alive_server: LocalServer) -> None:
+    server = keep_alive_server
+    server.route("GET", "/slow", Answer(200, {"ok": True}, delay=0.3))
+    webhook = Webhook()
+    calls = webhook_calls(webhook)
+    results: list[Phase] = []
+
+    def run() -> None:
+        results.append(asyncio.run(calls.do(template(f"{server.url}/slow"))).phase)
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert results == [Phase.SUCCEEDED] * 4
+    assert server.connections == 4
+    assert webhook._clients.loops() == 0
+
+
+def test_a_client_is_not_shared_across_allowed_origins(
+    keep_alive_server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A pooled connection was opened under the CONNECTOR_HTTP_ALLOW of its time: once the setting
+    # changes, calls go through a client of their own, whose connections are checked anew.
+    server = keep_alive_server
+    server.route("GET", "/ok", Answer(200, {"ok": True}))
+    webhook = Webhook()
+    calls = webhook_calls(webhook)
+    allowed = f"{server.url},http://other.example"
+
+    async def main() -> list[Phase]:
+        phases = [(await calls.do(template(f"{server.url}/ok"))).phase]
+        monkeypatch.setenv("CONNECTOR_HTTP_ALLOW", allowed)
+        phases.append((await calls.do(template(f"{server.url}/ok"))).phase)
+        monkeypatch.setenv("CONNECTOR_HTTP_ALLOW", "")
+        with pytest.raises(connector.BadRequestError) as info:
+            await calls.do(template(f"{server.url}/ok"))
+        assert str(info.value) == (
+            f"webhook: GET {server.url}/ok is refused: 127.0.0.1 is a loopback address; to allow it, "
+            f"add {server.url} to CONNECTOR_HTTP_ALLOW"
+        )
+        return phases
+
+    assert asyncio.run(main()) == [Phase.SUCCEEDED, Phase.SUCCEEDED]
+    assert server.connections == 2
+    assert len(server.seen) == 2
