@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 from connector_http import HttpJob, HttpJobMeta, Webhook
 from connector_http._httpx import MAX_CONNECTIONS
@@ -316,3 +317,45 @@ def test_a_client_is_not_shared_across_allowed_origins(
     assert asyncio.run(main()) == [Phase.SUCCEEDED, Phase.SUCCEEDED]
     assert server.connections == 2
     assert len(server.seen) == 2
+
+
+# Through the service: the case of issue 13.
+
+
+async def test_a_hundred_concurrent_webhook_calls_through_the_service_all_succeed(
+    keep_alive_server: LocalServer,
+) -> None:
+    # With urllib each call held one of the service's worker threads for the second the server
+    # takes, and half of them were refused with RESOURCE_EXHAUSTED. The async hook holds none.
+    from flyteidl.admin import agent_pb2
+    from flyteidl.core import execution_pb2, tasks_pb2
+    from flyteidl.service import agent_pb2_grpc
+    from google.protobuf import struct_pb2
+
+    from connector.server import ConnectorService, ServiceOptions
+
+    server = keep_alive_server
+    server.route("POST", "/slow", Answer(200, {"ok": True}, delay=1.0))
+    webhook = Webhook()
+    service = ConnectorService(registry_of(webhook), ServiceOptions(port=0, prometheus_port=None))
+    await service.start()
+    await service.ready.wait()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{service.port}")
+    try:
+        stub = agent_pb2_grpc.SyncAgentServiceStub(channel)
+        custom = struct_pb2.Struct()
+        custom.update({"url": f"{server.url}/slow", "body": {"n": 1}})
+        header = agent_pb2.CreateRequestHeader(template=tasks_pb2.TaskTemplate(type="webhook", custom=custom))
+
+        async def call() -> int:
+            request = agent_pb2.ExecuteTaskSyncRequest(header=header)
+            responses = [response async for response in stub.ExecuteTaskSync(iter([request]))]
+            return int(responses[0].header.resource.phase)
+
+        phases = await asyncio.gather(*(call() for _ in range(100)))
+        assert phases == [execution_pb2.TaskExecution.SUCCEEDED] * 100
+        assert len(server.seen) == 100
+        assert server.connections <= 100
+    finally:
+        await channel.close()
+        await service.stop(0)
