@@ -526,3 +526,71 @@ async def test_connector_code_inside_a_result_is_contained(call: Any, raised: st
         f"task type sneaky@0 from registered connector Sneaky: {raised}, which a hook must not raise "
         "(raise an Exception to fail the call)"
     )
+
+
+# Deferred arguments (issue 13): the service's views of a request are built only for a hook that takes them.
+
+
+def test_a_deferred_argument_is_made_once_and_only_when_the_hook_takes_it() -> None:
+    from connector.hookspecs import Hook
+    from connector.registry._calls import Deferred
+
+    made: list[str] = []
+
+    def maker(name: str, value: Any) -> Deferred[Any]:
+        return Deferred(lambda: made.append(name) or value)
+
+    class Echo(SyncConnector):
+        task_type_name = "echo"
+
+        def do(self, inputs: dict[str, Any], idempotency_key: str) -> Resource:
+            return Resource(Phase.SUCCEEDED, outputs={"x": inputs["x"], "key": idempotency_key})
+
+    calls = ConnectorCalls(registry_of(Echo()).get("echo"))
+    metadata = maker("metadata", connector_metadata(task_execution_id="p/d/n/n0/0"))
+    arguments = calls.task_arguments(
+        maker("template", None), "", maker("inputs", {"x": 1}), metadata, maker("connection", None), None
+    )
+    result = run_blocking(calls.call_task(Hook.DO, arguments))
+    # The key is derived from the execution id, so the metadata view is made for it, once.
+    assert made == ["inputs", "metadata"]
+    assert result.outputs == {"x": 1, "key": connector_idempotency_key("echo", "p/d/n/n0/0")}
+
+
+def test_every_argument_is_made_for_a_hook_that_takes_kwargs() -> None:
+    from connector.hookspecs import Hook
+    from connector.registry._calls import Deferred
+
+    seen: dict[str, Any] = {}
+
+    class Greedy(SyncConnector):
+        task_type_name = "greedy"
+
+        def do(self, **kwargs: Any) -> Resource:
+            seen.update(kwargs)
+            return Resource(Phase.SUCCEEDED)
+
+    calls = ConnectorCalls(registry_of(Greedy()).get("greedy"))
+    arguments = calls.task_arguments(Deferred(lambda: "T"), "out", Deferred(dict), None, None, "k")
+    run_blocking(calls.call_task(Hook.DO, arguments))
+    assert sorted(seen) == [
+        "connection",
+        "idempotency_key",
+        "inputs",
+        "output_prefix",
+        "task_execution_metadata",
+        "task_template",
+    ]
+    assert (seen["task_template"], seen["inputs"], seen["idempotency_key"]) == ("T", {}, "k")
+
+
+def connector_metadata(**fields: Any) -> Any:
+    from connector import TaskExecutionMetadata
+
+    return TaskExecutionMetadata(**fields)
+
+
+def connector_idempotency_key(task_type: str, execution_id: str) -> str:
+    from connector import TaskCategory, idempotency_key
+
+    return idempotency_key(TaskCategory(task_type, 0), execution_id)

@@ -581,16 +581,31 @@ def test_trace_prints_each_call_and_its_result(capsys: pytest.CaptureFixture[str
     )
     lines = capsys.readouterr().err.splitlines()
     assert lines == [
+        # The arguments the hook takes, only: the others are never built (issue 13).
         "connector trace: job@0 do(task_template=TaskTemplate(type='job', task_type_version=0, custom={}, "
         "config={}, container_image=None, container_args=[], sql=None, metadata={}, interface=None, id='', "
-        "raw=None), output_prefix='', inputs={'n': 1}, task_execution_metadata=TaskExecutionMetadata("
-        "task_execution_id='', namespace='', labels={}, annotations={}, k8s_service_account='', "
-        "environment_variables={}, max_attempts=0, interruptible=False), "
-        "connection=Connection(secrets={'token': '***'}, configs={}), idempotency_key='k1')",
+        "raw=None), inputs={'n': 1})",
         # The result of the async def, not its coroutine.
         "connector trace: job@0 do -> Resource(phase=<Phase.SUCCEEDED: 3>, message='', log_links=[], "
         "outputs={'echo': 1}, custom_info=None)",
     ]
+
+
+def test_trace_shows_a_connections_secrets_as_stars(capsys: pytest.CaptureFixture[str]) -> None:
+    class Secretive(SyncConnector):
+        task_type_name = "job"
+
+        def do(self, connection: Connection, idempotency_key: str) -> Resource:
+            return Resource(Phase.SUCCEEDED)
+
+    loaded = load(Secretive, settings=RegistrySettings(trace=True))
+    call(loaded, "do", connection=Connection(secrets={"token": "s3cr3t"}), idempotency_key="k1")
+    first = capsys.readouterr().err.splitlines()[0]
+    assert first == (
+        "connector trace: job@0 do(connection=Connection(secrets={'token': '***'}, configs={}), "
+        "idempotency_key='k1')"
+    )
+
 
 
 async def test_trace_prints_an_exception(capsys: pytest.CaptureFixture[str]) -> None:

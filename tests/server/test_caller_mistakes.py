@@ -77,7 +77,7 @@ class SyncRecorder(connector.SyncConnector):
     name = "Sync recorder"
     task_type_name = "sync-recorder"
 
-    def do(self, inputs):
+    def do(self, task_template, inputs):
         calls.append(("do", inputs))
         return connector.Resource(phase=connector.Phase.SUCCEEDED)
 

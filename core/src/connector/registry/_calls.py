@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from functools import partial
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from .._exceptions import HookNotImplementedError, ResourceMetaError
 from .._idempotency import idempotency_key as derive_idempotency_key
@@ -31,6 +31,27 @@ if TYPE_CHECKING:
 
 _T = TypeVar("_T")
 _END = object()
+_UNMADE = object()
+
+
+class Deferred(Generic[_T]):
+    """An argument made only if the hook takes it, at most once (the service's request views)."""
+
+    __slots__ = ("_made", "_make")
+
+    def __init__(self, make: Callable[[], _T]) -> None:
+        self._make = make
+        self._made: Any = _UNMADE
+
+    def value(self) -> _T:
+        """The argument, made on first use."""
+        if self._made is _UNMADE:
+            self._made = self._make()
+        return self._made  # type: ignore[no-any-return]
+
+
+def _value(argument: Any) -> Any:
+    return argument.value() if type(argument) is Deferred else argument
 
 
 class Admission(Protocol):
@@ -88,6 +109,13 @@ class ConnectorCalls:
     ) -> _T:
         if hook not in self.loaded.hooks:
             raise HookNotImplementedError(self.loaded.category, hook)
+        # Only what the hook takes is built: a deferred view it never sees costs nothing (issue 13).
+        wanted = self.loaded.wanted[hook]
+        arguments = {
+            name: value.value() if type(value) is Deferred else value
+            for name, value in arguments.items()
+            if name in wanted
+        }
         admission = self.admission
         if admission is None:
             called = invoke(self.loaded, hook, arguments, executor=self.executor, check=check)
@@ -99,33 +127,47 @@ class ConnectorCalls:
         finally:
             admission.leave(hook)
 
-    def _template(self, template: TaskTemplate | None) -> TaskTemplate:
+    def _template(self, template: TaskTemplate | Deferred[TaskTemplate] | None) -> Any:
         if template is not None:
             return template
-        return TaskTemplate(self.loaded.category.name, self.loaded.category.version)
+        return Deferred(partial(TaskTemplate, self.loaded.category.name, self.loaded.category.version))
 
-    def _task_arguments(
+    def task_arguments(
         self,
-        task_template: TaskTemplate | None,
+        task_template: TaskTemplate | Deferred[TaskTemplate] | None,
         output_prefix: str,
-        inputs: Mapping[str, Any] | None,
-        task_execution_metadata: TaskExecutionMetadata | None,
-        connection: Connection | None,
+        inputs: Mapping[str, Any] | Deferred[Any] | None,
+        task_execution_metadata: TaskExecutionMetadata | Deferred[TaskExecutionMetadata] | None,
+        connection: Connection | Deferred[Connection] | None,
         idempotency_key: str | None,
     ) -> dict[str, Any]:
-        # Empty values are made only when missing: the service passes every argument, and
-        # building a TaskTemplate or TaskExecutionMetadata it throws away costs on every call.
-        metadata = task_execution_metadata or TaskExecutionMetadata()
-        if idempotency_key is None:
-            idempotency_key = derive_idempotency_key(self.loaded.category, metadata.task_execution_id)
+        """The arguments of ``create`` or ``do``, each a value or a ``Deferred`` (see ``call_task``)."""
+        # Empty values are made only when missing and wanted.
+        metadata: Any = task_execution_metadata or Deferred(TaskExecutionMetadata)
+        key: Any = idempotency_key
+        if key is None:
+            category = self.loaded.category
+            key = Deferred(lambda: derive_idempotency_key(category, _value(metadata).task_execution_id))
         return {
             "task_template": self._template(task_template),
             "output_prefix": output_prefix,
             "inputs": inputs if inputs is not None else {},
             "task_execution_metadata": metadata,
-            "connection": connection or Connection(),
-            "idempotency_key": idempotency_key,
+            "connection": connection or Deferred(Connection),
+            "idempotency_key": key,
         }
+
+    async def call_task(self, hook: Hook, arguments: dict[str, Any], *, deadline: float | None = None) -> Any:
+        """``create`` or ``do`` with every argument of ``task_arguments``; for the service.
+
+        A ``Deferred`` argument is built only when the hook takes it, so a connector that never
+        reads its template, inputs or execution metadata never pays for their conversion (nor sees
+        a mistake in them).
+        """
+        if hook == Hook.CREATE:
+            return await self._call(hook, deadline, arguments, partial(checked_meta, self.loaded))
+        check = partial(checked_resource, self.loaded, Hook.DO, terminal=True)
+        return await self._call(Hook.DO, deadline, arguments, check)
 
     # The hooks.
 
@@ -144,24 +186,24 @@ class ConnectorCalls:
 
         ``idempotency_key`` defaults to ``connector.idempotency_key`` of the task execution id.
         """
-        arguments = self._task_arguments(
+        arguments = self.task_arguments(
             task_template, output_prefix, inputs, task_execution_metadata, connection, idempotency_key
         )
-        return await self._call(Hook.CREATE, deadline, arguments, partial(checked_meta, self.loaded))
+        return await self.call_task(Hook.CREATE, arguments, deadline=deadline)  # type: ignore[no-any-return]
 
     async def get(
         self,
         resource_meta: ResourceMeta,
         *,
         task_template: TaskTemplate | None = None,
-        connection: Connection | None = None,
+        connection: Connection | Deferred[Connection] | None = None,
         deadline: float | None = None,
     ) -> Resource:
         """A job's state, as a ``Resource``."""
         arguments = {
             "resource_meta": resource_meta,
             "task_template": self._template(task_template),
-            "connection": connection or Connection(),
+            "connection": connection or Deferred(Connection),
         }
         return await self._call(
             Hook.GET, deadline, arguments, partial(checked_resource, self.loaded, Hook.GET)
@@ -171,11 +213,11 @@ class ConnectorCalls:
         self,
         resource_meta: ResourceMeta,
         *,
-        connection: Connection | None = None,
+        connection: Connection | Deferred[Connection] | None = None,
         deadline: float | None = None,
     ) -> None:
         """Cancel a job (what the hook returns is ignored)."""
-        arguments = {"resource_meta": resource_meta, "connection": connection or Connection()}
+        arguments = {"resource_meta": resource_meta, "connection": connection or Deferred(Connection)}
         await self._call(Hook.DELETE, deadline, arguments, _ignored)
 
     async def do(
@@ -190,11 +232,10 @@ class ConnectorCalls:
         deadline: float | None = None,
     ) -> Resource:
         """Run a sync connector's task; returns a ``Resource`` in a terminal phase."""
-        arguments = self._task_arguments(
+        arguments = self.task_arguments(
             task_template, output_prefix, inputs, task_execution_metadata, connection, idempotency_key
         )
-        check = partial(checked_resource, self.loaded, Hook.DO, terminal=True)
-        return await self._call(Hook.DO, deadline, arguments, check)
+        return await self.call_task(Hook.DO, arguments, deadline=deadline)  # type: ignore[no-any-return]
 
     async def logs(
         self,
@@ -205,7 +246,8 @@ class ConnectorCalls:
         deadline: float | None = None,
     ) -> AsyncIterator[LogsChunk]:
         """A job's logs, chunk by chunk as the hook gives them (a list, an iterator or an async iterator)."""
-        arguments = {"resource_meta": resource_meta, "token": token, "connection": connection or Connection()}
+        connection_argument = connection or Deferred(Connection)
+        arguments = {"resource_meta": resource_meta, "token": token, "connection": connection_argument}
         check = partial(logs_source, self.loaded)
         chunks, iterator, is_async = await self._call(Hook.GET_LOGS, deadline, arguments, check)
         for chunk in chunks:
@@ -255,7 +297,7 @@ class ConnectorCalls:
             "start_time": start_time,
             "end_time": end_time,
             "step": step,
-            "connection": connection or Connection(),
+            "connection": connection or Deferred(Connection),
         }
         return await self._call(Hook.GET_METRICS, deadline, arguments, partial(checked_series, self.loaded))
 

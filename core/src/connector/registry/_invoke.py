@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 import reprlib
 import sys
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._exceptions import CallTimeoutError, HookCrashError
@@ -53,12 +53,12 @@ def guarded(loaded: LoadedConnector, hook: str, fn: Callable[[], _T]) -> _T:
 async def invoke(
     loaded: LoadedConnector,
     hook: str,
-    arguments: Mapping[str, Any],
+    arguments: dict[str, Any],
     *,
     executor: concurrent.futures.Executor | None,
     check: Callable[[Any], _T],
 ) -> _T:
-    """Call ``hook`` with ``arguments`` (complete): awaited if ``async def``, else in ``executor``.
+    """Call ``hook`` with ``arguments`` (those it takes): awaited if ``async def``, else in ``executor``.
 
     A plain hook that returns an awaitable has it awaited too. ``check`` then turns the result
     into what the caller gets; it runs where the hook ran (a plain hook's worker thread), contained
@@ -67,12 +67,11 @@ async def invoke(
     """
     import asyncio
 
-    caller = getattr(loaded.plugin_manager.hook, hook)
     if loaded.trace:
         _trace(loaded, hook, "(" + ", ".join(f"{k}={_SHORT.repr(v)}" for k, v in arguments.items()) + ")")
 
     def call_and_check() -> Any:
-        result = caller(**arguments)
+        result = loaded.call(hook, arguments)
         return result if inspect.isawaitable(result) else _Checked(check(_traced(loaded, hook, result)))
 
     try:

@@ -6,12 +6,13 @@ import dataclasses
 import datetime as dt
 import time
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 
 from .._exceptions import BadRequestError, ResourceMetaError
 from .._model import Resource, TaskCategory
 from ..hookspecs import Hook
-from ..registry._calls import ConnectorCalls
+from ..registry._calls import ConnectorCalls, Deferred
 from ._adapters import IdlAdapter, V1Adapter, V2Adapter
 from ._dispatch import Dispatcher
 from ._literal_mismatch import Mismatch
@@ -88,30 +89,34 @@ class Operations:
     async def _task(
         self, adapter: IdlAdapter, header: Any, inputs: Any, call: CallInfo
     ) -> tuple[ConnectorCalls, dict[str, Any]]:
-        """The connector a task is for and the arguments of its ``create`` or ``do``."""
+        """The connector a task is for and the arguments of its ``create`` or ``do``.
+
+        The views of the request are deferred: each is built only if the connector's hook takes it.
+        """
         calls = await self._calls(call, adapter.template_category(header.template))
-        template = adapter.template(header.template)
         self._observe_inputs(call, inputs)
-        arguments = {
-            "task_template": template,
-            "output_prefix": header.output_prefix,
+        template = header.template
+        arguments = calls.task_arguments(
+            Deferred(partial(adapter.template, template)),
+            header.output_prefix,
             # A raw-literals connector gets the request's own literal map, decoded by nobody here.
-            "inputs": inputs if calls.loaded.raw_literals else adapter.inputs(inputs, header.template),
-            "task_execution_metadata": adapter.execution_metadata(header.task_execution_metadata),
-            "deadline": call.deadline,
-        }
+            inputs if calls.loaded.raw_literals else Deferred(partial(adapter.inputs, inputs, template)),
+            Deferred(partial(adapter.execution_metadata, header.task_execution_metadata)),
+            Deferred(partial(adapter.connection, header)),
+            None,
+        )
         return calls, arguments
 
     async def create(self, adapter: IdlAdapter, request: Any, call: CallInfo) -> bytes:
         """CreateTask: start a job; returns the encoded resource meta."""
         calls, arguments = await self._task(adapter, request, request.inputs, call)
-        meta = await calls.create(**arguments, connection=adapter.connection(request))
+        meta = await calls.call_task(Hook.CREATE, arguments, deadline=call.deadline)
         return calls.encode_meta(meta)
 
     async def get(self, adapter: IdlAdapter, request: Any, call: CallInfo) -> Any:
         """GetTask: a job's state as the protocol's ``Resource`` message."""
         calls, meta = await self._meta(adapter, request, call, Hook.GET)
-        connection = adapter.connection(request)
+        connection = Deferred(partial(adapter.connection, request))
 
         async def attempt(remaining: float | None) -> Resource:
             return await calls.get(meta, connection=connection, deadline=remaining)
@@ -122,7 +127,8 @@ class Operations:
     async def delete(self, adapter: IdlAdapter, request: Any, call: CallInfo) -> None:
         """DeleteTask: cancel a job."""
         calls, meta = await self._meta(adapter, request, call, Hook.DELETE)
-        await calls.delete(meta, connection=adapter.connection(request), deadline=call.deadline)
+        connection = Deferred(partial(adapter.connection, request))
+        await calls.delete(meta, connection=connection, deadline=call.deadline)
 
     async def metrics_of(self, adapter: IdlAdapter, request: Any, call: CallInfo) -> Any:
         """GetTaskMetrics: a job's metrics as a ``GetTaskMetricsResponse``."""
@@ -170,7 +176,7 @@ class Operations:
             )
         inputs = second.inputs if second is not None else adapter.messages.ExecuteTaskSyncRequest().inputs
         calls, arguments = await self._task(adapter, header, inputs, call)
-        result = await calls.do(**arguments, connection=adapter.connection(header))
+        result = await calls.call_task(Hook.DO, arguments, deadline=call.deadline)
         return adapter.resource(result, adapter.variables(header.template, "outputs"), calls.loaded, Hook.DO)
 
     async def list_v1(self, adapter: V1Adapter) -> list[Any]:
