@@ -156,3 +156,47 @@ def test_interface_cache_is_bounded() -> None:
 
 def _types(idl: str) -> Any:
     return importlib.import_module(f"{IDLS[idl]}.core.types_pb2")
+
+
+@pytest.mark.parametrize(("idl", "adapter_type"), [("v1", V1Adapter), ("v2", V2Adapter)])
+def test_a_template_is_converted_once_and_a_connectors_changes_stay_in_its_view(
+    idl: str, adapter_type: Any
+) -> None:
+    adapter = adapter_type()
+    tasks = _tasks(idl)
+
+    def template() -> Any:
+        message = tasks.TaskTemplate(type="echo", config={"k": "v"}, metadata=tasks.TaskMetadata(retries={}))
+        message.custom.update({"nested": {"items": [1, {"deep": "x"}]}, "url": "http://a"})
+        message.metadata.runtime.version = "1.0"
+        message.container.args.extend(["a", "b"])
+        return message
+
+    first = adapter.template(template())
+    assert len(adapter._templates) == 1
+    # What a connector may do to its view: none of it reaches the next call's view.
+    first.custom["nested"]["items"][1]["deep"] = "changed"
+    first.custom["url"] = "changed"
+    first.config["k"] = "changed"
+    first.container_args.append("c")
+    first.metadata["runtime"]["version"] = "changed"
+    message = template()
+    second = adapter.template(message)
+    assert len(adapter._templates) == 1
+    assert second.custom == {"nested": {"items": [1, {"deep": "x"}]}, "url": "http://a"}
+    assert second.config == {"k": "v"}
+    assert second.container_args == ["a", "b"]
+    assert second.metadata["runtime"]["version"] == "1.0"
+    assert second.raw is message
+
+
+def test_template_cache_is_bounded_and_keeps_no_large_template() -> None:
+    adapter = V1Adapter()
+    tasks = _tasks("v1")
+    for index in range(300):
+        adapter.template(tasks.TaskTemplate(type="echo", config={"i": str(index)}))
+        assert len(adapter._templates) <= 256
+    adapter._templates.clear()
+    large = tasks.TaskTemplate(type="echo", config={"big": "x" * 20_000})
+    assert adapter.template(large).config["big"] == "x" * 20_000
+    assert adapter._templates == {}

@@ -52,7 +52,7 @@ class ResourceMeta:
         """Encode this meta to bytes (UTF-8 JSON ``{"v": 1, "data": {...}}``)."""
         try:
             document = {"v": FORMAT_VERSION, "data": _dump(self)}
-            data = json.dumps(document, separators=(",", ":"), sort_keys=True, allow_nan=False).encode()
+            data = _ENCODER.encode(document).encode()
         except (TypeError, ValueError) as exc:
             raise ResourceMetaError(f"cannot encode {type(self).__name__}: {exc}") from exc
         if len(data) > self.max_encoded_size:
@@ -75,7 +75,8 @@ class ResourceMeta:
         try:
             # NaN, Infinity and numbers past a float's range are refused as encode refuses them
             # (issue 9): json.loads alone reads all three into a float field.
-            document = json.loads(bytes(data), parse_constant=_refuse_constant, parse_float=_finite_float)
+            raw = bytes(data)
+            document = _DECODER.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
         except _NotFinite as exc:
             raise ResourceMetaError(
                 f"cannot decode {name}: {exc}; encode never writes NaN or infinite numbers"
@@ -137,6 +138,11 @@ def _finite_float(text: str) -> float:
     return number
 
 
+# Made once: json.dumps and json.loads build a new encoder or decoder on every call given options.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True, allow_nan=False)
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
+
+
 def _dump(value: Any) -> Any:
     if isinstance(value, enum.Enum):  # first: IntEnum and StrEnum members are ints and strs too
         return _dump(value.value)
@@ -150,7 +156,7 @@ def _dump(value: Any) -> Any:
         # Whole microseconds, not total_seconds(): a float loses microseconds beyond about 30 years.
         return value // _MICROSECOND
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _dump(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {name: _dump(getattr(value, name)) for name in _field_names(type(value))}
     if isinstance(value, (list, tuple, set, frozenset)):
         items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
         return [_dump(item) for item in items]
@@ -176,18 +182,51 @@ def _field_types(cls: Any) -> dict[str, Any]:
         ) from exc
 
 
-def _load_dataclass(cls: Any, data: Any, path: str = "") -> Any:
-    if not isinstance(data, dict):
-        raise _Mismatch(f"{path or 'the document'}: expected an object, got {type(data).__name__}")
+@functools.lru_cache(maxsize=256)
+def _field_names(cls: Any) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
+#: Types whose JSON value is the field's value as it is, when it has exactly that type.
+_AS_IS = (str, int, float, bool)
+
+
+@functools.lru_cache(maxsize=256)
+def _plan(cls: Any) -> tuple[tuple[str, bool, Any, tuple[type, ...]], ...]:
+    """How to load each init field of a dataclass: name, required, annotation, types taken as they are.
+
+    Read once per class (issue 13): a ``str`` field given a ``str`` (or an ``Optional[int]`` given
+    an ``int`` or ``None``) needs no walk through ``_load``.
+    """
     hints = _field_types(cls)
-    kwargs: dict[str, Any] = {}
+    plan = []
     for field in dataclasses.fields(cls):
         if not field.init:
             continue
-        where = f"{path}.{field.name}" if path else field.name
-        if field.name in data:
-            kwargs[field.name] = _load(hints.get(field.name, Any), data[field.name], where)
-        elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+        required = field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
+        tp = hints.get(field.name, Any)
+        members = typing.get_args(tp) if typing.get_origin(tp) in (typing.Union, types.UnionType) else (tp,)
+        as_is = tuple(m for m in members if m in _AS_IS or m is type(None))
+        if len(as_is) != len(members) or (int in members and float in members[: members.index(int)]):
+            as_is = ()  # another type, or an int that an earlier float member turns into a float
+        plan.append((field.name, required, tp, as_is))
+    return tuple(plan)
+
+
+def _load_dataclass(cls: Any, data: Any, path: str = "") -> Any:
+    if not isinstance(data, dict):
+        raise _Mismatch(f"{path or 'the document'}: expected an object, got {type(data).__name__}")
+    kwargs: dict[str, Any] = {}
+    for name, required, tp, as_is in _plan(cls):
+        if name in data:
+            value = data[name]
+            # bool is not an int here, as in _load: the exact type is checked.
+            if type(value) in as_is:
+                kwargs[name] = value
+            else:
+                kwargs[name] = _load(tp, value, f"{path}.{name}" if path else name)
+        elif required:
+            where = f"{path}.{name}" if path else name
             raise _Mismatch(f"field {where!r} is missing")
     try:
         return cls(**kwargs)

@@ -84,6 +84,18 @@ def _jsonable(value: Any) -> Any:
 
 #: How many distinct task interfaces an adapter remembers (the cache starts over when full).
 _INTERFACE_CACHE_SIZE = 256
+#: How many distinct task templates an adapter keeps converted, and the largest it keeps (bytes).
+_TEMPLATE_CACHE_SIZE = 256
+_CACHED_TEMPLATE_BYTES = 16 * 1024
+
+
+def _fresh(value: Any) -> Any:
+    """A copy of JSON-like data: new dicts and lists, the same (immutable) leaves."""
+    if isinstance(value, dict):
+        return {key: _fresh(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_fresh(item) for item in value]
+    return value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -212,6 +224,7 @@ class IdlAdapter:
     def __init__(self, codec: Any = None) -> None:
         self._codec = codec
         self._interfaces: dict[bytes, _Interface] = {}
+        self._templates: dict[bytes, TaskTemplate] = {}
 
     @property
     def codec(self) -> Any:
@@ -240,13 +253,40 @@ class IdlAdapter:
         raise BadRequestError("the request names no task category", field="task_category")
 
     def template(self, message: Any) -> TaskTemplate:
-        """The core view of a ``TaskTemplate`` message; ``raw`` is the message itself."""
+        """The core view of a ``TaskTemplate`` message; ``raw`` is the message itself.
+
+        Propeller sends the same template for every execution of a task: it is converted once
+        (about 10 us a call otherwise; issue 13), keyed by its bytes, and each call gets a view of
+        its own, with fresh dicts and lists, since connector code may change them.
+        """
+        key = message.SerializeToString(deterministic=True)
+        converted = self._templates.get(key)
+        if converted is None:
+            converted = self._convert_template(message)
+            if len(key) <= _CACHED_TEMPLATE_BYTES:
+                if len(self._templates) >= _TEMPLATE_CACHE_SIZE:
+                    self._templates.clear()
+                self._templates[key] = converted
+        interface = converted.interface
+        return TaskTemplate(
+            type=converted.type,
+            task_type_version=converted.task_type_version,
+            custom=_fresh(converted.custom),
+            config=dict(converted.config),
+            container_image=converted.container_image,
+            container_args=list(converted.container_args),
+            sql=converted.sql,
+            metadata=_fresh(converted.metadata),
+            interface=None
+            if interface is None
+            else TaskInterface(dict(interface.inputs), dict(interface.outputs)),
+            id=converted.id,
+            raw=message,
+        )
+
+    def _convert_template(self, message: Any) -> TaskTemplate:
         category = self.template_category(message)
         described = self._interface(message)
-        interface = None
-        if described is not None:  # a new view per call: connector code may change its dicts
-            view = described.view
-            interface = TaskInterface(inputs=dict(view.inputs), outputs=dict(view.outputs))
         return TaskTemplate(
             type=category.name,
             task_type_version=category.version,
@@ -256,9 +296,8 @@ class IdlAdapter:
             container_args=list(message.container.args) if message.HasField("container") else [],
             sql=message.sql.statement if message.HasField("sql") else None,
             metadata=self._metadata_dict(message),
-            interface=interface,
+            interface=described.view if described is not None else None,
             id=_identifier(message.id) if message.HasField("id") else "",
-            raw=message,
         )
 
     @staticmethod
