@@ -604,3 +604,75 @@ def test_plain_json_is_refused_by_a_meta_that_does_not_declare_it() -> None:
         sensor_name: str
 
     assert decode_error(Plain, FLYTEKIT_BYTES) == "cannot decode Plain: not a resource meta document"
+
+
+# encode_checked (issue 13): the call layer's check of create's meta, without a JSON round trip.
+
+
+@dataclasses.dataclass
+class _Mistyped(ResourceMeta):
+    count: int
+    ratio: float
+    when: dt.datetime | None = None
+
+
+@dataclasses.dataclass
+class _Picky(ResourceMeta):
+    job_id: str
+
+    def __post_init__(self) -> None:
+        if not self.job_id.startswith("job-"):
+            raise ValueError("a job id starts with job-")
+
+
+@dataclasses.dataclass
+class _OwnCodec(ResourceMeta):
+    job_id: str
+
+    @classmethod
+    def decode(cls, data: bytes) -> _OwnCodec:
+        raise ResourceMetaError("this class reads nothing back")
+
+
+def _changed(meta: ResourceMeta, **fields: Any) -> ResourceMeta:
+    for name, value in fields.items():
+        setattr(meta, name, value)
+    return meta
+
+
+def _slow_path(meta: ResourceMeta) -> bytes | str:
+    try:
+        data = meta.encode()
+        type(meta).decode(data)
+    except ResourceMetaError as exc:
+        return str(exc)
+    return data
+
+
+def _fast_path(meta: ResourceMeta) -> bytes | str:
+    from connector._resource_meta import encode_checked
+
+    try:
+        return encode_checked(meta)
+    except ResourceMetaError as exc:
+        return str(exc)
+
+
+@pytest.mark.parametrize(
+    "meta",
+    [
+        _Mistyped(1, 2.5),
+        _Mistyped(1, 2),  # an int in a float field comes back a float
+        _Mistyped("1", 2.5),  # type: ignore[arg-type]
+        _Mistyped(True, 2.5),  # a bool is no int
+        _Mistyped(1, float("nan")),
+        _Mistyped(1, 2.5, dt.datetime(2026, 12, 2, tzinfo=dt.timezone.utc)),
+        _Mistyped(1, 2.5, "yesterday"),  # type: ignore[arg-type]
+        _Picky("job-1"),
+        _changed(_Picky("job-1"), job_id="nope"),  # changed after __post_init__, which decode runs
+        _OwnCodec("job-1"),
+    ],
+    ids=repr,
+)
+def test_encode_checked_agrees_with_encode_then_decode(meta: ResourceMeta) -> None:
+    assert _fast_path(meta) == _slow_path(meta)

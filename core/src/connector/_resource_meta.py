@@ -50,9 +50,11 @@ class ResourceMeta:
 
     def encode(self) -> bytes:
         """Encode this meta to bytes (UTF-8 JSON ``{"v": 1, "data": {...}}``)."""
+        return self._encoded(_dump_fields(self))
+
+    def _encoded(self, fields: Any) -> bytes:
         try:
-            document = {"v": FORMAT_VERSION, "data": _dump(self)}
-            data = _ENCODER.encode(document).encode()
+            data = _ENCODER.encode({"v": FORMAT_VERSION, "data": fields}).encode()
         except (TypeError, ValueError) as exc:
             raise ResourceMetaError(f"cannot encode {type(self).__name__}: {exc}") from exc
         if len(data) > self.max_encoded_size:
@@ -111,6 +113,34 @@ class ResourceMeta:
         send. Raise ``ResourceMetaError`` to refuse.
         """
         return cls.decode(data)
+
+
+def encode_checked(meta: ResourceMeta) -> bytes:
+    """``meta.encode()``, once ``type(meta).decode`` is known to read those bytes back.
+
+    Raises ``ResourceMetaError`` from either. A class that keeps ``ResourceMeta``'s own encode
+    and decode is checked on the values it encodes, which are what decoding its JSON gives back,
+    without writing and parsing the JSON twice (issue 13).
+    """
+    cls = type(meta)
+    if cls.encode is not ResourceMeta.encode or cls.decode.__func__ is not ResourceMeta.decode.__func__:  # type: ignore[attr-defined]
+        data = meta.encode()
+        cls.decode(data)
+        return data
+    fields = _dump_fields(meta)
+    data = meta._encoded(fields)
+    try:
+        _load_dataclass(cls, fields)
+    except _Mismatch as exc:
+        raise ResourceMetaError(f"cannot decode {cls.__name__}: {exc}") from exc.__cause__
+    return data
+
+
+def _dump_fields(meta: ResourceMeta) -> Any:
+    try:
+        return _dump(meta)
+    except (TypeError, ValueError) as exc:
+        raise ResourceMetaError(f"cannot encode {type(meta).__name__}: {exc}") from exc
 
 
 def _is_envelope(document: object) -> bool:

@@ -11,7 +11,7 @@ from typing import Any
 
 from .._exceptions import HookResultError, ResourceMetaError
 from .._model import LogsChunk, MetricSeries, Resource, TaskLog
-from .._resource_meta import ResourceMeta
+from .._resource_meta import ResourceMeta, encode_checked
 from ..hookspecs import Hook
 from ._loaded import LoadedConnector
 
@@ -46,8 +46,7 @@ def encoded_meta(loaded: LoadedConnector, meta: ResourceMeta) -> bytes:
     is for the contract suite to check: a tuple that comes back as a list may be fine.)
     """
     try:
-        data = meta.encode()
-        type(meta).decode(data)
+        data = encode_checked(meta)
     except ResourceMetaError as exc:
         raise _fail(
             loaded,
