@@ -167,7 +167,7 @@ class ServiceMetrics:
         self.collectors.register(_LoadStateCollector(registry))
         # Categories only ever join a registry, so a known one stays known; an unknown one
         # re-reads the registry (a connector may have been register()ed since).
-        self._known: frozenset[TaskCategory] = frozenset()
+        self._known: frozenset[tuple[str, int]] = frozenset()
 
     def failure_code(self, code: str) -> str:
         """The ``error_code`` label of a failed call's gRPC status name."""
@@ -177,9 +177,11 @@ class ServiceMetrics:
         """The ``task_type`` label of a category: its name when the registry knows it, else a fixed label."""
         if category is None:
             return UNKNOWN_TASK_TYPE
-        if category not in self._known:
-            self._known = frozenset(self._registry.categories())
-            if category not in self._known:
+        # Keyed by a plain tuple: TaskCategory's dataclass __hash__ runs Python code on every lookup.
+        key = (category.name, category.version)
+        if key not in self._known:
+            self._known = frozenset((known.name, known.version) for known in self._registry.categories())
+            if key not in self._known:
                 return UNKNOWN_TASK_TYPE
         return category.name
 
