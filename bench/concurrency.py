@@ -137,7 +137,7 @@ from _common import (  # noqa: E402
     sources_fingerprint,
     table,
 )
-from service import FLYTEKIT_LAUNCHER, Running, Target, free_port, start  # noqa: E402
+from service import FLYTEKIT_LAUNCHER, Running, Target, cpu_seconds, free_port, start  # noqa: E402
 
 from tests.compat.venvs import FLYTEKIT, CachedVenv, cached_venv  # noqa: E402
 
@@ -292,6 +292,9 @@ class Burst:
     wall: float
     outcomes: Counter[str] = field(default_factory=Counter)
     peak: int = 0  # the most requests the endpoint held at once
+    server_cpu: float = 0.0  # CPU seconds, during the burst, of the server
+    endpoint_cpu: float = 0.0  # ... of the endpoint's process
+    client_cpu: float = 0.0  # ... of this process (the grpc.aio client)
     details: dict[str, str] = field(default_factory=dict)  # the first message of each outcome
 
     @property
@@ -358,10 +361,18 @@ async def _burst(address: str, size: int, requests: list[Any]) -> Burst:
     return measured
 
 
-def burst(address: str, size: int, requests: list[Any], endpoint: Endpoint) -> Burst:
-    """``size`` ExecuteTaskSync calls started at once on a fresh channel; how long and how they ended."""
+def burst(server: Running, size: int, requests: list[Any], endpoint: Endpoint) -> Burst:
+    """``size`` ExecuteTaskSync calls started at once on a fresh channel; how long and how they ended.
+
+    Also the CPU seconds the server, the endpoint and this client spent meanwhile: on a shared
+    machine they compete for the same CPUs, so a burst's wall time is partly theirs.
+    """
     endpoint.stats()  # resets the peak
-    measured = asyncio.run(_burst(address, size, requests))
+    before = (cpu_seconds(server.process.pid), cpu_seconds(endpoint.process.pid), time.process_time())
+    measured = asyncio.run(_burst(server.address, size, requests))
+    after = (cpu_seconds(server.process.pid), cpu_seconds(endpoint.process.pid), time.process_time())
+    spent = [b - a for a, b in zip(before, after, strict=True)]
+    measured.server_cpu, measured.endpoint_cpu, measured.client_cpu = spent
     measured.peak = endpoint.stats()["peak"]
     return measured
 
@@ -370,7 +381,7 @@ def warm_up(server: Running, requests: list[Any], endpoint: Endpoint) -> None:
     """One call until it succeeds: ``connector serve`` may list before connector-http has loaded."""
     give_up = time.monotonic() + 120
     while True:
-        measured = burst(server.address, 1, requests, endpoint)
+        measured = burst(server, 1, requests, endpoint)
         if measured.ok == 1:
             return
         if time.monotonic() > give_up:
@@ -419,6 +430,25 @@ def report(
     print(f"Load average at the start {load_start}, at the end {load_average()}; {source_note()}.")
     print()
     print(table(headers, rows))
+    print()
+    cpu_rows = []
+    for size in args.sizes:
+        for name in names:
+            runs = results[(name, size)]
+            cpu_rows.append(
+                [
+                    str(size),
+                    name,
+                    f"{med(b.server_cpu for b in runs):.2f} s",
+                    f"{med(b.server_cpu for b in runs) / size * 1000:.2f} ms",
+                    f"{med(b.endpoint_cpu for b in runs):.2f} s",
+                    f"{med(b.client_cpu for b in runs):.2f} s",
+                ]
+            )
+    print("CPU time during a burst (medians; the machine has", os.cpu_count(), "CPUs):")
+    print()
+    headers = ["N", "server", "server CPU", "server CPU per call", "endpoint CPU", "client CPU"]
+    print(table(headers, cpu_rows))
     print()
     print("How the calls that were not OK ended, all rounds (calls per outcome):")
     for name in names:
@@ -475,7 +505,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for size in args.sizes:
                 shift = (round_number + args.sizes.index(size)) % len(names)
                 for name in names[shift:] + names[:shift]:
-                    measured = burst(servers[name].address, size, requests, endpoint)
+                    measured = burst(servers[name], size, requests, endpoint)
                     results.setdefault((name, size), []).append(measured)
                     log(
                         f"round {round_number + 1}, N = {size}, {name}: {measured.wall:.2f} s, "
