@@ -91,9 +91,10 @@ _CACHED_TEMPLATE_BYTES = 16 * 1024
 
 def _fresh(value: Any) -> Any:
     """A copy of JSON-like data: new dicts and lists, the same (immutable) leaves."""
-    if isinstance(value, dict):
+    kind = type(value)  # exact types: the data is struct_to_python's and message_to_dict's
+    if kind is dict:
         return {key: _fresh(item) for key, item in value.items()}
-    if isinstance(value, list):
+    if kind is list:
         return [_fresh(item) for item in value]
     return value
 
