@@ -8,6 +8,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any, TypeVar
 
 from .._exceptions import ServiceOverloadedError
@@ -254,21 +255,22 @@ class _Call:
         self.state = _QUEUED
         self.submitted = time.perf_counter()
 
-    def run(self) -> None:
+    def run(self) -> Callable[[], None] | None:
         lane = self.lane
-        if not self.future.set_running_or_notify_cancel():
+        future = self.future
+        if not future.set_running_or_notify_cancel():
             lane._finished(started=False)
-            return
+            return None
         lane._started(time.perf_counter() - self.submitted)
         try:
             result = self.fn(*self.args, **self.kwargs)
         except BaseException as exc:
-            # The share is free before the caller hears back: a caller that saw the answer sees it free.
-            lane._finished(started=True)
-            self.future.set_exception(exc)
+            outcome = partial(future.set_exception, exc)
         else:
-            lane._finished(started=True)
-            self.future.set_result(result)
+            outcome = partial(future.set_result, result)
+        # The share is free before the caller hears back: a caller that saw the answer sees it free.
+        lane._finished(started=True)
+        return outcome
 
     def cancel(self) -> None:
         """The pool shut down before this call started."""

@@ -6,18 +6,26 @@ import itertools
 import logging
 import threading
 from collections import deque
-from typing import Protocol
+from collections.abc import Callable
+from typing import Protocol, TypeVar
 
 logger = logging.getLogger("connector.server")
 
 #: The names of the pool's threads: ``connector-worker_0``, ``connector-worker_1``, ...
 THREAD_NAME_PREFIX = "connector-worker"
 
+_R = TypeVar("_R")
+
 
 class Task(Protocol):
-    """Work for a pool thread: ``run`` it there, or ``cancel`` it when the pool shuts down first."""
+    """Work for a pool thread: ``run`` it there, or ``cancel`` it when the pool shuts down first.
 
-    def run(self) -> None: ...
+    ``run`` may return a function that hands its outcome to whoever waits for it: the pool calls
+    it once the thread is ready for its next task, so the next call that outcome lets in finds
+    the thread idle instead of starting another one.
+    """
+
+    def run(self) -> Callable[[], None] | None: ...
 
     def cancel(self) -> None: ...
 
@@ -45,11 +53,12 @@ class WorkerPool:
         self.max_workers = max_workers
         self.min_workers = min_workers
         self.idle_seconds = idle_seconds
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
         self._ready: deque[Task] = deque()
         self._threads: set[threading.Thread] = set()
         self._busy: set[threading.Thread] = set()
-        self._idle = 0
+        # The idle threads, each waiting for its own lock to be released, the latest idle last.
+        self._idle: list[threading.Lock] = []
         self._numbers = itertools.count()
         self._shutdown = False
         #: Threads started since the pool was made (a thread that retired and came back counts twice).
@@ -73,12 +82,12 @@ class WorkerPool:
     @property
     def pending(self) -> int:
         """Tasks running or waiting for a thread."""
-        with self._cond:
+        with self._lock:
             return len(self._busy) + len(self._ready)
 
     def busy_threads(self) -> list[str]:
         """The names of the threads running a task now."""
-        with self._cond:
+        with self._lock:
             return sorted(thread.name for thread in self._busy)
 
     def run(self, task: Task) -> None:
@@ -86,13 +95,15 @@ class WorkerPool:
 
         Raises ``RuntimeError`` after ``shutdown``.
         """
-        with self._cond:
+        with self._lock:
             if self._shutdown:
                 raise RuntimeError("cannot run new calls after the worker pool shut down")
             self._ready.append(task)
-            # Each idle thread takes one task once woken: start a thread only for what they cannot take.
-            if len(self._ready) <= self._idle:
-                self._cond.notify()
+            if self._idle:
+                # The thread idle the shortest time: under a steady load the same few threads work
+                # and the others stay idle long enough to retire (a FIFO wake-up would keep every
+                # thread warm, and more threads contend for the GIL).
+                self._idle.pop().release()
             elif len(self._threads) < self.max_workers:
                 self._start_thread()
 
@@ -113,40 +124,62 @@ class WorkerPool:
 
     def _work(self) -> None:
         me = threading.current_thread()
-        cond = self._cond
+        ran = False
+        deliver: Callable[[], None] | None = None
         while True:
-            with cond:
-                while not self._ready:
-                    if self._shutdown:
-                        self._threads.discard(me)
-                        return
-                    self._idle += 1
-                    try:
-                        woken = cond.wait(self.idle_seconds)
-                    finally:
-                        self._idle -= 1
-                    # A thread whose wait timed out still takes a task that arrived meanwhile.
-                    if not woken and not self._ready and len(self._threads) > self.min_workers:
-                        self._threads.discard(me)
-                        return
-                task = self._ready.popleft()
-                self._busy.add(me)
-            try:
-                task.run()
-            except BaseException:  # a task contains its call's outcome; this is a bug of the pool's user
-                logger.exception("a worker pool task failed")
-            finally:
-                with cond:
+            task: Task | None = None
+            waiter: threading.Lock | None = None
+            with self._lock:
+                if ran:
                     self._busy.discard(me)
-                del task
+                    ran = False
+                if self._ready:
+                    task = self._ready.popleft()
+                    self._busy.add(me)
+                elif self._shutdown:
+                    self._threads.discard(me)
+                else:
+                    waiter = threading.Lock()
+                    waiter.acquire()
+                    self._idle.append(waiter)
+            if deliver is not None:
+                # Only now, with this thread ready for the next task: the caller's next call would
+                # otherwise find no idle thread and start one more.
+                _contained(deliver)
+                deliver = None
+            if task is not None:
+                ran = True
+                deliver = _contained(task.run)
+                continue
+            if waiter is None:
+                return  # shut down
+            if waiter.acquire(timeout=self.idle_seconds):
+                continue
+            with self._lock:
+                if waiter not in self._idle:
+                    continue  # a task woke it just as it timed out
+                self._idle.remove(waiter)
+                if not self._ready and len(self._threads) > self.min_workers:
+                    self._threads.discard(me)
+                    return
 
     def shutdown(self, *, cancel_waiting: bool = True) -> None:
         """Run no new tasks; cancel those waiting for a thread; idle threads exit, busy ones when done."""
-        with self._cond:
+        with self._lock:
             self._shutdown = True
             waiting = list(self._ready) if cancel_waiting else []
             if cancel_waiting:
                 self._ready.clear()
-            self._cond.notify_all()
+            idle, self._idle = self._idle, []
+        for waiter in idle:
+            waiter.release()
         for task in waiting:
             task.cancel()
+
+
+def _contained(fn: Callable[[], _R]) -> _R | None:
+    try:
+        return fn()
+    except BaseException:  # a task contains its call's outcome; this is a bug of the pool's user
+        logger.exception("a worker pool task failed")
+        return None
