@@ -115,7 +115,23 @@ def test_idle_threads_retire_down_to_the_minimum() -> None:
         pool.shutdown()
 
 
-def test_a_retired_pool_starts_threads_again(pool: WorkerPool) -> None:
+def test_a_caller_that_waits_for_each_answer_is_served_by_one_thread(pool: WorkerPool) -> None:
+    gate = Gate()
+    wide = lane(pool, workers=8)
+    burst = [wide.submit(gate) for _ in range(6)]
+    until(lambda: gate.started == 6)
+    gate.release.set()
+    for future in burst:
+        future.result(30)
+    started = pool.started
+    # A thread is idle again before its caller hears back, and the latest idle thread is woken
+    # first: the others stay idle (and may retire), and no thread is started.
+    names = {wide.submit(lambda: threading.current_thread().name).result(30) for _ in range(50)}
+    assert len(names) == 1
+    assert pool.started == started
+
+
+def test_a_retired_pool_starts_threads_again() -> None:
     small = WorkerPool(3, idle_seconds=0.02)
     try:
         assert lane(small).submit(lambda: 1).result(30) == 1
