@@ -201,3 +201,24 @@ def test_processes_starting_at_once_agree_on_one_local_key(tmp_path: Path) -> No
         signers = list(pool.map(lambda _: MetaSigner.from_environ(environ), range(16)))
     assert len({signer.keys for signer in signers}) == 1
     assert [p.name for p in (tmp_path / "home").iterdir()] == ["meta-keys"]  # no draft left behind
+
+
+def test_the_envelope_is_hmac_sha256_of_its_head_and_payload_under_the_key() -> None:
+    # The format is a contract with every replica and with metas already out there: a known answer.
+    import base64
+    import hashlib
+    import hmac
+
+    secret = "s" * 40
+    envelope = MetaSigner([MetaKey("k1", secret.encode())]).sign(JOB, PAYLOAD)
+    head = b"cm1\nk1\njob@0\n"
+    mac = base64.urlsafe_b64encode(hmac.new(secret.encode(), head + PAYLOAD, hashlib.sha256).digest())
+    assert envelope == head + mac.rstrip(b"=") + b"\n" + PAYLOAD
+
+
+def test_signing_from_many_threads_at_once_gives_the_same_envelope() -> None:
+    one = MetaSigner([MetaKey("k1", b"t" * 40)])
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        envelopes = set(pool.map(lambda i: one.sign(JOB, PAYLOAD), range(400)))
+    assert len(envelopes) == 1
+    assert one.verify(JOB, envelopes.pop()) == PAYLOAD
