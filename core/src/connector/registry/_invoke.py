@@ -166,18 +166,19 @@ else:
         return inner.result()
 
 
-async def within(
+def within(
     awaitable: Awaitable[_T], loaded: LoadedConnector, hook: str, limit: float | None, deadline: float | None
-) -> _T:
-    """Await ``awaitable`` within the server-side ``limit`` (``CallTimeoutError``), if it is set.
+) -> Awaitable[_T]:
+    """``awaitable``, bounded by the server-side ``limit`` (``CallTimeoutError``) if it is set.
 
     ``deadline`` is the client's remaining time: when it ends first, no timer is armed here, since
     grpc cancels the RPC's task when it passes (the handler answers DEADLINE_EXCEEDED) and the
-    cancellation reaches the hook. Propeller sends a deadline with every call: the common path.
+    cancellation reaches the hook. Propeller sends a deadline with every call: the common path, on
+    which ``awaitable`` itself is returned (no coroutine around it).
     """
     if limit is None or (deadline is not None and deadline <= limit):
-        return await awaitable
-    return await _timed(awaitable, limit, lambda: CallTimeoutError(hook, loaded.category, limit))
+        return awaitable
+    return _timed(awaitable, limit, lambda: CallTimeoutError(hook, loaded.category, limit))
 
 
 if sys.version_info >= (3, 11):
