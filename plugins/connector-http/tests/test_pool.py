@@ -326,7 +326,8 @@ async def test_a_hundred_concurrent_webhook_calls_through_the_service_all_succee
     keep_alive_server: LocalServer,
 ) -> None:
     # With urllib each call held one of the service's worker threads for the second the server
-    # takes, and half of them were refused with RESOURCE_EXHAUSTED. The async hook holds none.
+    # takes: with 8 of them (4 for one connector) and no queue, all but 4 of these calls were refused
+    # with RESOURCE_EXHAUSTED. The async hook holds no thread.
     from flyteidl.admin import agent_pb2
     from flyteidl.core import execution_pb2, tasks_pb2
     from flyteidl.service import agent_pb2_grpc
@@ -337,7 +338,9 @@ async def test_a_hundred_concurrent_webhook_calls_through_the_service_all_succee
     server = keep_alive_server
     server.route("POST", "/slow", Answer(200, {"ok": True}, delay=1.0))
     webhook = Webhook()
-    service = ConnectorService(registry_of(webhook), ServiceOptions(port=0, prometheus_port=None))
+    service = ConnectorService(
+        registry_of(webhook), ServiceOptions(port=0, prometheus_port=None, max_workers=8, queue_size=0)
+    )
     await service.start()
     await service.ready.wait()
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{service.port}")
