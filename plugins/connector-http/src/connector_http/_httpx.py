@@ -143,6 +143,10 @@ class _CheckedTransport(httpx.AsyncHTTPTransport):
             network_backend=_CheckedBackend(policy),
         )
 
+    def open_connections(self) -> int:
+        """How many connections the pool holds, idle or busy."""
+        return len(self._pool.connections)
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         token = _SCHEME.set(request.url.scheme)
         try:
@@ -151,11 +155,11 @@ class _CheckedTransport(httpx.AsyncHTTPTransport):
             _SCHEME.reset(token)
 
 
-def _client(allow: frozenset[Origin]) -> httpx.AsyncClient:
+def _client(allow: frozenset[Origin]) -> tuple[httpx.AsyncClient, _CheckedTransport]:
     # A context as urllib made one: the system's trust store, or SSL_CERT_FILE / SSL_CERT_DIR (httpx
     # would default to certifi's).
     transport = _CheckedTransport(EgressPolicy(allow=allow), ssl.create_default_context())
-    return httpx.AsyncClient(
+    client = httpx.AsyncClient(
         transport=transport,
         # No proxy from the environment: it would be connected to, and checked, instead of the
         # destination.
@@ -165,11 +169,14 @@ def _client(allow: frozenset[Origin]) -> httpx.AsyncClient:
         # past any bound in one chunk.
         headers={"Accept-Encoding": "identity"},
     )
+    return client, transport
 
 
 @dataclasses.dataclass
 class _LoopClients:
-    clients: dict[tuple[Any, ...], httpx.AsyncClient] = dataclasses.field(default_factory=dict)
+    clients: dict[tuple[Any, ...], tuple[httpx.AsyncClient, _CheckedTransport]] = dataclasses.field(
+        default_factory=dict
+    )
     closer: AsyncGenerator[None, None] | None = None
 
 
@@ -198,9 +205,9 @@ class HttpClients:
             for closed in [other for other in self._loops if other.is_closed()]:
                 del self._loops[closed]
             entry = self._loops.setdefault(loop, _LoopClients())
-            client = entry.clients.get(key)
-            if client is None:
-                client = entry.clients[key] = _client(policy.allow)
+            if key not in entry.clients:
+                entry.clients[key] = _client(policy.allow)
+            client = entry.clients[key][0]
             start = entry.closer is None
             if start:
                 entry.closer = self._closer(loop, entry)
@@ -221,7 +228,7 @@ class HttpClients:
                 if self._loops.get(loop) is entry:
                     del self._loops[loop]
                 clients = list(entry.clients.values())
-            for client in clients:
+            for client, _transport in clients:
                 await client.aclose()
 
     def loops(self) -> int:
@@ -234,10 +241,7 @@ class HttpClients:
         entry = self._loops.get(asyncio.get_running_loop())
         if entry is None:
             return 0
-        return sum(
-            len(client._transport._pool.connections)  # type: ignore[attr-defined]
-            for client in entry.clients.values()
-        )
+        return sum(transport.open_connections() for _client, transport in entry.clients.values())
 
 
 async def send(
