@@ -22,9 +22,10 @@ from tests.server.served import Served
 
 pytestmark = pytest.mark.compat
 
-#: Headers the two services send differently, by design (docs/compatibility.md says why): flytekit's
-#: httpx client and connector-http's urllib client introduce themselves and negotiate differently.
-HEADER_DIFFERENCES = {"accept", "accept-encoding", "connection", "user-agent"}
+#: Headers the two services send differently, by design (docs/compatibility.md says why): both send
+#: with httpx, but connector-http asks for the body as sent (identity) so its size limit counts the
+#: bytes on the wire. ``User-Agent`` is compared without httpx's version (the two venvs may differ).
+HEADER_DIFFERENCES = {"accept-encoding"}
 #: Messages that differ by design (docs/compatibility.md): case id -> (flytekit's, ours). flytekit
 #: answers ``str(exception)``: empty for httpx's timeouts, every input's value for a missing one.
 MESSAGE_DIFFERENCES = {
@@ -220,6 +221,11 @@ def test_flytekit_serializes_a_webhook_template(
     }
 
 
+def _unversioned(headers: dict[str, str]) -> dict[str, str]:
+    agent = headers.get("user-agent")
+    return headers if agent is None else {**headers, "user-agent": agent.split("/")[0]}
+
+
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 def test_same_request_reaches_the_endpoint(case: Case, side_by_side: dict[str, Any]) -> None:
     """Method, path, query, body and Content-Type equal; only HEADER_DIFFERENCES differ.
@@ -243,7 +249,7 @@ def test_same_request_reaches_the_endpoint(case: Case, side_by_side: dict[str, A
     assert json_body(got.body) == json_body(expected.body)
     assert got.header("content-type") == expected.header("content-type")
     assert got.header("content-length") == expected.header("content-length")
-    expected_headers, got_headers = expected.header_map(), got.header_map()
+    expected_headers, got_headers = _unversioned(expected.header_map()), _unversioned(got.header_map())
     differing = {
         name
         for name in expected_headers.keys() | got_headers.keys()
