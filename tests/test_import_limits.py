@@ -8,9 +8,11 @@ constructor marks it broken with the message; the other connectors load either w
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import signal
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -30,6 +32,7 @@ from connector import (
 )
 from connector.registry._imports import DaemonCall, in_daemon_thread
 from tests.support.records import CountingLoader, fake_record
+from tests.support.venvs import ROOT
 
 
 class Echo(SyncConnector):
@@ -322,3 +325,53 @@ def test_asyncio_run_does_not_wait_for_an_abandoned_daemon_thread(gate: threadin
     assert threads[0].is_alive()  # asyncio.run returned while the call still runs
     gate.set()
     threads[0].join(10)
+
+
+# What `connector serve` imports before it serves (issue 13): the cold start pays for nothing else.
+
+SERVE_IMPORTS = """
+import json, os, sys
+from connector.cli import main
+from connector.server._service import ConnectorService
+
+bind = ConnectorService.start
+
+async def start(self):
+    await bind(self)
+    # The port is bound and no connector has started loading: report what serve imported so far.
+    print(json.dumps(sorted(sys.modules)), flush=True)
+    os._exit(0)
+
+ConnectorService.start = start
+main(["serve", "--port", "0", "--prometheus-port", "off"])
+"""
+
+
+def test_serve_imports_neither_the_runner_nor_the_journal_before_it_serves() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", SERVE_IMPORTS], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    modules = set(json.loads(done.stdout.splitlines()[-1]))
+    assert {"connector.server._service", "grpc"} <= modules  # it did get as far as the service
+    unused = {
+        "sqlite3",
+        "connector.runner",
+        "connector.cli._run",
+        "connector.cli._jobs",
+        "connector._secrets",
+        "connector._refs",
+        "grpc_reflection.v1alpha.reflection",  # imported on the first reflection call
+        "rich",
+        "yaml",
+    }
+    assert sorted(modules & unused) == []
+
+
+def test_reflection_registers_grpcio_reflections_own_service_name() -> None:
+    # The name is spelled out so that grpcio-reflection is imported only on the first reflection call.
+    from grpc_reflection.v1alpha import reflection
+
+    from connector.server._reflection import V1ALPHA_SERVICE_NAME
+
+    assert reflection.SERVICE_NAME == V1ALPHA_SERVICE_NAME

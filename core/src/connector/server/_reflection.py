@@ -1,16 +1,21 @@
-"""Server reflection under both names clients ask for: ``grpc.reflection.v1`` and ``v1alpha``."""
+"""Server reflection under both names clients ask for: ``grpc.reflection.v1`` and ``v1alpha``.
+
+grpcio-reflection is imported, and the v1 descriptor made, on the first reflection call, not
+before the port is bound: the service's cold start does not pay for them (issue 13).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import AsyncIterator, Iterable
+from typing import TYPE_CHECKING, Any
 
 import grpc
-from google.protobuf import descriptor_pb2, descriptor_pool
-from grpc_reflection.v1alpha import reflection, reflection_pb2
+
+if TYPE_CHECKING:
+    from google.protobuf import descriptor_pb2
 
 #: grpcio-reflection's service name (``grpc.reflection.v1alpha.ServerReflection``).
-V1ALPHA_SERVICE_NAME: str = reflection.SERVICE_NAME
+V1ALPHA_SERVICE_NAME = "grpc.reflection.v1alpha.ServerReflection"
 _V1_PACKAGE = "grpc.reflection.v1"
 #: The stable protocol's service name, which grpcurl and Postman ask for first.
 V1_SERVICE_NAME = f"{_V1_PACKAGE}.ServerReflection"
@@ -24,6 +29,9 @@ def v1_file_descriptor() -> descriptor_pb2.FileDescriptorProto:
     v1alpha): every message, field number and the one method are the same, so both are served by
     one servicer and this descriptor answers v1 clients that ask for the v1 symbols.
     """
+    from google.protobuf import descriptor_pb2
+    from grpc_reflection.v1alpha import reflection_pb2
+
     proto = descriptor_pb2.FileDescriptorProto()
     reflection_pb2.DESCRIPTOR.CopyToProto(proto)
     old = f".{proto.package}."
@@ -48,6 +56,8 @@ class _Pools:
     """
 
     def __init__(self) -> None:
+        from google.protobuf import descriptor_pool
+
         self._default = descriptor_pool.Default()
         self._extra = descriptor_pool.DescriptorPool()
         self._extra.Add(v1_file_descriptor())
@@ -74,14 +84,39 @@ class _Pools:
         return self._default.FindAllExtensions(message)
 
 
+class _Reflection:
+    """grpcio-reflection's servicer, made on the first call."""
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self._names = names
+        self._servicer: Any = None
+
+    async def ServerReflectionInfo(self, requests: AsyncIterator[Any], context: Any) -> AsyncIterator[Any]:
+        if self._servicer is None:
+            from grpc_reflection.v1alpha import reflection
+
+            self._servicer = reflection.aio.ReflectionServicer(self._names, pool=_Pools())
+        async for response in self._servicer.ServerReflectionInfo(requests, context):
+            yield response
+
+
+def _parse_request(data: bytes) -> Any:
+    from grpc_reflection.v1alpha import reflection_pb2
+
+    return reflection_pb2.ServerReflectionRequest.FromString(data)
+
+
+def _serialize_response(response: Any) -> bytes:
+    return response.SerializeToString()  # type: ignore[no-any-return]
+
+
 def enable_reflection(service_names: Iterable[str], server: grpc.aio.Server) -> None:
     """Answer reflection for ``service_names`` (and both reflection services) on ``server``."""
     names = (*service_names, V1_SERVICE_NAME, V1ALPHA_SERVICE_NAME)
-    servicer = reflection.aio.ReflectionServicer(names, pool=_Pools())
     handler = grpc.stream_stream_rpc_method_handler(
-        servicer.ServerReflectionInfo,
-        request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
-        response_serializer=reflection_pb2.ServerReflectionResponse.SerializeToString,
+        _Reflection(names).ServerReflectionInfo,
+        request_deserializer=_parse_request,
+        response_serializer=_serialize_response,
     )
     for service in (V1ALPHA_SERVICE_NAME, V1_SERVICE_NAME):
         # The same bytes on the wire under either name (see v1_file_descriptor).
