@@ -7,7 +7,8 @@ itself, that POSTs to a loopback HTTP endpoint answering each request after ``--
 deadline, as propeller sets. For N = 100, 500 and 1000 (``--sizes``) and each server: the wall time
 from the first call started to the last one answered, and the calls that did not succeed (refused
 with RESOURCE_EXHAUSTED, another status, or an answer other than SUCCEEDED); medians of ``--runs``
-rounds (default 3), servers interleaved in a rotating order, one long-lived process each.
+rounds (default 3), servers interleaved in a rotating order, each burst on a fresh server process
+warmed up with one call (``--long-lived``: one process per server for every burst).
 
 - ``connector serve`` with its default settings, connector-core[server], connector-http and
   connector-sensor (the first-party plugins that need no peer SDK) installed non-editable from this
@@ -27,7 +28,7 @@ Targets (ours): 0 refusals up to N = 1000 with default settings; wall time at mo
 N = 100 and at most 3 s at N = 1000.
 
 Run: ``python bench/concurrency.py`` or ``python -m nox -s bench -- bench/concurrency.py``.
-Options: ``--runs R``, ``--sizes 100,500,1000``, ``--delay SECONDS``, ``--rebuild``.
+Options: ``--runs R``, ``--sizes 100,500,1000``, ``--delay SECONDS``, ``--long-lived``, ``--rebuild``.
 """
 
 from __future__ import annotations
@@ -67,7 +68,10 @@ def _serve_slow_endpoint(port: int, delay: float) -> None:
                 for line in lines[1:]:
                     name, _, value = line.partition(":")
                     headers[name.strip().lower()] = value.strip()
-                await read_body(reader, headers)
+                try:
+                    await read_body(reader, headers)
+                except asyncio.IncompleteReadError:  # the client went away mid-body (its call was cancelled)
+                    return
                 if target == "/stats":
                     body = json.dumps(state).encode()
                     state["peak"] = state["in_flight"]
@@ -145,6 +149,7 @@ HERE = WORK / "concurrency"
 #: First-party plugins `connector serve` runs with here: those that need no peer SDK.
 PLUGINS = (ROOT / "plugins" / "connector-http", ROOT / "plugins" / "connector-sensor")
 DEADLINE = 30.0  # seconds, each call's, as propeller sets
+SERVERS_FRESH, SERVERS_LONG_LIVED = "a fresh server process per burst", "one process per server"
 OUTPUT_PREFIX = "s3://bench/metadata/propeller/bench-development-c1/n0/data/0"
 
 # Run with the flytekit virtualenv's python: flytekit serializes its own WebhookTask and its inputs.
@@ -425,7 +430,7 @@ def report(
     ]
     print(
         f"Slow remotes at scale ({machine_notes()}; endpoint delay {args.delay:g} s, "
-        f"{args.runs} rounds, medians)"
+        f"{args.runs} rounds, medians; {SERVERS_LONG_LIVED if args.long_lived else SERVERS_FRESH})"
     )
     print(f"Load average at the start {load_start}, at the end {load_average()}; {source_note()}.")
     print()
@@ -481,6 +486,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="rounds per figure; medians are printed")
     parser.add_argument("--sizes", default="100,500,1000", help="concurrent calls per burst, comma-separated")
     parser.add_argument("--delay", type=float, default=1.0, help="seconds the endpoint takes to answer")
+    parser.add_argument(
+        "--long-lived",
+        action="store_true",
+        help="one process per server for every burst (default: a fresh, warmed-up process per burst)",
+    )
     parser.add_argument("--rebuild", action="store_true", help="rebuild connector serve's virtualenv")
     args = parser.parse_args(argv)
     args.sizes = [int(s) for s in args.sizes.split(",")]
@@ -496,16 +506,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         template, inputs = serialize_webhook(flytekit, endpoint.origin + "/hooks/slow")
         requests = _requests(template, inputs)
         chosen = targets(venv, flytekit, endpoint.origin)
+        by_name = {target.name: target for target in chosen}
+
+        def fresh(name: str) -> Running:
+            if name in servers:
+                servers.pop(name).stop()
+            servers[name] = start(by_name[name], logs=HERE / "logs")[0]
+            warm_up(servers[name], requests, endpoint)
+            return servers[name]
+
         for target in chosen:
-            servers[target.name] = start(target, logs=HERE / "logs")[0]
-            warm_up(servers[target.name], requests, endpoint)
+            fresh(target.name)
         names = [t.name for t in chosen]
         results: dict[tuple[str, int], list[Burst]] = {}
         for round_number in range(args.runs):
             for size in args.sizes:
                 shift = (round_number + args.sizes.index(size)) % len(names)
                 for name in names[shift:] + names[:shift]:
-                    measured = burst(servers[name], size, requests, endpoint)
+                    # A fresh process per burst unless --long-lived: a burst whose calls ran past
+                    # their deadline can leave a server's HTTP client with connections it never
+                    # frees, which would decide every later burst's figures.
+                    server = (
+                        servers[name]
+                        if args.long_lived or (round_number, size) == (0, args.sizes[0])
+                        else fresh(name)
+                    )
+                    measured = burst(server, size, requests, endpoint)
                     results.setdefault((name, size), []).append(measured)
                     log(
                         f"round {round_number + 1}, N = {size}, {name}: {measured.wall:.2f} s, "
