@@ -61,7 +61,7 @@ class WorkerPool:
         self._idle: list[threading.Lock] = []
         self._numbers = itertools.count()
         self._shutdown = False
-        #: Threads started since the pool was made (a thread that retired and came back counts twice).
+        #: Threads started since the pool was made, those that retired since included.
         self.started = 0
 
     @property
