@@ -247,6 +247,25 @@ def test_a_call_cancelled_in_the_queue_leaves_it(pool: WorkerPool) -> None:
     assert (slow.handed, slow.queued) == (0, 0)
 
 
+def test_callers_giving_up_while_a_lane_is_stuck_do_not_pile_up(pool: WorkerPool) -> None:
+    gate = Gate()
+    slow = lane(pool, workers=1, queue_size=3)
+    stuck = slow.submit(gate)
+    until(lambda: gate.started == 1)
+    for _ in range(20):
+        queued = [slow.submit(gate) for _ in range(3)]
+        with pytest.raises(ServiceOverloadedError):
+            slow.submit(gate)
+        for future in queued:
+            assert future.cancel()
+        assert slow.queued == 0
+    assert slow.refused_queue == 20
+    gate.release.set()
+    stuck.result(30)
+    assert gate.started == 1
+    assert (slow.handed, slow.queued) == (0, 0)
+
+
 def test_exceptions_reach_the_caller_and_free_the_share(pool: WorkerPool) -> None:
     slow = lane(pool, workers=1, queue_size=0)
 

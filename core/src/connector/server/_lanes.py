@@ -88,8 +88,6 @@ class Lane(concurrent.futures.Executor):
         self.handed = 0
         #: Plain calls running on a thread now.
         self.running = 0
-        #: Plain calls in the lane's own queue.
-        self.queued = 0
         #: ``async def`` calls in flight.
         self.async_in_flight = 0
         #: Calls refused, by the limit that was reached.
@@ -103,6 +101,11 @@ class Lane(concurrent.futures.Executor):
 
     def __repr__(self) -> str:
         return f"<Lane {self.category}: {self.running} running, {self.waiting} waiting>"
+
+    @property
+    def queued(self) -> int:
+        """Plain calls in the lane's own queue."""
+        return len(self._queue)
 
     @property
     def waiting(self) -> int:
@@ -121,10 +124,9 @@ class Lane(concurrent.futures.Executor):
             if self.handed < self.workers:
                 self.handed += 1
                 call.state = _HANDED
-            elif self.queued < self.queue_size:
+            elif len(self._queue) < self.queue_size:
                 future.add_done_callback(call.dropped)  # pending: not called here, under the lock
                 self._queue.append(call)
-                self.queued += 1
                 return future
             else:
                 self.refused_queue += 1
@@ -159,28 +161,23 @@ class Lane(concurrent.futures.Executor):
         with self._lock:
             if started:
                 self.running -= 1
-            following = None
-            while self._queue:
-                call = self._queue.popleft()
-                if call.state == _DROPPED:
-                    continue
-                call.state = _HANDED
-                self.queued -= 1
-                following = call
-                break
-            if following is None:
+            if not self._queue:
                 self.handed -= 1
                 return
+            following = self._queue.popleft()
+            following.state = _HANDED
         try:
             self.pool.run(following)
         except RuntimeError:  # the pool shut down meanwhile
             following.cancel()
 
     def _dropped(self, call: _Call) -> None:
+        # Removed at once, not skipped later: while a hung remote holds the lane's threads, callers
+        # that give up would otherwise pile up in the queue with their requests.
         with self._lock:
             if call.state == _QUEUED:
                 call.state = _DROPPED
-                self.queued -= 1
+                self._queue.remove(call)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Accept no new calls; with ``cancel_futures``, cancel those in the queue.
