@@ -266,7 +266,8 @@ def serve(
     _print_connectors(registry)
     service = ConnectorService(registry, options)
     asyncio.run(service.serve(on_started=lambda s: click.echo(describe_addresses(s))))
-    busy = sorted([*service.pool.busy_threads(), *(t.name for t in _busy_threads())])
+    others = [t.name for t in _busy_threads()]  # after a short grace, which the workers get too
+    busy = sorted([*service.pool.busy_threads(), *others])
     if busy:
         # The interpreter joins non-daemon threads at exit, so a plugin's thread that never ends
         # would keep a drained service from exiting (issue 8). Worker threads are daemons, but one
