@@ -869,20 +869,20 @@ def report(
     print(table(["figure", *names, f"target ({ours})"], rows))
     print()
     cold_ratio = med(cold[ours]) / med(cold[bare])
-    checks = [("cold start <= 2x bare", cold_ratio <= 2.0, f"{cold_ratio:.2f}x")]
+    checks = [("cold start <= 2x bare", cold_ratio <= 2.0, f"{cold_ratio:.3f}x")]
     for threads in thread_counts:
         rate = figure(ours, threads, "rate") / figure(bare, threads, "rate")
         if threads in RATE_TARGETS:
             wanted = RATE_TARGETS[threads]
             checks.append(
-                (f"pairs/s >= {wanted:.2f}x bare, {threads} thread(s)", rate >= wanted, f"{rate:.2f}x")
+                (f"pairs/s >= {wanted:.2f}x bare, {threads} thread(s)", rate >= wanted, f"{rate:.3f}x")
             )
         cpu = figure(ours, threads, "cpu") / figure(bare, threads, "cpu")
         checks.append(
             (
                 f"server CPU per pair <= {CPU_TARGET:.1f}x bare, {threads} thread(s)",
                 cpu <= CPU_TARGET,
-                f"{cpu:.2f}x",
+                f"{cpu:.3f}x",
             )
         )
     checks.append(("idle RSS <= 60 MiB", med(idle[ours]) <= 60, f"{med(idle[ours]):.1f} MiB"))
