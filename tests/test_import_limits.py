@@ -368,6 +368,21 @@ def test_serve_imports_neither_the_runner_nor_the_journal_before_it_serves() -> 
     assert sorted(modules & unused) == []
 
 
+def test_the_registry_and_the_hook_names_import_without_pluggy() -> None:
+    # pluggy, the hook specifications and LoadedConnector are needed once a connector loads, which
+    # the service does after its port is bound.
+    code = (
+        "import json, sys\n"
+        "import connector._hooks, connector.cli._inspect, connector.registry._registry\n"
+        "import connector.registry._validation\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert done.returncode == 0, done.stderr
+    modules = set(json.loads(done.stdout))
+    assert sorted(modules & {"pluggy", "connector.hookspecs", "connector.registry._loaded"}) == []
+
+
 def test_reflection_registers_grpcio_reflections_own_service_name() -> None:
     # The name is spelled out so that grpcio-reflection is imported only on the first reflection call.
     from grpc_reflection.v1alpha import reflection

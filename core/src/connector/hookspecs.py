@@ -12,36 +12,19 @@ from typing import Any
 
 import pluggy
 
-from ._model import Connection, NameEnum, Resource, TaskExecutionMetadata, TaskTemplate
+from ._hooks import ALL_HOOKS as ALL_HOOKS
+from ._hooks import ASYNC_HOOKS as ASYNC_HOOKS
+from ._hooks import IMPL_MARKER as IMPL_MARKER
+from ._hooks import OPTIONAL_HOOKS as OPTIONAL_HOOKS
+from ._hooks import PROJECT_NAME as PROJECT_NAME
+from ._hooks import SYNC_HOOKS as SYNC_HOOKS
+from ._hooks import Hook as Hook
+from ._model import Connection, Resource, TaskExecutionMetadata, TaskTemplate
 from ._resource_meta import ResourceMeta
 
-#: The pluggy project name; ``hookimpl`` and ``hookspec`` are markers for it.
-PROJECT_NAME = "connector"
-
+#: The markers of the ``connector`` pluggy project.
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
-
-#: The attribute ``hookimpl`` sets on a function it marks (pluggy's ``<project>_impl``).
-IMPL_MARKER = f"{PROJECT_NAME}_impl"
-
-
-class Hook(NameEnum):
-    """The name of each hook (each member equals its plain string: ``Hook.CREATE == "create"``)."""
-
-    CREATE = "create"
-    GET = "get"
-    DELETE = "delete"
-    DO = "do"
-    GET_LOGS = "get_logs"
-    GET_METRICS = "get_metrics"
-
-
-#: The hooks of an async connector that must all be implemented.
-ASYNC_HOOKS = (Hook.CREATE, Hook.GET, Hook.DELETE)
-#: The hook of a sync connector.
-SYNC_HOOKS = (Hook.DO,)
-#: Hooks a connector may leave out; calling one that is missing is an error the caller can see.
-OPTIONAL_HOOKS = (Hook.GET_LOGS, Hook.GET_METRICS)
 
 
 @hookspec(firstresult=True)
@@ -150,7 +133,3 @@ def get_metrics(
     :param connection: secrets and configs sent with the request.
     :return: a list of ``MetricSeries``.
     """
-
-
-#: Every hook, in the order of the operations.
-ALL_HOOKS = tuple(Hook)

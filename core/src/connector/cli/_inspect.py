@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from .._exceptions import ConnectorNotFound, ConnectorUnavailable
-from ..hookspecs import ALL_HOOKS
+from .._hooks import ALL_HOOKS
 from ..registry._registry import ConnectorEntry, ConnectorRegistry, ConnectorState, default_registry
 from ._common import fail_unknown, parse_category, print_fields, print_json, print_table
 

@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._exceptions import (
     ConnectorConflictError,
@@ -26,8 +26,10 @@ from .._settings import IMPORT_TIMEOUT_VARIABLE, PIN_VARIABLE, RegistrySettings,
 from ._discovery import ConnectorRecord
 from ._imports import DaemonCall
 from ._learned import LearnedMetadata
-from ._loaded import LoadedConnector
 from ._validation import build_connector, describe_exception
+
+if TYPE_CHECKING:  # imported with pluggy when a connector loads, not before the service binds (issue 13)
+    from ._loaded import LoadedConnector
 
 logger = logging.getLogger("connector")
 # A library does not print unless the application configures logging (`connector serve` does).

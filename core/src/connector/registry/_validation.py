@@ -5,14 +5,18 @@ from __future__ import annotations
 import inspect
 import types
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from .. import hookspecs
 from .._base import AsyncConnector, ConnectorBase, SyncConnector
 from .._exceptions import ConnectorLoadError, ConnectorValidationError
+from .._hooks import ALL_HOOKS, ASYNC_HOOKS, IMPL_MARKER
 from .._model import ConnectorOrigin, TaskCategory
 from .._resource_meta import ResourceMeta
-from ._loaded import HOOK_ARGUMENTS, LoadedConnector
+
+# ._loaded (pluggy and the hook specifications) is imported when a connector is built: the service
+# imports this module for describe_exception before its port is bound (issue 13).
+if TYPE_CHECKING:
+    from ._loaded import LoadedConnector
 
 
 def build_connector(
@@ -41,12 +45,14 @@ def build_connector(
             origin=origin,
         )
 
+    from ._loaded import LoadedConnector
+
     connector = _instantiate(target, origin, expected)
     functions = _hook_functions(connector, fail)
     if not functions:
         fail(
             "no-hooks",
-            f"implements none of the hooks ({', '.join(hookspecs.ALL_HOOKS)}); subclass "
+            f"implements none of the hooks ({', '.join(ALL_HOOKS)}); subclass "
             "connector.AsyncConnector or connector.SyncConnector, or mark the functions with "
             "@connector.hookimpl",
         )
@@ -93,19 +99,19 @@ def _hook_functions(connector: object, fail: Callable[[str, str], NoReturn]) -> 
     functions: dict[str, Callable[..., Any]] = {}
     for attr in dir(connector):
         value = _routine(connector, attr)
-        marker = getattr(value, hookspecs.IMPL_MARKER, None)
+        marker = getattr(value, IMPL_MARKER, None)
         if value is None or marker is None:
             continue
         hook = marker.get("specname") or attr
-        if hook not in HOOK_ARGUMENTS:
+        if hook not in ALL_HOOKS:
             fail(
                 "unknown-hook",
                 f"{attr!r} is marked @connector.hookimpl but no hook is named {hook!r}; "
-                f"the hooks are: {', '.join(hookspecs.ALL_HOOKS)}",
+                f"the hooks are: {', '.join(ALL_HOOKS)}",
             )
         functions[hook] = value
     if isinstance(connector, ConnectorBase):
-        for hook in hookspecs.ALL_HOOKS:
+        for hook in ALL_HOOKS:
             method = _routine(connector, hook)
             if method is not None and hook not in functions:
                 functions[hook] = method
@@ -123,6 +129,8 @@ def _routine(owner: object, attr: str) -> Callable[..., Any] | None:
 
 
 def _check_arguments(hook: str, fn: Callable[..., Any], fail: Callable[[str, str], NoReturn]) -> None:
+    from ._loaded import HOOK_ARGUMENTS
+
     allowed = HOOK_ARGUMENTS[hook]
     try:
         parameters = inspect.signature(fn).parameters.values()
@@ -148,7 +156,7 @@ def _check_arguments(hook: str, fn: Callable[..., Any], fail: Callable[[str, str
 def _check_kind(
     connector: object, functions: dict[str, Callable[..., Any]], fail: Callable[[str, str], NoReturn]
 ) -> None:
-    has_async = [h for h in hookspecs.ASYNC_HOOKS if h in functions]
+    has_async = [h for h in ASYNC_HOOKS if h in functions]
     if "do" in functions and has_async:
         fail(
             "sync-and-async",
@@ -160,7 +168,7 @@ def _check_kind(
     if "do" in functions and isinstance(connector, AsyncConnector):
         fail("sync-and-async", "is an AsyncConnector but implements 'do'; subclass SyncConnector instead")
     if "do" not in functions:
-        missing = [h for h in hookspecs.ASYNC_HOOKS if h not in functions]
+        missing = [h for h in ASYNC_HOOKS if h not in functions]
         if missing:
             fail(
                 "missing-hook",

@@ -6,12 +6,15 @@ import importlib
 import inspect
 import types
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from .._base import AsyncConnector, ConnectorBase, SyncConnector
 from .._exceptions import ConfigurationError, ConnectorError
-from ..hookspecs import IMPL_MARKER
-from ..registry._loaded import LoadedConnector
-from ..registry._registry import ConnectorRegistry
+from .._hooks import IMPL_MARKER
+
+if TYPE_CHECKING:  # the service imports this module before its port is bound (issue 13)
+    from ..registry._loaded import LoadedConnector
+    from ..registry._registry import ConnectorRegistry
 
 
 def connectors_in(module: types.ModuleType) -> list[object]:
