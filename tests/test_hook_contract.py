@@ -607,7 +607,6 @@ def test_trace_shows_a_connections_secrets_as_stars(capsys: pytest.CaptureFixtur
     )
 
 
-
 async def test_trace_prints_an_exception(capsys: pytest.CaptureFixture[str]) -> None:
     class Failing(SyncConnector):
         task_type_name = "job"
