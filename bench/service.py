@@ -25,7 +25,8 @@ same no-op connector written for Flyte 2; it speaks flyteidl2 only, so its pairs
 
 Run: ``python bench/service.py`` or ``python -m nox -s bench -- bench/service.py``.
 Options: ``--runs R`` (default 5), ``--pairs N`` (pairs per measurement, default 960),
-``--threads 1,8,32``, ``--peers``, ``--in-process-only``, ``--rebuild``.
+``--threads 1,8,32``, ``--peers``, ``--in-process-only`` (with ``--profile``: where its time goes),
+``--rebuild``.
 """
 
 from __future__ import annotations
@@ -105,8 +106,11 @@ def _serve_bare(port: int, canned_path: str) -> None:
     asyncio.run(main())
 
 
-def _measure_in_process(rounds: int, pairs: int) -> None:
-    """Print, as JSON, the CPU seconds per pair of the service's handlers and of the bare ones, per round."""
+def _measure_in_process(rounds: int, pairs: int, profile: bool = False) -> None:
+    """Print, as JSON, the CPU seconds per pair of the service's handlers and of the bare ones, per round.
+
+    With ``profile``, then one more loop of the service's handlers under cProfile, its figures on stderr.
+    """
     import asyncio
     import time
 
@@ -170,6 +174,18 @@ def _measure_in_process(rounds: int, pairs: int) -> None:
         for _ in range(rounds):
             figures["ours"].append(await loop(ours, pairs))
             figures["bare"].append(await loop(bare, pairs))
+        if profile:
+            import cProfile
+            import pstats
+
+            profiler = cProfile.Profile()
+            profiler.enable()
+            await loop(ours, pairs)
+            profiler.disable()
+            stats = pstats.Stats(profiler, stream=sys.stderr).strip_dirs()
+            print(f"cProfile of {pairs} pairs through the handlers (its overhead included):", file=sys.stderr)
+            stats.sort_stats("cumulative").print_stats(35)
+            stats.sort_stats("tottime").print_stats(20)
         return figures
 
     print(json.dumps(asyncio.run(main())))
@@ -784,12 +800,23 @@ class InProcess:
         return statistics.median(self.ours) - statistics.median(self.bare)
 
 
-def measure_in_process(venv: BenchVenv, rounds: int, pairs: int) -> InProcess:
-    """Run this file's in-process mode in the service's virtualenv (the installed no-op connector)."""
+def measure_in_process(venv: BenchVenv, rounds: int, pairs: int, profile: bool = False) -> InProcess:
+    """Run this file's in-process mode in the service's virtualenv (the installed no-op connector).
+
+    With ``profile``, the profile of one more loop is printed (on stdout, after the progress lines).
+    """
     args = [str(venv.python), str(Path(__file__).resolve()), IN_PROCESS_MODE, str(rounds), str(pairs)]
-    done = subprocess.run(args, env=venv.environ(), capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [*args, *(["profile"] if profile else [])],
+        env=venv.environ(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"the in-process measurement failed:\n{done.stderr[-3000:]}")
+    if profile:
+        print(done.stderr)
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     return InProcess(figures["ours"], figures["bare"])
 
@@ -909,6 +936,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--in-process-only", action="store_true", help="only the in-process CPU per pair (a quick loop)"
     )
+    parser.add_argument(
+        "--profile", action="store_true", help="also print a cProfile of the in-process loop (where it goes)"
+    )
     parser.add_argument("--in-process-rounds", type=int, default=5, help="in-process rounds (median)")
     parser.add_argument("--in-process-pairs", type=int, default=3000, help="pairs per in-process round")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the virtualenv under bench/.work")
@@ -918,7 +948,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     venv = service_venv(args.rebuild)
     log("in process: the handlers' CPU per pair, no gRPC")
-    in_process = measure_in_process(venv, args.in_process_rounds, args.in_process_pairs)
+    in_process = measure_in_process(venv, args.in_process_rounds, args.in_process_pairs, args.profile)
     if args.in_process_only:
         report_in_process(in_process, args.in_process_rounds, args.in_process_pairs)
         return 0
@@ -1002,6 +1032,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == [IN_PROCESS_MODE]:
-        _measure_in_process(int(sys.argv[2]), int(sys.argv[3]))
+        _measure_in_process(int(sys.argv[2]), int(sys.argv[3]), profile=sys.argv[4:5] == ["profile"])
         sys.exit(0)
     sys.exit(main())
