@@ -28,7 +28,8 @@ Targets (ours): 0 refusals up to N = 1000 with default settings; wall time at mo
 N = 100 and at most 3 s at N = 1000.
 
 Run: ``python bench/concurrency.py`` or ``python -m nox -s bench -- bench/concurrency.py``.
-Options: ``--runs R``, ``--sizes 100,500,1000``, ``--delay SECONDS``, ``--long-lived``, ``--rebuild``.
+Options: ``--runs R``, ``--sizes 100,500,1000``, ``--delay SECONDS``, ``--long-lived``, ``--rebuild``,
+``--only-ours`` (``connector serve`` alone, to iterate: ``--only-ours --sizes 1000 --runs 1``).
 """
 
 from __future__ import annotations
@@ -405,7 +406,8 @@ def report(
 ) -> None:
     """The side-by-side table (medians; ratios ours / pyflyte's) and the targets' verdicts."""
     med = statistics.median
-    ours, theirs = names
+    ours, theirs = names[0], names[-1]
+    paired = len(names) > 1
     rows = []
     for size in args.sizes:
         walls = {n: med(b.wall for b in results[(n, size)]) for n in names}
@@ -416,7 +418,7 @@ def report(
             [
                 str(size),
                 *(f"{walls[n]:.2f} s" for n in names),
-                f"{walls[ours] / walls[theirs]:.2f}x",
+                *([f"{walls[ours] / walls[theirs]:.2f}x"] if paired else []),
                 *(f"{failed[n]:.0f} ({refused[n]:.0f})" for n in names),
                 *(f"{peak[n]:.0f}" for n in names),
             ]
@@ -424,7 +426,7 @@ def report(
     headers = [
         "N",
         *(f"wall, {n}" for n in names),
-        "wall ratio",
+        *(["wall ratio"] if paired else []),
         *(f"not OK (refused), {n}" for n in names),
         *(f"peak at endpoint, {n}" for n in names),
     ]
@@ -492,6 +494,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="one process per server for every burst (default: a fresh, warmed-up process per burst)",
     )
     parser.add_argument("--rebuild", action="store_true", help="rebuild connector serve's virtualenv")
+    parser.add_argument(
+        "--only-ours", action="store_true", help="measure connector serve alone (no pyflyte column, no ratio)"
+    )
     args = parser.parse_args(argv)
     args.sizes = [int(s) for s in args.sizes.split(",")]
     load_start = load_average()
@@ -506,6 +511,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         template, inputs = serialize_webhook(flytekit, endpoint.origin + "/hooks/slow")
         requests = _requests(template, inputs)
         chosen = targets(venv, flytekit, endpoint.origin)
+        if args.only_ours:
+            chosen = chosen[:1]
         by_name = {target.name: target for target in chosen}
 
         def fresh(name: str) -> Running:
