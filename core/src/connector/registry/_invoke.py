@@ -13,6 +13,7 @@ import inspect
 import reprlib
 import sys
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._exceptions import CallTimeoutError, HookCrashError
@@ -65,6 +66,14 @@ async def invoke(
     like the hook, since it runs the connector's code too (a generator it returned, a ``dict``
     subclass). Raises what the hook raises, with what must not escape turned into ``HookCrashError``.
     """
+    if loaded.is_async_hook(hook) and not loaded.trace:
+        # The common path of the service, without the closures the general one needs (issue 13):
+        # calling an async def hook only makes its coroutine, so nothing runs before `contained`.
+        # An async generator hook (get_logs) gives its generator, which the check takes as it is.
+        made = guarded(loaded, hook, partial(loaded.call, hook, arguments))
+        result = await contained(loaded, hook, made) if inspect.iscoroutine(made) else made
+        return guarded(loaded, hook, partial(check, result))
+
     import asyncio
 
     if loaded.trace:
