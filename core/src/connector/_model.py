@@ -305,7 +305,9 @@ def render_task_template(task_template: TaskTemplate, file_prefix: str) -> TaskT
     return dataclasses.replace(task_template, container_args=args)
 
 
-@dataclasses.dataclass
+# repr=False: the class has its own __repr__, which dataclass would not replace but would still
+# compile one for, on every import (issue 13).
+@dataclasses.dataclass(repr=False)
 class TaskExecutionMetadata:
     """Where and how the workflow engine runs this task execution.
 
@@ -334,7 +336,9 @@ class TaskExecutionMetadata:
         return f"TaskExecutionMetadata({', '.join(shown)})"
 
 
-@dataclasses.dataclass(frozen=True)
+# repr=False: the class has its own __repr__, which dataclass would not replace but would still
+# compile one for, on every import (issue 13).
+@dataclasses.dataclass(frozen=True, repr=False)
 class Connection:
     """Secrets and configuration for reaching the external system, sent with a request (flyteidl2).
 

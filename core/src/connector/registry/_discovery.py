@@ -35,10 +35,12 @@ CACHE_FORMAT = 2
 
 logger = logging.getLogger("connector")
 
+# Patterns as text, compiled by re on first use: a discovery served from the cache matches neither,
+# and `serve` binds sooner without compiling them (issue 13).
 # "name-version.dist-info" as wheels install it; see _name_and_version.
-_DIST_INFO = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+)\.dist-info$")
+_DIST_INFO = r"^(?P<name>[^-]+)-(?P<version>[^-]+)\.dist-info$"
 # An entry point's value, as the packaging specification defines it: "module[:attr[.attr]] [extras]".
-_TARGET = re.compile(r"^\s*(?P<module>[\w.]+)\s*(:\s*(?P<attr>[\w.]+)\s*)?(\[[^\]]*\]\s*)?$")
+_TARGET = r"^\s*(?P<module>[\w.]+)\s*(:\s*(?P<attr>[\w.]+)\s*)?(\[[^\]]*\]\s*)?$"
 # A cache written while a watched file was this fresh could miss a change made in the same
 # timestamp tick (file systems keep mtimes in ticks of up to 2 s), so it is not written then.
 _RACY_SECONDS = 2.0
@@ -136,7 +138,7 @@ def _make_record(
 
 def _load_target(target: str) -> object:
     """Import an entry point's ``module:attr.attr`` target, as ``EntryPoint.load`` does."""
-    match = _TARGET.match(target)
+    match = re.match(_TARGET, target)
     if match is None:
         raise ValueError(f"the entry point's value {target!r} is not 'module' or 'module:attribute'")
     obj: object = importlib.import_module(match["module"])
@@ -156,7 +158,7 @@ def _name_and_version(dist: importlib.metadata.Distribution | None) -> tuple[str
     if dist is None:
         return None, None
     path = getattr(dist, "_path", None)
-    match = _DIST_INFO.match(getattr(path, "name", ""))
+    match = re.match(_DIST_INFO, getattr(path, "name", ""))
     if match:
         return match["name"].replace("_", "-"), match["version"]
     return dist.metadata["Name"], dist.version
@@ -235,7 +237,7 @@ def _watched_state(distributions: Iterable[importlib.metadata.Distribution]) -> 
             continue
         folder = str(path)
         watched.append(_stat(os.path.join(folder, "entry_points.txt")))
-        if not _DIST_INFO.match(os.path.basename(folder)):
+        if not re.match(_DIST_INFO, os.path.basename(folder)):
             # The name and version come from the metadata file, which may be rewritten in place
             # (``setup.py develop`` does that to an .egg-info folder).
             watched.append(_stat(os.path.join(folder, "METADATA")))
