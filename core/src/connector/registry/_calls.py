@@ -8,10 +8,10 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from .._exceptions import HookNotImplementedError, ResourceMetaError
+from .._hooks import Hook
 from .._idempotency import idempotency_key as derive_idempotency_key
 from .._model import Connection, LogsChunk, MetricSeries, Resource, TaskExecutionMetadata, TaskTemplate
 from .._resource_meta import ResourceMeta
-from ..hookspecs import Hook
 from ._checks import (
     checked_chunk,
     checked_meta,
@@ -21,11 +21,12 @@ from ._checks import (
     logs_source,
 )
 from ._invoke import contained, guarded, invoke, within
-from ._loaded import LoadedConnector
 from ._signing import MetaSigner
 
 if TYPE_CHECKING:
     import concurrent.futures
+
+    from ._loaded import LoadedConnector
 
 # asyncio and concurrent.futures are imported inside the functions: `import connector` never needs them.
 

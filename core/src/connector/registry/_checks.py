@@ -7,13 +7,15 @@ the task type, the connector's origin, the hook and what was wrong.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._exceptions import HookResultError, ResourceMetaError
+from .._hooks import Hook
 from .._model import LogsChunk, MetricSeries, Resource, TaskLog
 from .._resource_meta import ResourceMeta, encode_checked
-from ..hookspecs import Hook
-from ._loaded import LoadedConnector
+
+if TYPE_CHECKING:
+    from ._loaded import LoadedConnector
 
 #: How a sync connector must end a task.
 _TERMINAL_HINT = "a sync connector answers with SUCCEEDED, FAILED, ABORTED or RETRYABLE_FAILED"

@@ -17,10 +17,11 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._exceptions import CallTimeoutError, HookCrashError
-from ._loaded import LoadedConnector
 
 if TYPE_CHECKING:
     import concurrent.futures
+
+    from ._loaded import LoadedConnector
 
 # asyncio is imported inside the functions: `import connector` (and `connector list`) never needs it.
 

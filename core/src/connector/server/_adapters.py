@@ -7,7 +7,7 @@ import dataclasses
 import datetime as dt
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._exceptions import (
     BadRequestError,
@@ -25,8 +25,10 @@ from .._model import (
     TaskLog,
     TaskTemplate,
 )
-from ..registry._loaded import LoadedConnector
 from ..registry._registry import ConnectorMetadata
+
+if TYPE_CHECKING:
+    from ..registry._loaded import LoadedConnector
 
 # Struct numbers are doubles; whole ones within this range come back as ints (what Python code expects).
 _EXACT_INT = 2**53

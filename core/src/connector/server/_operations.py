@@ -10,8 +10,8 @@ from functools import partial
 from typing import Any
 
 from .._exceptions import BadRequestError, ResourceMetaError
+from .._hooks import Hook
 from .._model import Resource, TaskCategory
-from ..hookspecs import Hook
 from ..registry._calls import ConnectorCalls, Deferred
 from ._adapters import IdlAdapter, V1Adapter, V2Adapter
 from ._dispatch import Dispatcher

@@ -12,7 +12,7 @@ import grpc
 from flyteidl.service import agent_pb2_grpc
 from flyteidl2.connector import service_pb2_grpc
 
-from ..hookspecs import Hook
+from .._hooks import Hook
 from ._adapters import IdlAdapter, V1Adapter, V2Adapter
 from ._agent_order import order_for_propeller
 from ._metrics import NO_TASK_TYPE

@@ -19,7 +19,7 @@ from .._exceptions import (
     ServiceOverloadedError,
     TransientError,
 )
-from ..hookspecs import Hook
+from .._hooks import Hook
 
 logger = logging.getLogger("connector.server")
 
