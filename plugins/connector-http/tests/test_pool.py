@@ -20,7 +20,6 @@ from typing import Any
 import grpc
 import pytest
 from connector_http import HttpJob, HttpJobMeta, Webhook
-from connector_http._httpx import MAX_CONNECTIONS
 from localh2 import H2Server
 from localhttp import Answer, LocalServer
 from localtls import certificates
@@ -85,25 +84,27 @@ def test_fifty_concurrent_calls_to_a_slow_server_all_succeed_and_reuse_their_con
     # 10 calls find idle ones.
     assert 1 <= opened <= 50
     assert server.connections == opened
-    assert kept == opened  # all kept for the next calls (up to MAX_IDLE_CONNECTIONS)
+    assert kept == opened  # all kept for the next calls (up to CONNECTOR_HTTP_MAX_CONNECTIONS)
     assert webhook._clients.loops() == 0  # closed with the loop
     assert wait_until(lambda: server.closed == server.connections)
 
 
 def test_calls_beyond_the_pool_wait_for_a_connection(
-    keep_alive_server: LocalServer, no_resource_warnings: None
+    keep_alive_server: LocalServer, monkeypatch: pytest.MonkeyPatch, no_resource_warnings: None
 ) -> None:
     server = keep_alive_server
     server.route("GET", "/slow", Answer(200, {"ok": True}, delay=0.5))
+    monkeypatch.setenv("CONNECTOR_HTTP_MAX_CONNECTIONS", "10")
     calls = webhook_calls(Webhook())
-    count = MAX_CONNECTIONS + 20
 
     async def main() -> list[connector.Resource]:
-        return await asyncio.gather(*(calls.do(template(f"{server.url}/slow")) for _ in range(count)))
+        return await asyncio.gather(*(calls.do(template(f"{server.url}/slow")) for _ in range(30)))
 
-    assert [r.phase for r in asyncio.run(main())] == [Phase.SUCCEEDED] * count
-    assert len(server.seen) == count
-    assert server.connections <= MAX_CONNECTIONS
+    assert [r.phase for r in asyncio.run(main())] == [Phase.SUCCEEDED] * 30
+    assert len(server.seen) == 30
+    # All 30 start before any answer comes: the first 10 open the pool's connections, the other 20
+    # wait and reuse them.
+    assert server.connections == 10
 
 
 def test_http_job_calls_share_the_pool(keep_alive_server: LocalServer) -> None:

@@ -18,13 +18,15 @@ import os
 import ssl
 import threading
 import time
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import AsyncGenerator, Iterable, Mapping
 from email.message import Message
 from typing import Any
 
 import anyio
 import httpcore
 import httpx
+
+import connector
 
 from ._egress import (
     MAX_BODY_VARIABLE,
@@ -43,14 +45,16 @@ from ._redact import is_credential_header
 
 #: Redirects followed for one request; the next 3xx is the answer.
 MAX_REDIRECTS = 10
-#: Connections open at once per client (to every origin together); a call beyond waits for one,
-#: up to its timeout.
-MAX_CONNECTIONS = 100
-#: Idle connections a client keeps open for the next call, and for how many seconds. As many as it
-#: may open: httpcore 1.0 compares its keep-alive limit with all the pool's connections, not the idle
-#: ones (encode/httpcore#1000), so a lower limit closes idle connections that queued calls were about
-#: to reuse, and opens new ones instead.
-MAX_IDLE_CONNECTIONS = MAX_CONNECTIONS
+MAX_CONNECTIONS_VARIABLE = "CONNECTOR_HTTP_MAX_CONNECTIONS"
+#: Connections open at once per client (to every origin together) unless CONNECTOR_HTTP_MAX_CONNECTIONS
+#: says otherwise; a call beyond waits for one, up to its timeout. HTTP/1.1 carries one request at a
+#: time, so this is also how many calls to one http:// origin are in flight at once: 1000 calls to an
+#: endpoint that answers after a second take 10 s with 100 connections, 1 s with 1000 (issue 13).
+DEFAULT_MAX_CONNECTIONS = 1000
+#: The largest CONNECTOR_HTTP_MAX_CONNECTIONS accepted: each connection is a file descriptor.
+MAX_CONNECTIONS_LIMIT = 65535
+#: Seconds an idle connection is kept for the next call. Every idle connection is kept for that long
+#: (up to the pool's size): a burst's connections are there for the next burst.
 IDLE_SECONDS = 5.0
 
 # The scheme of the request whose connection is being opened: httpcore tells a network backend the
@@ -58,6 +62,30 @@ IDLE_SECONDS = 5.0
 # httpcore opens a connection in the task of the request that needs it, so the variable is that
 # request's.
 _SCHEME: contextvars.ContextVar[str] = contextvars.ContextVar("connector_http_scheme")
+
+
+def max_connections(environ: Mapping[str, str] | None = None) -> int:
+    """CONNECTOR_HTTP_MAX_CONNECTIONS: connections a client may have open at once (default 1000).
+
+    Raises ``connector.ConfigurationError`` naming the variable when the value is not a whole number
+    from 1 to 65535.
+    """
+    env = os.environ if environ is None else environ
+    return _max_connections(env.get(MAX_CONNECTIONS_VARIABLE, ""))
+
+
+@functools.lru_cache(maxsize=8)
+def _max_connections(value: str) -> int:
+    text = value.strip().replace("_", "")
+    if not text:
+        return DEFAULT_MAX_CONNECTIONS
+    if not text.isdigit() or not 1 <= int(text) <= MAX_CONNECTIONS_LIMIT:
+        raise connector.ConfigurationError(
+            f"{MAX_CONNECTIONS_VARIABLE}: {value!r} is not a whole number of connections from 1 to "
+            f"{MAX_CONNECTIONS_LIMIT} (for example {MAX_CONNECTIONS_VARIABLE}=200; the default is "
+            f"{DEFAULT_MAX_CONNECTIONS})"
+        )
+    return int(text)
 
 
 class _CheckedBackend(httpcore.AsyncNetworkBackend):
@@ -122,18 +150,115 @@ def _root_cause(error: BaseException) -> str:
     return str(error)
 
 
+class _Pool(httpcore.AsyncConnectionPool):
+    """httpcore's connection pool, doing work per request that does not grow with the pool.
+
+    httpcore 1.0 reassigns requests to connections whenever a request arrives or ends: it asks every
+    connection whether it has expired (for an idle HTTP/1.1 one, a poll of its socket), scans every
+    connection for each queued request, and for each idle connection counts all of them again
+    (encode/httpcore#1000). With a thousand connections that was most of the service's CPU (issue 13).
+    The rules here are httpcore's, asked less often:
+
+    - a queued request, oldest first, takes the first available connection to its origin, once that
+      one is checked not to have expired (the server closed it, or it was idle too long: it is
+      closed, and the next is tried); else a new connection while the pool has room; else a new one
+      in place of an idle connection to another origin; else it waits;
+    - an origin for which no connection is available is not searched again in the same pass;
+    - every connection is looked at (closed ones dropped, expired ones closed, idle ones beyond
+      ``max_keepalive_connections`` closed) at most every ``SWEEP_SECONDS``, and when the pool is
+      full and a request needs room.
+    """
+
+    #: How often, at most, every connection is looked at for one to drop.
+    SWEEP_SECONDS = 1.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._next_sweep = 0.0
+        #: Full looks at every connection so far; for tests.
+        self.sweeps = 0
+
+    def _assign_requests_to_connections(self) -> list[httpcore.AsyncConnectionInterface]:
+        closing: list[httpcore.AsyncConnectionInterface] = []
+        if time.monotonic() >= self._next_sweep:
+            self._sweep(closing)
+        queued = [request for request in self._requests if request.is_queued()]
+        exhausted: set[tuple[bytes, bytes, int]] = set()  # httpcore.Origin is not hashable
+        assigned: set[int] = set()
+        swept = False
+        for pool_request in queued:
+            origin = pool_request.request.url.origin
+            key = (origin.scheme, origin.host, origin.port)
+            connection = None if key in exhausted else self._available(origin, closing)
+            if connection is None:
+                exhausted.add(key)
+                if len(self._connections) >= self._max_connections and not swept:
+                    self._sweep(closing)  # closed or expired connections may be holding the room
+                    swept = True
+                if len(self._connections) >= self._max_connections:
+                    victim = next(
+                        (c for c in self._connections if c.is_idle() and id(c) not in assigned), None
+                    )
+                    if victim is None:
+                        continue  # waits until a connection frees up
+                    self._connections.remove(victim)
+                    closing.append(victim)
+                connection = self.create_connection(origin)
+                self._connections.append(connection)
+                if connection.is_available():  # an https:// one, which may turn out HTTP/2: shared
+                    exhausted.discard(key)
+            assigned.add(id(connection))
+            pool_request.assign_to_connection(connection)
+        return closing
+
+    def _available(
+        self, origin: httpcore.Origin, closing: list[httpcore.AsyncConnectionInterface]
+    ) -> httpcore.AsyncConnectionInterface | None:
+        connections = self._connections
+        index = 0
+        while index < len(connections):
+            connection = connections[index]
+            if connection.is_available() and connection.can_handle_request(origin):
+                if not connection.has_expired():
+                    return connection
+                del connections[index]
+                closing.append(connection)
+                continue
+            index += 1
+        return None
+
+    def _sweep(self, closing: list[httpcore.AsyncConnectionInterface]) -> None:
+        self.sweeps += 1
+        self._next_sweep = time.monotonic() + self.SWEEP_SECONDS
+        kept: list[httpcore.AsyncConnectionInterface] = []
+        idle: list[httpcore.AsyncConnectionInterface] = []
+        for connection in self._connections:
+            if connection.is_closed():
+                continue
+            if connection.has_expired():
+                closing.append(connection)
+                continue
+            if connection.is_idle():
+                idle.append(connection)
+            kept.append(connection)
+        limit = self._max_keepalive_connections
+        if limit is not None and len(idle) > limit:
+            surplus = {id(connection) for connection in idle[: len(idle) - limit]}
+            closing.extend(connection for connection in kept if id(connection) in surplus)
+            kept = [connection for connection in kept if id(connection) not in surplus]
+        self._connections = kept
+
+
 class _CheckedTransport(httpx.AsyncHTTPTransport):
     """httpx's transport over a connection pool that dials through ``_CheckedBackend``."""
 
-    def __init__(self, policy: EgressPolicy, tls: ssl.SSLContext) -> None:
+    def __init__(self, policy: EgressPolicy, tls: ssl.SSLContext, size: int) -> None:
         limits = httpx.Limits(
-            max_connections=MAX_CONNECTIONS,
-            max_keepalive_connections=MAX_IDLE_CONNECTIONS,
-            keepalive_expiry=IDLE_SECONDS,
+            max_connections=size, max_keepalive_connections=size, keepalive_expiry=IDLE_SECONDS
         )
         super().__init__(verify=tls, trust_env=False, http2=True, limits=limits)
         # httpx (0.28) takes no network backend: its pool is replaced by the same pool with ours.
-        self._pool = httpcore.AsyncConnectionPool(
+        self._pool = _Pool(
             ssl_context=tls,
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
@@ -144,8 +269,8 @@ class _CheckedTransport(httpx.AsyncHTTPTransport):
         )
 
     def open_connections(self) -> int:
-        """How many connections the pool holds, idle or busy."""
-        return len(self._pool.connections)
+        """How many of the pool's connections are open, idle or busy (a closed one is dropped later)."""
+        return sum(not connection.is_closed() for connection in self._pool.connections)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         token = _SCHEME.set(request.url.scheme)
@@ -155,10 +280,10 @@ class _CheckedTransport(httpx.AsyncHTTPTransport):
             _SCHEME.reset(token)
 
 
-def _client(allow: frozenset[Origin]) -> tuple[httpx.AsyncClient, _CheckedTransport]:
+def _client(allow: frozenset[Origin], size: int) -> tuple[httpx.AsyncClient, _CheckedTransport]:
     # A context as urllib made one: the system's trust store, or SSL_CERT_FILE / SSL_CERT_DIR (httpx
     # would default to certifi's).
-    transport = _CheckedTransport(EgressPolicy(allow=allow), ssl.create_default_context())
+    transport = _CheckedTransport(EgressPolicy(allow=allow), ssl.create_default_context(), size)
     client = httpx.AsyncClient(
         transport=transport,
         # No proxy from the environment: it would be connected to, and checked, instead of the
@@ -186,8 +311,9 @@ class HttpClients:
     An AsyncClient's connections belong to the loop they were opened on, so each loop (the
     service's one, each ``asyncio.run`` of ``connector run`` or a test) gets its own. Clients are
     also kept apart by the allowed origins (``CONNECTOR_HTTP_ALLOW``), which decide which addresses
-    a pooled connection may have been opened to, and by ``SSL_CERT_FILE``/``SSL_CERT_DIR``, which
-    decide what it trusts. A loop's clients are closed when it shuts down its async generators (as
+    a pooled connection may have been opened to, by ``CONNECTOR_HTTP_MAX_CONNECTIONS``, the size of
+    its pool, and by ``SSL_CERT_FILE``/``SSL_CERT_DIR``, which decide what it trusts. A loop's
+    clients are closed when it shuts down its async generators (as
     ``asyncio.run`` and ``asyncio.Runner`` do before closing it). Thread-safe.
     """
 
@@ -198,7 +324,8 @@ class HttpClients:
     async def get(self, policy: EgressPolicy) -> httpx.AsyncClient:
         """The client of the running loop for ``policy``'s allowed origins (built now if there is none)."""
         loop = asyncio.get_running_loop()
-        key = (policy.allow, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+        size = max_connections()
+        key = (policy.allow, size, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
         with self._lock:
             # A loop closed without shutting down its async generators: nothing can close its
             # clients any more; forget them.
@@ -206,7 +333,7 @@ class HttpClients:
                 del self._loops[closed]
             entry = self._loops.setdefault(loop, _LoopClients())
             if key not in entry.clients:
-                entry.clients[key] = _client(policy.allow)
+                entry.clients[key] = _client(policy.allow, size)
             client = entry.clients[key][0]
             start = entry.closer is None
             if start:

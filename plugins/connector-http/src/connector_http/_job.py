@@ -35,7 +35,7 @@ from ._http import (
     read_timeout,
     refused,
 )
-from ._httpx import HttpClients, send
+from ._httpx import HttpClients, max_connections, send
 from ._redact import Redactor
 
 TASK = "http_job"
@@ -152,6 +152,7 @@ class HttpJob(connector.AsyncConnector):
         # so); the environment is read again at each request.
         self._policy = policy
         current_policy(policy)
+        max_connections()
         # Connections pooled per process (per event loop), shared by every call (issue 13).
         self._clients = HttpClients()
 

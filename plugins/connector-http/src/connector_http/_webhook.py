@@ -11,7 +11,7 @@ from . import _webhook_flytekit as flytekit
 from ._egress import EgressPolicy
 from ._exceptions import HttpConfigError, HttpRequestError, HttpResponseTooLargeError
 from ._http import credentials, current_policy, invalid_json, read_auth, read_request, read_timeout
-from ._httpx import HttpClients, send
+from ._httpx import HttpClients, max_connections, send
 from ._placeholders import FormatError
 from ._redact import masked
 
@@ -48,6 +48,7 @@ class Webhook(connector.SyncConnector):
         # so); the environment is read again at each request.
         self._policy = policy
         current_policy(policy)
+        max_connections()
         # Connections pooled per process (per event loop), shared by every call (issue 13).
         self._clients = HttpClients()
 
