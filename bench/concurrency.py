@@ -29,7 +29,8 @@ N = 100 and at most 3 s at N = 1000.
 
 Run: ``python bench/concurrency.py`` or ``python -m nox -s bench -- bench/concurrency.py``.
 Options: ``--runs R``, ``--sizes 100,500,1000``, ``--delay SECONDS``, ``--long-lived``, ``--rebuild``,
-``--only-ours`` (``connector serve`` alone, to iterate: ``--only-ours --sizes 1000 --runs 1``).
+``--only-ours`` (``connector serve`` alone, to iterate: ``--only-ours --sizes 1000 --runs 1``),
+``--py-spy PATH`` (a py-spy profile of ``connector serve`` during each burst; ``pip install py-spy``).
 """
 
 from __future__ import annotations
@@ -120,6 +121,7 @@ import argparse  # noqa: E402
 import base64  # noqa: E402
 import os  # noqa: E402
 import resource  # noqa: E402
+import signal  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import time  # noqa: E402
@@ -367,6 +369,15 @@ async def _burst(address: str, size: int, requests: list[Any]) -> Burst:
     return measured
 
 
+def profiled(server: Running, out: Path) -> subprocess.Popen[bytes]:
+    """py-spy sampling ``server`` until it is sent SIGINT; folded stacks of busy threads to ``out``."""
+    spy = Path(sys.executable).with_name("py-spy")
+    command = [str(spy), "record", "--pid", str(server.process.pid), "--format", "raw"]
+    process = subprocess.Popen([*command, "--nonblocking", "-o", str(out)], stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # py-spy attaches
+    return process
+
+
 def burst(server: Running, size: int, requests: list[Any], endpoint: Endpoint) -> Burst:
     """``size`` ExecuteTaskSync calls started at once on a fresh channel; how long and how they ended.
 
@@ -497,6 +508,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--only-ours", action="store_true", help="measure connector serve alone (no pyflyte column, no ratio)"
     )
+    parser.add_argument(
+        "--py-spy",
+        metavar="PATH",
+        help="sample connector serve with py-spy (next to this Python) during each burst; folded "
+        "stacks to PATH.nN.rR.txt",
+    )
     args = parser.parse_args(argv)
     args.sizes = [int(s) for s in args.sizes.split(",")]
     load_start = load_average()
@@ -538,7 +555,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                         if args.long_lived or (round_number, size) == (0, args.sizes[0])
                         else fresh(name)
                     )
+                    spy = None
+                    if args.py_spy and name == names[0]:
+                        out = Path(args.py_spy).with_suffix(f".n{size}.r{round_number + 1}.txt")
+                        spy = profiled(server, out)
                     measured = burst(server, size, requests, endpoint)
+                    if spy is not None:
+                        spy.send_signal(signal.SIGINT)
+                        spy.wait(60)
+                        log(f"py-spy profile of {name}'s burst: {out}")
                     results.setdefault((name, size), []).append(measured)
                     log(
                         f"round {round_number + 1}, N = {size}, {name}: {measured.wall:.2f} s, "

@@ -111,10 +111,17 @@ class _CheckedBackend(httpcore.AsyncNetworkBackend):
         origin = Origin.of(_SCHEME.get(), host, port)
         resolve = functools.partial(self._policy.resolve, origin, host=host)
         try:
-            # In a thread: getaddrinfo blocks. Abandoned when the call is cancelled, since a lookup
-            # cannot be interrupted. Not under the connect timeout, as before: the refusal of a name
-            # that resolves to a refused address does not depend on how short a timeout is.
-            candidates = await anyio.to_thread.run_sync(resolve, abandon_on_cancel=True)
+            if origin.address is not None:
+                # An IP address: getaddrinfo only parses it, without a lookup, so the same checks run
+                # here rather than in a thread. anyio lends 40 threads at once: a burst of a thousand
+                # new connections queued for them, a thread hop each (issue 13).
+                candidates = resolve()
+            else:
+                # In a thread: getaddrinfo blocks. Abandoned when the call is cancelled, since a
+                # lookup cannot be interrupted. Not under the connect timeout, as before: the refusal
+                # of a name that resolves to a refused address does not depend on how short a
+                # timeout is.
+                candidates = await anyio.to_thread.run_sync(resolve, abandon_on_cancel=True)
         except OSError as exc:  # the name does not resolve; Denied goes up as it is
             raise httpcore.ConnectError(str(exc)) from None
         error: Exception | None = None
