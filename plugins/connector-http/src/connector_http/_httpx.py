@@ -157,6 +157,26 @@ def _root_cause(error: BaseException) -> str:
     return str(error)
 
 
+_OriginKey = tuple[bytes, bytes, int]  # httpcore.Origin is not hashable
+
+
+def _key(origin: httpcore.Origin) -> _OriginKey:
+    return (origin.scheme, origin.host, origin.port)
+
+
+class _Requests(list):  # type: ignore[type-arg]
+    """The pool's requests; one removed (its response closed, or it failed) frees its connection."""
+
+    def __init__(self, pool: _Pool) -> None:
+        super().__init__()
+        self._pool = pool
+
+    def remove(self, value: Any) -> None:
+        super().remove(value)
+        if value.connection is not None:
+            self._pool._may_be_free(value.request.url.origin, value.connection)
+
+
 class _Pool(httpcore.AsyncConnectionPool):
     """httpcore's connection pool, doing work per request that does not grow with the pool.
 
@@ -164,13 +184,14 @@ class _Pool(httpcore.AsyncConnectionPool):
     connection whether it has expired (for an idle HTTP/1.1 one, a poll of its socket), scans every
     connection for each queued request, and for each idle connection counts all of them again
     (encode/httpcore#1000). With a thousand connections that was most of the service's CPU (issue 13).
-    The rules here are httpcore's, asked less often:
+    The rules here are httpcore's, asked of fewer connections:
 
-    - a queued request, oldest first, takes the first available connection to its origin, once that
-      one is checked not to have expired (the server closed it, or it was idle too long: it is
-      closed, and the next is tried); else a new connection while the pool has room; else a new one
-      in place of an idle connection to another origin; else it waits;
-    - an origin for which no connection is available is not searched again in the same pass;
+    - a queued request, oldest first, takes an available connection to its origin, once that one is
+      checked not to have expired (the server closed it, or it was idle too long: it is closed and
+      another is tried); else a new connection while the pool has room; else a new one in place of
+      an idle connection to another origin; else it waits;
+    - the available connections are looked for among those that may be: the ones a request has
+      finished with, and new ones that may turn out HTTP/2 (``https://``), per origin;
     - every connection is looked at (closed ones dropped, expired ones closed, idle ones beyond
       ``max_keepalive_connections`` closed) at most every ``SWEEP_SECONDS``, and when the pool is
       full and a request needs room.
@@ -181,24 +202,27 @@ class _Pool(httpcore.AsyncConnectionPool):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._requests = _Requests(self)
+        self._free: dict[_OriginKey, dict[int, httpcore.AsyncConnectionInterface]] = {}
         self._next_sweep = 0.0
         #: Full looks at every connection so far; for tests.
         self.sweeps = 0
+
+    def _may_be_free(self, origin: httpcore.Origin, connection: httpcore.AsyncConnectionInterface) -> None:
+        self._free.setdefault(_key(origin), {})[id(connection)] = connection
 
     def _assign_requests_to_connections(self) -> list[httpcore.AsyncConnectionInterface]:
         closing: list[httpcore.AsyncConnectionInterface] = []
         if time.monotonic() >= self._next_sweep:
             self._sweep(closing)
-        queued = [request for request in self._requests if request.is_queued()]
-        exhausted: set[tuple[bytes, bytes, int]] = set()  # httpcore.Origin is not hashable
+        # AsyncPoolRequest.is_queued() is this test; read directly, since every request is read.
+        queued = [request for request in self._requests if request.connection is None]
         assigned: set[int] = set()
         swept = False
         for pool_request in queued:
             origin = pool_request.request.url.origin
-            key = (origin.scheme, origin.host, origin.port)
-            connection = None if key in exhausted else self._available(origin, closing)
+            connection = self._available(origin, closing)
             if connection is None:
-                exhausted.add(key)
                 if len(self._connections) >= self._max_connections and not swept:
                     self._sweep(closing)  # closed or expired connections may be holding the room
                     swept = True
@@ -213,7 +237,7 @@ class _Pool(httpcore.AsyncConnectionPool):
                 connection = self.create_connection(origin)
                 self._connections.append(connection)
                 if connection.is_available():  # an https:// one, which may turn out HTTP/2: shared
-                    exhausted.discard(key)
+                    self._may_be_free(origin, connection)
             assigned.add(id(connection))
             pool_request.assign_to_connection(connection)
         return closing
@@ -221,17 +245,17 @@ class _Pool(httpcore.AsyncConnectionPool):
     def _available(
         self, origin: httpcore.Origin, closing: list[httpcore.AsyncConnectionInterface]
     ) -> httpcore.AsyncConnectionInterface | None:
-        connections = self._connections
-        index = 0
-        while index < len(connections):
-            connection = connections[index]
+        free = self._free.get(_key(origin))
+        while free:
+            ident, connection = next(iter(free.items()))
             if connection.is_available() and connection.can_handle_request(origin):
                 if not connection.has_expired():
+                    # Kept: an HTTP/2 connection takes more requests; an HTTP/1.1 one, busy once its
+                    # request starts, is dropped from here at the next look.
                     return connection
-                del connections[index]
+                self._connections.remove(connection)
                 closing.append(connection)
-                continue
-            index += 1
+            del free[ident]
         return None
 
     def _sweep(self, closing: list[httpcore.AsyncConnectionInterface]) -> None:
@@ -254,6 +278,13 @@ class _Pool(httpcore.AsyncConnectionPool):
             closing.extend(connection for connection in kept if id(connection) in surplus)
             kept = [connection for connection in kept if id(connection) not in surplus]
         self._connections = kept
+        ids = {id(connection) for connection in kept}
+        for origin, free in list(self._free.items()):
+            free = {ident: c for ident, c in free.items() if ident in ids}
+            if free:
+                self._free[origin] = free
+            else:
+                del self._free[origin]
 
 
 class _CheckedTransport(httpx.AsyncHTTPTransport):
