@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import re
 import socket
 import threading
 import warnings
@@ -20,6 +21,7 @@ from typing import Any
 import grpc
 import pytest
 from connector_http import HttpJob, HttpJobMeta, Webhook
+from connector_http._httpx import DEFAULT_MAX_CONNECTIONS, _Pool, max_connections
 from localh2 import H2Server
 from localhttp import Answer, LocalServer
 from localtls import certificates
@@ -105,6 +107,105 @@ def test_calls_beyond_the_pool_wait_for_a_connection(
     # All 30 start before any answer comes: the first 10 open the pool's connections, the other 20
     # wait and reuse them.
     assert server.connections == 10
+
+
+def test_more_concurrent_calls_than_the_former_cap_of_100_each_get_a_connection(
+    keep_alive_server: LocalServer,
+) -> None:
+    # Issue 13: with 100 connections, 1000 calls to an endpoint that takes a second took 10 s.
+    server = keep_alive_server
+    server.route("GET", "/slow", Answer(200, {"ok": True}, delay=1.0))
+    calls = webhook_calls(Webhook())
+
+    async def main() -> list[connector.Resource]:
+        return await asyncio.gather(*(calls.do(template(f"{server.url}/slow")) for _ in range(120)))
+
+    assert [r.phase for r in asyncio.run(main())] == [Phase.SUCCEEDED] * 120
+    assert len(server.seen) == 120
+    assert server.connections == 120  # none waited for another's connection
+
+
+def test_the_pool_does_not_look_at_every_connection_for_each_request(
+    keep_alive_server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # httpcore asked every connection whether it had expired at each request's start and end, and
+    # scanned them all for each queued request (issue 13): here a free connection is found among
+    # those a request finished with, and all are looked at only every SWEEP_SECONDS (an hour here).
+    server = keep_alive_server
+    server.route("GET", "/slow", Answer(200, {"ok": True}, delay=0.3))
+    server.route("GET", "/ok", Answer(200, {"ok": True}))
+    monkeypatch.setattr(_Pool, "SWEEP_SECONDS", 3600.0)
+    sweeps: list[int] = []
+    sweep = _Pool._sweep
+
+    def counted(pool: _Pool, closing: list[Any]) -> None:
+        sweeps.append(len(pool.connections))
+        sweep(pool, closing)
+
+    monkeypatch.setattr(_Pool, "_sweep", counted)
+    calls = webhook_calls(Webhook())
+
+    async def main() -> list[connector.Resource]:
+        first = await asyncio.gather(*(calls.do(template(f"{server.url}/slow")) for _ in range(30)))
+        then = [await calls.do(template(f"{server.url}/ok")) for _ in range(20)]
+        again = await asyncio.gather(*(calls.do(template(f"{server.url}/slow")) for _ in range(30)))
+        return first + then + again
+
+    assert [r.phase for r in asyncio.run(main())] == [Phase.SUCCEEDED] * 80
+    assert len(server.seen) == 80
+    assert sweeps == [0]  # once, at the first request
+    # The 20 calls one after another took a connection the first 30 had finished with; the last 30,
+    # the 30 kept.
+    assert server.connections == 30
+
+
+def test_max_connections_defaults_to_a_thousand() -> None:
+    assert DEFAULT_MAX_CONNECTIONS == 1000
+    assert max_connections({}) == 1000
+    assert max_connections({"CONNECTOR_HTTP_MAX_CONNECTIONS": ""}) == 1000
+    assert max_connections({"CONNECTOR_HTTP_MAX_CONNECTIONS": " 2_000 "}) == 2000
+    assert max_connections({"CONNECTOR_HTTP_MAX_CONNECTIONS": "65535"}) == 65535
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "65536", "many", "1.5", "1e3"])
+def test_a_bad_max_connections_names_the_variable(value: str) -> None:
+    message = (
+        f"CONNECTOR_HTTP_MAX_CONNECTIONS: {value!r} is not a whole number of connections from 1 to 65535 "
+        "(for example CONNECTOR_HTTP_MAX_CONNECTIONS=200; the default is 1000)"
+    )
+    with pytest.raises(connector.ConfigurationError, match=f"^{re.escape(message)}$"):
+        max_connections({"CONNECTOR_HTTP_MAX_CONNECTIONS": value})
+
+
+@pytest.mark.parametrize("connector_class", [Webhook, HttpJob])
+def test_a_bad_max_connections_breaks_the_connector_at_load(
+    connector_class: type[Webhook] | type[HttpJob], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CONNECTOR_HTTP_MAX_CONNECTIONS", "0")
+    with pytest.raises(connector.ConfigurationError) as info:
+        connector_class()
+    assert str(info.value) == (
+        "CONNECTOR_HTTP_MAX_CONNECTIONS: '0' is not a whole number of connections from 1 to 65535 "
+        "(for example CONNECTOR_HTTP_MAX_CONNECTIONS=200; the default is 1000)"
+    )
+
+
+def test_a_client_is_not_shared_across_pool_sizes(
+    keep_alive_server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = keep_alive_server
+    server.route("GET", "/ok", Answer(200, {"ok": True}))
+    webhook = Webhook()
+    calls = webhook_calls(webhook)
+
+    async def main() -> int:
+        await calls.do(template(f"{server.url}/ok"))
+        monkeypatch.setenv("CONNECTOR_HTTP_MAX_CONNECTIONS", "5")
+        await calls.do(template(f"{server.url}/ok"))
+        return webhook._clients.open_connections()
+
+    assert asyncio.run(main()) == 2  # one in each client
+    assert server.connections == 2
 
 
 def test_http_job_calls_share_the_pool(keep_alive_server: LocalServer) -> None:

@@ -205,8 +205,6 @@ class _Pool(httpcore.AsyncConnectionPool):
         self._requests = _Requests(self)
         self._free: dict[_OriginKey, dict[int, httpcore.AsyncConnectionInterface]] = {}
         self._next_sweep = 0.0
-        #: Full looks at every connection so far; for tests.
-        self.sweeps = 0
 
     def _may_be_free(self, origin: httpcore.Origin, connection: httpcore.AsyncConnectionInterface) -> None:
         self._free.setdefault(_key(origin), {})[id(connection)] = connection
@@ -259,7 +257,6 @@ class _Pool(httpcore.AsyncConnectionPool):
         return None
 
     def _sweep(self, closing: list[httpcore.AsyncConnectionInterface]) -> None:
-        self.sweeps += 1
         self._next_sweep = time.monotonic() + self.SWEEP_SECONDS
         kept: list[httpcore.AsyncConnectionInterface] = []
         idle: list[httpcore.AsyncConnectionInterface] = []
