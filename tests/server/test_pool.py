@@ -368,3 +368,27 @@ def test_many_threads_submitting_at_once_keep_the_counts_exact(pool: WorkerPool)
     assert sorted(f.result(30) for f in results) == list(range(800))
     assert (slow.handed, slow.running, slow.queued, slow.wait_count) == (0, 0, 0, 800)
     assert pool.threads <= pool.max_workers
+
+
+def test_a_call_no_thread_could_start_for_is_not_run_later(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The first thread cannot start (the process is out of threads): the caller is told, and the
+    # call must not stay queued for the next thread to run behind its back (issue 13 review).
+    pool = WorkerPool(4)
+    one = lane(pool, workers=2, queue_size=0)
+    ran: list[str] = []
+    start = threading.Thread.start
+
+    def cannot_start(thread: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", cannot_start)
+    with pytest.raises(RuntimeError, match="can't start new thread"):
+        one.submit(ran.append, "told it failed")
+    monkeypatch.setattr(threading.Thread, "start", start)
+    try:
+        one.submit(ran.append, "second").result(30)
+        until(lambda: one.running == 0)
+        assert ran == ["second"]
+        assert (one.handed, one.waiting) == (0, 0)
+    finally:
+        pool.shutdown()

@@ -105,7 +105,13 @@ class WorkerPool:
                 # thread warm, and more threads contend for the GIL).
                 self._idle.pop().release()
             elif len(self._threads) < self.max_workers:
-                self._start_thread()
+                try:
+                    self._start_thread()
+                except RuntimeError:
+                    # No thread at all will ever run it: it must not stay queued, or the next thread
+                    # started would run a call whose caller was told it failed (issue 13 review).
+                    self._ready.remove(task)
+                    raise
 
     def _start_thread(self) -> None:
         thread = threading.Thread(
