@@ -159,6 +159,33 @@ def test_the_pool_does_not_look_at_every_connection_for_each_request(
     assert server.connections == 30
 
 
+def test_a_burst_does_not_pile_onto_an_idle_http_connection(
+    keep_alive_server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An idle HTTP/1.1 connection says it is available until the request given it starts: httpcore
+    # gave it to every request of a burst, and sent all but one back to be assigned again
+    # (ConnectionNotAvailable), a pass over the pool each (issue 13).
+    server = keep_alive_server
+    server.route("GET", "/slow", Answer(200, {"ok": True}, delay=0.5))
+    passes: list[int] = []
+    assign = _Pool._assign_requests_to_connections
+
+    def counted(pool: _Pool) -> list[Any]:
+        passes.append(len(pool.connections))
+        return assign(pool)
+
+    monkeypatch.setattr(_Pool, "_assign_requests_to_connections", counted)
+    calls = webhook_calls(Webhook())
+
+    async def main() -> list[connector.Resource]:
+        first = await calls.do(template(f"{server.url}/slow"))
+        return [first, *await asyncio.gather(*(calls.do(template(f"{server.url}/slow")) for _ in range(20)))]
+
+    assert [r.phase for r in asyncio.run(main())] == [Phase.SUCCEEDED] * 21
+    assert len(passes) == 2 * 21  # one as each request starts, one as it ends: none sent back
+    assert server.connections == 20  # the first call's connection, then 19 new ones
+
+
 def test_max_connections_defaults_to_a_thousand() -> None:
     assert DEFAULT_MAX_CONNECTIONS == 1000
     assert max_connections({}) == 1000

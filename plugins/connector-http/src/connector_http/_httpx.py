@@ -191,7 +191,8 @@ class _Pool(httpcore.AsyncConnectionPool):
       another is tried); else a new connection while the pool has room; else a new one in place of
       an idle connection to another origin; else it waits;
     - the available connections are looked for among those that may be: the ones a request has
-      finished with, and new ones that may turn out HTTP/2 (``https://``), per origin;
+      finished with, and new ones that may turn out HTTP/2 (``https://``), per origin; an
+      ``http://`` one is given to one request, then waits until that request finishes with it;
     - every connection is looked at (closed ones dropped, expired ones closed, idle ones beyond
       ``max_keepalive_connections`` closed) at most every ``SWEEP_SECONDS``, and when the pool is
       full and a request needs room.
@@ -204,10 +205,14 @@ class _Pool(httpcore.AsyncConnectionPool):
         super().__init__(*args, **kwargs)
         self._requests = _Requests(self)
         self._free: dict[_OriginKey, dict[int, httpcore.AsyncConnectionInterface]] = {}
+        # http:// connections given to a request that has not finished with them: idle until it
+        # starts, but not free.
+        self._handed: set[int] = set()
         self._next_sweep = 0.0
 
     def _may_be_free(self, origin: httpcore.Origin, connection: httpcore.AsyncConnectionInterface) -> None:
         self._free.setdefault(_key(origin), {})[id(connection)] = connection
+        self._handed.discard(id(connection))
 
     def _assign_requests_to_connections(self) -> list[httpcore.AsyncConnectionInterface]:
         closing: list[httpcore.AsyncConnectionInterface] = []
@@ -226,7 +231,15 @@ class _Pool(httpcore.AsyncConnectionPool):
                     swept = True
                 if len(self._connections) >= self._max_connections:
                     victim = next(
-                        (c for c in self._connections if c.is_idle() and id(c) not in assigned), None
+                        (
+                            c
+                            for c in self._connections
+                            if c.is_idle()
+                            and not c.can_handle_request(origin)
+                            and id(c) not in assigned
+                            and id(c) not in self._handed
+                        ),
+                        None,
                     )
                     if victim is None:
                         continue  # waits until a connection frees up
@@ -248,8 +261,14 @@ class _Pool(httpcore.AsyncConnectionPool):
             ident, connection = next(iter(free.items()))
             if connection.is_available() and connection.can_handle_request(origin):
                 if not connection.has_expired():
-                    # Kept: an HTTP/2 connection takes more requests; an HTTP/1.1 one, busy once its
-                    # request starts, is dropped from here at the next look.
+                    if origin.scheme == b"http":
+                        # HTTP/1.1 (no h2c): one request at a time. It still says it is available
+                        # until its request starts, so each request of a burst would be given it
+                        # and all but one sent back to queue again (ConnectionNotAvailable).
+                        del free[ident]
+                        self._handed.add(ident)
+                    # An https:// one is kept: HTTP/2 takes more requests (one that turns out
+                    # HTTP/1.1 sends the extra ones back, as in httpcore).
                     return connection
                 self._connections.remove(connection)
                 closing.append(connection)
@@ -276,6 +295,7 @@ class _Pool(httpcore.AsyncConnectionPool):
             kept = [connection for connection in kept if id(connection) not in surplus]
         self._connections = kept
         ids = {id(connection) for connection in kept}
+        self._handed &= ids
         for origin, free in list(self._free.items()):
             free = {ident: c for ident, c in free.items() if ident in ids}
             if free:
