@@ -1,5 +1,6 @@
-"""Connections are pooled (issue 13): concurrent calls share a bounded pool, HTTP/2 multiplexes them, a
-cancelled call closes its connection, and each event loop has its own client, closed with the loop.
+"""Connections are pooled (issue 13): concurrent calls share a bounded pool over HTTP/1.1 (also where a
+server offers HTTP/2), a cancelled call closes its connection, and each event loop has its own
+client, closed with the loop.
 
 Every server is real and on loopback. Counts are asserted (connections opened, requests seen),
 never timings.
@@ -252,7 +253,7 @@ def test_http_job_calls_share_the_pool(keep_alive_server: LocalServer) -> None:
     assert server.connections == 1
 
 
-# HTTP/2.
+# A server that offers HTTP/2 (see test_shared_client.py for why it is not used).
 
 
 @pytest.fixture
@@ -267,7 +268,7 @@ def h2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, allow: Allow) -> Iterato
         server.close()
 
 
-def test_http2_carries_concurrent_calls_on_one_connection(h2: H2Server, no_resource_warnings: None) -> None:
+def test_a_server_offering_http2_is_spoken_to_in_http_1_1(h2: H2Server, no_resource_warnings: None) -> None:
     calls = webhook_calls(Webhook())
 
     async def main() -> list[connector.Resource]:
@@ -275,10 +276,10 @@ def test_http2_carries_concurrent_calls_on_one_connection(h2: H2Server, no_resou
 
     results = asyncio.run(main())
     assert [r.phase for r in results] == [Phase.SUCCEEDED] * 50
-    assert {json.dumps(r.outputs["body"]) for r in results} == {'{"http_version": "2"}'}  # type: ignore[index]
+    assert {json.dumps(r.outputs["body"]) for r in results} == {'{"http_version": "1.1"}'}  # type: ignore[index]
     assert len(h2.seen) == 50
-    assert {seen.http_version for seen in h2.seen} == {"2"}
-    assert h2.connections() == 1
+    assert {seen.http_version for seen in h2.seen} == {"1.1"}
+    assert h2.connections() == 50  # one per call in flight: HTTP/1.1 does not multiplex
 
 
 # Cancellation: a server that reads the request and never answers.

@@ -14,6 +14,7 @@ import asyncio
 import contextvars
 import dataclasses
 import functools
+import http.cookiejar
 import os
 import ssl
 import threading
@@ -311,7 +312,10 @@ class _CheckedTransport(httpx.AsyncHTTPTransport):
         limits = httpx.Limits(
             max_connections=size, max_keepalive_connections=size, keepalive_expiry=IDLE_SECONDS
         )
-        super().__init__(verify=tls, trust_env=False, http2=True, limits=limits)
+        # HTTP/1.1 only: httpcore (1.0) leaves an HTTP/2 stream whose body is not read to its end
+        # unacknowledged, so one abandoned answer (over the size limit, cancelled) can fill the
+        # shared connection's window and stall every later call to that origin (issue 13 review).
+        super().__init__(verify=tls, trust_env=False, http2=False, limits=limits)
         # httpx (0.28) takes no network backend: its pool is replaced by the same pool with ours.
         self._pool = _Pool(
             ssl_context=tls,
@@ -319,7 +323,7 @@ class _CheckedTransport(httpx.AsyncHTTPTransport):
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
             http1=True,
-            http2=True,
+            http2=False,
             network_backend=_CheckedBackend(policy),
         )
 
@@ -335,12 +339,25 @@ class _CheckedTransport(httpx.AsyncHTTPTransport):
             _SCHEME.reset(token)
 
 
+class _NoCookies(http.cookiejar.DefaultCookiePolicy):
+    """Stores no cookie and returns none: a template's own Cookie header is all that is sent."""
+
+    def set_ok(self, cookie: http.cookiejar.Cookie, request: Any) -> bool:
+        return False
+
+    def return_ok(self, cookie: http.cookiejar.Cookie, request: Any) -> bool:
+        return False
+
+
 def _client(allow: frozenset[Origin], size: int) -> tuple[httpx.AsyncClient, _CheckedTransport]:
     # A context as urllib made one: the system's trust store, or SSL_CERT_FILE / SSL_CERT_DIR (httpx
     # would default to certifi's).
     transport = _CheckedTransport(EgressPolicy(allow=allow), ssl.create_default_context(), size)
     client = httpx.AsyncClient(
         transport=transport,
+        # A jar that keeps nothing: the client is shared by every call of the process, and a cookie
+        # one call's remote set must never ride along on another task's call (issue 13 review).
+        cookies=http.cookiejar.CookieJar(policy=_NoCookies()),
         # No proxy from the environment: it would be connected to, and checked, instead of the
         # destination.
         trust_env=False,
@@ -519,6 +536,9 @@ async def send(
             await response.aclose()
 
 
+_REDIRECTED_METHODS = frozenset({"GET", "HEAD", "POST"})
+
+
 async def _exchange(
     client: httpx.AsyncClient,
     outgoing: httpx.Request,
@@ -539,7 +559,10 @@ async def _exchange(
     sent_credentials = {name.lower() for name in credentials.headers}
     while True:
         response = await client.send(outgoing, stream=True)
-        target = response.next_request if follow else None
+        # Only GET, HEAD and POST are redirected, as before: httpx would turn a DELETE answered
+        # 302 into a GET (a cancel reported done that never happened) and repeat a PUT's body on
+        # a 301 to wherever it points.
+        target = response.next_request if follow and outgoing.method in _REDIRECTED_METHODS else None
         if target is None:
             return response, response.reason_phrase
         location = str(target.url)
@@ -558,7 +581,7 @@ async def _exchange(
             ]:
                 del target.headers[name]
         elif "cookie" in outgoing.headers and "cookie" not in target.headers:
-            # httpx drops Cookie on every redirect (for its cookie jar, which is not used here).
+            # httpx drops Cookie on every redirect (for its cookie jar, which keeps nothing here).
             target.headers["Cookie"] = outgoing.headers["Cookie"]
         outgoing = target
 
