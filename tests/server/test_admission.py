@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,12 +11,12 @@ import grpc
 import pytest
 from flyteidl.admin import agent_pb2
 from flyteidl2.connector import connector_pb2
-from prometheus_client.parser import text_string_to_metric_families
 
 import connector
 from connector import Phase, Resource, TaskCategory
 from connector.testing import registry_of
 from tests.server.conftest import v1_template, v2_template
+from tests.support.scrape import scrape, until
 
 HELD = TaskCategory("held")
 
@@ -74,23 +73,6 @@ def _gate() -> Iterator[None]:
     Gate.event.set()
 
 
-def _scrape(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    text = urllib.request.urlopen(url, timeout=10).read().decode()
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
-async def _until(predicate: Any, seconds: float = 60.0) -> None:
-    for _ in range(int(seconds / 0.01)):
-        if predicate():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not reached")
-
-
 def _create(running: Any, task_type: str) -> Any:
     return running.v1.CreateTask(agent_pb2.CreateTaskRequest(template=v1_template(task_type)), timeout=120)
 
@@ -99,11 +81,11 @@ async def test_a_thousand_concurrent_async_calls_are_all_admitted_by_default(sta
     running = await start_service(registry_of(HeldWebhook), prometheus_port=0)
     calls = [_create(running, "held") for _ in range(1000)]
     # All 1000 are in the hook at once: admitted, none waiting for a worker, none refused.
-    await _until(lambda: Gate.entered == 1000)
+    await until(lambda: Gate.entered == 1000)
     lane = running.service.lanes.get(HELD)
     assert lane is not None
     assert lane.async_in_flight == 1000
-    samples = await asyncio.to_thread(_scrape, running.metrics_url)
+    samples = await asyncio.to_thread(scrape, running.metrics_url)
     in_flight = ("connector_calls_in_flight", frozenset({("task_type", "held"), ("kind", "async")}))
     assert samples[in_flight] == 1000
     assert running.service.pool.threads == 0  # async hooks need no thread
@@ -112,7 +94,7 @@ async def test_a_thousand_concurrent_async_calls_are_all_admitted_by_default(sta
     answers = await asyncio.gather(*calls)
     assert len(answers) == 1000
     assert (lane.async_in_flight, lane.refused_async, lane.refused_async_total) == (0, 0, 0)
-    samples = await asyncio.to_thread(_scrape, running.metrics_url)
+    samples = await asyncio.to_thread(scrape, running.metrics_url)
     for limit in ("queue-size", "connector-async-calls", "max-async-calls"):
         key = ("connector_calls_refused_total", frozenset({("task_type", "held"), ("limit", limit)}))
         assert samples[key] == 0
@@ -125,7 +107,7 @@ async def test_async_calls_past_a_connector_limit_are_refused_and_others_still_s
         registry_of(HeldWebhook, OtherWebhook), connector_async_calls=3, prometheus_port=0
     )
     held = [_create(running, "held") for _ in range(3)]
-    await _until(lambda: Gate.entered == 3)
+    await until(lambda: Gate.entered == 3)
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await running.v2.CreateTask(connector_pb2.CreateTaskRequest(template=v2_template("held")))
     assert info.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
@@ -136,7 +118,7 @@ async def test_async_calls_past_a_connector_limit_are_refused_and_others_still_s
     # The neighbour is admitted while held is full.
     answers = await asyncio.gather(*(_create(running, "other") for _ in range(5)))
     assert all(answer.resource_meta for answer in answers)
-    samples = await asyncio.to_thread(_scrape, running.metrics_url)
+    samples = await asyncio.to_thread(scrape, running.metrics_url)
     refused = "connector_calls_refused_total"
     assert samples[(refused, frozenset({("task_type", "held"), ("limit", "connector-async-calls")}))] == 1
     assert samples[(refused, frozenset({("task_type", "other"), ("limit", "connector-async-calls")}))] == 0
@@ -152,7 +134,7 @@ async def test_async_calls_past_a_connector_limit_are_refused_and_others_still_s
 async def test_async_calls_past_the_service_limit_are_refused(start_service: Any) -> None:
     running = await start_service(registry_of(HeldWebhook, OtherWebhook), max_async_calls=2)
     held = [_create(running, "held") for _ in range(2)]
-    await _until(lambda: Gate.entered == 2)
+    await until(lambda: Gate.entered == 2)
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await _create(running, "other")
     assert info.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
@@ -169,7 +151,7 @@ async def test_async_calls_past_the_service_limit_are_refused(start_service: Any
 async def test_a_refused_call_leaves_nothing_counted(start_service: Any) -> None:
     running = await start_service(registry_of(HeldWebhook), connector_async_calls=1)
     first = _create(running, "held")
-    await _until(lambda: Gate.entered == 1)
+    await until(lambda: Gate.entered == 1)
     for _ in range(5):
         with pytest.raises(grpc.aio.AioRpcError):
             await _create(running, "held")

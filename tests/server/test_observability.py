@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import urllib.request
 from typing import Any
 
 import grpc
@@ -13,37 +12,16 @@ from flyteidl.admin import agent_pb2
 from flyteidl2.connector import connector_pb2
 from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from prometheus_client.parser import text_string_to_metric_families
 
 from connector import ConnectorOrigin, ConnectorRecord, ConnectorRegistry, TaskCategory
 from connector.server._service import SERVICE_NAMES
 from tests.server import sample_plugin
 from tests.server.conftest import v1_category, v1_inputs, v1_template, v2_category, v2_template
 from tests.support.metas import unsigned
+from tests.support.scrape import sample_value, scrape, until
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
-
-
-def _scrape(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    text = urllib.request.urlopen(url, timeout=10).read().decode()
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
-def _value(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str) -> float:
-    return samples.get((name, frozenset(labels.items())), 0.0)
-
-
-async def _until(predicate: Any, seconds: float = 10.0) -> None:
-    for _ in range(int(seconds / 0.02)):
-        if predicate():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not reached")
 
 
 async def test_metrics_count_rpcs_by_code_with_bounded_labels(start_service: Any, tmp_path: Any) -> None:
@@ -64,18 +42,21 @@ async def test_metrics_count_rpcs_by_code_with_bounded_labels(start_service: Any
             )
     await running.v1_meta.ListAgents(agent_pb2.ListAgentsRequest())
 
-    samples = _scrape(running.metrics_url)
+    samples = scrape(running.metrics_url)
     create_rpc = "flyteidl.service.AsyncAgentService/CreateTask"
     get_rpc = "flyteidl2.connector.AsyncConnectorService/GetTask"
     assert (
-        _value(samples, "flyte_connector_requests_success_total", task_type="filejob", operation="create")
+        sample_value(
+            samples, "flyte_connector_requests_success_total", task_type="filejob", operation="create"
+        )
         == 1
     )
     assert (
-        _value(samples, "flyte_connector_requests_success_total", task_type="filejob", operation="get") == 1
+        sample_value(samples, "flyte_connector_requests_success_total", task_type="filejob", operation="get")
+        == 1
     )
     assert (
-        _value(
+        sample_value(
             samples,
             "flyte_connector_requests_failure_total",
             task_type="__unknown__",
@@ -84,10 +65,10 @@ async def test_metrics_count_rpcs_by_code_with_bounded_labels(start_service: Any
         )
         == 3
     )
-    assert _value(samples, "connector_rpc_requests_total", rpc=create_rpc, code="OK") == 1
-    assert _value(samples, "connector_rpc_requests_total", rpc=get_rpc, code="NOT_FOUND") == 3
+    assert sample_value(samples, "connector_rpc_requests_total", rpc=create_rpc, code="OK") == 1
+    assert sample_value(samples, "connector_rpc_requests_total", rpc=get_rpc, code="NOT_FOUND") == 3
     assert (
-        _value(
+        sample_value(
             samples,
             "connector_rpc_requests_total",
             rpc="flyteidl.service.AgentMetadataService/ListAgents",
@@ -95,22 +76,26 @@ async def test_metrics_count_rpcs_by_code_with_bounded_labels(start_service: Any
         )
         == 1
     )
-    assert _value(samples, "connector_rpc_latency_seconds_count", rpc=get_rpc) == 3
-    assert _value(samples, "connector_rpc_latency_seconds_bucket", rpc=get_rpc, le="+Inf") == 3
+    assert sample_value(samples, "connector_rpc_latency_seconds_count", rpc=get_rpc) == 3
+    assert sample_value(samples, "connector_rpc_latency_seconds_bucket", rpc=get_rpc, le="+Inf") == 3
     assert (
-        _value(
+        sample_value(
             samples, "flyte_connector_request_latency_seconds_count", task_type="filejob", operation="create"
         )
         == 1
     )
-    assert _value(samples, "flyte_connector_input_literal_bytes_count", task_type="filejob") == 1
-    assert _value(samples, "connector_rpc_in_flight", rpc=create_rpc) == 0
+    assert sample_value(samples, "flyte_connector_input_literal_bytes_count", task_type="filejob") == 1
+    assert sample_value(samples, "connector_rpc_in_flight", rpc=create_rpc) == 0
     assert (
-        _value(samples, "connector_load_state", task_type="filejob", task_type_version="0", state="loaded")
+        sample_value(
+            samples, "connector_load_state", task_type="filejob", task_type_version="0", state="loaded"
+        )
         == 1
     )
     assert (
-        _value(samples, "connector_load_state", task_type="filejob", task_type_version="0", state="broken")
+        sample_value(
+            samples, "connector_load_state", task_type="filejob", task_type_version="0", state="broken"
+        )
         == 0
     )
     # No label value comes from a request string.
@@ -121,15 +106,17 @@ async def test_metrics_count_rpcs_by_code_with_bounded_labels(start_service: Any
 async def test_in_flight_gauge_follows_a_running_call(start_service: Any) -> None:
     running = await start_service(prometheus_port=0)
     call = running.v1.CreateTask(agent_pb2.CreateTaskRequest(template=v1_template("blocking")))
-    await _until(lambda: running.service.pool.pending == 1)
+    await until(lambda: running.service.pool.pending == 1)
     rpc = "flyteidl.service.AsyncAgentService/CreateTask"
     assert (
-        _value(await asyncio.to_thread(_scrape, running.metrics_url), "connector_rpc_in_flight", rpc=rpc) == 1
+        sample_value(await asyncio.to_thread(scrape, running.metrics_url), "connector_rpc_in_flight", rpc=rpc)
+        == 1
     )
     sample_plugin.RELEASE.set()
     await call
     assert (
-        _value(await asyncio.to_thread(_scrape, running.metrics_url), "connector_rpc_in_flight", rpc=rpc) == 0
+        sample_value(await asyncio.to_thread(scrape, running.metrics_url), "connector_rpc_in_flight", rpc=rpc)
+        == 0
     )
 
 
@@ -141,12 +128,14 @@ async def test_load_state_gauge_shows_a_broken_connector(start_service: Any) -> 
         [ConnectorRecord(ConnectorOrigin("bad", "bad:x", "connector-bad", "1"), TaskCategory("bad"), broken)]
     )
     running = await start_service(registry, prometheus_port=0)
-    samples = _scrape(running.metrics_url)
+    samples = scrape(running.metrics_url)
     assert (
-        _value(samples, "connector_load_state", task_type="bad", task_type_version="0", state="broken") == 1
+        sample_value(samples, "connector_load_state", task_type="bad", task_type_version="0", state="broken")
+        == 1
     )
     assert (
-        _value(samples, "connector_load_state", task_type="bad", task_type_version="0", state="loaded") == 0
+        sample_value(samples, "connector_load_state", task_type="bad", task_type_version="0", state="loaded")
+        == 0
     )
 
 
@@ -193,7 +182,7 @@ async def test_draining_turns_health_not_serving_and_lets_the_call_in_flight_fin
     watch = running.health.Watch(health_pb2.HealthCheckRequest(service=""))
     assert (await watch.read()).status == SERVING
     call = running.v2.CreateTask(connector_pb2.CreateTaskRequest(template=v2_template("blocking")))
-    await _until(lambda: running.service.pool.pending == 1)
+    await until(lambda: running.service.pool.pending == 1)
     stopping = asyncio.create_task(running.service.stop(30))
     assert (await watch.read()).status == NOT_SERVING
     assert not stopping.done()

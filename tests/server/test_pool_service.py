@@ -5,19 +5,18 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import threading
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import grpc
 import pytest
 from flyteidl.admin import agent_pb2
-from prometheus_client.parser import text_string_to_metric_families
 
 import connector
 from connector import Phase, Resource, TaskCategory
 from connector.testing import registry_of
 from tests.server.conftest import v1_template
+from tests.support.scrape import scrape, until
 
 #: Released by the tests to let ``SlowPlain.create`` return.
 RELEASE = threading.Event()
@@ -65,23 +64,6 @@ def _released() -> Iterator[None]:
     RELEASE.set()  # never leave a worker thread blocked
 
 
-def _scrape(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    text = urllib.request.urlopen(url, timeout=10).read().decode()
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
-async def _until(predicate: Any, seconds: float = 30.0) -> None:
-    for _ in range(int(seconds / 0.01)):
-        if predicate():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not reached")
-
-
 def _create(running: Any, task_type: str) -> Any:
     # A generous deadline: a call that hangs fails the test instead of hanging it.
     return running.v1.CreateTask(agent_pb2.CreateTaskRequest(template=v1_template(task_type)), timeout=60)
@@ -97,11 +79,11 @@ async def test_twenty_slow_plain_calls_do_not_delay_another_connector(start_serv
     )
     service = running.service
     slow = [_create(running, "slowplain") for _ in range(20)]
-    await _until(lambda: (lane := service.lanes.get(TaskCategory("slowplain"))) and lane.running == 20)
+    await until(lambda: (lane := service.lanes.get(TaskCategory("slowplain"))) and lane.running == 20)
     lane = service.lanes.get(TaskCategory("slowplain"))
     assert lane is not None
     queued = [_create(running, "slowplain") for _ in range(5)]
-    await _until(lambda: lane.queued == 5)
+    await until(lambda: lane.queued == 5)
 
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await _create(running, "slowplain")
@@ -117,7 +99,7 @@ async def test_twenty_slow_plain_calls_do_not_delay_another_connector(start_serv
     assert (lane.running, lane.queued) == (20, 5)
     assert not RELEASE.is_set()
 
-    samples = await asyncio.to_thread(_scrape, running.metrics_url)
+    samples = await asyncio.to_thread(scrape, running.metrics_url)
     in_flight = ("connector_calls_in_flight", frozenset({("task_type", "slowplain"), ("kind", "plain")}))
     assert samples[in_flight] == 20
     assert samples[("connector_queue_depth", frozenset({("task_type", "slowplain")}))] == 5
@@ -131,7 +113,7 @@ async def test_twenty_slow_plain_calls_do_not_delay_another_connector(start_serv
     RELEASE.set()
     done = await asyncio.gather(*slow, *queued)
     assert len(done) == 25
-    samples = await asyncio.to_thread(_scrape, running.metrics_url)
+    samples = await asyncio.to_thread(scrape, running.metrics_url)
     assert samples[("connector_worker_wait_seconds_count", frozenset({("task_type", "slowplain")}))] == 25
     assert samples[("connector_queue_depth", frozenset({("task_type", "slowplain")}))] == 0
     bucket = ("connector_worker_wait_seconds_bucket", frozenset({("task_type", "slowplain"), ("le", "+Inf")}))
@@ -146,9 +128,9 @@ async def test_the_pool_grows_past_workers_for_plain_calls(start_service: Any) -
     assert service.lanes.connector_workers == 64  # half of it
     assert service.lanes.queue_size == 256  # 4 per connector worker
     slow = [_create(running, "slowplain") for _ in range(12)]
-    await _until(lambda: service.pool.busy == 12)
+    await until(lambda: service.pool.busy == 12)
     assert service.pool.threads == 12
-    samples = await asyncio.to_thread(_scrape, running.metrics_url)
+    samples = await asyncio.to_thread(scrape, running.metrics_url)
     assert samples[("connector_worker_threads", frozenset({("state", "busy")}))] == 12
     RELEASE.set()
     await asyncio.gather(*slow)
