@@ -23,9 +23,18 @@ def _start(cli: Cli, *poll: str) -> tuple[subprocess.Popen[str], str]:
 
 
 def _prune(cli: Cli, job_id: str) -> None:
-    done = cli.run("jobs", "prune", "--unfinished", "--older-than", "0", "--json")
-    assert done.returncode == 0, done.stderr
-    assert done.stdout == f'{{\n  "removed": [\n    "{job_id}"\n  ]\n}}\n'
+    # A run polling every 0.05 s may write its row between the prune's cutoff and its query (the
+    # row is then newer than "older than 0"): the prune is asked again until it takes the row.
+    removed: list[str] = []
+
+    def pruned() -> bool:
+        done = cli.run("jobs", "prune", "--unfinished", "--older-than", "0", "--json")
+        assert done.returncode == 0, done.stderr
+        removed.append(done.stdout)
+        return done.stdout != '{\n  "removed": []\n}\n'
+
+    wait_for(pruned, timeout=30, what="the prune of the running job's row")
+    assert removed[-1] == f'{{\n  "removed": [\n    "{job_id}"\n  ]\n}}\n'
 
 
 def _warnings(err: str) -> list[str]:
