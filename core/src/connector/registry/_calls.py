@@ -118,15 +118,14 @@ class ConnectorCalls:
             if name in wanted
         }
         admission = self.admission
-        if admission is None:
-            called = invoke(self.loaded, hook, arguments, executor=self.executor, check=check)
-            return await within(called, self.loaded, hook, self.timeout, deadline)
-        admission.enter(hook)  # before the coroutine exists: a refusal leaves nothing unawaited
+        if admission is not None:
+            admission.enter(hook)  # before the coroutine exists: a refusal leaves nothing unawaited
         try:
             called = invoke(self.loaded, hook, arguments, executor=self.executor, check=check)
             return await within(called, self.loaded, hook, self.timeout, deadline)
         finally:
-            admission.leave(hook)
+            if admission is not None:
+                admission.leave(hook)
 
     def _template(self, template: TaskTemplate | Deferred[TaskTemplate] | None) -> Any:
         if template is not None:
