@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import nox
@@ -16,8 +17,11 @@ PLUGINS = sorted(p.name for p in (ROOT / "plugins").glob("connector-*") if (p / 
 PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
 
 nox.options.sessions = ["tests", "lint", "typecheck", "plugins", "compat"]
-nox.options.error_on_missing_interpreters = False
 nox.options.reuse_existing_virtualenvs = True
+# On CI every supported Python must be there: a missing one fails the run instead of being skipped.
+# Locally the tests session runs on the Pythons found and says which are missing (PRESENT below).
+ON_CI = bool(os.environ.get("CI"))
+nox.options.error_on_missing_interpreters = ON_CI
 
 
 def _supported_pythons() -> list[str]:
@@ -42,6 +46,28 @@ def _expose_pyenv_interpreters() -> None:
 
 _expose_pyenv_interpreters()
 PYTHONS = _supported_pythons()
+# The supported Pythons this machine has: lint, typecheck, plugins and compat run on these.
+PRESENT = [python for python in PYTHONS if shutil.which(f"python{python}")]
+MISSING = [python for python in PYTHONS if python not in PRESENT]
+if MISSING:
+    print(
+        f"nox: Python {', '.join(MISSING)} not found; the tests session runs on "
+        f"{', '.join(PRESENT) or 'no Python'} only (install the others, e.g. with pyenv, to test on them)",
+        file=sys.stderr,
+    )
+
+
+def _version(python: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in python.split("."))
+
+
+def _newest(pythons: list[str]) -> str | None:
+    return max(pythons, key=_version) if pythons else None
+
+
+def _cannot_run(session: nox.Session, why: str) -> None:
+    """Fail a required session that has no Python to run on: a skipped check must not pass quietly."""
+    session.error(f"{session.name} cannot run: {why}")
 
 
 def _install_core(session: nox.Session, *groups: str) -> None:
@@ -51,7 +77,7 @@ def _install_core(session: nox.Session, *groups: str) -> None:
     session.install("-e", f"{CORE}[server]")
 
 
-@nox.session(python=PYTHONS)
+@nox.session(python=PYTHONS if ON_CI or not PRESENT else PRESENT)
 def tests(session: nox.Session) -> None:
     """Run the core's tests, including the end-to-end tests against real installed wheels."""
     _install_core(session, "test")
@@ -59,23 +85,28 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", "--ignore=tests/compat", *session.posargs)
 
 
-@nox.session(python=PYTHONS[-1])
+@nox.session(python=_newest(PRESENT) or False)
 def lint(session: nox.Session) -> None:
     """Check lint rules and formatting with ruff (fix locally with `ruff check --fix; ruff format`)."""
+    if not PRESENT:
+        _cannot_run(session, f"none of Python {', '.join(PYTHONS)} was found")
     session.install(*nox.project.dependency_groups(PYPROJECT, "lint"))
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
 
 
-@nox.session(python=PYTHONS[0])
+# mypy checks for Python 3.10 (pyproject's python_version) whichever Python it runs on.
+@nox.session(python=min(PRESENT, key=_version) if PRESENT else False)
 def typecheck(session: nox.Session) -> None:
     """Run mypy in strict mode on core/src."""
+    if not PRESENT:
+        _cannot_run(session, f"none of Python {', '.join(PYTHONS)} was found")
     _install_core(session, "typecheck")
     session.run("mypy", *session.posargs)
 
 
-def _plugin_python(plugin: str) -> str:
-    """The newest of PYTHONS that the plugin's ``requires-python`` allows (connector-flytekit: below 3.13)."""
+def _plugin_pythons(plugin: str) -> tuple[list[str], str]:
+    """The Pythons of PYTHONS that the plugin's ``requires-python`` allows, and that specifier."""
     from packaging.specifiers import SpecifierSet  # nox depends on packaging
 
     project = nox.project.load_toml(ROOT / "plugins" / plugin / "pyproject.toml")["project"]
@@ -83,7 +114,13 @@ def _plugin_python(plugin: str) -> str:
     fitting = [python for python in PYTHONS if allowed.contains(f"{python}.0")]
     if not fitting:
         raise ValueError(f"plugins/{plugin}: requires-python {allowed} allows none of {', '.join(PYTHONS)}")
-    return max(fitting, key=lambda python: tuple(int(part) for part in python.split(".")))
+    return fitting, str(allowed)
+
+
+def _plugin_python(plugin: str) -> str | bool:
+    """The newest present Python the plugin allows (connector-flytekit: below 3.13); False if none is."""
+    fitting, _ = _plugin_pythons(plugin)
+    return _newest([python for python in fitting if python in PRESENT]) or False
 
 
 def _has_mypy_config(plugin: str) -> bool:
@@ -105,6 +142,10 @@ def plugins(session: nox.Session, plugin: str) -> None:
     that X's ``requires-python`` allows. A plugin whose pyproject.toml has a ``[tool.mypy]`` section
     is also type-checked with it (strict, on its src/).
     """
+    if session.python is False:
+        fitting, allowed = _plugin_pythons(plugin)
+        found = ", ".join(fitting)
+        _cannot_run(session, f"plugins/{plugin} needs Python {allowed} and none of {found} was found")
     session.install("--upgrade", "pip")
     # One pip call for the core and the plugin: the resolver sees both (flytekit caps protobuf).
     test = nox.project.dependency_groups(PYPROJECT, "test")
@@ -115,21 +156,19 @@ def plugins(session: nox.Session, plugin: str) -> None:
     session.run("pytest", f"plugins/{plugin}/tests", "-p", "no:cacheprovider", *session.posargs)
 
 
-def _version(python: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in python.split("."))
+# flytekit 1.16 supports Python < 3.13: the compat session runs on the newest present one below that.
+COMPAT_PYTHONS = [python for python in PYTHONS if _version(python) < (3, 13)]
 
 
-# flytekit 1.16 supports Python < 3.13: the compat session runs on the newest of ours below that.
-COMPAT_PYTHON = max((v for v in PYTHONS if _version(v) < (3, 13)), key=_version)
-
-
-@nox.session(python=COMPAT_PYTHON)
+@nox.session(python=_newest([python for python in COMPAT_PYTHONS if python in PRESENT]) or False)
 def compat(session: nox.Session) -> None:
     """Run tests/compat: side by side with real flytekit 1.16 and flyte 2 (docs/compatibility.md).
 
     The peers' virtualenvs are built once under .nox/_compat (pip's wheel cache there too) and
     reused until their requirements change; see tests/compat/venvs.py.
     """
+    if session.python is False:
+        _cannot_run(session, f"flytekit needs one of Python {', '.join(COMPAT_PYTHONS)} and none was found")
     _install_core(session, "test")
     # The native plugins the side-by-side tests serve. Not the bridges: they bring flytekit and flyte
     # (whose own webhook and sensor would conflict here); their tests build virtualenvs of their own.
