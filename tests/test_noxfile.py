@@ -49,7 +49,8 @@ def test_flytekit_plugin_and_compat_fail_when_only_python_3_13_is_found(tmp_path
         "plugins(plugin='connector-flytekit') cannot run: plugins/connector-flytekit needs Python "
         "<3.13,>=3.10 and none of 3.10, 3.11, 3.12 was found"
     ) in result.stderr
-    assert "compat cannot run: flytekit needs one of Python 3.10, 3.11, 3.12 and none was found" in result.stderr
+    compat = "compat cannot run: flytekit needs one of Python 3.10, 3.11, 3.12 and none was found"
+    assert compat in result.stderr
 
 
 def test_the_missing_pythons_are_named_and_the_tests_session_runs_on_those_found(tmp_path: Path) -> None:
