@@ -11,8 +11,8 @@ import click
 from .._exceptions import ConnectorNotFound
 from .._model import TaskCategory
 from ..registry._registry import ConnectorRegistry
+from ._output import fitted
 from ._output import print_table as print_table
-from ._output import wrapped
 
 
 def parse_category(text: str) -> TaskCategory:
@@ -46,4 +46,4 @@ def print_fields(document: Mapping[str, Any], labels: Mapping[str, str], *, wide
         if value is None or value == "" or value == []:
             continue
         text = ", ".join(value) if isinstance(value, list) else str(value)
-        click.echo(wrapped(label + ":", text, indent=15, wide=wide))
+        click.echo(fitted(f"{label + ':':15}", text, indent=15, wide=wide))

@@ -11,7 +11,7 @@ from .._hooks import ALL_HOOKS
 from ..registry._registry import ConnectorEntry, ConnectorRegistry, ConnectorState, default_registry
 from ._common import fail_unknown, parse_category, print_fields, print_json, print_table
 from ._docstrings import render_docstring
-from ._output import console, hint_cut, print_line
+from ._output import console, fitted
 
 #: What ``list`` and ``serve`` say when nothing is installed.
 NO_CONNECTORS = "No connectors installed (no entry points in the 'connector' or 'connector.providers' group)."
@@ -41,13 +41,13 @@ def bridged_by(entry: ConnectorEntry) -> str | None:
 
 @click.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
-@click.option("--wide", is_flag=True, help="Show long text whole instead of cut to the terminal width.")
+@click.option("--wide", is_flag=True, help="Print each error on one line, not wrapped to the terminal.")
 def list_command(as_json: bool, wide: bool) -> None:
     """List every installed connector without importing any of them.
 
     Connectors a provider bridges (connector.providers entry points) are listed with the provider's
-    distribution under BRIDGED BY. Errors are printed under the table, one line each; on a
-    terminal they are cut to its width (--wide shows them whole). Piped, the table is tab-separated.
+    distribution under BRIDGED BY. Errors are printed under the table; on a terminal each is
+    wrapped between words to its width (--wide: one line each). Piped, the table is tab-separated.
     """
     entries = _registry().entries()
     if as_json:
@@ -61,13 +61,12 @@ def list_command(as_json: bool, wide: bool) -> None:
     if any(e.provider is not None for e in entries):  # the column appears once a provider is installed
         headers.append("BRIDGED BY")
         rows = [[*row, bridged_by(e) or ""] for row, e in zip(rows, entries, strict=True)]
-    was_cut = print_table(headers, rows)
+    print_table(headers, rows)
     errors = [e for e in entries if e.error]
     if errors:
         click.echo()
         for entry in errors:
-            was_cut = print_line(f"{_label(entry)}: ", entry.error or "", wide=wide) or was_cut
-    hint_cut(was_cut)
+            click.echo(fitted(f"{_label(entry)}: ", entry.error or "", indent=4, wide=wide))
 
 
 @click.command()
@@ -134,14 +133,14 @@ def _qualified(cls: type | None) -> str | None:
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object instead of text.")
-@click.option("--wide", is_flag=True, help="Show long text whole instead of cut to the terminal width.")
+@click.option("--wide", is_flag=True, help="Print each problem on one line, not wrapped to the terminal.")
 def check(as_json: bool, wide: bool) -> None:
     """Load every connector and report each problem; exit 1 if there is any (for Docker builds and CI).
 
     Broken and conflicting connectors are problems (a conflict once, however many claim it);
     disabled ones (CONNECTOR_ALLOW, CONNECTOR_DENY,
-    CONNECTOR_PIN) are reported but are not. On a terminal each reason is cut to its width
-    (--wide shows them whole). What the providers provide is learned afresh, not
+    CONNECTOR_PIN) are reported but are not. On a terminal each reason is wrapped between words
+    to its width (--wide: one line each). What the providers provide is learned afresh, not
     read from the discovery cache (which it then updates).
     """
     from ..registry._provider_discovery import learning_afresh
@@ -162,12 +161,10 @@ def check(as_json: bool, wide: bool) -> None:
             for e in entries
             if e.is_problem or e.state is ConnectorState.DISABLED
         )
-        was_cut = False
         for label, state, error in reported:
-            was_cut = print_line(f"{state.value.upper()} {label}: ", error or "", wide=wide) or was_cut
+            click.echo(fitted(f"{state.value.upper()} {label}: ", error or "", indent=4, wide=wide))
         loaded = sum(e.state is ConnectorState.LOADED for e in entries)
         disabled = sum(e.state is ConnectorState.DISABLED for e in entries)
         click.echo(f"{loaded} connector(s) loaded, {disabled} disabled, {len(problems)} problem(s).")
-        hint_cut(was_cut)
     if problems:
         raise SystemExit(1)

@@ -74,7 +74,7 @@ def jobs() -> None:
 @click.option("--state", type=click.Choice([s.value for s in JobState]), help="Only jobs in this state.")
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many jobs (newest first).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
-@click.option("--wide", is_flag=True, help="Show long text whole instead of cut to the terminal width.")
+@click.option("--wide", is_flag=True, help="Show each MESSAGE whole instead of cut to the terminal width.")
 def list_jobs(state: str | None, limit: int | None, as_json: bool, wide: bool) -> None:
     """List the journal's jobs, newest first.
 

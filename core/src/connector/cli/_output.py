@@ -1,4 +1,4 @@
-"""How the commands print tables and long lines: fitted to a terminal, plain tab-separated text when piped."""
+"""How the commands print tables and long lines: fitted to a terminal, plain (tab-separated) when piped."""
 
 from __future__ import annotations
 
@@ -108,42 +108,24 @@ def print_table(
     return was_cut
 
 
-def print_line(head: str, text: str, *, wide: bool = False) -> bool:
-    """Print ``head`` and then ``text`` on one line; on a terminal ``text`` is cut to fit (unless ``wide``).
-
-    ``head`` (an identifier and its label) is never cut. Returns whether ``text`` was cut.
-    """
-    text = one_line(text)
-    screen = console()
-    if wide or not screen.is_terminal:
-        click.echo(head + text)
-        return False
-    from rich.cells import cell_len
-
-    room = max(screen.width - cell_len(head), MIN_FREE_TEXT_WIDTH)
-    shown = cut(text, room)
-    click.echo(head + shown)
-    return shown != text
-
-
 def hint_cut(was_cut: bool) -> None:
     """Say on stderr, once, that text was cut and how to see it whole."""
     if was_cut:
         click.echo(CUT_HINT, err=True)
 
 
-def wrapped(label: str, value: str, *, indent: int, wide: bool = False) -> str:
-    """``label`` padded to ``indent`` and ``value``; on a terminal, value wrapped between words to fit it.
+def fitted(head: str, text: str, *, indent: int, wide: bool = False) -> str:
+    """``head`` then ``text``; on a terminal, wrapped between words to its width (unless ``wide``).
 
-    A word (an identifier, a path) is never broken: a longer one overflows its line.
+    Continuation lines are indented by ``indent``. Nothing is cut and no word (an identifier, a
+    path) is broken: a longer one overflows its line. Piped, it is one line.
     """
-    head = f"{label:{indent}}"
-    value = one_line(value)
+    text = one_line(text)
     screen = console()
     if wide or not screen.is_terminal:
-        return head + value
+        return head + text
     return textwrap.fill(
-        value,
+        text,
         width=max(screen.width, indent + MIN_FREE_TEXT_WIDTH),
         initial_indent=head,
         subsequent_indent=" " * indent,
