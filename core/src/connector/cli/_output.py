@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 #: A free-text column is never made narrower than this (or its header) to fit a terminal: a message
 #: cut to a few characters says nothing, so the line grows past the terminal instead.
-MIN_FREE_TEXT_WIDTH = 16
+MIN_FREE_TEXT_WIDTH = 10
 #: The hint printed on stderr once something was cut to fit the terminal.
 CUT_HINT = "Some text was cut to fit the terminal (…); --wide shows it whole."
 _GAP = "  "
@@ -83,13 +83,15 @@ def print_table(
     On a terminal: aligned columns with a bold header; the columns named in ``free_text`` are cut
     with ``…`` so the line fits the terminal (unless ``wide``), the others (identifiers) are never cut
     or folded, even if the line must then be longer than the terminal. Piped: a header line and one
-    line per row, cells separated by a tab, no padding, no styling.
+    line per row, cells separated by a tab, no padding, no styling, no trailing tab.
     """
     table = [list(headers), *([one_line(cell) for cell in row] for row in rows)]
     screen = console()
     if not screen.is_terminal:
         for line in table:
-            click.echo("\t".join(line))
+            # No trailing whitespace (issue 12): an empty last cell leaves its row a field short,
+            # which cut and awk read as the same empty field.
+            click.echo("\t".join(line).rstrip("\t"))
         return False
     from rich.cells import cell_len
     from rich.text import Text
