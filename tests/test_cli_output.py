@@ -339,7 +339,8 @@ def test_free_text_columns_share_what_identifiers_leave() -> None:
 
 
 DOC = """Poll a job on the remote system, as :py:class:`connector.AsyncConnector` and
-    :func:`~connector.hookspecs.create` describe; read `the docs <https://example.com/d>`_.
+    :func:`~connector.hookspecs.create` describe; read `the docs
+    <https://example.com/d>`_ (a link over two lines).
 
     Usage
     -----
@@ -375,7 +376,8 @@ def test_docstrings_are_reflowed_with_their_structure_kept() -> None:
         "Poll a job on the remote system, as\n"
         "connector.AsyncConnector and create\n"
         "describe; read the docs\n"
-        "(https://example.com/d).\n"
+        "(https://example.com/d) (a link over two\n"
+        "lines).\n"
         "\n"
         "Usage\n"
         "-----\n"
@@ -407,7 +409,7 @@ def test_docstrings_without_a_width_keep_each_paragraph_on_one_line() -> None:
     text = render_docstring(DOC, None)
     assert text.splitlines()[0] == (
         "Poll a job on the remote system, as connector.AsyncConnector and create describe; read the docs "
-        "(https://example.com/d)."
+        "(https://example.com/d) (a link over two lines)."
     )
     assert "    x (int): the first value, described at length over two lines." in text.splitlines()
 

@@ -73,7 +73,8 @@ def render_docstring(doc: str, width: int | None) -> str:
         if block.literal is not None:
             out.extend(block.literal)
             continue
-        text = " ".join(block.words)
+        # Markup is replaced once the lines are joined: a link or a literal may span two of them.
+        text = plain_inline(" ".join(block.words))
         lead = " " * block.indent
         if width is None:
             out.append(lead + text)
@@ -130,7 +131,7 @@ def _blocks(doc: str) -> Iterator[_Block]:
                 index = end
             else:  # .. note:: text -> "Note: text", its body below it
                 current = _Block(line.indent, hanging=4, words=[name.replace("-", " ").capitalize() + ":"])
-                current.words.extend(plain_inline(argument).split())
+                current.words.extend(argument.split())
                 index += 1
         elif _COMMENT.match(line.text):  # a comment or a link target: not shown
             index = _indented_end(lines, index + 1, line.indent)
@@ -159,11 +160,11 @@ def _add_line(current: _Block | None, line: _Line) -> Generator[_Block, None, _B
         same_paragraph = not current.hanging and line.indent == current.indent
         same_item = current.hanging and line.indent > current.indent
         if same_paragraph or same_item:
-            current.words.extend(plain_inline(line.text).split())
+            current.words.extend(line.text.split())
             return current
     if current is not None:
         yield current
-    return _Block(line.indent, hanging=marker, words=plain_inline(line.text).split())
+    return _Block(line.indent, hanging=marker, words=line.text.split())
 
 
 def _marker(line: _Line, current: _Block | None) -> int:
