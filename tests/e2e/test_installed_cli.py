@@ -194,15 +194,16 @@ def test_list_loads_neither_plugins_nor_heavy_modules(venv: Venv) -> None:
 
 
 def test_list_as_a_table(run: Run) -> None:
-    done = run("connector", "list", env={"COLUMNS": "120"})
+    done = run("connector", "list", env={"COLUMNS": "40"})
     assert (done.returncode, done.stderr) == (0, "")
-    lines = [line.rstrip() for line in done.stdout.splitlines()]
+    # Piped: tab-separated, one row per line, whatever the width (issue 12).
+    lines = done.stdout.splitlines()
     assert lines[:3] == [
-        "CATEGORY    STATE      DISTRIBUTION              TARGET",
-        "odd@v2      broken     connector-mismatch 0.1    connector_mismatch:Other",
-        "badarg@0    available  connector-badarg 0.1      connector_badarg:BadArg",
+        "CATEGORY\tSTATE\tDISTRIBUTION\tTARGET",
+        "odd@v2\tbroken\tconnector-mismatch 0.1\tconnector_mismatch:Other",
+        "badarg@0\tavailable\tconnector-badarg 0.1\tconnector_badarg:BadArg",
     ]
-    assert "poll@1      available  connector-good-async 1.0  connector_poll:PollV1" in lines
+    assert "poll@1\tavailable\tconnector-good-async 1.0\tconnector_poll:PollV1" in lines
     # Errors come under the table, whole, one line each.
     assert lines[-4:] == ["", f"odd@v2: {ODD}", f"dup@0: {CONFLICT}", f"dup@0: {CONFLICT}"]
     assert run.imported == []

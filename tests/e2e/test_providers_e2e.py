@@ -125,13 +125,13 @@ LEARNER = "_learn_providers.py"
 def test_list_shows_bridged_connectors_learned_in_another_process(run: Run) -> None:
     done = run("connector", "list")
     assert (done.returncode, done.stderr) == (0, "")
-    assert [line.rstrip() for line in done.stdout.splitlines()] == [
-        "CATEGORY                 STATE      DISTRIBUTION        TARGET               BRIDGED BY",
-        "fakesdk.plugins: broken  broken     fakesdk-broken 0.3                       connector-fakesdk 0.1",
-        "echo@0                   conflict   connector-echo 1.0  connector_echo:Echo",
-        "echo@0                   conflict   fakesdk-echo 1.0    fakesdk_echo:Echo    connector-fakesdk 0.1",
-        "fakejob@1                available  fakesdk-job 2.0     fakesdk_job:Job      connector-fakesdk 0.1",
-        "shout@0                  available  fakesdk-shout 1.0   fakesdk_shout:Shout  connector-fakesdk 0.1",
+    assert done.stdout.splitlines() == [
+        "CATEGORY\tSTATE\tDISTRIBUTION\tTARGET\tBRIDGED BY",
+        "fakesdk.plugins: broken\tbroken\tfakesdk-broken 0.3\t\tconnector-fakesdk 0.1",
+        "echo@0\tconflict\tconnector-echo 1.0\tconnector_echo:Echo",
+        "echo@0\tconflict\tfakesdk-echo 1.0\tfakesdk_echo:Echo\tconnector-fakesdk 0.1",
+        "fakejob@1\tavailable\tfakesdk-job 2.0\tfakesdk_job:Job\tconnector-fakesdk 0.1",
+        "shout@0\tavailable\tfakesdk-shout 1.0\tfakesdk_shout:Shout\tconnector-fakesdk 0.1",
         "",
         f"fakesdk.plugins: broken: {BROKEN}",
         f"echo@0: {CONFLICT}",

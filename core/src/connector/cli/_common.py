@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, NoReturn
 
 import click
@@ -11,6 +11,8 @@ import click
 from .._exceptions import ConnectorNotFound
 from .._model import TaskCategory
 from ..registry._registry import ConnectorRegistry
+from ._output import fitted
+from ._output import print_table as print_table
 
 
 def parse_category(text: str) -> TaskCategory:
@@ -33,28 +35,15 @@ def print_json(document: Any) -> None:
     click.echo(json.dumps(document, indent=2))
 
 
-def print_table(
-    headers: Sequence[str], rows: Sequence[Sequence[str]], *, no_wrap: Collection[str] = ()
-) -> None:
-    """Print a borderless table; columns named in ``no_wrap`` stay on one line, the others fold."""
-    from rich.console import Console  # imported here: rich costs more than the rest of `list`
-    from rich.table import Table
+def print_fields(document: Mapping[str, Any], labels: Mapping[str, str], *, wide: bool = False) -> None:
+    """Print ``Label:  value`` lines for the keys in ``labels``, skipping empty values; lists joined.
 
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for header in headers:
-        if header in no_wrap:
-            table.add_column(header, no_wrap=True)
-        else:
-            table.add_column(header, overflow="fold")
-    for row in rows:
-        table.add_row(*row)
-    Console(soft_wrap=False).print(table)
-
-
-def print_fields(document: Mapping[str, Any], labels: Mapping[str, str]) -> None:
-    """Print ``Label:  value`` lines for the keys in ``labels``, skipping empty values; lists joined."""
+    On a terminal a long value is wrapped between words under itself (unless ``wide``); piped, each
+    value stays on its line.
+    """
     for key, label in labels.items():
         value = document[key]
         if value is None or value == "" or value == []:
             continue
-        click.echo(f"{label + ':':15}{', '.join(value) if isinstance(value, list) else value}")
+        text = ", ".join(value) if isinstance(value, list) else str(value)
+        click.echo(fitted(f"{label + ':':15}", text, indent=15, wide=wide))

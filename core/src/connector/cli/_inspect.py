@@ -10,6 +10,8 @@ from .._exceptions import ConnectorNotFound, ConnectorUnavailable
 from .._hooks import ALL_HOOKS
 from ..registry._registry import ConnectorEntry, ConnectorRegistry, ConnectorState, default_registry
 from ._common import fail_unknown, parse_category, print_fields, print_json, print_table
+from ._docstrings import render_docstring
+from ._output import console, fitted
 
 #: What ``list`` and ``serve`` say when nothing is installed.
 NO_CONNECTORS = "No connectors installed (no entry points in the 'connector' or 'connector.providers' group)."
@@ -39,12 +41,13 @@ def bridged_by(entry: ConnectorEntry) -> str | None:
 
 @click.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
-def list_command(as_json: bool) -> None:
+@click.option("--wide", is_flag=True, help="Print each error on one line, not wrapped to the terminal.")
+def list_command(as_json: bool, wide: bool) -> None:
     """List every installed connector without importing any of them.
 
     Connectors a provider bridges (connector.providers entry points) are listed with the provider's
-    distribution under BRIDGED BY. Errors are printed under the table, one line each, so they are
-    never cut or wrapped.
+    distribution under BRIDGED BY. Errors are printed under the table; on a terminal each is
+    wrapped between words to its width (--wide: one line each). Piped, the table is tab-separated.
     """
     entries = _registry().entries()
     if as_json:
@@ -63,14 +66,18 @@ def list_command(as_json: bool) -> None:
     if errors:
         click.echo()
         for entry in errors:
-            click.echo(f"{_label(entry)}: {entry.error}")
+            click.echo(fitted(f"{_label(entry)}: ", entry.error or "", indent=4, wide=wide))
 
 
 @click.command()
 @click.argument("task_type", metavar="TYPE[@VERSION]")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object instead of text.")
-def show(task_type: str, as_json: bool) -> None:
+@click.option("--wide", is_flag=True, help="Keep long values and paragraphs on one line each.")
+def show(task_type: str, as_json: bool, wide: bool) -> None:
     """Load one connector and describe it.
+
+    Its docstring is shown as plain text reflowed to the terminal width (80 columns when piped,
+    or COLUMNS).
 
     Exits 1 when the connector cannot be loaded, 2 when no connector has that task type.
     """
@@ -113,9 +120,9 @@ def show(task_type: str, as_json: bool) -> None:
         provider = entry.provider
         bridged = f"provider {provider.entry_point!r} of {bridged_by(entry)}" if provider else None
         raw = "yes" if document["raw_literals"] else None
-        print_fields({**document, "bridged_by": bridged, "raw_literals": raw}, labels)
+        print_fields({**document, "bridged_by": bridged, "raw_literals": raw}, labels, wide=wide)
         if document["doc"]:
-            click.echo("\n" + document["doc"])
+            click.echo("\n" + render_docstring(document["doc"], None if wide else console().width))
     if entry.state is not ConnectorState.LOADED:
         raise SystemExit(1)
 
@@ -126,12 +133,14 @@ def _qualified(cls: type | None) -> str | None:
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object instead of text.")
-def check(as_json: bool) -> None:
+@click.option("--wide", is_flag=True, help="Print each problem on one line, not wrapped to the terminal.")
+def check(as_json: bool, wide: bool) -> None:
     """Load every connector and report each problem; exit 1 if there is any (for Docker builds and CI).
 
     Broken and conflicting connectors are problems (a conflict once, however many claim it);
     disabled ones (CONNECTOR_ALLOW, CONNECTOR_DENY,
-    CONNECTOR_PIN) are reported but are not. What the providers provide is learned afresh, not
+    CONNECTOR_PIN) are reported but are not. On a terminal each reason is wrapped between words
+    to its width (--wide: one line each). What the providers provide is learned afresh, not
     read from the discovery cache (which it then updates).
     """
     from ..registry._provider_discovery import learning_afresh
@@ -153,7 +162,7 @@ def check(as_json: bool) -> None:
             if e.is_problem or e.state is ConnectorState.DISABLED
         )
         for label, state, error in reported:
-            click.echo(f"{state.value.upper()} {label}: {error}")
+            click.echo(fitted(f"{state.value.upper()} {label}: ", error or "", indent=4, wide=wide))
         loaded = sum(e.state is ConnectorState.LOADED for e in entries)
         disabled = sum(e.state is ConnectorState.DISABLED for e in entries)
         click.echo(f"{loaded} connector(s) loaded, {disabled} disabled, {len(problems)} problem(s).")

@@ -22,6 +22,7 @@ from ..runner._api import cancel_job, prepare_resume
 from ..runner._journal import JobJournal, JobRecord, JobState, iso_time
 from ..runner._options import RunOptions
 from ._common import fail_unknown, print_fields, print_json, print_table
+from ._output import hint_cut
 from ._run import _fail, make_display, poll_options, run_and_report
 
 _DURATION = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([smhdw]?)\s*")
@@ -73,8 +74,13 @@ def jobs() -> None:
 @click.option("--state", type=click.Choice([s.value for s in JobState]), help="Only jobs in this state.")
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many jobs (newest first).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
-def list_jobs(state: str | None, limit: int | None, as_json: bool) -> None:
-    """List the journal's jobs, newest first."""
+@click.option("--wide", is_flag=True, help="Show each MESSAGE whole instead of cut to the terminal width.")
+def list_jobs(state: str | None, limit: int | None, as_json: bool, wide: bool) -> None:
+    """List the journal's jobs, newest first.
+
+    On a terminal MESSAGE is cut to fit its width (--wide shows it whole); piped, the table is
+    tab-separated, one job per line.
+    """
     journal = _journal()
     try:
         records = journal.list(state=JobState(state) if state else None, limit=limit)
@@ -98,7 +104,7 @@ def list_jobs(state: str | None, limit: int | None, as_json: bool) -> None:
         )
         for r in records
     ]
-    print_table(headers, rows, no_wrap=headers[:-1])
+    hint_cut(print_table(headers, rows, free_text={"MESSAGE"}, wide=wide))
 
 
 def _summary(record: JobRecord) -> dict[str, Any]:
