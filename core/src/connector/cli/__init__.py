@@ -45,10 +45,11 @@ class _LazyGroup(click.Group):
     def make_context(
         self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
     ) -> click.Context:
+        as_json = json_requested(args)  # read first: parsing consumes the list
         try:
             return super().make_context(info_name, args, parent, **extra)
         except click.UsageError as exc:
-            if json_requested(args):
+            if as_json:
                 raise JsonUsageError(exc) from exc
             raise
 

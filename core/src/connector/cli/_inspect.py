@@ -10,6 +10,7 @@ from .._exceptions import ConnectorNotFound, ConnectorUnavailable
 from .._hooks import ALL_HOOKS
 from ..registry._registry import ConnectorEntry, ConnectorRegistry, ConnectorState, default_registry
 from ._common import fail_unknown, parse_category, print_fields, print_json, print_table
+from ._verbosity import verbosity_options
 
 #: What ``list`` and ``serve`` say when nothing is installed.
 NO_CONNECTORS = "No connectors installed (no entry points in the 'connector' or 'connector.providers' group)."
@@ -39,6 +40,7 @@ def bridged_by(entry: ConnectorEntry) -> str | None:
 
 @click.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
+@verbosity_options
 def list_command(as_json: bool) -> None:
     """List every installed connector without importing any of them.
 
@@ -69,6 +71,7 @@ def list_command(as_json: bool) -> None:
 @click.command()
 @click.argument("task_type", metavar="TYPE[@VERSION]")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object instead of text.")
+@verbosity_options
 def show(task_type: str, as_json: bool) -> None:
     """Load one connector and describe it.
 
@@ -126,6 +129,7 @@ def _qualified(cls: type | None) -> str | None:
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object instead of text.")
+@verbosity_options
 def check(as_json: bool) -> None:
     """Load every connector and report each problem; exit 1 if there is any (for Docker builds and CI).
 

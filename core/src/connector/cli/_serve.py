@@ -225,7 +225,7 @@ _existing_file = click.Path(exists=True, dir_okay=False, readable=True, path_typ
     type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
     default="info",
     show_default=True,
-    help="Server log level (the log goes to stderr).",
+    help="Server log level (the log goes to stderr); each -v or -q moves it one level.",
 )
 @_option(
     "--json",

@@ -41,7 +41,7 @@ def verbosity_flags(f: F) -> F:
         count=True,
         expose_value=False,
         callback=_count(-1),
-        help="Log less to stderr: one level up per -q.",
+        help="Show less of the log on stderr: one level less per -q.",
     )
     verbose = click.option(
         "-v",
@@ -49,7 +49,7 @@ def verbosity_flags(f: F) -> F:
         count=True,
         expose_value=False,
         callback=_count(+1),
-        help="Log more to stderr: one level down per -v (-vv for debug).",
+        help="Show more of the log on stderr: one level more per -v.",
     )
     return verbose(quiet(f))
 
