@@ -30,7 +30,11 @@ from flyteidl.admin import agent_pb2
 from flyteidl.service import agent_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from connector import ConfigurationError
 from connector.cli._serve import ENV_PREFIX, serve
+from connector.server import ConnectorService, ServiceOptions
+from connector.testing import registry_of
+from tests.server.sample_plugin import AsyncSleepConnector
 from tests.server.served import environ_for
 
 SAMPLES = "tests.server.sample_plugin"
@@ -500,3 +504,16 @@ def test_v_and_q_move_the_log_level(
     log = _served_log(*flags, env=broken_env)
     assert (" INFO connector.server: " in log) is info_shown
     assert "is broken" in log  # a warning: shown at info and at warning
+
+
+async def test_from_python_a_busy_port_is_named_too(busy_port: int) -> None:
+    # ConnectorService.start asks gRPC first and finds out why only once its bind failed.
+    service = ConnectorService(
+        registry_of(AsyncSleepConnector), ServiceOptions(port=busy_port, prometheus_port=None)
+    )
+    with pytest.raises(ConfigurationError) as info:
+        await service.start()
+    assert str(info.value) == (
+        f"cannot listen on 127.0.0.1:{busy_port}: the port is in use by another process "
+        "(stop it, or choose another --port: 0 picks a free one)"
+    )
