@@ -110,18 +110,18 @@ def test_a_host_name_that_does_not_resolve() -> None:
     )
 
 
-def _without_bind_privilege() -> tuple[str, ...]:
+def _without(*capabilities: str) -> tuple[str, ...]:
+    """A command prefix that runs without ``capabilities`` when root has them (as a user would)."""
     if os.geteuid() != 0:
         return ()
-    # Root binds any port: run the command without the capability that allows it, as a user would.
     setpriv = shutil.which("setpriv")
-    assert setpriv is not None, "setpriv (util-linux) runs the command without CAP_NET_BIND_SERVICE"
-    return (setpriv, "--bounding-set=-net_bind_service", "--inh-caps=-all")
+    assert setpriv is not None, "setpriv (util-linux) runs a command without a capability"
+    return (setpriv, "--bounding-set=" + ",".join(f"-{c}" for c in capabilities), "--inh-caps=-all")
 
 
 def test_a_privileged_port_without_the_privilege() -> None:
     _fails_with(
-        _serve("--port", "1", "--prometheus-port", "off", prefix=_without_bind_privilege()),
+        _serve("--port", "1", "--prometheus-port", "off", prefix=_without("net_bind_service")),
         "cannot listen on 127.0.0.1:1: permission denied: ports below 1024 need root or the "
         "CAP_NET_BIND_SERVICE capability (choose a --port of 1024 or more)",
     )
@@ -234,6 +234,23 @@ def test_bad_tls_files(pem: Path, cert: str, key: str, client_ca: str | None, me
     if client_ca is not None:
         args += ["--tls-client-ca", str(pem / client_ca)]
     _fails_with(_serve(*args, "--prometheus-port", "off"), message.format(d=pem))
+
+
+def test_an_unreadable_tls_file(pem: Path, tmp_path: Path) -> None:
+    hidden = tmp_path / "server.crt"
+    hidden.write_bytes((pem / "server.crt").read_bytes())
+    hidden.chmod(0)
+    result = _serve(
+        "--tls-cert",
+        str(hidden),
+        "--tls-key",
+        str(pem / "server.key"),
+        prefix=_without("dac_override", "dac_read_search"),
+    )
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.endswith(
+        f"\n\nError: Invalid value for '--tls-cert': File '{hidden}' is not readable.\n"
+    )
 
 
 # --json.
