@@ -80,7 +80,7 @@ def cli() -> None:
 
     Exit codes: 0 success; 1 a problem was found (`check`) or a job did not succeed (`run`);
     2 bad usage, an unknown task type, or a missing optional dependency; 130 a run or job stopped
-    by Ctrl-C or SIGTERM. With --json, an error is one JSON line on stdout.
+    by Ctrl-C or SIGTERM. With --json, a usage or settings error is one JSON line on stdout.
 
     -v/-q here or after the subcommand's name set how much of the log goes to stderr.
     """
