@@ -70,7 +70,8 @@ def environ_for(venv: Venv | None, **overrides: str) -> dict[str, str]:
         environ["PATH"] = f"{venv.bin}{os.pathsep}{environ.get('PATH', '')}"
         environ.pop("PYTHONPATH", None)
     else:
-        environ["PYTHONPATH"] = str(ROOT)
+        # This checkout's core first: the test interpreter may have another one installed.
+        environ["PYTHONPATH"] = os.pathsep.join([str(ROOT / "core" / "src"), str(ROOT)])
     environ.update(overrides)
     return environ
 

@@ -159,8 +159,28 @@ async def test_a_file_that_is_not_pem_is_a_configuration_error(tmp_path: Path, p
         registry_of(AsyncSleepConnector),
         ServiceOptions(port=0, prometheus_port=None, tls_cert=pki["paths"]["server.crt"], tls_key=garbage),
     )
-    with pytest.raises(ConfigurationError, match=r"--tls-key is not a PEM file \(no '-----BEGIN' line\)"):
+    with pytest.raises(ConfigurationError) as info:
         await service.start()
+    assert str(info.value) == f"--tls-key {garbage} is not a PEM file (no '-----BEGIN' line)"
+
+
+async def test_a_key_of_another_certificate_is_refused_before_binding(
+    tmp_path: Path, pki: dict[str, Any]
+) -> None:
+    # gRPC's own bind fails on such a pair saying only "Failed to bind" (issue 12).
+    other = tmp_path / "other.key"
+    other.write_bytes(_pem_key(ec.generate_private_key(ec.SECP256R1())))
+    cert = pki["paths"]["server.crt"]
+    service = ConnectorService(
+        registry_of(AsyncSleepConnector),
+        ServiceOptions(port=0, prometheus_port=None, tls_cert=cert, tls_key=other),
+    )
+    with pytest.raises(ConfigurationError) as info:
+        await service.start()
+    assert str(info.value) == (
+        f"--tls-key {other} does not match the certificate in --tls-cert {cert} "
+        "(give the key the certificate was made for)"
+    )
 
 
 @pytest.mark.parametrize(

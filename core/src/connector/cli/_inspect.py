@@ -12,6 +12,7 @@ from ..registry._registry import ConnectorEntry, ConnectorRegistry, ConnectorSta
 from ._common import fail_unknown, parse_category, print_fields, print_json, print_table
 from ._docstrings import render_docstring
 from ._output import console, fitted
+from ._verbosity import verbosity_options
 
 #: What ``list`` and ``serve`` say when nothing is installed.
 NO_CONNECTORS = "No connectors installed (no entry points in the 'connector' or 'connector.providers' group)."
@@ -42,6 +43,7 @@ def bridged_by(entry: ConnectorEntry) -> str | None:
 @click.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
 @click.option("--wide", is_flag=True, help="Print each error on one line, not wrapped to the terminal.")
+@verbosity_options
 def list_command(as_json: bool, wide: bool) -> None:
     """List every installed connector without importing any of them.
 
@@ -73,6 +75,7 @@ def list_command(as_json: bool, wide: bool) -> None:
 @click.argument("task_type", metavar="TYPE[@VERSION]")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object instead of text.")
 @click.option("--wide", is_flag=True, help="Keep long values and paragraphs on one line each.")
+@verbosity_options
 def show(task_type: str, as_json: bool, wide: bool) -> None:
     """Load one connector and describe it.
 
@@ -134,6 +137,7 @@ def _qualified(cls: type | None) -> str | None:
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object instead of text.")
 @click.option("--wide", is_flag=True, help="Print each problem on one line, not wrapped to the terminal.")
+@verbosity_options
 def check(as_json: bool, wide: bool) -> None:
     """Load every connector and report each problem; exit 1 if there is any (for Docker builds and CI).
 

@@ -24,6 +24,7 @@ from ..runner._options import RunOptions
 from ._common import fail_unknown, print_fields, print_json, print_table
 from ._output import hint_cut
 from ._run import _fail, make_display, poll_options, run_and_report
+from ._verbosity import verbosity_flags, verbosity_options
 
 _DURATION = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([smhdw]?)\s*")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -62,6 +63,7 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str) -> float:
 
 
 @click.group("jobs")
+@verbosity_flags
 def jobs() -> None:
     """The jobs created by `connector run`, kept in the journal under $CONNECTOR_HOME.
 
@@ -75,6 +77,7 @@ def jobs() -> None:
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many jobs (newest first).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
 @click.option("--wide", is_flag=True, help="Show each MESSAGE whole instead of cut to the terminal width.")
+@verbosity_options
 def list_jobs(state: str | None, limit: int | None, as_json: bool, wide: bool) -> None:
     """List the journal's jobs, newest first.
 
@@ -117,6 +120,7 @@ def _summary(record: JobRecord) -> dict[str, Any]:
 @jobs.command("show")
 @click.argument("job_id", metavar="ID")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object instead of text.")
+@verbosity_options
 def show_job(job_id: str, as_json: bool) -> None:
     """Show one job: its state, last phase and message, template and encoded resource meta."""
     record = _get(_journal(), job_id)
@@ -155,6 +159,7 @@ def show_job(job_id: str, as_json: bool) -> None:
 @click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON document instead of progress and outputs."
 )
+@verbosity_options
 def resume(
     job_id: str, poll_interval: float, max_poll_interval: float, timeout: float | None, as_json: bool
 ) -> None:
@@ -187,6 +192,7 @@ def _lookup_failure(registry: ConnectorRegistry, exc: ConnectorError) -> NoRetur
 @jobs.command("cancel")
 @click.argument("job_id", metavar="ID")
 @click.option("--json", "as_json", is_flag=True, help="Print the job's record as JSON afterwards.")
+@verbosity_options
 def cancel(job_id: str, as_json: bool) -> None:
     """Delete a journal job's remote job and mark it cancelled (nothing is done for a finished job)."""
     journal = _journal()
@@ -223,6 +229,7 @@ def cancel(job_id: str, as_json: bool) -> None:
     "--unfinished", is_flag=True, help="Also remove jobs not finished (running, error, timed out...)."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the removed ids as JSON.")
+@verbosity_options
 def prune(older_than: float, unfinished: bool, as_json: bool) -> None:
     """Remove old finished jobs (succeeded, failed, cancelled) from the journal."""
     journal = _journal()

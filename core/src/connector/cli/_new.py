@@ -9,6 +9,8 @@ from pathlib import Path
 
 import click
 
+from ._verbosity import verbosity_options
+
 #: What NAME may be: the task type's spelling, lower-case, with '-' or '_' between words.
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*")
 MAX_NAME_LENGTH = 50
@@ -87,6 +89,7 @@ def scaffold_files(name: str, *, sync: bool) -> dict[str, str]:
     show_default=True,
     help="Where to create the connector-NAME folder.",
 )
+@verbosity_options
 def new(name: str, sync: bool, directory: Path) -> None:
     """Create connector-NAME: a plugin distribution for the task type NAME, ready to install and test.
 

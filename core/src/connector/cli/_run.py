@@ -36,6 +36,7 @@ from ..runner._options import (
 )
 from ._common import fail_unknown, parse_category
 from ._values import build_template, coerce_to_interface, load_mapping, parse_assignments, split_assignments
+from ._verbosity import verbosity_options
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -367,6 +368,7 @@ def poll_options(command: _F) -> _F:
 @click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON document instead of progress and outputs."
 )
+@verbosity_options
 def run_command(
     task_type: str,
     custom_items: tuple[str, ...],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import os
 import signal
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -35,7 +36,8 @@ from ._metrics import ErrorCodes, ServiceMetrics, error_codes_from_environ
 from ._modules import register_modules
 from ._operations import Operations
 from ._pool import WorkerPool
-from ._reflection import enable_reflection
+from ._preflight import check_address, check_tls, host_for_grpc
+from ._reflection import V1_SERVICE_NAME, V1ALPHA_SERVICE_NAME, enable_reflection
 from ._servicers import (
     AgentMetadataServicer,
     AsyncAgentServicer,
@@ -218,6 +220,8 @@ class ConnectorService:
         self._server: grpc.aio.Server | None = None
         self._metrics_server: Any = None
         self._loader: asyncio.Task[list[ConnectorEntry]] | None = None
+        #: The entries not loaded yet when the service started: a load decides what they become.
+        self._loadable: set[tuple[object, str | None]] = set()
 
     # Lifecycle.
 
@@ -237,6 +241,7 @@ class ConnectorService:
         """Bind and start serving; connectors load in the background (health says when they are ready)."""
         log = logger.warning if self.signer.accept_unsigned else logger.info
         log("%s", self.signer.describe())
+        self._loadable = {_key(e) for e in self.registry.entries() if e.state is ConnectorState.AVAILABLE}
         # so_reuseport off: a second server on a busy port must fail, not share it silently.
         server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
         v1_services = v1_service_pb2.DESCRIPTOR.services_by_name
@@ -266,7 +271,8 @@ class ConnectorService:
                 self._loader.cancel()
                 await server.stop(None)
                 raise ConfigurationError(
-                    f"cannot serve metrics on {self.options.host}:{self.options.prometheus_port}: {exc}"
+                    f"cannot serve metrics on {host_for_grpc(self.options.host)}:"
+                    f"{self.options.prometheus_port}: {exc.strerror or exc}"
                 ) from exc
             self.metrics = self.operations.metrics = metrics
 
@@ -277,31 +283,34 @@ class ConnectorService:
         return metrics, server, bound
 
     def _bind(self, server: grpc.aio.Server) -> int:
-        address = f"{_host_for_grpc(self.options.host)}:{self.options.port}"
+        options = self.options
+        address = f"{host_for_grpc(options.host)}:{options.port}"
         try:
-            if self.options.tls:
+            if options.tls:
                 port = server.add_secure_port(address, self._credentials())
             else:
                 port = server.add_insecure_port(address)
-        except RuntimeError as exc:
-            raise ConfigurationError(f"cannot listen on {address}: {exc} (is the port in use?)") from exc
+        except RuntimeError:
+            port = 0
         if not port:
-            raise ConfigurationError(f"cannot listen on {address} (is the port in use?)")
+            # gRPC says only "Failed to bind"; a plain socket finds out why. `connector serve`
+            # made the same check before printing anything, so this is reached from there only
+            # when the port was taken in between (or from Python, ConnectorService.start).
+            check_address(
+                options.host,
+                options.port,
+                purpose="listen on",
+                option="--port",
+                free_hint="0 picks a free one",
+            )
+            raise ConfigurationError(f"cannot listen on {address}: gRPC could not bind it")
         return int(port)
 
     def _credentials(self) -> grpc.ServerCredentials:
         options = self.options
         assert options.tls_cert is not None
         assert options.tls_key is not None
-        try:
-            cert = options.tls_cert.read_bytes()
-            key = options.tls_key.read_bytes()
-            client_ca = options.tls_client_ca.read_bytes() if options.tls_client_ca else None
-        except OSError as exc:
-            raise ConfigurationError(f"cannot read a TLS file: {exc}") from exc
-        for label, data in (("--tls-cert", cert), ("--tls-key", key), ("--tls-client-ca", client_ca)):
-            if data is not None and b"-----BEGIN " not in data:
-                raise ConfigurationError(f"{label} is not a PEM file (no '-----BEGIN' line)")
+        cert, key, client_ca = check_tls(options.tls_cert, options.tls_key, options.tls_client_ca)
         return grpc.ssl_server_credentials(
             [(key, cert)], root_certificates=client_ca, require_client_auth=client_ca is not None
         )
@@ -314,6 +323,11 @@ class ConnectorService:
         entries = await in_daemon_thread(self.registry.load_all)
         problems = [e for e in entries if e.state is not ConnectorState.LOADED]
         for entry in problems:
+            # A load that fails is logged by the registry, with its traceback, when it fails (here,
+            # or for a request that came first): logged again here it showed twice (issue 12).
+            # What no load decided (a conflict, a deny list, a duplicate entry point) is logged here.
+            if entry.state is ConnectorState.BROKEN and _key(entry) in self._loadable:
+                continue
             logger.warning(
                 "connector %s is %s: %s", entry.category or entry.entry_point, entry.state.value, entry.error
             )
@@ -388,14 +402,14 @@ class ConnectorService:
         )
 
 
-def _host_for_grpc(host: str) -> str:
-    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+def _key(entry: ConnectorEntry) -> tuple[object, str | None]:
+    return (entry.category, entry.entry_point)
 
 
 def describe_addresses(service: ConnectorService) -> str:
     """The lines that say where the service listens (``Serving gRPC on HOST:PORT`` is for scripts)."""
     options = service.options
-    host = _host_for_grpc(options.host)
+    host = host_for_grpc(options.host)
     tls = "TLS with client certificates" if options.tls_client_ca else "TLS" if options.tls else "plaintext"
     lines = [f"Serving gRPC on {host}:{service.port} ({tls})"]
     if service.metrics_port is not None:
@@ -403,3 +417,37 @@ def describe_addresses(service: ConnectorService) -> str:
     else:
         lines.append("Metrics are off")
     return "\n".join(lines)
+
+
+def _tls_mode(options: ServiceOptions) -> str:
+    return "mutual-tls" if options.tls_client_ca else "tls" if options.tls else "plaintext"
+
+
+def describe_listening(service: ConnectorService) -> dict[str, Any]:
+    """Where the started service listens, as ``connector serve --json`` prints it (JSON-ready).
+
+    ``grpc``: host, bound port, ``address`` (``HOST:PORT`` for a client) and ``tls``
+    (``plaintext``, ``tls`` or ``mutual-tls``); ``metrics``: host, port and URL, or None when off;
+    ``protocols`` and the full names of the ``services`` answered; the process's ``pid``.
+    """
+    options = service.options
+    host = host_for_grpc(options.host)
+    metrics = None
+    if service.metrics_port is not None:
+        metrics = {
+            "host": options.host,
+            "port": service.metrics_port,
+            "url": f"http://{host}:{service.metrics_port}/metrics",
+        }
+    return {
+        "grpc": {
+            "host": options.host,
+            "port": service.port,
+            "address": f"{host}:{service.port}",
+            "tls": _tls_mode(options),
+        },
+        "metrics": metrics,
+        "protocols": ["flyteidl", "flyteidl2"],
+        "services": [*SERVICE_NAMES, HEALTH_SERVICE_NAME, V1_SERVICE_NAME, V1ALPHA_SERVICE_NAME],
+        "pid": os.getpid(),
+    }
