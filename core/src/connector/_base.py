@@ -30,8 +30,10 @@ class ConnectorBase:
     ``custom_fields`` declares the template's custom fields (a tuple of ``connector.Field``): the
     core then checks every template against it before ``create`` and ``do``, refusing unknown keys,
     missing required fields and values of the wrong type, and fills in defaults. Left as None, the
-    template is passed on unchecked. ``input_fields`` and ``output_fields`` document the task's
-    inputs and outputs; ``connector show`` and ``connector run --help-fields`` list all three.
+    template is passed on unchecked. A connector that also takes templates of another schema
+    defines ``custom_fields_apply(self, task_template) -> bool``, False for those: they pass
+    unchecked. ``input_fields`` and ``output_fields`` document the task's inputs and outputs;
+    ``connector show`` and ``connector run --help-fields`` list all three.
     """
 
     name: ClassVar[str] = ""

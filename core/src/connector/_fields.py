@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from ._exceptions import CustomFieldError
@@ -104,15 +104,25 @@ def _converted(types: tuple[type, ...], value: Any) -> Any:
 
 
 class FieldSet:
-    """The checked custom-field declaration of one loaded connector; ``check`` applies it to a template."""
+    """The checked custom-field declaration of one loaded connector; ``check`` applies it to a template.
 
-    def __init__(self, fields: Iterable[Field], *, task: str) -> None:
+    ``applies`` is the connector's ``custom_fields_apply``, if it has one: it answers, for a
+    template, whether the declaration describes it (a connector that also takes another schema,
+    as ``webhook`` takes flytekit's ``WebhookTask``, answers False for those, which pass unchecked).
+    """
+
+    def __init__(
+        self, fields: Iterable[Field], *, task: str, applies: Callable[[Any], object] | None = None
+    ) -> None:
         self.fields = tuple(fields)
         self.task = task
+        self.applies = applies
         self._by_name = {field.name: field for field in self.fields}
         # Every dotted prefix is an object (a group) whose keys are checked too.
         self._groups = {
-            ".".join(parts[:n]) for parts in (f.name.split(".") for f in self.fields) for n in range(1, len(parts))
+            ".".join(parts[:n])
+            for parts in (f.name.split(".") for f in self.fields)
+            for n in range(1, len(parts))
         }
 
     def _fail(self, message: str, name: str) -> CustomFieldError:
@@ -146,14 +156,16 @@ class FieldSet:
             if field is not None:
                 types = field.type if isinstance(field.type, tuple) else (field.type,)
                 if not _fits(types, value):
+                    wanted = _article(field.type_name)
                     raise self._fail(
-                        f"the custom field {full!r} must be {_article(field.type_name)}; got {_described(value)}",
-                        full,
+                        f"the custom field {full!r} must be {wanted}; got {_described(value)}", full
                     )
                 result[key] = _converted(types, value)
             if full in self._groups:
                 if not isinstance(value, Mapping):
-                    raise self._fail(f"the custom field {full!r} must be an object; got {_described(value)}", full)
+                    raise self._fail(
+                        f"the custom field {full!r} must be an object; got {_described(value)}", full
+                    )
                 result[key] = self._level(value, f"{full}.")
         return result
 
@@ -176,9 +188,10 @@ def _described(value: Any) -> str:
     text = repr(value)
     if len(text) > 60:
         text = text[:57] + "..."
-    kind = next((name for t, name in TYPE_NAMES.items() if t is not object and _fits((t,), value)), "")
-    if isinstance(value, bool):
-        kind = "boolean"
+    kinds = ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"), (Mapping, "object"))
+    kind = next((name for t, name in kinds if isinstance(value, t)), "")
+    if isinstance(value, (list, tuple)):
+        kind = "array"
     return f"{_article(kind)} {text}" if kind else text
 
 

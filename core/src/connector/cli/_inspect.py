@@ -10,6 +10,7 @@ from .._exceptions import ConnectorNotFound, ConnectorUnavailable
 from .._hooks import ALL_HOOKS
 from ..registry._registry import ConnectorEntry, ConnectorRegistry, ConnectorState, default_registry
 from ._common import fail_unknown, parse_category, print_fields, print_json, print_table
+from ._fields_view import echo_fields, fields_document
 
 #: What ``list`` and ``serve`` say when nothing is installed.
 NO_CONNECTORS = "No connectors installed (no entry points in the 'connector' or 'connector.providers' group)."
@@ -92,6 +93,7 @@ def show(task_type: str, as_json: bool) -> None:
         "metadata_type": _qualified(loaded.metadata_type) if loaded else None,
         "raw_literals": loaded.raw_literals if loaded else None,
         "doc": loaded.doc if loaded else None,
+        **fields_document(loaded),
     }
     if as_json:
         print_json(document)
@@ -114,6 +116,7 @@ def show(task_type: str, as_json: bool) -> None:
         bridged = f"provider {provider.entry_point!r} of {bridged_by(entry)}" if provider else None
         raw = "yes" if document["raw_literals"] else None
         print_fields({**document, "bridged_by": bridged, "raw_literals": raw}, labels)
+        echo_fields(document)
         if document["doc"]:
             click.echo("\n" + document["doc"])
     if entry.state is not ConnectorState.LOADED:

@@ -167,9 +167,13 @@ class ConnectorCalls:
         against them first (``CustomFieldError``), and gets it with the defaults filled in.
         """
         fields = self.loaded.custom_fields
-        if fields is not None:  # before anything of the connector runs: a bad template is the caller's
+        if fields is not None:  # before the hook runs: a bad template is the caller's mistake (issue 12)
             template = _value(arguments["task_template"])
-            arguments["task_template"] = dataclasses.replace(template, custom=fields.check(template.custom))
+            applies = fields.applies
+            if applies is None or guarded(self.loaded, hook, partial(applies, template)):
+                arguments["task_template"] = dataclasses.replace(
+                    template, custom=fields.check(template.custom)
+                )
         if hook == Hook.CREATE:
             return await self._call(hook, deadline, arguments, partial(checked_meta, self.loaded))
         check = partial(checked_resource, self.loaded, Hook.DO, terminal=True)

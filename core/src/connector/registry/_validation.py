@@ -269,8 +269,11 @@ def _check_fields(
         except TypeError as exc:
             fail("fields", f"{exc}; see 'Declaring fields' in docs/authoring.md")
     custom, inputs, outputs = declared
+    applies = getattr(connector, "custom_fields_apply", None)
+    if applies is not None and not callable(applies):
+        fail("fields", f"custom_fields_apply is {applies!r}; make it a method taking the task template")
     task = category.name if category.version == 0 else str(category)
-    fields = FieldSet(custom, task=task) if custom is not None else None
+    fields = FieldSet(custom, task=task, applies=applies) if custom is not None else None
     return fields, inputs or (), outputs or ()
 
 
