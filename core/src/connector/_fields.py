@@ -56,7 +56,9 @@ class Field:
         if self.required and self.default is not None:
             raise TypeError(f"field {self.name!r} is required and has a default; give it one or the other")
         if self.default is not None and not _fits(types, self.default):
-            raise TypeError(f"field {self.name!r}: its default {self.default!r} is not a {self.type_name}")
+            raise TypeError(
+                f"field {self.name!r}: its default {self.default!r} is not {_article(self.type_name)}"
+            )
 
     @property
     def type_name(self) -> str:

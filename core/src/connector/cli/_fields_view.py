@@ -56,9 +56,12 @@ def field_lines(document: Mapping[str, Any]) -> list[str]:
 
 
 def echo_fields(document: Mapping[str, Any]) -> None:
-    """Print the sections of a ``fields_document`` after a blank line (``connector show``)."""
-    if document.get("input_fields") is None:
-        return  # a connector that did not load has no declarations to show
+    """Print the sections of a ``fields_document`` after a blank line (``connector show``).
+
+    Nothing for a connector that declares nothing (or did not load): its output stays as it was.
+    """
+    if not any(document.get(key) is not None and document.get(key) != [] for key in SECTIONS):
+        return
     click.echo()
     for line in field_lines(document):
         click.echo(line)
