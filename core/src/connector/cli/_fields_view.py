@@ -31,13 +31,13 @@ def fields_document(loaded: LoadedConnector | None) -> dict[str, Any]:
     }
 
 
-def _line(field: Mapping[str, Any], width: int) -> str:
-    what = field["type"]
+def _kind(field: Mapping[str, Any]) -> str:
+    what: str = field["type"]
     if field["required"]:
-        what += ", required"
-    elif field["default"] is not None:
-        what += f", default {json.dumps(field['default'], ensure_ascii=False)}"
-    return f"  {field['name']:<{width}}  {what}  {field['help']}".rstrip()
+        return f"{what}, required"
+    if field["default"] is not None:
+        return f"{what}, default {json.dumps(field['default'], ensure_ascii=False)}"
+    return what
 
 
 def field_lines(document: Mapping[str, Any]) -> list[str]:
@@ -50,8 +50,9 @@ def field_lines(document: Mapping[str, Any]) -> list[str]:
             lines.append(f"{heading}: none declared{unchecked}")
             continue
         lines.append(f"{heading}:")
-        width = max(len(f["name"]) for f in fields)
-        lines.extend(_line(f, width) for f in fields)
+        rows = [(f["name"], _kind(f), f["help"]) for f in fields]
+        names, kinds = (max(len(row[n]) for row in rows) for n in (0, 1))
+        lines.extend(f"  {name:<{names}}  {kind:<{kinds}}  {text}".rstrip() for name, kind, text in rows)
     return lines
 
 
