@@ -73,7 +73,7 @@ class Webhook(connector.SyncConnector):
         self._clients = HttpClients()
 
     def custom_fields_apply(self, task_template: connector.TaskTemplate) -> bool:
-        """Whether ``custom_fields`` describe the template: not for flytekit's WebhookTask schema."""
+        """False for a flytekit ``WebhookTask``'s template (one output, ``info``): see the README."""
         return not flytekit.uses_flytekit_schema(task_template)
 
     async def do(
