@@ -5,15 +5,17 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Mapping
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from .._exceptions import ConnectorNotFound, ConnectorUnavailable
-from .._model import TaskCategory, TaskTemplate
-from ..registry._loaded import LoadedConnector
-from ..registry._registry import ConnectorRegistry
 from ._common import fail_unknown
+
+if TYPE_CHECKING:  # `connector list` imports this module and must not import pluggy (issue 13)
+    from .._model import TaskCategory, TaskTemplate
+    from ..registry._loaded import LoadedConnector
+    from ..registry._registry import ConnectorRegistry
 
 #: The document keys of the three declarations, with their headings.
 SECTIONS = {"custom_fields": "Custom fields", "input_fields": "Inputs", "output_fields": "Outputs"}
