@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -330,3 +331,19 @@ def test_field_to_dict_is_what_show_json_prints() -> None:
         "default": 30.0,
         "help": "Seconds.",
     }
+
+
+def test_a_local_run_of_a_refused_template_is_an_error_result_with_exit_code_2(tmp_path: Path) -> None:
+    registry = registry_of(Deploy, AsyncDeploy)
+    for task_type in ("deploy", "async-deploy"):
+        result = connector.run_connector(
+            registry,
+            task_type,
+            custom={"servce": "api"},
+            output_prefix=str(tmp_path),
+            options=connector.RunOptions(journal=False),
+        )
+        assert (result.state, result.bad_request, result.exit_code) == (connector.JobState.ERROR, True, 2)
+        assert result.message == f"{task_type}: unknown custom field 'servce'; did you mean 'service'?"
+        assert result.job_id is None
+    assert seen == []
