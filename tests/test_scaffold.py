@@ -56,7 +56,8 @@ def test_it_writes_a_complete_distribution(tmp_path: Path) -> None:
     connector_source = (target / "src/connector_my_service/_connector.py").read_text()
     assert "class MyServiceConnector(connector.AsyncConnector):" in connector_source
     assert 'task_type_name = "my_service"' in connector_source
-    assert 'connector.Field(\n            "some_setting", str, default="value"' in connector_source  # issue 12
+    # It declares its custom field (issue 12).
+    assert 'connector.Field(\n            "some_setting", str, default="value"' in connector_source
     contract = (target / "tests/test_contract.py").read_text()
     assert "class TestMyServiceConnectorContract(ConnectorContract):" in contract
 
