@@ -254,3 +254,27 @@ def test_a_bad_dotted_key_on_the_command_line_exits_2(registry: ConnectorRegistr
         2,
         "Error: --custom 'submit' and 'submit.url': give the object or its fields, not both\n",
     )
+
+
+class BadlyDeclared(connector.SyncConnector):
+    task_type_name = "badly"
+    custom_fields = (connector.Field("url"), connector.Field("url"))
+
+    def do(self) -> connector.Resource:
+        return connector.Resource(connector.Phase.SUCCEEDED)
+
+
+def test_a_connector_with_a_bad_declaration_is_broken_and_help_fields_exits_1(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fresh = registry_of(entry_points={"badly": BadlyDeclared})
+    monkeypatch.setattr(_inspect, "_registry", lambda: fresh)
+    monkeypatch.setattr(_run, "_registry", lambda: fresh)
+    code, output = invoke("run", "badly", "--help-fields")
+    assert code == 1
+    assert output.startswith("Error: task type badly@0 cannot be run: ")
+    assert output.endswith(
+        "custom_fields declares 'url' twice; see 'Declaring fields' in docs/authoring.md\n"
+    )
+    document = json.loads(CliRunner().invoke(cli, ["show", "badly", "--json"]).output)
+    assert (document["state"], document["custom_fields"]) == ("broken", None)
