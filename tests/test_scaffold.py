@@ -56,6 +56,8 @@ def test_it_writes_a_complete_distribution(tmp_path: Path) -> None:
     connector_source = (target / "src/connector_my_service/_connector.py").read_text()
     assert "class MyServiceConnector(connector.AsyncConnector):" in connector_source
     assert 'task_type_name = "my_service"' in connector_source
+    # It declares its custom field (issue 12).
+    assert 'connector.Field(\n            "some_setting", str, default="value"' in connector_source
     contract = (target / "tests/test_contract.py").read_text()
     assert "class TestMyServiceConnectorContract(ConnectorContract):" in contract
 
@@ -136,7 +138,7 @@ def test_a_scaffold_installs_and_passes_its_tests(tmp_path: Path, core_wheel: Pa
     venv = Venv(tmp_path / "venv")
     venv.install(core_wheel)
     venv.install(f"{tmp_path / 'connector-my-service'}[test]", f"{tmp_path / 'connector-echo'}[test]")
-    for folder, passed in (("connector-my-service", 7), ("connector-echo", 4)):
+    for folder, passed in (("connector-my-service", 8), ("connector-echo", 5)):
         result = venv.run(
             ["python", "-m", "pytest", str(tmp_path / folder / "tests"), "-q", "-p", "no:cacheprovider"]
         )

@@ -255,6 +255,9 @@ def test_show_a_good_connector_imports_only_its_module(run: Run, task_type: str)
         "metadata_type": metadata_type,
         "raw_literals": False,
         "doc": doc,
+        "custom_fields": None,
+        "input_fields": [],
+        "output_fields": [],
     }
     assert run.imported == [MODULES[task_type]]
 

@@ -209,6 +209,9 @@ def test_show_json(run: Run) -> None:
         "metadata_type": "connector_fakesdk.JobMeta",
         "raw_literals": True,
         "doc": "",
+        "custom_fields": None,
+        "input_fields": [],
+        "output_fields": [],
     }
 
 

@@ -21,6 +21,7 @@ from ._exceptions import ConnectorNotFound as ConnectorNotFound
 from ._exceptions import ConnectorUnavailable as ConnectorUnavailable
 from ._exceptions import ConnectorValidationError as ConnectorValidationError
 from ._exceptions import ConnectorWarning as ConnectorWarning
+from ._exceptions import CustomFieldError as CustomFieldError
 from ._exceptions import DuplicateConnectorError as DuplicateConnectorError
 from ._exceptions import HookCrashError as HookCrashError
 from ._exceptions import HookNotImplementedError as HookNotImplementedError
@@ -44,6 +45,7 @@ if _typing.TYPE_CHECKING:  # the names __getattr__ imports, for type checkers an
     from ._base import ConnectorBase as ConnectorBase
     from ._base import SyncConnector as SyncConnector
     from ._base import SyncConnectorBase as SyncConnectorBase
+    from ._fields import Field as Field
     from ._idempotency import idempotency_key as idempotency_key
     from ._model import Connection as Connection
     from ._model import ConnectorOrigin as ConnectorOrigin
@@ -116,6 +118,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "ConnectorBase": ("._base", "ConnectorBase"),
     "SyncConnector": ("._base", "SyncConnector"),
     "SyncConnectorBase": ("._base", "SyncConnectorBase"),
+    "Field": ("._fields", "Field"),
     "idempotency_key": ("._idempotency", "idempotency_key"),
     "Connection": ("._model", "Connection"),
     "ConnectorOrigin": ("._model", "ConnectorOrigin"),
@@ -218,8 +221,10 @@ __all__ = [  # noqa: RUF022 - plainly sorted, as tests/test_exported_members.py 
     "ConnectorUnavailable",
     "ConnectorValidationError",
     "ConnectorWarning",
+    "CustomFieldError",
     "DuplicateConnectorError",
     "ENTRY_POINT_GROUP",
+    "Field",
     "FlyteConnectorNotFound",
     "HookCrashError",
     "HookNotImplementedError",

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ._model import TaskCategory
 from ._resource_meta import ResourceMeta
+
+if TYPE_CHECKING:
+    from ._fields import Field
 
 
 class ConnectorBase:
@@ -22,12 +26,23 @@ class ConnectorBase:
     ``Resource.outputs`` may be a literal map of the request's protocol (``LiteralMap`` for v1,
     ``flyteidl2.task.common_pb2.Outputs`` for v2), copied into the response as it is. For bridges to
     SDKs that convert literals themselves.
+
+    ``custom_fields`` declares the template's custom fields (a tuple of ``connector.Field``): the
+    core then checks every template against it before ``create`` and ``do``, refusing unknown keys,
+    missing required fields and values of the wrong type, and fills in defaults. Left as None, the
+    template is passed on unchecked. A connector that also takes templates of another schema
+    defines ``custom_fields_apply(self, task_template) -> bool``, False for those: they pass
+    unchecked. ``input_fields`` and ``output_fields`` document the task's inputs and outputs;
+    ``connector show`` and ``connector run --help-fields`` list all three.
     """
 
     name: ClassVar[str] = ""
     task_type_name: str = ""
     task_type_version: int = 0
     raw_literals: ClassVar[bool] = False
+    custom_fields: ClassVar[Sequence[Field] | None] = None
+    input_fields: ClassVar[Sequence[Field]] = ()
+    output_fields: ClassVar[Sequence[Field]] = ()
 
     def __init__(
         self, task_type_name: str | None = None, task_type_version: int | None = None, **kwargs: Any

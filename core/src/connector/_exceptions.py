@@ -17,6 +17,7 @@ ConnectorError
 ├── ServiceOverloadedError      a limit of the service or of a connector is reached: RESOURCE_EXHAUSTED
 ├── TransientError              a connector's call failed in a way that may pass: retried, then UNAVAILABLE
 ├── BadRequestError             (also ValueError) a request cannot be served as sent: INVALID_ARGUMENT
+│   └── CustomFieldError        a template's custom fields do not match the connector's declared fields
 ├── LiteralConversionError      (also ValueError) a Flyte literal and a Python value do not convert
 ├── ResourceMetaError           (also ValueError) resource-meta bytes cannot be encoded or decoded
 ├── InputValueError             (also ValueError) a `connector run` value or file cannot be read
@@ -327,6 +328,15 @@ class BadRequestError(ConnectorError, ValueError):
     def __init__(self, message: str, *, field: str | None = None) -> None:
         self.field = field
         super().__init__(message)
+
+
+class CustomFieldError(BadRequestError):
+    """Raised before ``create`` or ``do`` when the template's custom fields break the connector's declaration.
+
+    An unknown key (with a did-you-mean), a missing required field, or a value of the wrong type;
+    ``field`` is the field's dotted name (``submit.url``). The service answers INVALID_ARGUMENT,
+    ``connector run`` exits 2.
+    """
 
 
 class JobFailedError(ConnectorError):

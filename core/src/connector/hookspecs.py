@@ -38,7 +38,9 @@ def create(
 ) -> ResourceMeta:
     """Start a job and return the handle that finds it again.
 
-    :param task_template: the task to run; ``task_template.custom`` carries the connector's settings.
+    :param task_template: the task to run; ``task_template.custom`` carries the connector's settings,
+        already checked against the connector's ``custom_fields`` (defaults filled in) when it
+        declares them (see "Declaring fields").
     :param output_prefix: where the job may write its outputs (a blob-store prefix or local path).
     :param inputs: the task's inputs as native Python values, by name.
     :param task_execution_metadata: the execution's id, namespace, labels and environment.

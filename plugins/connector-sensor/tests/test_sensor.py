@@ -321,25 +321,37 @@ def test_a_meta_without_inputs_is_refused(driver: LifecycleDriver) -> None:
 @pytest.mark.parametrize(
     ("custom", "message"),
     [
-        (
-            {},
-            "sensor: custom field 'sensor_module' must name the sensor class (flytekit writes sensor_module "
-            "and sensor_name for every BaseSensor); got None",
-        ),
+        ({}, "sensor: the custom field 'sensor_module' is required"),
         (
             {"sensor_module": FILE_SENSOR_MODULE, "sensor_name": 3.0},
-            "sensor: custom field 'sensor_name' must name the sensor class (flytekit writes sensor_module "
-            "and sensor_name for every BaseSensor); got 3.0",
+            "sensor: the custom field 'sensor_name' must be a string; got a number 3.0",
         ),
         (
             {"sensor_module": FILE_SENSOR_MODULE, "sensor_name": FILE_SENSOR_NAME, "sensor_config": [1]},
-            "sensor: custom field 'sensor_config' must be an object or null; got [1]",
+            "sensor: the custom field 'sensor_config' must be an object; got an array [1]",
+        ),
+        (
+            {"sensor_module": FILE_SENSOR_MODULE, "sensor_name": FILE_SENSOR_NAME, "sensor_confg": {}},
+            "sensor: unknown custom field 'sensor_confg'; did you mean 'sensor_config'?",
         ),
     ],
 )
 def test_custom_fields_are_checked(driver: LifecycleDriver, custom: dict[str, Any], message: str) -> None:
-    with raises_exactly(SensorRequestError, message):
+    # The declared fields (issue 12), checked by the core before create.
+    with raises_exactly(connector.CustomFieldError, message):
         driver.create(connector.TaskTemplate("sensor", custom=custom), inputs={"path": "/x"})
+
+
+def test_an_empty_sensor_module_is_refused_by_the_connector(driver: LifecycleDriver) -> None:
+    custom = {"sensor_module": "", "sensor_name": FILE_SENSOR_NAME}
+    with raises_exactly(SensorRequestError, _EMPTY_MODULE):
+        driver.create(connector.TaskTemplate("sensor", custom=custom), inputs={"path": "/x"})
+
+
+_EMPTY_MODULE = (
+    "sensor: custom field 'sensor_module' must name the sensor class (flytekit writes sensor_module "
+    "and sensor_name for every BaseSensor); got ''"
+)
 
 
 def test_inputs_too_large_for_a_meta_are_refused_at_create(driver: LifecycleDriver, tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from .._hooks import ALL_HOOKS
 from ..registry._registry import ConnectorEntry, ConnectorRegistry, ConnectorState, default_registry
 from ._common import fail_unknown, parse_category, print_fields, print_json, print_table
 from ._docstrings import render_docstring
+from ._fields_view import echo_fields, fields_document
 from ._output import console, fitted
 from ._verbosity import verbosity_options
 
@@ -102,6 +103,7 @@ def show(task_type: str, as_json: bool, wide: bool) -> None:
         "metadata_type": _qualified(loaded.metadata_type) if loaded else None,
         "raw_literals": loaded.raw_literals if loaded else None,
         "doc": loaded.doc if loaded else None,
+        **fields_document(loaded),
     }
     if as_json:
         print_json(document)
@@ -124,6 +126,7 @@ def show(task_type: str, as_json: bool, wide: bool) -> None:
         bridged = f"provider {provider.entry_point!r} of {bridged_by(entry)}" if provider else None
         raw = "yes" if document["raw_literals"] else None
         print_fields({**document, "bridged_by": bridged, "raw_literals": raw}, labels, wide=wide)
+        echo_fields(document)
         if document["doc"]:
             click.echo("\n" + render_docstring(document["doc"], None if wide else console().width))
     if entry.state is not ConnectorState.LOADED:

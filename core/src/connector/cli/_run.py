@@ -17,6 +17,7 @@ from .._exceptions import (
     ConfigurationError,
     ConnectorNotFound,
     ConnectorUnavailable,
+    CustomFieldError,
     InputValueError,
     JobNotFoundError,
     JournalError,
@@ -35,7 +36,15 @@ from ..runner._options import (
     RunResult,
 )
 from ._common import fail_unknown, parse_category
-from ._values import build_template, coerce_to_interface, load_mapping, parse_assignments, split_assignments
+from ._fields_view import checked_template, show_run_fields
+from ._values import (
+    build_template,
+    coerce_to_interface,
+    load_mapping,
+    nest_dotted,
+    parse_assignments,
+    split_assignments,
+)
 from ._verbosity import verbosity_options
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -357,7 +366,14 @@ def poll_options(command: _F) -> _F:
 @click.command("run")
 @click.argument("task_type", metavar="TYPE[@VERSION]")
 @click.option(
-    "--custom", "custom_items", multiple=True, metavar="KEY=VALUE", help="A custom field of the template."
+    "--custom",
+    "custom_items",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A custom field of the template; a dotted KEY (submit.url) sets a field of an object.",
+)
+@click.option(
+    "--help-fields", is_flag=True, help="List the connector's custom fields, inputs and outputs, and exit."
 )
 @click.option("--template", "template_file", metavar="FILE", help="A JSON or YAML task template.")
 @click.option("--input", "input_items", multiple=True, metavar="KEY=VALUE", help="An input of the task.")
@@ -381,6 +397,7 @@ def run_command(
     timeout: float | None,
     no_journal: bool,
     as_json: bool,
+    help_fields: bool,
 ) -> None:
     """Run one task locally through its connector and print its outputs.
 
@@ -390,9 +407,11 @@ def run_command(
     (the job is deleted first), 2 on bad usage.
     """
     category = parse_category(task_type)
+    if help_fields:
+        show_run_fields(_registry(), category)
     try:
         document = load_mapping(template_file, option="--template") if template_file else None
-        custom = parse_assignments(custom_items, option="--custom")
+        custom = nest_dotted(parse_assignments(custom_items, option="--custom"), option="--custom")
         template = build_template(
             category.name, category.version, document=document, source=template_file or "", custom=custom
         )
@@ -404,11 +423,13 @@ def run_command(
         _fail(str(exc))
     registry = _registry()
     try:
-        registry.get(category)
+        template = checked_template(registry.get(category), template)
     except ConnectorNotFound as exc:
         fail_unknown(registry, exc)
     except ConnectorUnavailable as exc:
         _fail(f"task type {category} cannot be run: {exc}", code=1)
+    except CustomFieldError as exc:  # the fields the connector declares (issue 12)
+        _fail(str(exc))
     try:
         run = prepare_run(
             registry,

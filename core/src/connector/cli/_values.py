@@ -127,6 +127,41 @@ def parse_assignments(items: Iterable[str], *, option: str) -> dict[str, Any]:
     return {key: parse_value(text, option=f"{option} {key}") for key, text in texts.items()}
 
 
+def nest_dotted(values: Mapping[str, Any], *, option: str) -> dict[str, Any]:
+    """``{"submit.url": u}`` as ``{"submit": {"url": u}}``: a dotted key sets a field of an object.
+
+    Raises ``InputValueError`` when a key is both a value and an object (``a=1`` and ``a.b=2``) or
+    has an empty part (``a..b``).
+    """
+    for key in values:
+        if not all(key.split(".")):
+            raise InputValueError(f"{option} {key!r}: a dotted key has an empty part", option=option)
+        inner = next((other for other in values if other.startswith(f"{key}.")), None)
+        if inner is not None:
+            raise InputValueError(
+                f"{option} {key!r} and {inner!r}: give the object or its fields, not both", option=option
+            )
+    nested: dict[str, Any] = {}
+    for key, value in values.items():
+        *parents, last = key.split(".")
+        target = nested
+        for part in parents:
+            target = target.setdefault(part, {})
+        target[last] = value
+    return nested
+
+
+def merged(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``over`` merged into ``base``, objects key by key: ``--custom submit.url=`` keeps ``submit.method``."""
+    result = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(result.get(key), Mapping):
+            result[key] = merged(result[key], value)
+        else:
+            result[key] = value
+    return result
+
+
 def load_document(path_text: str, *, option: str) -> Any:
     """Read a JSON or YAML file: ``.yaml``/``.yml`` as YAML, anything else as JSON, then YAML.
 
@@ -252,6 +287,9 @@ def build_template(
 ) -> TaskTemplate:
     """Make the ``TaskTemplate`` of a local run: the file's fields, ``custom`` merged over its ``custom``.
 
+    Objects are merged key by key, so ``--custom submit.url=...`` replaces one field of the file's
+    ``submit``.
+
     Raises ``InputValueError`` when the file names another task type or version than the command.
     """
     kwargs = template_from_document(document, source=source) if document is not None else {}
@@ -264,5 +302,5 @@ def build_template(
             )
     kwargs["type"] = category_name
     kwargs["task_type_version"] = category_version
-    kwargs["custom"] = {**kwargs.get("custom", {}), **(custom or {})}
+    kwargs["custom"] = merged(kwargs.get("custom", {}), custom or {})
     return TaskTemplate(**kwargs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from functools import partial
@@ -162,8 +163,17 @@ class ConnectorCalls:
 
         A ``Deferred`` argument is built only when the hook takes it, so a connector that never
         reads its template, inputs or execution metadata never pays for their conversion (nor sees
-        a mistake in them).
+        a mistake in them). A connector that declares ``custom_fields`` has its template checked
+        against them first (``CustomFieldError``), and gets it with the defaults filled in.
         """
+        fields = self.loaded.custom_fields
+        if fields is not None:  # before the hook runs: a bad template is the caller's mistake (issue 12)
+            template = _value(arguments["task_template"])
+            applies = fields.applies
+            if applies is None or guarded(self.loaded, hook, partial(applies, template)):
+                arguments["task_template"] = dataclasses.replace(
+                    template, custom=fields.check(template.custom)
+                )
         if hook == Hook.CREATE:
             return await self._call(hook, deadline, arguments, partial(checked_meta, self.loaded))
         check = partial(checked_resource, self.loaded, Hook.DO, terminal=True)

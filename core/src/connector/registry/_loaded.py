@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import warnings
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -14,6 +14,9 @@ from .._exceptions import WrapperWarning
 from .._model import ConnectorOrigin, TaskCategory
 from .._resource_meta import ResourceMeta
 from ..hookspecs import Hook
+
+if TYPE_CHECKING:
+    from .._fields import Field, FieldSet
 
 #: The arguments of each hook, in the spec's order, read once from ``hookspecs``.
 HOOK_ARGUMENTS: dict[str, tuple[str, ...]] = {
@@ -117,7 +120,8 @@ class LoadedConnector:
     ``hooks`` the names of the hooks it implements; ``is_sync`` whether it is a sync connector;
     ``raw_literals`` whether it takes the protocol's own literal messages (its ``raw_literals``
     attribute): its ``inputs`` are the request's literal map as received, and its outputs may be
-    one.
+    one. ``custom_fields`` is the connector's declaration of its custom fields (None when it
+    declares none), ``input_fields`` and ``output_fields`` those of its inputs and outputs.
     """
 
     def __init__(
@@ -133,6 +137,9 @@ class LoadedConnector:
         wrappers: tuple[object, ...] = (),
         trace: bool = False,
         raw_literals: bool = False,
+        custom_fields: FieldSet | None = None,
+        input_fields: tuple[Field, ...] = (),
+        output_fields: tuple[Field, ...] = (),
     ) -> None:
         self.category = category
         self.connector = connector
@@ -143,6 +150,10 @@ class LoadedConnector:
         self.origin = origin
         self.doc = doc
         self.raw_literals = raw_literals
+        #: The declared custom fields, checked before create and do; None: templates pass unchecked.
+        self.custom_fields = custom_fields
+        self.input_fields = input_fields
+        self.output_fields = output_fields
         self._async_hooks = frozenset(n for n, fn in functions.items() if _is_async(fn))
         #: Whether every call is traced to stderr (CONNECTOR_TRACE).
         self.trace = trace

@@ -16,6 +16,7 @@ from .._resource_meta import ResourceMeta
 # ._loaded (pluggy and the hook specifications) is imported when a connector is built: the service
 # imports this module for describe_exception before its port is bound (issue 13).
 if TYPE_CHECKING:
+    from .._fields import Field, FieldSet
     from ._loaded import LoadedConnector
 
 
@@ -62,6 +63,7 @@ def build_connector(
     metadata_type = _check_metadata_type(connector, is_sync="do" in functions, fail=fail)
     category = _check_category(connector, expected, fail, provided=origin.provider is not None)
     raw_literals = _check_raw_literals(connector, fail)
+    custom_fields, input_fields, output_fields = _check_fields(connector, category, fail)
     return LoadedConnector(
         category=category,
         connector=connector,
@@ -73,6 +75,9 @@ def build_connector(
         wrappers=wrappers,
         trace=trace,
         raw_literals=raw_literals,
+        custom_fields=custom_fields,
+        input_fields=input_fields,
+        output_fields=output_fields,
     )
 
 
@@ -245,6 +250,31 @@ def _check_raw_literals(connector: object, fail: Callable[[str, str], NoReturn])
     if not isinstance(value, bool):
         fail("raw-literals", f"raw_literals is {value!r}; set it to True or False")
     return value
+
+
+def _check_fields(
+    connector: object, category: TaskCategory, fail: Callable[[str, str], NoReturn]
+) -> tuple[FieldSet | None, tuple[Field, ...], tuple[Field, ...]]:
+    """The declared custom fields (None when undeclared: templates pass unchecked), inputs and outputs."""
+    from .._fields import FieldSet, declared_fields
+
+    declared: list[tuple[Field, ...] | None] = []
+    for attribute in ("custom_fields", "input_fields", "output_fields"):
+        value = getattr(connector, attribute, None)
+        if value is None:
+            declared.append(None)
+            continue
+        try:
+            declared.append(declared_fields(value, attribute=attribute))
+        except TypeError as exc:
+            fail("fields", f"{exc}; see 'Declaring fields' in docs/authoring.md")
+    custom, inputs, outputs = declared
+    applies = getattr(connector, "custom_fields_apply", None)
+    if applies is not None and not callable(applies):
+        fail("fields", f"custom_fields_apply is {applies!r}; make it a method taking the task template")
+    task = category.name if category.version == 0 else str(category)
+    fields = FieldSet(custom, task=task, applies=applies) if custom is not None else None
+    return fields, inputs or (), outputs or ()
 
 
 def _own_doc(connector: object) -> str:

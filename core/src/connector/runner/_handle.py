@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .._exceptions import ConnectorError, HookResultError, JobNotFoundError, JournalError, TransientError
+from .._exceptions import (
+    BadRequestError,
+    ConnectorError,
+    HookResultError,
+    JobNotFoundError,
+    JournalError,
+    TransientError,
+)
 from .._model import Connection, Phase, Resource, TaskExecutionMetadata, TaskTemplate
 from .._resource_meta import ResourceMeta
 from ..hookspecs import Hook
@@ -258,7 +266,9 @@ class RunHandle:
         error = describe_error(exc)
         if self.meta is None:  # create failed: there is no job and nothing in the journal
             self.job_id = None
-            return self._result(JobState.ERROR, error)
+            result = self._result(JobState.ERROR, error)
+            # A template or inputs the connector refused is the caller's mistake: exit 2 (issue 12).
+            return dataclasses.replace(result, bad_request=isinstance(exc, BadRequestError))
         hint = (
             f"; the job may still be running: `connector jobs resume {self.job_id}` polls it again, "
             f"`connector jobs cancel {self.job_id}` deletes it"

@@ -92,7 +92,9 @@ class RunResult:
 
     ``state`` is a ``JobState`` (succeeded, failed, cancelled, timed_out or error); ``phase`` the
     last phase the connector reported (UNDEFINED when it reported none); ``job_id`` the journal id
-    (None for a sync connector, which creates no job).
+    (None for a sync connector, which creates no job). ``bad_request`` is set when ``create`` or
+    ``do`` refused the template or inputs as the caller's mistake (a ``BadRequestError``, such as
+    a ``CustomFieldError``): the run is a usage error.
     """
 
     category: TaskCategory
@@ -107,6 +109,7 @@ class RunResult:
     elapsed: float = 0.0
     polls: int = 0
     journal: str | None = None
+    bad_request: bool = False
 
     @property
     def ok(self) -> bool:
@@ -115,9 +118,11 @@ class RunResult:
 
     @property
     def exit_code(self) -> int:
-        """The exit status ``connector run`` uses: 0 succeeded, 130 cancelled, 1 anything else."""
+        """The exit status of ``connector run``: 0 succeeded, 130 cancelled, 2 a bad request, 1 otherwise."""
         if self.ok:
             return 0
+        if self.bad_request:
+            return 2
         return 130 if self.state is JobState.CANCELLED else 1
 
     def describe(self) -> str:

@@ -145,6 +145,54 @@ class HttpJob(connector.AsyncConnector):
     name = "HTTP job"
     task_type_name = "http_job"
     metadata_type = HttpJobMeta
+    custom_fields = (
+        connector.Field(
+            "submit", dict, required=True, help="The request that starts the job; it answers JSON."
+        ),
+        connector.Field("submit.url", str, required=True, help="The URL of the submit request."),
+        connector.Field("submit.method", str, default="POST", help="The HTTP method."),
+        connector.Field("submit.headers", dict, help="Headers of this request (over 'headers')."),
+        connector.Field("submit.body", help="A string is sent as it is; anything else as JSON."),
+        connector.Field("status", dict, required=True, help="The request that reports the job's state."),
+        connector.Field(
+            "status.url", str, required=True, help="The URL of the status request; may use {job_id}."
+        ),
+        connector.Field("status.method", str, default="GET", help="The HTTP method."),
+        connector.Field("status.headers", dict, help="Headers of this request (over 'headers')."),
+        connector.Field("status.body", help="A string is sent as it is; anything else as JSON."),
+        connector.Field(
+            "cancel", dict, help="The request that cancels the job; without it delete does nothing."
+        ),
+        connector.Field(
+            "cancel.url", str, required=True, help="The URL of the cancel request; may use {job_id}."
+        ),
+        connector.Field("cancel.method", str, default="DELETE", help="The HTTP method."),
+        connector.Field("cancel.headers", dict, help="Headers of this request (over 'headers')."),
+        connector.Field("cancel.body", help="A string is sent as it is; anything else as JSON."),
+        connector.Field(
+            "job_id_field", str, default="id", help="Dotted path of the job's id in the submit answer."
+        ),
+        connector.Field(
+            "state_field", str, default="state", help="Dotted path of the state in the status answer."
+        ),
+        connector.Field("state_map", dict, help="State strings to phase names, before Phase.from_state."),
+        connector.Field("message_field", str, help="Dotted path of a message to show."),
+        connector.Field("outputs_field", str, help="Dotted path of the outputs object, once succeeded."),
+        connector.Field("log_url", str, help="A log link shown in the engine's UI; may use {job_id}."),
+        connector.Field("log_name", str, default="Job", help="The log link's name."),
+        connector.Field("headers", dict, help="Headers sent with every request."),
+        connector.Field(
+            "idempotency_header",
+            (bool, str),
+            help="The header the submit request carries the idempotency key in; true for Idempotency-Key.",
+        ),
+        connector.Field("timeout", float, default=30.0, help="Seconds for each wait, at most 3600."),
+        connector.Field("auth_secret", str, help="The name of the secret sent as the credential."),
+        connector.Field(
+            "auth_header", str, default="Authorization", help="The header the secret is sent in."
+        ),
+        connector.Field("auth_scheme", str, default="Bearer", help="Written before the secret; '' for none."),
+    )
 
     def __init__(self, *, policy: EgressPolicy | None = None) -> None:
         super().__init__()

@@ -41,6 +41,26 @@ class Webhook(connector.SyncConnector):
 
     name = "Webhook"
     task_type_name = "webhook"
+    # This connector's own schema; flytekit's WebhookTask templates pass unchecked (custom_fields_apply).
+    custom_fields = (
+        connector.Field(
+            "url", str, required=True, help="The http:// or https:// URL to send the request to."
+        ),
+        connector.Field("method", str, help="The HTTP method; POST when there is a body, GET otherwise."),
+        connector.Field("headers", dict, help="Header names to strings."),
+        connector.Field("body", help="A string is sent as it is; anything else as JSON."),
+        connector.Field("timeout", float, default=30.0, help="Seconds for each wait, at most 3600."),
+        connector.Field("auth_secret", str, help="The name of the secret sent as the credential."),
+        connector.Field(
+            "auth_header", str, default="Authorization", help="The header the secret is sent in."
+        ),
+        connector.Field("auth_scheme", str, default="Bearer", help="Written before the secret; '' for none."),
+    )
+    output_fields = (
+        connector.Field("status", int, help="The answer's status code."),
+        connector.Field("headers", dict, help="The answer's headers, names lower-cased."),
+        connector.Field("body", help="The answer's body: parsed when it is JSON, else text."),
+    )
 
     def __init__(self, *, policy: EgressPolicy | None = None) -> None:
         super().__init__()
@@ -51,6 +71,10 @@ class Webhook(connector.SyncConnector):
         max_connections()
         # Connections pooled per process (per event loop), shared by every call (issue 13).
         self._clients = HttpClients()
+
+    def custom_fields_apply(self, task_template: connector.TaskTemplate) -> bool:
+        """False for a flytekit ``WebhookTask``'s template (one output, ``info``): see the README."""
+        return not flytekit.uses_flytekit_schema(task_template)
 
     async def do(
         self,

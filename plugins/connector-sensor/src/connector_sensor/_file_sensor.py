@@ -116,6 +116,19 @@ class FileSensor(connector.AsyncConnector):
     name = "File sensor"
     task_type_name = "file_sensor"
     metadata_type = FileSensorMeta
+    custom_fields = (
+        connector.Field(
+            "path", str, help="The path, glob or fsspec URL to wait for, if the input 'path' is not given."
+        ),
+        connector.Field(
+            "timeout",
+            (float, str),
+            help="Fail this long after create: seconds, or '90s', '5m', '2h', '1d'; at most 365d.",
+        ),
+    )
+    input_fields = (
+        connector.Field("path", str, help="The path to wait for; wins over the custom field 'path'."),
+    )
 
     def __init__(
         self,

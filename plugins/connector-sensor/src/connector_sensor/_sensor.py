@@ -67,6 +67,16 @@ class Sensor(connector.AsyncConnector):
     name = "Sensor"
     task_type_name = "sensor"
     metadata_type = SensorMetadata
+    # Exactly the keys flytekit's BaseSensor writes (issue 12): its templates are accepted as before.
+    custom_fields = (
+        connector.Field("sensor_module", str, required=True, help="The module of the sensor class."),
+        connector.Field("sensor_name", str, required=True, help="The name of the sensor class."),
+        connector.Field("sensor_config", dict, help="The config the sensor class is built with."),
+        connector.Field(
+            "inputs", dict, help="Written by flytekit (null); the task's inputs are poked instead."
+        ),
+    )
+    input_fields = (connector.Field("path", str, help="flytekit's FileSensor: the path to wait for."),)
 
     def __init__(self, *, roots: SensorRoots | None = None, sensors: AllowedSensors | None = None) -> None:
         super().__init__()

@@ -1,0 +1,93 @@
+"""A connector's declared fields as ``connector show`` and ``connector run --help-fields`` print them."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+
+from .._exceptions import ConnectorNotFound, ConnectorUnavailable
+from ._common import fail_unknown
+
+if TYPE_CHECKING:  # `connector list` imports this module and must not import pluggy (issue 13)
+    from .._model import TaskCategory, TaskTemplate
+    from ..registry._loaded import LoadedConnector
+    from ..registry._registry import ConnectorRegistry
+
+#: The document keys of the three declarations, with their headings.
+SECTIONS = {"custom_fields": "Custom fields", "input_fields": "Inputs", "output_fields": "Outputs"}
+
+
+def fields_document(loaded: LoadedConnector | None) -> dict[str, Any]:
+    """The declarations as JSON-ready lists; ``custom_fields`` is None when the connector declares none."""
+    if loaded is None:
+        return dict.fromkeys(SECTIONS)
+    custom = loaded.custom_fields
+    return {
+        "custom_fields": [f.to_dict() for f in custom.fields] if custom is not None else None,
+        "input_fields": [f.to_dict() for f in loaded.input_fields],
+        "output_fields": [f.to_dict() for f in loaded.output_fields],
+    }
+
+
+def _kind(field: Mapping[str, Any]) -> str:
+    what: str = field["type"]
+    if field["required"]:
+        return f"{what}, required"
+    if field["default"] is not None:
+        return f"{what}, default {json.dumps(field['default'], ensure_ascii=False)}"
+    return what
+
+
+def field_lines(document: Mapping[str, Any]) -> list[str]:
+    """The text of the three sections of a ``fields_document``, one line per field."""
+    lines: list[str] = []
+    for key, heading in SECTIONS.items():
+        fields = document.get(key)
+        if not fields:
+            unchecked = " (custom fields are passed on unchecked)" if key == "custom_fields" else ""
+            lines.append(f"{heading}: none declared{unchecked}")
+            continue
+        lines.append(f"{heading}:")
+        rows = [(f["name"], _kind(f), f["help"]) for f in fields]
+        names, kinds = (max(len(row[n]) for row in rows) for n in (0, 1))
+        lines.extend(f"  {name:<{names}}  {kind:<{kinds}}  {text}".rstrip() for name, kind, text in rows)
+    return lines
+
+
+def echo_fields(document: Mapping[str, Any]) -> None:
+    """Print the sections of a ``fields_document`` after a blank line (``connector show``).
+
+    Nothing for a connector that declares nothing (or did not load): its output stays as it was.
+    """
+    if not any(document.get(key) is not None and document.get(key) != [] for key in SECTIONS):
+        return
+    click.echo()
+    for line in field_lines(document):
+        click.echo(line)
+
+
+def show_run_fields(registry: ConnectorRegistry, category: TaskCategory) -> NoReturn:
+    """``connector run TYPE --help-fields``: print the declarations and exit 0 (1 when it cannot load)."""
+    try:
+        loaded = registry.get(category)
+    except ConnectorNotFound as exc:
+        fail_unknown(registry, exc)
+    except ConnectorUnavailable as exc:
+        click.echo(f"Error: task type {category} cannot be run: {exc}", err=True)
+        raise SystemExit(1) from None
+    click.echo(f"{loaded.name} ({category}):")
+    for line in field_lines(fields_document(loaded)):
+        click.echo(line)
+    raise SystemExit(0)
+
+
+def checked_template(loaded: LoadedConnector, template: TaskTemplate) -> TaskTemplate:
+    """The template with its custom fields checked and defaults filled in (``CustomFieldError``)."""
+    fields = loaded.custom_fields
+    if fields is None or (fields.applies is not None and not fields.applies(template)):
+        return template
+    return dataclasses.replace(template, custom=fields.check(template.custom))

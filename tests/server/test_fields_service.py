@@ -1,0 +1,122 @@
+"""Declared fields over the wire (issue 12): a template that breaks them is INVALID_ARGUMENT, both protocols.
+
+Through a loopback server and the generated stubs of flyteidl (v1) and flyteidl2 (v2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+import pytest
+from flyteidl.admin import agent_pb2
+from flyteidl.core import tasks_pb2
+from flyteidl.service import agent_pb2_grpc
+from flyteidl2.connector import connector_pb2, service_pb2_grpc
+from flyteidl2.core import tasks_pb2 as tasks2_pb2
+
+from connector.testing import registry_of
+from tests.server.conftest import serving_in_thread
+from tests.test_fields import AsyncDeploy, Deploy, seen
+
+PROTOCOLS = ("v1", "v2")
+
+
+@pytest.fixture(scope="module")
+def channel() -> Iterator[grpc.Channel]:
+    registry = registry_of(Deploy, AsyncDeploy)
+    with (
+        serving_in_thread(registry, prometheus_port=None, timeout=10) as address,
+        grpc.insecure_channel(address) as channel,
+    ):
+        yield channel
+
+
+@pytest.fixture(autouse=True)
+def _clear_seen() -> None:
+    seen.clear()
+
+
+def create(channel: grpc.Channel, protocol: str, custom: dict[str, Any]) -> tuple[grpc.StatusCode, str]:
+    """CreateTask of ``async-deploy`` with these custom fields: the status code and its message."""
+    if protocol == "v1":
+        template: Any = tasks_pb2.TaskTemplate(type="async-deploy")
+        template.custom.update(custom)
+        request: Any = agent_pb2.CreateTaskRequest(template=template)
+        stub: Any = agent_pb2_grpc.AsyncAgentServiceStub(channel)
+    else:
+        template = tasks2_pb2.TaskTemplate(type="async-deploy")
+        template.custom.update(custom)
+        request = connector_pb2.CreateTaskRequest(template=template)
+        stub = service_pb2_grpc.AsyncConnectorServiceStub(channel)
+    try:
+        stub.CreateTask(request, timeout=10)
+    except grpc.RpcError as exc:
+        return exc.code(), exc.details()
+    return grpc.StatusCode.OK, ""
+
+
+def execute_sync(channel: grpc.Channel, custom: dict[str, Any]) -> tuple[grpc.StatusCode, str]:
+    """ExecuteTaskSync (flyteidl v1) of ``deploy`` with these custom fields."""
+    template = tasks_pb2.TaskTemplate(type="deploy")
+    template.custom.update(custom)
+    requests = [agent_pb2.ExecuteTaskSyncRequest(header=agent_pb2.CreateRequestHeader(template=template))]
+    try:
+        list(agent_pb2_grpc.SyncAgentServiceStub(channel).ExecuteTaskSync(iter(requests), timeout=10))
+    except grpc.RpcError as exc:
+        return exc.code(), exc.details()
+    return grpc.StatusCode.OK, ""
+
+
+GOOD = {"service": "api", "submit": {"url": "http://deploy"}}
+
+CASES = [
+    ({**GOOD, "servce": "api"}, "unknown custom field 'servce'; did you mean 'service'?"),
+    (
+        {**GOOD, "colour": "blue"},
+        "unknown custom field 'colour'; the custom fields are: service, replicas, ratio, dry_run, labels, "
+        "submit, timeout",
+    ),
+    ({"submit": {"url": "http://deploy"}}, "the custom field 'service' is required"),
+    ({**GOOD, "replicas": 2.5}, "the custom field 'replicas' must be an integer; got a number 2.5"),
+    (
+        {"service": "api", "submit": {"urll": "x"}},
+        "unknown custom field 'submit.urll'; did you mean 'submit.url'?",
+    ),
+]
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+@pytest.mark.parametrize(("custom", "message"), CASES)
+def test_create_with_a_bad_template_is_invalid_argument(
+    channel: grpc.Channel, protocol: str, custom: dict[str, Any], message: str
+) -> None:
+    assert create(channel, protocol, custom) == (grpc.StatusCode.INVALID_ARGUMENT, f"async-deploy: {message}")
+    assert seen == []  # refused before the connector ran
+
+
+@pytest.mark.parametrize(("custom", "message"), CASES)
+def test_execute_task_sync_with_a_bad_template_is_invalid_argument(
+    channel: grpc.Channel, custom: dict[str, Any], message: str
+) -> None:
+    assert execute_sync(channel, custom) == (grpc.StatusCode.INVALID_ARGUMENT, f"deploy: {message}")
+    assert seen == []
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_a_good_template_reaches_the_hook_with_defaults_and_whole_numbers_as_ints(
+    channel: grpc.Channel, protocol: str
+) -> None:
+    # A Struct carries every number as a double: 3 arrives as 3.0, and the int field gives the hook 3.
+    assert create(channel, protocol, {**GOOD, "replicas": 3}) == (grpc.StatusCode.OK, "")
+    assert seen == [
+        {
+            "service": "api",
+            "submit": {"url": "http://deploy", "method": "POST"},
+            "replicas": 3,
+            "dry_run": False,
+            "labels": {"team": "core"},
+        }
+    ]
+    assert type(seen[0]["replicas"]) is int
