@@ -154,12 +154,12 @@ def test_a_missing_row_is_caught(cut: str, expected: str) -> None:
 def test_a_row_for_nothing_is_caught() -> None:
     text = SETTINGS.read_text().replace(
         "| `--json` | | | a JSON array instead of a table ([cli.md]",
-        "| `--json`, `--wide` | | | a JSON array instead of a table ([cli.md]",
+        "| `--json`, `--no-such-option` | | | a JSON array instead of a table ([cli.md]",
     )
     unread = "CONNECTOR_" + "NO_SUCH_THING"  # spelled in two parts: the source scan must not find it
     assert problems(text + f"| `{unread}` | | | |\n") == [
         f"docs/settings.md names {unread}, which nothing reads",
-        "`connector list` has no option --wide, which its section shows",
+        "`connector list` has no option --no-such-option, which its section shows",
     ]
 
 
