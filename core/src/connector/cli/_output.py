@@ -20,6 +20,10 @@ CUT_HINT = "Some text was cut to fit the terminal (…); --wide shows it whole."
 _GAP = "  "
 # Whatever would end a line or a tab-separated field inside a cell (issue 12: one row per line).
 _BREAKS = re.compile(r"\s*[\t\n\r\v\f\x1c-\x1e\x85\u2028\u2029]\s*")
+# The other control characters (ESC among them): a job's message can hold a remote service's text,
+# and an escape sequence printed raw could retitle the terminal, write the clipboard (OSC 52) or hide
+# a link (OSC 8). They are shown as visible escapes instead.
+_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1b\x1f\x7f-\x84\x86-\x9f]")
 
 
 def console() -> Console:
@@ -30,8 +34,16 @@ def console() -> Console:
 
 
 def one_line(text: str) -> str:
-    """``text`` with tabs and line breaks (and the blanks around them) turned into single spaces."""
-    return _BREAKS.sub(" ", text).strip() if _BREAKS.search(text) else text
+    """``text`` on one line and safe to print on a terminal.
+
+    Tabs and line breaks (and the blanks around them) become single spaces; other control
+    characters become visible escapes such as ``\\x1b``.
+    """
+    if _BREAKS.search(text):
+        text = _BREAKS.sub(" ", text).strip()
+    if _CONTROLS.search(text):
+        text = _CONTROLS.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+    return text
 
 
 def cut(text: str, width: int) -> str:
@@ -124,7 +136,7 @@ def fitted(head: str, text: str, *, indent: int, wide: bool = False) -> str:
     """
     text = one_line(text)
     screen = console()
-    if wide or not screen.is_terminal:
+    if wide or not screen.is_terminal or not text:
         return head + text
     return textwrap.fill(
         text,
