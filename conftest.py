@@ -2,7 +2,8 @@
 
 For the whole session HOME is an empty temporary folder and the XDG base directories are unset, so
 no test (nor any process a test starts) can write into the user's real home: state, caches and run
-outputs all land under that folder, which is removed at the end (issue 12).
+outputs all land under that folder, which is removed at the end (issue 12). pip's cache goes there
+too, unless PIP_CACHE_DIR says otherwise (nox points it at a folder under .nox, kept between runs).
 """
 
 from __future__ import annotations
@@ -17,12 +18,26 @@ _ISOLATED = ("HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_C
 _saved: dict[str, str | None] = {}
 
 
+def _user_pip_config() -> str | None:
+    """The user's pip configuration file, if any: read (never written) by the pip the tests run."""
+    config = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
+    for path in (os.path.join(config, "pip", "pip.conf"), os.path.expanduser("~/.pip/pip.conf")):
+        if os.path.isfile(path):
+            return path
+    return None
+
+
 def pytest_configure(config: pytest.Config) -> None:
     home = tempfile.mkdtemp(prefix="connector-test-home-")
+    pip_config = _user_pip_config()
+    if pip_config and "PIP_CONFIG_FILE" not in os.environ:
+        # The user's index and find-links settings still apply to the virtualenvs tests build.
+        _saved["PIP_CONFIG_FILE"] = None
+        os.environ["PIP_CONFIG_FILE"] = pip_config
     for name in _ISOLATED:
         _saved[name] = os.environ.pop(name, None)
     os.environ["HOME"] = home
-    # pytest-xdist workers or nested runs see the same folder through this variable.
+    # What tests/test_isolation.py compares Path.home() with.
     os.environ["CONNECTOR_TEST_HOME"] = home
 
 

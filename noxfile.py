@@ -20,7 +20,7 @@ nox.options.sessions = ["tests", "lint", "typecheck", "plugins", "compat"]
 nox.options.reuse_existing_virtualenvs = True
 # On CI every supported Python must be there: a missing one fails the run instead of being skipped.
 # Locally the tests session runs on the Pythons found and says which are missing (PRESENT below).
-ON_CI = bool(os.environ.get("CI"))
+ON_CI = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no", "off")
 nox.options.error_on_missing_interpreters = ON_CI
 
 
@@ -70,6 +70,11 @@ def _cannot_run(session: nox.Session, why: str) -> None:
     session.error(f"{session.name} cannot run: {why}")
 
 
+# The tests run with HOME in a temporary folder (conftest.py); the virtualenvs they build share one
+# pip cache under .nox instead, so wheels are downloaded once, not once per session.
+_PIP_CACHE = {"PIP_CACHE_DIR": str(ROOT / ".nox" / "_pip-cache")}
+
+
 def _install_core(session: nox.Session, *groups: str) -> None:
     session.install("--upgrade", "pip")
     for group in groups:
@@ -82,7 +87,7 @@ def tests(session: nox.Session) -> None:
     """Run the core's tests, including the end-to-end tests against real installed wheels."""
     _install_core(session, "test")
     # tests/compat runs in its own session (compat): it needs an interpreter flytekit supports.
-    session.run("pytest", "--ignore=tests/compat", *session.posargs)
+    session.run("pytest", "--ignore=tests/compat", *session.posargs, env=_PIP_CACHE)
 
 
 @nox.session(python=_newest(PRESENT) or False)
@@ -153,7 +158,9 @@ def plugins(session: nox.Session, plugin: str) -> None:
     if _has_mypy_config(plugin):
         session.install(*nox.project.dependency_groups(PYPROJECT, "typecheck"))
         session.run("mypy", "--config-file", f"plugins/{plugin}/pyproject.toml", f"plugins/{plugin}/src")
-    session.run("pytest", f"plugins/{plugin}/tests", "-p", "no:cacheprovider", *session.posargs)
+    session.run(
+        "pytest", f"plugins/{plugin}/tests", "-p", "no:cacheprovider", *session.posargs, env=_PIP_CACHE
+    )
 
 
 # flytekit 1.16 supports Python < 3.13: the compat session runs on the newest present one below that.

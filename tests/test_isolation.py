@@ -22,7 +22,9 @@ def test_xdg_folders_are_unset_so_state_and_caches_fall_under_that_home() -> Non
     for name in ("XDG_STATE_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME"):
         assert name not in os.environ
     # Without the session's CONNECTOR_HOME, the runner's journal and outputs would go here.
-    assert connector_home({"HOME": os.environ["HOME"]}).is_relative_to(Path.home())
+    without = {key: value for key, value in os.environ.items() if key != "CONNECTOR_HOME"}
+    expected = Path(os.environ["CONNECTOR_TEST_HOME"]) / ".local" / "state" / "connector"
+    assert connector_home(without) == expected
 
 
 def test_a_process_a_test_starts_sees_the_same_home() -> None:
