@@ -11,6 +11,7 @@ import click
 from .._exceptions import ConnectorNotFound
 from .._model import TaskCategory
 from ..registry._registry import ConnectorRegistry
+from ._errors import fail
 from ._output import fitted
 from ._output import print_table as print_table
 
@@ -23,11 +24,13 @@ def parse_category(text: str) -> TaskCategory:
         raise click.BadParameter(str(exc), param_hint="TYPE[@VERSION]") from None
 
 
-def fail_unknown(registry: ConnectorRegistry, exc: ConnectorNotFound) -> NoReturn:
-    """Exit 2 with the not-found message and the installed categories (for every command)."""
+def fail_unknown(registry: ConnectorRegistry, exc: ConnectorNotFound, *, as_json: bool = False) -> NoReturn:
+    """Exit 2 with the not-found message and the installed categories (for every command).
+
+    With ``as_json`` the message is one JSON line on stdout, as every error under ``--json`` is.
+    """
     installed = ", ".join(str(c) for c in registry.categories()) or "none"
-    click.echo(f"Error: {exc}. Installed task types: {installed}", err=True)
-    raise SystemExit(2)
+    fail(f"{exc}. Installed task types: {installed}", as_json=as_json, kind="not-found")
 
 
 def print_json(document: Any) -> None:
