@@ -8,7 +8,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, NoReturn, TypeVar
 
 import click
@@ -19,6 +19,7 @@ from .._exceptions import (
     ConnectorUnavailable,
     InputValueError,
     JobNotFoundError,
+    JobStateError,
     JournalError,
     MissingExtraError,
 )
@@ -147,6 +148,7 @@ class LiveDisplay(Display):
         self.live = Live(
             console=self.console, get_renderable=self._render, refresh_per_second=4, transient=False
         )
+        self._restore_echo = _quiet_terminal()
         self.live.start()
 
     def _render(self) -> Any:
@@ -213,6 +215,34 @@ class LiveDisplay(Display):
 
     def stop(self) -> None:
         self.live.stop()
+        self._restore_echo()
+
+
+def _quiet_terminal() -> Callable[[], None]:
+    """Stop stderr's terminal echoing typed keys; return what turns echo back on.
+
+    The terminal echoes Ctrl-C as ``^C`` where the cursor is: at the end of the live panel's last
+    line, which at narrow widths fills the line, so the echo wraps and the next redraw starts one
+    line low, showing the panel's first line twice (issue 12).
+    """
+    try:
+        import termios
+    except ImportError:  # Windows: no echo of ^C to undo
+        return lambda: None
+    fd = sys.stderr.fileno()
+    try:
+        saved = termios.tcgetattr(fd)
+        quiet = list(saved)
+        quiet[3] &= ~(termios.ECHO | getattr(termios, "ECHOCTL", 0))
+        termios.tcsetattr(fd, termios.TCSANOW, quiet)
+    except (termios.error, OSError):
+        return lambda: None
+
+    def restore() -> None:
+        with suppress(termios.error, OSError):  # the terminal is gone: nothing to restore
+            termios.tcsetattr(fd, termios.TCSANOW, saved)
+
+    return restore
 
 
 def make_display(category: TaskCategory, *, as_json: bool) -> Display:
@@ -234,9 +264,7 @@ def _signals_cancel(run: RunHandle, display: Display) -> Iterator[None]:
 
     def on_signal(name: str) -> None:
         if run.cancel():
-            display.note(
-                f"{name}: cancelling; deleting the job (again to exit at once, leaving it in the journal)"
-            )
+            display.note(f"{name}: {_cancelling(run)}")
             return
         job = (
             f"; job {run.job_id} stays in the journal: `connector jobs cancel {run.job_id}`"
@@ -263,6 +291,15 @@ def _signals_cancel(run: RunHandle, display: Display) -> Iterator[None]:
             loop.remove_signal_handler(sig)
 
 
+def _cancelling(run: RunHandle) -> str:
+    """What the first signal does, as the display says it: a sync call has no job to delete."""
+    if run.loaded.is_sync:
+        return "stopping; do is abandoned, a sync call has no job to delete (again to exit at once)"
+    if run.journal is None:
+        return "cancelling; deleting the job (again to exit at once, leaving it running)"
+    return "cancelling; deleting the job (again to exit at once, leaving it in the journal)"
+
+
 def _threadsafe(loop: Any, callback: Callable[[str], None], name: str) -> Callable[[int, Any], None]:
     def handler(signum: int, frame: Any) -> None:
         loop.call_soon_threadsafe(callback, name)
@@ -271,15 +308,45 @@ def _threadsafe(loop: Any, callback: Callable[[str], None], name: str) -> Callab
 
 
 def execute(run: RunHandle, display: Display) -> RunResult:
-    """Run ``run`` on a new event loop with the signal handlers in place; stop the display after."""
+    """Run ``run`` on a new event loop with the signal handlers in place; stop the display after.
+
+    Once the run has its result, SIGINT and SIGTERM are held, then ignored: the command only
+    reports and exits, with the result's code. Before, a Ctrl-C just after the delete, when the
+    event loop had put Python's handler back, raised KeyboardInterrupt into click, which printed
+    ``Aborted!`` and exited 1 (issue 12).
+    """
     import asyncio
 
     async def main() -> RunResult:
         with _signals_cancel(run, display):
-            return await run.run()
+            result = await run.run()
+            _hold_signals()  # before the loop's handlers are removed
+            return result
 
     with display:
-        return asyncio.run(main())
+        try:
+            return asyncio.run(main())
+        finally:
+            _ignore_signals()
+
+
+_SIGNALS = ("SIGINT", "SIGTERM")
+
+
+def _hold_signals() -> None:
+    import signal
+
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, {getattr(signal, name) for name in _SIGNALS})
+
+
+def _ignore_signals() -> None:
+    import signal
+
+    for name in _SIGNALS:
+        signal.signal(getattr(signal, name), signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):  # a signal held meanwhile is now discarded
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {getattr(signal, name) for name in _SIGNALS})
 
 
 def run_and_report(run: RunHandle, display: Display, *, as_json: bool) -> NoReturn:
@@ -293,6 +360,9 @@ def run_and_report(run: RunHandle, display: Display, *, as_json: bool) -> NoRetu
     except (JournalError, JobNotFoundError) as exc:
         display.stop()
         _fail(str(exc), code=1)
+    except JobStateError as exc:  # a resumed job cancelled or finished since it was read
+        display.stop()
+        _fail(str(exc))
     report(result, as_json=as_json, abandoned=run.abandoned)
 
 
