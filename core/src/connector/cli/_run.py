@@ -148,7 +148,7 @@ class LiveDisplay(Display):
         self.live = Live(
             console=self.console, get_renderable=self._render, refresh_per_second=4, transient=False
         )
-        self._restore_echo = _quiet_terminal()
+        _quiet_terminal()
         self.live.start()
 
     def _render(self) -> Any:
@@ -215,20 +215,22 @@ class LiveDisplay(Display):
 
     def stop(self) -> None:
         self.live.stop()
-        self._restore_echo()
 
 
-def _quiet_terminal() -> Callable[[], None]:
-    """Stop stderr's terminal echoing typed keys; return what turns echo back on.
+def _quiet_terminal() -> None:
+    """Stop stderr's terminal echoing typed keys until the process exits.
 
     The terminal echoes Ctrl-C as ``^C`` where the cursor is: at the end of the live panel's last
     line, which at narrow widths fills the line, so the echo wraps and the next redraw starts one
-    line low, showing the panel's first line twice (issue 12).
+    line low, showing the panel's first line twice (issue 12). Echo comes back at exit, after the
+    last line is printed, so a late Ctrl-C cannot land in it either.
     """
     try:
         import termios
     except ImportError:  # Windows: no echo of ^C to undo
-        return lambda: None
+        return
+    import atexit
+
     fd = sys.stderr.fileno()
     try:
         saved = termios.tcgetattr(fd)
@@ -236,13 +238,27 @@ def _quiet_terminal() -> Callable[[], None]:
         quiet[3] &= ~(termios.ECHO | getattr(termios, "ECHOCTL", 0))
         termios.tcsetattr(fd, termios.TCSANOW, quiet)
     except (termios.error, OSError):
-        return lambda: None
+        return
 
     def restore() -> None:
         with suppress(termios.error, OSError):  # the terminal is gone: nothing to restore
             termios.tcsetattr(fd, termios.TCSANOW, saved)
 
-    return restore
+    _AT_EXIT.append(restore)
+    atexit.register(restore)
+
+
+#: What must run even when the process ends with ``os._exit`` (the terminal's echo coming back).
+_AT_EXIT: list[Callable[[], None]] = []
+
+
+def exit_now(code: int) -> NoReturn:
+    """Flush, give the terminal back, and end the process at once (threads still running or not)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    for undo in _AT_EXIT:
+        undo()
+    os._exit(code)
 
 
 def make_display(category: TaskCategory, *, as_json: bool) -> Display:
@@ -273,9 +289,7 @@ def _signals_cancel(run: RunHandle, display: Display) -> Iterator[None]:
         )
         display.note(f"second {name}: exiting now{job}")
         display.stop()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(130)  # a delete may be hung in a thread: only an immediate exit is "at once"
+        exit_now(130)  # a delete may be hung in a thread: only an immediate exit is "at once"
 
     installed = []
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -378,12 +392,10 @@ def report(result: RunResult, *, as_json: bool, abandoned: bool = False) -> NoRe
                     click.echo(f"{name} = {_json_value(value)}")
         else:
             click.echo(f"Error: {result.describe()}", err=True)
-    sys.stdout.flush()
-    sys.stderr.flush()
     if abandoned:
         # A plain-def hook given up on after a cancel or timeout may still run in a worker thread,
         # and the interpreter would wait for it at exit.
-        os._exit(result.exit_code)
+        exit_now(result.exit_code)
     raise SystemExit(result.exit_code)
 
 
