@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import subprocess
 import sys
@@ -58,6 +59,14 @@ ALLOWED = {
 
 def test_the_transition_table_is_the_documented_one() -> None:
     assert {(old.value, new.value) for new, olds in TRANSITIONS.items() for old in olds} == ALLOWED
+    documented = set()
+    for olds, news in re.findall(
+        r"^\| ([`a-z_, ]+) → ([`a-z_, ]+) \|", (ROOT / "docs/running.md").read_text(), re.M
+    ):
+        documented |= {
+            (old, new) for old in re.findall(r"`(\w+)`", olds) for new in re.findall(r"`(\w+)`", news)
+        }
+    assert documented == ALLOWED
     assert set(TRANSITIONS) == set(JobState)
     assert {s.value for s in JobState if s.is_finished} == {"succeeded", "failed", "cancelled", "timed_out"}
 
