@@ -19,15 +19,20 @@ from connector import (
     JobState,
     JobStateError,
     JournalError,
+    RunEvent,
+    RunEventKind,
     RunOptions,
     TaskCategory,
     prepare_resume,
+    prepare_run,
 )
 from connector.runner._journal import TRANSITIONS
 from connector.testing import registry_of
 from tests.runner.fakejobs.connector_fakejobs import FakeJobs, FakeMeta
 from tests.support.metas import signed
 from tests.support.venvs import ROOT
+
+from .test_runner_api import Scripted, _phases
 
 
 def _add(journal: JobJournal, job_id: str, state: JobState = JobState.RUNNING, prefix: str = "") -> None:
@@ -287,3 +292,43 @@ def test_a_run_and_a_cancel_racing_in_two_processes_never_both_win(tmp_path: Pat
             assert record.state is JobState.CANCELLED
             assert poller in ("lost to cancelling", "lost to cancelled")
             assert record.polls in (0, 1)  # at most the poll before the cancel
+
+
+def test_only_from_narrows_the_table_never_widens_it(tmp_path: Path) -> None:
+    journal = JobJournal(tmp_path / "jobs.sqlite3")
+    _add(journal, "mine", JobState.CANCELLING)
+    with pytest.raises(JobStateError) as info:  # a run's own cancel: only from its running row
+        journal.update("mine", state=JobState.CANCELLING, only_from=[JobState.RUNNING])
+    assert info.value.state == "cancelling"
+    _add(journal, "done", JobState.SUCCEEDED)
+    with pytest.raises(JobStateError):  # succeeded -> running is not in the table: only_from cannot add it
+        journal.update("done", state=JobState.RUNNING, only_from=[JobState.SUCCEEDED])
+
+
+async def test_ctrl_c_while_jobs_cancel_deletes_the_job_leaves_the_delete_to_it(tmp_path: Path) -> None:
+    scripted = Scripted()
+    journal = JobJournal(tmp_path / "jobs.sqlite3")
+    other = JobJournal(journal.path)  # `connector jobs cancel`, in another process
+    run = prepare_run(
+        registry_of(scripted),
+        "scripted",
+        custom=_phases("RUNNING"),
+        output_prefix=str(tmp_path),
+        options=RunOptions(poll_interval=30, journal=journal),
+    )
+
+    def on_event(event: RunEvent) -> None:
+        if event.kind is RunEventKind.POLLED:
+            assert run.job_id is not None
+            other.update(run.job_id, state=JobState.CANCELLING, message="cancelling; deleting the job")
+            run.cancel()
+
+    run.on_event = on_event
+    result = await run.run()
+    assert (result.state, result.exit_code) == (JobState.CANCELLED, 130)
+    assert result.message == (
+        "interrupted; another process cancelled the job (`connector jobs cancel`) and is deleting the job"
+    )
+    assert scripted.calls == ["create", "get"]  # no delete: the other process does it
+    record = journal.get(result.job_id or "")
+    assert (record.state, record.message) == (JobState.CANCELLING, "cancelling; deleting the job")

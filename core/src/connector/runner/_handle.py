@@ -37,6 +37,9 @@ logger = logging.getLogger("connector")
 JOURNAL_ERRORS = (JournalError, JobNotFoundError)
 #: The states in which another process (`connector jobs cancel`) has taken a job over to delete it.
 CANCELLED_ELSEWHERE = (JobState.CANCELLING, JobState.CANCELLED)
+#: The state a run's row must be in for the run's own moves (a poll, its cancel or timeout): a row
+#: that another process moved on is that process's.
+_OWN = (JobState.RUNNING,)
 
 
 class RunHandle:
@@ -414,7 +417,9 @@ class RunHandle:
                 self.polls += 1
                 self.last = resource
                 state = _state_of(resource.phase) if resource.phase.is_terminal else JobState.RUNNING
-                found = self._record(phase=resource.phase, message=resource.message, state=state, polled=True)
+                found = self._record(
+                    phase=resource.phase, message=resource.message, state=state, polled=True, only_from=_OWN
+                )
                 self._emit(RunEventKind.POLLED, resource=resource)
                 if found in CANCELLED_ELSEWHERE:  # a cancel wins over a late poll (issue 12)
                     return self._cancelled_elsewhere(found)
@@ -451,7 +456,7 @@ class RunHandle:
         last = f" (last phase {self.last.phase.name})" if self.last is not None else ""
         deleting = f"no terminal phase within {timeout:g}s{last}; deleting the job"
         self._emit(RunEventKind.TIMEOUT, message=deleting)
-        found = self._record(state=JobState.CANCELLING, message=deleting)
+        found = self._record(state=JobState.CANCELLING, message=deleting, only_from=_OWN)
         if found in CANCELLED_ELSEWHERE:
             return self._cancelled_elsewhere(found)
         error = await self._delete()
@@ -489,7 +494,9 @@ class RunHandle:
         if self.meta is None:
             what = "the call to do was abandoned" if self.loaded.is_sync else "no job was created"
             return self._result(JobState.CANCELLED, f"interrupted; {what}")
-        found = self._record(state=JobState.CANCELLING, message="interrupted; deleting the job")
+        found = self._record(
+            state=JobState.CANCELLING, message="interrupted; deleting the job", only_from=_OWN
+        )
         if found in CANCELLED_ELSEWHERE:
             return self._cancelled_elsewhere(found, interrupted=True)
         error = await self._delete()

@@ -8,7 +8,7 @@ import functools
 import json
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping, Sized
+from collections.abc import Callable, Collection, Iterator, Mapping, Sized
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -369,13 +369,16 @@ class JobJournal:
         message: str | None = None,
         polled: bool = False,
         claim: bool = False,
+        only_from: Collection[JobState] | None = None,
     ) -> None:
         """Move a job to ``state`` (it may be the state it is in) and record a poll's outcome.
 
         Only the other values given change. ``claim`` records this process as the one polling the
         job (``resume`` does it). The move must be one ``TRANSITIONS`` allows from the state the
-        row is in when the write lock is taken: otherwise nothing is written and ``JobStateError``
-        says the state found (its ``state``). ``JobNotFoundError`` when the row is gone.
+        row is in when the write lock is taken, and that state among ``only_from`` when it is
+        given (a run moves only its own ``running`` row; `jobs cancel` may retry a ``cancelling``
+        one): otherwise nothing is written and ``JobStateError`` says the state found (its
+        ``state``). ``JobNotFoundError`` when the row is gone.
         """
         sets = ["updated_at = ?", "state = ?"]
         values: list[Any] = [time.time(), state.value]
@@ -390,7 +393,8 @@ class JobJournal:
         if claim:
             sets += ["pid = ?", "host = ?"]
             values += [os.getpid(), _hostname()]
-        allowed = sorted(s.value for s in TRANSITIONS[state])
+        sources = TRANSITIONS[state] if only_from is None else TRANSITIONS[state] & frozenset(only_from)
+        allowed = sorted(s.value for s in sources) or [""]  # "": no state matches, the move is refused
         with self._connect(write=True) as db:
             assert db is not None
             cursor = db.execute(
