@@ -22,7 +22,11 @@ PRESSES = ["once", "again-during-delete", "again-after-delete"]
 
 @pytest.fixture
 def tmux(cli: Cli) -> Iterator[Tmux]:
-    server = Tmux(find_tmux(), {"PATH": os.environ["PATH"], "HOME": str(cli.home.parent), "LANG": "C.UTF-8"})
+    server = Tmux(
+        find_tmux(),
+        {"PATH": os.environ["PATH"], "HOME": str(cli.home.parent), "LANG": "C.UTF-8"},
+        cli.root.parent,
+    )
     try:
         yield server
     finally:

@@ -11,9 +11,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 import pytest
 
@@ -43,14 +45,30 @@ def find_tmux() -> str:
     return found
 
 
+# What a pane runs: the command as its child, as a shell would, and the child's exit status into a
+# file. Like an interactive shell it ignores Ctrl-C itself; the child gets the default handling. (A
+# pane whose own process ended by os._exit was at times never reaped by tmux 3.3a, which then
+# reported it dead without a status.)
+_LAUNCHER = """
+import os, signal, subprocess, sys
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+done = subprocess.run(sys.argv[2:], preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+with open(sys.argv[1] + ".tmp", "w") as status:
+    status.write(str(done.returncode))
+os.replace(sys.argv[1] + ".tmp", sys.argv[1])
+"""
+
+
 class Tmux:
     """A private tmux server (its own socket) holding one pane per session; ``close`` ends it."""
 
-    def __init__(self, executable: str, env: Mapping[str, str]) -> None:
+    def __init__(self, executable: str, env: Mapping[str, str], scratch: Path) -> None:
         self.executable = executable
         self.socket = f"connector-test-{uuid.uuid4().hex[:8]}"
         #: The server's environment: only this, so no COLUMNS or TMUX of the caller leaks in.
         self.env = dict(env)
+        #: Where each pane's exit status is written.
+        self.scratch = scratch
 
     def __call__(self, *args: str, check: bool = True) -> str:
         done = subprocess.run(
@@ -66,8 +84,9 @@ class Tmux:
 
     def start(self, name: str, command: Sequence[str], *, width: int, height: int) -> None:
         """Run ``command`` (no shell) in a new ``width`` x ``height`` pane that stays after it exits."""
+        launcher = [sys.executable, "-c", _LAUNCHER, str(self.scratch / f"{name}.status"), *command]
         self(
-            "new-session", "-d", "-s", name, "-x", str(width), "-y", str(height), *command,
+            "new-session", "-d", "-s", name, "-x", str(width), "-y", str(height), *launcher,
             ";", "set-option", "-t", name, "remain-on-exit", "on",
         )  # fmt: skip
 
@@ -82,9 +101,11 @@ class Tmux:
         return "\n".join(lines).strip("\n")
 
     def exit_status(self, name: str, *, timeout: float = 60) -> int:
-        """Wait for the pane's command to end and return its exit status."""
+        """Wait for the pane's command to end and return its exit status (minus a signal's number)."""
+        status = self.scratch / f"{name}.status"
+        wait_until(status.exists, timeout, what=f"the command in pane {name} to end")
         wait_until(lambda: self("display-message", "-p", "-t", name, "#{pane_dead}").strip() == "1", timeout)
-        return int(self("display-message", "-p", "-t", name, "#{pane_dead_status}").strip())
+        return int(status.read_text())
 
     def close(self) -> None:
         self("kill-server", check=False)
