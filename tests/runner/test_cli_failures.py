@@ -18,14 +18,14 @@ from tests.support.metas import signed
 
 
 class UnwritableJournal(JobJournal):
-    """A journal whose updates fail as on a full or read-only disk.
+    """A journal whose updates fail as on a failing disk.
 
     The tests run as root, which ignores file permissions, so a real read-only journal cannot be
     made here; the error is the one ``JobJournal`` raises for a failed write.
     """
 
     def update(self, job_id: str, **changes: Any) -> None:
-        raise self._error("write to", sqlite3.OperationalError("attempt to write a readonly database"))
+        raise self._error("write to", sqlite3.OperationalError("disk I/O error"))
 
 
 def test_resume_with_an_unwritable_journal_exits_1_and_keeps_the_job(
@@ -48,7 +48,7 @@ def test_resume_with_an_unwritable_journal_exits_1_and_keeps_the_job(
     done = CliRunner().invoke(_jobs.jobs, ["resume", "abcdef", "--poll-interval", "0.01"])
     assert done.exit_code == 1
     assert done.output == (
-        f"Error: cannot write to the job journal '{journal.path}': attempt to write a readonly database; "
+        f"Error: cannot write to the job journal '{journal.path}': disk I/O error; "
         "check that the directory is writable, or point CONNECTOR_HOME at one that is\n"
     )
     # The row was there before the run: a journal that fails must not get the job deleted.
@@ -108,7 +108,7 @@ def test_cancel_with_a_failing_journal_still_deletes_and_exits_1(
     assert done.exit_code == 1
     assert done.output == (
         "Error: job abcdef012345 was deleted, but the journal could not record it: cannot write to the "
-        f"job journal '{journal.path}': attempt to write a readonly database; check that the directory "
+        f"job journal '{journal.path}': disk I/O error; check that the directory "
         "is writable, or point CONNECTOR_HOME at one that is\n"
     )
     assert (tmp_path / "jobs" / "events.log").read_text() == "delete j1\n"

@@ -34,11 +34,11 @@ from tests.support.metas import signed
 
 from .test_runner_api import Meta, Scripted, _phases, _virtual_time
 
-READONLY = "attempt to write a readonly database"
+READONLY = "disk I/O error"  # SQLITE_IOERR: a failing disk
 
 
 class FailingJournal(JobJournal):
-    """A real journal whose ``update`` fails (as on a read-only or full disk) when ``fails(changes)``."""
+    """A real journal whose ``update`` fails (as on a failing disk) when ``fails(changes)``."""
 
     def __init__(self, path: Path, fails: Callable[[dict[str, Any]], bool]) -> None:
         super().__init__(path)
@@ -167,7 +167,7 @@ async def test_a_journal_error_at_the_timeout_still_deletes_and_times_out(
 async def test_a_journal_error_on_the_terminal_update_keeps_the_result(
     registry: ConnectorRegistry, scripted: Scripted, tmp_path: Path
 ) -> None:
-    journal = FailingJournal(tmp_path / "jobs.sqlite3", lambda changes: changes.get("state") is not None)
+    journal = FailingJournal(tmp_path / "jobs.sqlite3", lambda changes: changes["state"].is_finished)
     events: list[RunEvent] = []
     run = _prepare(registry, journal, tmp_path, events, custom=_phases("RUNNING", "SUCCEEDED"))
     result = await run.run()

@@ -359,7 +359,11 @@ class JobNotFoundError(ConnectorError, LookupError):
 
 
 class JobStateError(ConnectorError):
-    """Raised when a journal job cannot be resumed or cancelled as asked; ``state`` is its journal state."""
+    """Raised when a journal job's state does not allow what was asked; ``state`` is the state it is in.
+
+    A resume of a finished or cancelling job, and any move the job state machine refuses
+    (``JobJournal.update``: another process moved the job first).
+    """
 
     def __init__(self, message: str, *, job_id: str, state: str) -> None:
         self.job_id = job_id

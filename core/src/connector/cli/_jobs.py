@@ -85,10 +85,23 @@ def list_jobs(state: str | None, limit: int | None, as_json: bool, wide: bool) -
     tab-separated, one job per line.
     """
     journal = _journal()
+    unreadable: list[JournalError] = []
     try:
-        records = journal.list(state=JobState(state) if state else None, limit=limit)
+        records = journal.list(
+            state=JobState(state) if state else None, limit=limit, on_unreadable=unreadable.append
+        )
     except JournalError as exc:
         _fail(str(exc), code=1)
+    try:
+        _print_jobs(journal, records, as_json=as_json, wide=wide)
+    finally:
+        for error in unreadable:  # the jobs it can read are listed; the command still fails
+            click.echo(f"Error: {error}", err=True)
+    if unreadable:
+        raise SystemExit(1)
+
+
+def _print_jobs(journal: JobJournal, records: list[JobRecord], *, as_json: bool, wide: bool) -> None:
     if as_json:
         print_json([_summary(r) for r in records])
         return
@@ -208,9 +221,11 @@ def cancel(job_id: str, as_json: bool) -> None:
             "the job stays 'cancelling' in the journal",
             code=1,
         )
+    # Only a job the journal let this command cancel was deleted: its run may have finished it first.
+    deleted = after.state is JobState.CANCELLED and not before.state.is_finished
     if as_json:
-        print_json({**_summary(after), "deleted": not before.state.is_finished})
-    elif before.state.is_finished:
+        print_json({**_summary(after), "deleted": deleted})
+    elif not deleted:
         click.echo(f"job {after.id} had already {after.state.value}; nothing to cancel")
     else:
         click.echo(f"job {after.id} cancelled (delete called)")
@@ -226,12 +241,12 @@ def cancel(job_id: str, as_json: bool) -> None:
     help="Remove jobs last updated longer ago than this (30s, 15m, 12h, 7d, 2w).",
 )
 @click.option(
-    "--unfinished", is_flag=True, help="Also remove jobs not finished (running, error, timed out...)."
+    "--unfinished", is_flag=True, help="Also remove jobs not finished (running, cancelling, error)."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the removed ids as JSON.")
 @verbosity_options
 def prune(older_than: float, unfinished: bool, as_json: bool) -> None:
-    """Remove old finished jobs (succeeded, failed, cancelled) from the journal."""
+    """Remove old finished jobs (succeeded, failed, cancelled, timed out) and their output directories."""
     journal = _journal()
     try:
         removed = journal.prune(older_than=older_than, include_unfinished=unfinished)

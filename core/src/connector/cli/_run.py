@@ -8,7 +8,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, NoReturn, TypeVar
 
 import click
@@ -20,6 +20,7 @@ from .._exceptions import (
     CustomFieldError,
     InputValueError,
     JobNotFoundError,
+    JobStateError,
     JournalError,
     MissingExtraError,
 )
@@ -157,6 +158,7 @@ class LiveDisplay(Display):
         self.live = Live(
             console=self.console, get_renderable=self._render, refresh_per_second=4, transient=False
         )
+        _quiet_terminal()
         self.live.start()
 
     def _render(self) -> Any:
@@ -225,6 +227,50 @@ class LiveDisplay(Display):
         self.live.stop()
 
 
+def _quiet_terminal() -> None:
+    """Stop stderr's terminal echoing typed keys until the process exits.
+
+    The terminal echoes Ctrl-C as ``^C`` where the cursor is: at the end of the live panel's last
+    line, which at narrow widths fills the line, so the echo wraps and the next redraw starts one
+    line low, showing the panel's first line twice (issue 12). Echo comes back at exit, after the
+    last line is printed, so a late Ctrl-C cannot land in it either.
+    """
+    try:
+        import termios
+    except ImportError:  # Windows: no echo of ^C to undo
+        return
+    import atexit
+
+    fd = sys.stderr.fileno()
+    try:
+        saved = termios.tcgetattr(fd)
+        quiet = list(saved)
+        quiet[3] &= ~(termios.ECHO | getattr(termios, "ECHOCTL", 0))
+        termios.tcsetattr(fd, termios.TCSANOW, quiet)
+    except (termios.error, OSError):
+        return
+
+    def restore() -> None:
+        with suppress(termios.error, OSError):  # the terminal is gone: nothing to restore
+            termios.tcsetattr(fd, termios.TCSANOW, saved)
+
+    _AT_EXIT.append(restore)
+    atexit.register(restore)
+
+
+#: What must run even when the process ends with ``os._exit`` (the terminal's echo coming back).
+_AT_EXIT: list[Callable[[], None]] = []
+
+
+def exit_now(code: int) -> NoReturn:
+    """Flush, give the terminal back, and end the process at once (threads still running or not)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    for undo in _AT_EXIT:
+        undo()
+    os._exit(code)
+
+
 def make_display(category: TaskCategory, *, as_json: bool) -> Display:
     """The display for this terminal: none with ``--json``, live on a TTY, plain lines otherwise."""
     if as_json:
@@ -244,9 +290,7 @@ def _signals_cancel(run: RunHandle, display: Display) -> Iterator[None]:
 
     def on_signal(name: str) -> None:
         if run.cancel():
-            display.note(
-                f"{name}: cancelling; deleting the job (again to exit at once, leaving it in the journal)"
-            )
+            display.note(f"{name}: {_cancelling(run)}")
             return
         job = (
             f"; job {run.job_id} stays in the journal: `connector jobs cancel {run.job_id}`"
@@ -255,9 +299,7 @@ def _signals_cancel(run: RunHandle, display: Display) -> Iterator[None]:
         )
         display.note(f"second {name}: exiting now{job}")
         display.stop()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(130)  # a delete may be hung in a thread: only an immediate exit is "at once"
+        exit_now(130)  # a delete may be hung in a thread: only an immediate exit is "at once"
 
     installed = []
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -273,6 +315,15 @@ def _signals_cancel(run: RunHandle, display: Display) -> Iterator[None]:
             loop.remove_signal_handler(sig)
 
 
+def _cancelling(run: RunHandle) -> str:
+    """What the first signal does, as the display says it: a sync call has no job to delete."""
+    if run.loaded.is_sync:
+        return "stopping; do is abandoned, a sync call has no job to delete (again to exit at once)"
+    if run.journal is None:
+        return "cancelling; deleting the job (again to exit at once, leaving it running)"
+    return "cancelling; deleting the job (again to exit at once, leaving it in the journal)"
+
+
 def _threadsafe(loop: Any, callback: Callable[[str], None], name: str) -> Callable[[int, Any], None]:
     def handler(signum: int, frame: Any) -> None:
         loop.call_soon_threadsafe(callback, name)
@@ -281,15 +332,45 @@ def _threadsafe(loop: Any, callback: Callable[[str], None], name: str) -> Callab
 
 
 def execute(run: RunHandle, display: Display) -> RunResult:
-    """Run ``run`` on a new event loop with the signal handlers in place; stop the display after."""
+    """Run ``run`` on a new event loop with the signal handlers in place; stop the display after.
+
+    Once the run has its result, SIGINT and SIGTERM are held, then ignored: the command only
+    reports and exits, with the result's code. Before, a Ctrl-C just after the delete, when the
+    event loop had put Python's handler back, raised KeyboardInterrupt into click, which printed
+    ``Aborted!`` and exited 1 (issue 12).
+    """
     import asyncio
 
     async def main() -> RunResult:
         with _signals_cancel(run, display):
-            return await run.run()
+            result = await run.run()
+            _hold_signals()  # before the loop's handlers are removed
+            return result
 
     with display:
-        return asyncio.run(main())
+        try:
+            return asyncio.run(main())
+        finally:
+            _ignore_signals()
+
+
+_SIGNALS = ("SIGINT", "SIGTERM")
+
+
+def _hold_signals() -> None:
+    import signal
+
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, {getattr(signal, name) for name in _SIGNALS})
+
+
+def _ignore_signals() -> None:
+    import signal
+
+    for name in _SIGNALS:
+        signal.signal(getattr(signal, name), signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):  # a signal held meanwhile is now discarded
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {getattr(signal, name) for name in _SIGNALS})
 
 
 def run_and_report(run: RunHandle, display: Display, *, as_json: bool) -> NoReturn:
@@ -303,6 +384,9 @@ def run_and_report(run: RunHandle, display: Display, *, as_json: bool) -> NoRetu
     except (JournalError, JobNotFoundError) as exc:
         display.stop()
         _fail(str(exc), code=1)
+    except JobStateError as exc:  # a resumed job cancelled or finished since it was read
+        display.stop()
+        _fail(str(exc))
     report(result, as_json=as_json, abandoned=run.abandoned)
 
 
@@ -318,12 +402,10 @@ def report(result: RunResult, *, as_json: bool, abandoned: bool = False) -> NoRe
                     click.echo(f"{name} = {_json_value(value)}")
         else:
             click.echo(f"Error: {result.describe()}", err=True)
-    sys.stdout.flush()
-    sys.stderr.flush()
     if abandoned:
         # A plain-def hook given up on after a cancel or timeout may still run in a worker thread,
         # and the interpreter would wait for it at exit.
-        os._exit(result.exit_code)
+        exit_now(result.exit_code)
     raise SystemExit(result.exit_code)
 
 

@@ -16,7 +16,7 @@ from ..registry._registry import ConnectorRegistry
 from ..registry._signing import MetaSigner
 from ._documents import template_from_document
 from ._handle import JOURNAL_ERRORS, RunHandle
-from ._journal import JobJournal, JobRecord, JobState
+from ._journal import TRANSITIONS, JobJournal, JobRecord, JobState, refusal
 from ._options import EventHandler, RunOptions, RunResult
 
 _DEFAULT_OPTIONS = RunOptions()
@@ -28,9 +28,14 @@ def _loaded(registry: ConnectorRegistry | LoadedConnector, category: TaskCategor
     return registry.get(category)
 
 
-def default_output_prefix(job_hint: str) -> str:
-    """A fresh local directory for a run's outputs: ``$CONNECTOR_HOME/outputs/<id>``."""
+def default_output_prefix(job_hint: str, *, create: bool = True) -> str:
+    """A fresh local directory for a run's outputs: ``$CONNECTOR_HOME/outputs/<id>``.
+
+    ``create=False`` only names it: a sync run's ``do`` creates it if it writes outputs (issue 12).
+    """
     path = connector_home() / "outputs" / job_hint
+    if not create:
+        return str(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -57,7 +62,9 @@ def prepare_run(
     """The run ``run_connector_async`` would do, not started yet: ``await handle.run()`` starts it.
 
     Takes the arguments of ``run_connector_async``. Finds the connector (raising its lookup errors)
-    and makes the output directory (``ConfigurationError`` when it cannot be made); calls no hook.
+    and, for an async connector, makes the default output directory (``ConfigurationError`` when
+    it cannot be made); a sync run's is only named, for ``do`` to create if it writes outputs, so a
+    sync run touches nothing under ``$CONNECTOR_HOME``. Calls no hook.
     For a raw-literals connector it builds the v1 messages the hooks get (``MissingExtraError``
     without the server extra, ``InputValueError`` for an input with no literal form).
     """
@@ -73,7 +80,9 @@ def prepare_run(
         loaded,
         template,
         inputs=inputs or {},
-        output_prefix=output_prefix if output_prefix is not None else default_output_prefix(run_hint),
+        output_prefix=output_prefix
+        if output_prefix is not None
+        else default_output_prefix(run_hint, create=not loaded.is_sync),
         task_execution_metadata=task_execution_metadata
         or TaskExecutionMetadata(task_execution_id=f"local-{run_hint}", namespace="local"),
         connection=connection or Connection(),
@@ -178,17 +187,16 @@ def prepare_resume(
     """The run that polls the journal job ``record`` again: ``await handle.run()`` starts it.
 
     ``record`` must come from ``options.journal`` (the default journal when ``options`` is None),
-    which the run goes on updating. Raises ``JobStateError`` for a cancelled job or one whose task
-    type is now served by a sync connector, the registry's lookup errors, and what decoding the
-    job's ``ResourceMeta`` raises.
+    which the run goes on updating. Raises ``JobStateError`` for a job that is not ``running`` or
+    ``error`` (finished, deleted, or being cancelled) or whose task type is now served by a sync
+    connector, the registry's lookup errors, and what decoding the job's ``ResourceMeta`` raises.
+    The run checks the state again when it claims the job, in the same transaction as the claim.
     """
     options = options or _DEFAULT_OPTIONS
     journal = _journal_of(options)
-    if record.state is JobState.CANCELLED:
+    if record.state not in TRANSITIONS[JobState.RUNNING]:
         raise JobStateError(
-            f"job {record.id} was cancelled; there is nothing to resume",
-            job_id=record.id,
-            state=record.state.value,
+            refusal(record.id, record.state, JobState.RUNNING), job_id=record.id, state=record.state.value
         )
     loaded = registry.get(record.category)
     if loaded.is_sync or loaded.metadata_type is None:
@@ -228,7 +236,7 @@ def resume_job(
 
     The job is read from ``options.journal`` (the default journal when ``options`` is None);
     ``job_id`` may be a unique prefix of at least 4 characters. Raises ``JobNotFoundError`` for an
-    unknown id and ``JobStateError`` for a cancelled job.
+    unknown id and ``JobStateError`` for a job that cannot be resumed (see ``prepare_resume``).
     """
     options = options or _DEFAULT_OPTIONS
     journal = _journal_of(options)
@@ -244,8 +252,10 @@ def resume_job(
 def cancel_job(registry: ConnectorRegistry, job_id: str, *, journal: JobJournal | None = None) -> JobRecord:
     """Delete a journal job's remote job (``delete`` awaited when async) and mark it cancelled.
 
-    A job already succeeded, failed or cancelled is left alone (``delete`` is not called); compare
-    the returned record's ``state`` with the one before to tell. Raises ``JobNotFoundError`` for an
+    A finished job (succeeded, failed, cancelled, timed out) is left alone (``delete`` is not
+    called), and so is one whose run finishes it before the cancel takes it: the journal decides
+    which came first. The returned record's ``state`` is ``cancelled`` only when the job was
+    deleted. A job already ``cancelling`` is deleted again. Raises ``JobNotFoundError`` for an
     unknown id, and whatever ``delete`` raises (the row then stays ``cancelling``). A journal that
     fails once the job is found does not stop the ``delete``: ``JournalError`` is raised after it,
     saying that the job was deleted.
@@ -267,6 +277,8 @@ def cancel_job(registry: ConnectorRegistry, job_id: str, *, journal: JobJournal 
     failed: Exception | None = None
     try:
         journal.update(record.id, state=JobState.CANCELLING, message="cancelling; deleting the job")
+    except JobStateError:
+        return journal.get(record.id)  # its run finished it first: there is nothing to delete
     except JOURNAL_ERRORS as exc:
         failed = exc  # the job is still deleted: that is what was asked for
     run_blocking(calls.delete(meta))
@@ -276,6 +288,8 @@ def cancel_job(registry: ConnectorRegistry, job_id: str, *, journal: JobJournal 
                 record.id, state=JobState.CANCELLED, message="cancelled with `connector jobs cancel`"
             )
             return journal.get(record.id)
+        except JobStateError:
+            return journal.get(record.id)  # another `jobs cancel` recorded the delete first
         except JOURNAL_ERRORS as exc:
             failed = exc
     raise JournalError(

@@ -13,6 +13,7 @@ from .._exceptions import (
     ConnectorError,
     HookResultError,
     JobNotFoundError,
+    JobStateError,
     JournalError,
     TransientError,
 )
@@ -36,6 +37,11 @@ logger = logging.getLogger("connector")
 
 #: What a journal write raises: the file cannot be used, or the run's row is gone (pruned meanwhile).
 JOURNAL_ERRORS = (JournalError, JobNotFoundError)
+#: The states in which another process (`connector jobs cancel`) has taken a job over to delete it.
+CANCELLED_ELSEWHERE = (JobState.CANCELLING, JobState.CANCELLED)
+#: The state a run's row must be in for the run's own moves (a poll, its cancel or timeout): a row
+#: that another process moved on is that process's.
+_OWN = (JobState.RUNNING,)
 
 
 class RunHandle:
@@ -176,23 +182,43 @@ class RunHandle:
         self._emit(RunEventKind.FINISHED, resource=last, message=message)
         return result
 
-    def _record(self, **changes: Any) -> None:
-        """Update the run's journal row. Every write after the row exists goes through here.
+    def _record(self, *, state: JobState, **changes: Any) -> JobState | None:
+        """Move the run's journal row to ``state``. Every write after the row exists goes through here.
 
-        A failure must not stop the run half way (skipping the ``delete`` of a cancel or timeout,
-        or losing a finished job's outputs): it is reported once and the row is left alone after.
+        Returns None, or the state another process moved the job to first (the journal refused
+        this move; see ``TRANSITIONS``): then the row is left to that process. A failure must not
+        stop the run half way (skipping the ``delete`` of a cancel or timeout, or losing a
+        finished job's outputs): it is reported once and the row is left alone after.
         """
         if self.journal is None or self.job_id is None or not self._recorded:
-            return
+            return None
         try:
-            self.journal.update(self.job_id, **changes)
+            self.journal.update(self.job_id, state=state, **changes)
+        except JobStateError as exc:
+            self._recorded = False
+            found = JobState(exc.state)
+            if found not in CANCELLED_ELSEWHERE:  # the caller ends the run; anything else is news
+                self._journal_failed(exc)
+            return found
         except JOURNAL_ERRORS as exc:
             self._recorded = False
             self._journal_failed(exc)
+        return None
+
+    def _cancelled_elsewhere(self, found: JobState, *, interrupted: bool = False) -> RunResult:
+        """The result of a run whose job `connector jobs cancel` took over: it deletes the job, not us."""
+        done = "deleted the job" if found is JobState.CANCELLED else "is deleting the job"
+        message = f"another process cancelled the job (`connector jobs cancel`) and {done}"
+        return self._result(JobState.CANCELLED, f"interrupted; {message}" if interrupted else message)
 
     def _journal_failed(self, exc: Exception) -> None:
         assert self.journal is not None
-        if isinstance(exc, JobNotFoundError):
+        if isinstance(exc, JobStateError):
+            message = (
+                f"job {self.job_id} is {exc.state} in the job journal {str(self.journal.path)!r} (another "
+                "process changed it); this run goes on without recording it"
+            )
+        elif isinstance(exc, JobNotFoundError):
             message = (
                 f"job {self.job_id} is no longer in the job journal {str(self.journal.path)!r} (pruned?); "
                 "this run goes on without recording it"
@@ -246,7 +272,7 @@ class RunHandle:
             if uncancel is not None:  # Python 3.11+: this cancellation is handled
                 uncancel()
             return result
-        except JOURNAL_ERRORS:
+        except (*JOURNAL_ERRORS, JobStateError):
             raise  # the journal failed before create, at a resume's claim, or could not record the job
         except Exception as exc:
             return self._on_error(exc)
@@ -256,7 +282,8 @@ class RunHandle:
     async def _resumed(self, record: JobRecord, meta: ResourceMeta) -> RunResult:
         assert self.journal is not None
         self.job_id, self.meta = record.id, meta
-        # Strict, like the check before create: nothing was polled yet, the job is left as it is.
+        # Strict, like the check before create: nothing was polled yet, the job is left as it is. A
+        # job cancelled, or finished, since it was read is refused here (JobStateError).
         self.journal.update(record.id, claim=True, state=JobState.RUNNING)
         self._recorded = True
         self._emit(RunEventKind.CREATED, message="resumed")
@@ -393,9 +420,13 @@ class RunHandle:
             if resource is not None:
                 self.polls += 1
                 self.last = resource
-                state = _state_of(resource.phase) if resource.phase.is_terminal else None
-                self._record(phase=resource.phase, message=resource.message, state=state, polled=True)
+                state = _state_of(resource.phase) if resource.phase.is_terminal else JobState.RUNNING
+                found = self._record(
+                    phase=resource.phase, message=resource.message, state=state, polled=True, only_from=_OWN
+                )
                 self._emit(RunEventKind.POLLED, resource=resource)
+                if found in CANCELLED_ELSEWHERE:  # a cancel wins over a late poll (issue 12)
+                    return self._cancelled_elsewhere(found)
                 if resource.phase.is_terminal:
                     return self._result(_state_of(resource.phase), resource.message)
             remaining = self._remaining()
@@ -427,15 +458,23 @@ class RunHandle:
     async def _time_out(self) -> RunResult:
         timeout = self.options.timeout
         last = f" (last phase {self.last.phase.name})" if self.last is not None else ""
-        self._emit(
-            RunEventKind.TIMEOUT, message=f"no terminal phase within {timeout:g}s{last}; deleting the job"
-        )
+        deleting = f"no terminal phase within {timeout:g}s{last}; deleting the job"
+        self._emit(RunEventKind.TIMEOUT, message=deleting)
+        found = self._record(state=JobState.CANCELLING, message=deleting, only_from=_OWN)
+        if found in CANCELLED_ELSEWHERE:
+            return self._cancelled_elsewhere(found)
         error = await self._delete()
         message = f"timed out after {timeout:g}s{last}; " + (
             f"the job could not be deleted: {error}" if error else "the job was deleted"
         )
         self._emit(RunEventKind.DELETE_FAILED if error else RunEventKind.DELETED, message=error or "")
-        self._record(state=JobState.TIMED_OUT, message=message)
+        if error:  # still cancelling: `connector jobs cancel` tries the delete again
+            self._record(
+                state=JobState.CANCELLING,
+                message=f"{message}; `connector jobs cancel {self.job_id}` tries again",
+            )
+        else:
+            self._record(state=JobState.TIMED_OUT, message=message)
         return self._result(JobState.TIMED_OUT, message)
 
     async def _on_cancel(self) -> RunResult:
@@ -457,14 +496,18 @@ class RunHandle:
             except HookResultError as exc:  # a meta that cannot be encoded: nothing to delete with
                 return self._result(JobState.CANCELLED, f"interrupted; {exc}")
         if self.meta is None:
-            what = "the sync connector's do was abandoned" if self.loaded.is_sync else "no job was created"
+            what = "the call to do was abandoned" if self.loaded.is_sync else "no job was created"
             return self._result(JobState.CANCELLED, f"interrupted; {what}")
-        self._record(state=JobState.CANCELLING, message="interrupted; deleting the job")
+        found = self._record(
+            state=JobState.CANCELLING, message="interrupted; deleting the job", only_from=_OWN
+        )
+        if found in CANCELLED_ELSEWHERE:
+            return self._cancelled_elsewhere(found, interrupted=True)
         error = await self._delete()
         if error:
             message = f"interrupted; {error}; `connector jobs cancel {self.job_id}` tries again"
             self._emit(RunEventKind.DELETE_FAILED, message=error)
-            self._record(message=message)
+            self._record(state=JobState.CANCELLING, message=message)
             return self._result(JobState.CANCELLED, message)
         self._emit(RunEventKind.DELETED)
         self._record(state=JobState.CANCELLED, message="interrupted; the job was deleted")

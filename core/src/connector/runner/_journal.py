@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
+import functools
 import json
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sized
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from .._exceptions import JobNotFoundError, JournalError
+from .._exceptions import JobNotFoundError, JobStateError, JournalError
 from .._model import NameEnum, Phase, TaskCategory
 from .._settings import HOME_VARIABLE, connector_home
 
 if TYPE_CHECKING:
     import sqlite3
+
+_T = TypeVar("_T")
 
 #: The journal's file name inside the state directory.
 JOURNAL_FILE = "jobs.sqlite3"
@@ -47,20 +50,61 @@ CREATE INDEX IF NOT EXISTS jobs_updated_at ON jobs (updated_at);
 
 
 class JobState(NameEnum):
-    """Where a job run locally stands, as the journal records it."""
+    """Where a job run locally stands, as the journal records it (docs/running.md draws the machine)."""
 
     RUNNING = "running"  #: created; being polled, or its run died (resume or cancel it)
-    CANCELLING = "cancelling"  #: a cancel was asked for and ``delete`` has not returned (yet)
+    CANCELLING = "cancelling"  #: a cancel or timeout asked for ``delete``, which has not returned (yet)
     SUCCEEDED = "succeeded"  #: ended in SUCCEEDED
     FAILED = "failed"  #: ended in FAILED, ABORTED or RETRYABLE_FAILED
     CANCELLED = "cancelled"  #: ``delete`` returned after a cancel
-    TIMED_OUT = "timed_out"  #: the run's ``--timeout`` passed; the job was deleted
+    TIMED_OUT = "timed_out"  #: the run's ``--timeout`` passed and ``delete`` returned
     ERROR = "error"  #: a hook raised or returned a bad value; the job may still exist
 
     @property
     def is_finished(self) -> bool:
-        """Whether nothing remains to do for the job (it ended, or it was cancelled)."""
-        return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
+        """Whether nothing remains to do for the job: it ended, or it was deleted."""
+        return self in _FINISHED
+
+
+_FINISHED = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.TIMED_OUT})
+
+#: The job state machine: for each state a row may be moved to, the states it may be moved from.
+#: ``JobJournal.update`` is the only writer of a row after ``add``, and it checks this table in the
+#: UPDATE's own WHERE clause, so when two processes race (a run's late poll and `jobs cancel`)
+#: SQLite's write lock decides, and the loser is told the state it lost to (issue 12).
+TRANSITIONS: Mapping[JobState, frozenset[JobState]] = {
+    # The run, after each get that is not terminal; `jobs resume` claiming a job whose run died.
+    JobState.RUNNING: frozenset({JobState.RUNNING, JobState.ERROR}),
+    # The run, on Ctrl-C, SIGTERM or its timeout; `jobs cancel` (which also retries a cancel whose
+    # delete failed or was left by a second Ctrl-C).
+    JobState.CANCELLING: frozenset({JobState.RUNNING, JobState.ERROR, JobState.CANCELLING}),
+    # The run, after a terminal get, or a hook that raised.
+    JobState.SUCCEEDED: frozenset({JobState.RUNNING}),
+    JobState.FAILED: frozenset({JobState.RUNNING}),
+    JobState.ERROR: frozenset({JobState.RUNNING}),
+    # Whoever called delete, once it returned.
+    JobState.CANCELLED: frozenset({JobState.CANCELLING}),
+    JobState.TIMED_OUT: frozenset({JobState.CANCELLING}),
+}
+
+
+def refusal(job_id: str, state: JobState, wanted: JobState) -> str:
+    """Why a job in ``state`` cannot be moved to ``wanted``: the message of its ``JobStateError``."""
+    if wanted is JobState.RUNNING:  # a resume
+        if state is JobState.CANCELLING:
+            return (
+                f"job {job_id} is being cancelled; there is nothing to resume "
+                f"(`connector jobs cancel {job_id}` finishes the cancel)"
+            )
+        if state is JobState.CANCELLED:
+            return f"job {job_id} was cancelled; there is nothing to resume"
+        if state is JobState.TIMED_OUT:
+            return f"job {job_id} timed out and was deleted; there is nothing to resume"
+        return (
+            f"job {job_id} already {state.value}; there is nothing to resume "
+            f"(`connector jobs show {job_id}` shows how it ended)"
+        )
+    return f"job {job_id} is {state.value} in the journal, so it cannot become {wanted.value}"
 
 
 def inputs_digest(inputs: Mapping[str, Any]) -> str:
@@ -123,7 +167,8 @@ class JobJournal:
     A row is written before the first ``get`` and updated after each one, so a run that dies still
     leaves its job findable for ``connector jobs resume`` or ``cancel``. Several processes may use
     one file at a time: it is in WAL mode, each operation is one short transaction on its own
-    connection, and a writer waits up to ``busy_timeout`` seconds for the lock.
+    connection, and a writer waits up to ``busy_timeout`` seconds for the lock. Reading never
+    writes: a journal that does not exist yet reads as empty, and a read-only one can be listed.
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *, busy_timeout: float = 30.0) -> None:
@@ -141,19 +186,38 @@ class JobJournal:
 
         return secrets.token_hex(6)
 
+    @property
+    def outputs(self) -> Path:
+        """The folder of the runs' default output directories: ``outputs/`` beside the journal."""
+        return self.path.parent / "outputs"
+
     @contextmanager
-    def _connect(self, *, write: bool) -> Iterator[sqlite3.Connection]:
+    def _connect(self, *, write: bool) -> Iterator[sqlite3.Connection | None]:
+        """One transaction; a reader gets None when there is no journal (nothing was ever written)."""
         import sqlite3  # imported here: `import connector` must stay cheap
 
-        self.ensure()
+        if write:
+            self.ensure()
+        elif not self.path.exists():
+            yield None
+            return
         try:
-            connection = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
+            if write:
+                connection = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
+            else:
+                from urllib.parse import quote
+
+                # Read-only, so listing works on a journal the user may not write (issue 12).
+                uri = f"file:{quote(str(self.path))}?mode=ro"
+                connection = sqlite3.connect(uri, uri=True, timeout=self.busy_timeout, isolation_level=None)
         except sqlite3.Error as exc:
             raise self._error("open", exc) from exc
         try:
             # BEGIN IMMEDIATE takes the write lock up front: a deferred transaction that later
             # upgrades can fail with "database is locked" without waiting for the busy timeout.
             connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            if not write:
+                self._check_version(connection)
             yield connection
             connection.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -168,11 +232,48 @@ class JobJournal:
             connection.close()
 
     def _error(self, action: str, exc: Exception) -> JournalError:
-        return JournalError(
-            f"cannot {action} the job journal {str(self.path)!r}: {exc}; check that the directory is "
-            f"writable, or point {HOME_VARIABLE} at one that is",
-            path=str(self.path),
-        )
+        """The error for a failed SQLite operation, naming its cause and what to do about it."""
+        import shlex
+
+        path, quoted = str(self.path), shlex.quote(str(self.path))
+        text = str(exc)
+        if "not a database" in text or "malformed" in text:
+            message = (
+                f"the job journal {path!r} is damaged or is not a job journal ({text}); move it aside "
+                f"(`mv {quoted} {shlex.quote(path + '.broken')}`) and connector starts a new, empty one"
+            )
+        elif "readonly" in text:
+            message = (
+                f"the job journal {path!r} is read-only ({text}); make it and its directory writable "
+                f"(`chmod u+w {quoted} {shlex.quote(str(self.path.parent))}`), or point {HOME_VARIABLE} "
+                "at a directory of your own"
+            )
+        elif "locked" in text:
+            message = (
+                f"the job journal {path!r} stayed locked by another process for {self.busy_timeout:g}s "
+                f"({text}); try again once the other connector command has finished"
+            )
+        elif "full" in text:
+            message = (
+                f"cannot {action} the job journal {path!r}: the disk is full ({text}); free some space, "
+                f"or point {HOME_VARIABLE} at another disk"
+            )
+        else:
+            message = (
+                f"cannot {action} the job journal {path!r}: {exc}; check that the directory is "
+                f"writable, or point {HOME_VARIABLE} at one that is"
+            )
+        return JournalError(message, path=path)
+
+    def _check_version(self, connection: sqlite3.Connection) -> int:
+        (version,) = connection.execute("PRAGMA user_version").fetchone()
+        if version > SCHEMA_VERSION:
+            raise JournalError(
+                f"the job journal {str(self.path)!r} has schema version {version}, newer than this "
+                f"connector-core understands ({SCHEMA_VERSION}); upgrade connector-core",
+                path=str(self.path),
+            )
+        return int(version)
 
     def ensure(self) -> None:
         """Create the directory and the file's schema if needed; refuse a file from a newer version."""
@@ -189,14 +290,11 @@ class JobJournal:
             try:
                 self._use_wal(connection)
                 connection.execute("BEGIN IMMEDIATE")
-                (version,) = connection.execute("PRAGMA user_version").fetchone()
-                if version > SCHEMA_VERSION:
+                try:
+                    self._check_version(connection)
+                except JournalError:
                     connection.execute("ROLLBACK")
-                    raise JournalError(
-                        f"the job journal {str(self.path)!r} has schema version {version}, newer than this "
-                        f"connector-core understands ({SCHEMA_VERSION}); upgrade connector-core",
-                        path=str(self.path),
-                    )
+                    raise
                 for statement in filter(str.strip, _SCHEMA.split(";")):
                     connection.execute(statement)
                 connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -239,6 +337,7 @@ class JobJournal:
         now = time.time()
         template_json = json.dumps(template, sort_keys=True, default=str)
         with self._connect(write=True) as db:
+            assert db is not None
             db.execute(
                 "INSERT INTO jobs (id, category, connector, resource_meta, template, inputs_digest, "
                 "output_prefix, created_at, updated_at, phase, message, state, polls, pid, host) "
@@ -265,50 +364,67 @@ class JobJournal:
         self,
         job_id: str,
         *,
+        state: JobState,
         phase: Phase | None = None,
         message: str | None = None,
-        state: JobState | None = None,
         polled: bool = False,
         claim: bool = False,
+        only_from: Collection[JobState] | None = None,
     ) -> None:
-        """Record a poll's outcome or a change of state (only the values given change).
+        """Move a job to ``state`` (it may be the state it is in) and record a poll's outcome.
 
-        ``claim`` records this process as the one polling the job (``resume`` does it).
+        Only the other values given change. ``claim`` records this process as the one polling the
+        job (``resume`` does it). The move must be one ``TRANSITIONS`` allows from the state the
+        row is in when the write lock is taken, and that state among ``only_from`` when it is
+        given (a run moves only its own ``running`` row; `jobs cancel` may retry a ``cancelling``
+        one): otherwise nothing is written and ``JobStateError`` says the state found (its
+        ``state``). ``JobNotFoundError`` when the row is gone.
         """
-        sets = ["updated_at = ?"]
-        values: list[Any] = [time.time()]
+        sets = ["updated_at = ?", "state = ?"]
+        values: list[Any] = [time.time(), state.value]
         if phase is not None:
             sets.append("phase = ?")
             values.append(phase.name)
         if message is not None:
             sets.append("message = ?")
             values.append(message)
-        if state is not None:
-            sets.append("state = ?")
-            values.append(state.value)
         if polled:
             sets.append("polls = polls + 1")
         if claim:
             sets += ["pid = ?", "host = ?"]
             values += [os.getpid(), _hostname()]
+        sources = TRANSITIONS[state] if only_from is None else TRANSITIONS[state] & frozenset(only_from)
+        allowed = sorted(s.value for s in sources) or [""]  # "": no state matches, the move is refused
         with self._connect(write=True) as db:
-            cursor = db.execute(f"UPDATE jobs SET {', '.join(sets)} WHERE id = ?", (*values, job_id))
-            if cursor.rowcount == 0:
-                raise JobNotFoundError(f"no job {job_id!r} in the journal {str(self.path)!r}", job_id=job_id)
+            assert db is not None
+            cursor = db.execute(
+                f"UPDATE jobs SET {', '.join(sets)} WHERE id = ? AND state IN ({_marks(allowed)})",
+                (*values, job_id, *allowed),
+            )
+            if cursor.rowcount == 1:
+                return
+            row = db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise JobNotFoundError(f"no job {job_id!r} in the journal {str(self.path)!r}", job_id=job_id)
+        found = self._value(job_id, "state", row[0], JobState)
+        raise JobStateError(refusal(job_id, found, state), job_id=job_id, state=found.value)
 
     def get(self, job_id: str) -> JobRecord:
         """The job with this id, or with this unique id prefix (at least 4 characters).
 
-        Raises ``JobNotFoundError`` when there is none, or the prefix matches several jobs.
+        Raises ``JobNotFoundError`` when there is none, or the prefix matches several jobs, and
+        ``JournalError`` when its row holds a value this connector-core cannot read.
         """
+        rows: builtins.list[tuple[Any, ...]] = []
         with self._connect(write=False) as db:
-            row = db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
-            rows = [row] if row is not None else []
-            if not rows and len(job_id) >= 4:
-                pattern = job_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-                rows = db.execute(
-                    f"SELECT {_COLUMNS} FROM jobs WHERE id LIKE ? ESCAPE '\\' LIMIT 3", (pattern,)
-                ).fetchall()
+            if db is not None and self._has_table(db):
+                row = db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+                rows = [row] if row is not None else []
+                if not rows and len(job_id) >= 4:
+                    pattern = job_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+                    rows = db.execute(
+                        f"SELECT {_COLUMNS} FROM jobs WHERE id LIKE ? ESCAPE '\\' LIMIT 3", (pattern,)
+                    ).fetchall()
         if not rows:
             raise JobNotFoundError(
                 f"no job {job_id!r} in the journal {str(self.path)!r}; `connector jobs list` shows its jobs",
@@ -320,12 +436,22 @@ class JobJournal:
                 f"job id prefix {job_id!r} matches several jobs ({matches}); give more of the id",
                 job_id=job_id,
             )
-        return _record(rows[0])
+        return self._record(rows[0])
 
-    def list(self, *, state: JobState | None = None, limit: int | None = None) -> list[JobRecord]:
-        """Jobs, newest first; only those in ``state`` when it is given."""
+    def list(
+        self,
+        *,
+        state: JobState | None = None,
+        limit: int | None = None,
+        on_unreadable: Callable[[JournalError], None] | None = None,
+    ) -> builtins.list[JobRecord]:
+        """Jobs, newest first; only those in ``state`` when it is given.
+
+        A row holding a value this connector-core cannot read raises ``JournalError``, or, when
+        ``on_unreadable`` is given, is passed to it as that error and left out.
+        """
         query = f"SELECT {_COLUMNS} FROM jobs"
-        values: list[Any] = []
+        values: builtins.list[Any] = []
         if state is not None:
             query += " WHERE state = ?"
             values.append(state.value)
@@ -334,25 +460,88 @@ class JobJournal:
             query += " LIMIT ?"
             values.append(limit)
         with self._connect(write=False) as db:
-            return [_record(row) for row in db.execute(query, values).fetchall()]
+            rows = db.execute(query, values).fetchall() if db is not None and self._has_table(db) else []
+        records = []
+        for row in rows:
+            try:
+                records.append(self._record(row))
+            except JournalError as exc:
+                if on_unreadable is None:
+                    raise
+                on_unreadable(exc)
+        return records
 
     def prune(self, *, older_than: float, include_unfinished: bool = False) -> builtins.list[str]:
         """Remove jobs last updated more than ``older_than`` seconds ago; return their ids.
 
-        Only finished jobs (succeeded, failed, cancelled) are removed unless ``include_unfinished``:
-        the others may still run somewhere, and their row is the only way to cancel them.
+        Only finished jobs (succeeded, failed, cancelled, timed out) are removed unless
+        ``include_unfinished``: the others may still run somewhere, and their row is the only way to
+        cancel them. Each removed job's default output directory (``outputs/ID`` beside the journal)
+        goes with it; an output prefix chosen by the user is never touched.
         """
         cutoff = time.time() - older_than
-        query = "SELECT id FROM jobs WHERE updated_at <= ?"
-        values: list[Any] = [cutoff]
+        query = "SELECT id, output_prefix FROM jobs WHERE updated_at <= ?"
+        values: builtins.list[Any] = [cutoff]
         if not include_unfinished:
-            finished = [s.value for s in JobState if s.is_finished]
-            query += f" AND state IN ({', '.join('?' * len(finished))})"
+            finished = sorted(s.value for s in _FINISHED)
+            query += f" AND state IN ({_marks(finished)})"
             values += finished
+        if not self.path.exists():
+            return []
         with self._connect(write=True) as db:
-            ids = [row[0] for row in db.execute(query, values).fetchall()]
-            db.executemany("DELETE FROM jobs WHERE id = ?", [(i,) for i in ids])
-        return ids
+            assert db is not None
+            rows = db.execute(query, values).fetchall()
+            db.executemany("DELETE FROM jobs WHERE id = ?", [(job_id,) for job_id, _ in rows])
+        import shutil
+
+        for job_id, prefix in rows:
+            default = self.outputs / job_id
+            if prefix == str(default):
+                shutil.rmtree(default, ignore_errors=True)
+        return [job_id for job_id, _ in rows]
+
+    @staticmethod
+    def _has_table(db: sqlite3.Connection) -> bool:
+        return (
+            db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'jobs'").fetchone()
+            is not None
+        )
+
+    def _value(self, job_id: str, column: str, value: Any, parse: Callable[[Any], _T]) -> _T:
+        """``parse(value)``, or the ``JournalError`` naming the row, the column and the fix."""
+        try:
+            return parse(value)
+        except Exception as exc:  # whatever the parser raises for a value it does not know
+            raise JournalError(
+                f"job {job_id} in the job journal {str(self.path)!r} has the {column} {value!r}, which this "
+                f"connector-core cannot read ({type(exc).__name__}: {exc}); a newer connector-core wrote "
+                "it (upgrade connector-core) or the file was edited (restore it from a backup)",
+                path=str(self.path),
+            ) from exc
+
+    def _record(self, row: tuple[Any, ...]) -> JobRecord:
+        (job_id, category, connector, meta, template, digest, prefix, created, updated, phase, message) = row[
+            :11
+        ]
+        state, polls, pid, host = row[11:]
+        value = functools.partial(self._value, str(job_id))
+        return JobRecord(
+            id=job_id,
+            category=value("category", category, TaskCategory.parse),
+            connector=connector,
+            resource_meta=value("resource_meta", meta, bytes),
+            template=value("template", template, _template),
+            inputs_digest=digest,
+            output_prefix=prefix,
+            created_at=value("created_at", created, float),
+            updated_at=value("updated_at", updated, float),
+            phase=value("phase", phase, lambda name: Phase[name] if name else None),
+            message=message,
+            state=value("state", state, JobState),
+            polls=value("polls", polls, int),
+            pid=pid,
+            host=host,
+        )
 
 
 _COLUMNS = (
@@ -361,28 +550,15 @@ _COLUMNS = (
 )
 
 
-def _record(row: tuple[Any, ...]) -> JobRecord:
-    (job_id, category, connector, meta, template, digest, prefix, created, updated, phase, message, state) = (
-        row[:12]
-    )
-    polls, pid, host = row[12:]
-    return JobRecord(
-        id=job_id,
-        category=TaskCategory.parse(category),
-        connector=connector,
-        resource_meta=bytes(meta),
-        template=json.loads(template),
-        inputs_digest=digest,
-        output_prefix=prefix,
-        created_at=created,
-        updated_at=updated,
-        phase=Phase[phase] if phase else None,
-        message=message,
-        state=JobState(state),
-        polls=polls,
-        pid=pid,
-        host=host,
-    )
+def _marks(values: Sized) -> str:
+    return ", ".join("?" * len(values))
+
+
+def _template(text: str) -> dict[str, Any]:
+    document = json.loads(text)
+    if not isinstance(document, dict):
+        raise TypeError(f"a template is a JSON object, not {type(document).__name__}")
+    return document
 
 
 def _hostname() -> str:

@@ -5,7 +5,9 @@
 count them. Other custom fields: ``polls`` (gets before the final phase, default 1), ``final``
 (the final phase's name, default SUCCEEDED), ``message``, ``wait_for_release`` (stay RUNNING
 until ``root/release`` exists), ``delete_blocks`` (delete waits until ``root/unblock`` exists),
-``create_error`` (create raises it), ``bad_get`` (get returns a string).
+``get_blocks`` (get number N logs ``get-started ID N`` and waits until ``root/unget`` exists),
+``create_error`` (create raises it), ``bad_get`` (get returns a string). The sync ``echo`` logs
+``do`` when its custom fields name a ``root``.
 """
 
 from __future__ import annotations
@@ -71,6 +73,18 @@ def _status(meta: FakeMeta) -> Any:
     return Resource(final, custom.get("message", final.name.lower()), logs, outputs)
 
 
+def _blocks(meta: FakeMeta) -> bool:
+    """Whether this get is the one ``get_blocks`` names; if so, it is logged as started."""
+    folder = Path(meta.root) / meta.job
+    wanted = _spec(meta).get("get_blocks")
+    counter = folder / "polls"
+    count = int(counter.read_text()) + 1 if counter.exists() else 1
+    if wanted is None or count != int(wanted):
+        return False
+    _event(Path(meta.root), f"get-started {meta.job} {count}")
+    return True
+
+
 def _mark_deleted(meta: FakeMeta) -> None:
     root = Path(meta.root)
     _event(root, f"delete {meta.job}")
@@ -94,6 +108,9 @@ class FakeJobs(AsyncConnector):
 
     async def get(self, resource_meta: FakeMeta) -> Any:
         await asyncio.sleep(0)
+        if _blocks(resource_meta):
+            while not (Path(resource_meta.root) / "unget").exists():
+                await asyncio.sleep(0.01)
         return _status(resource_meta)
 
     async def delete(self, resource_meta: FakeMeta) -> None:
@@ -117,6 +134,9 @@ class FakeJobsPlain(AsyncConnector):
         return _start(task_template, inputs)
 
     def get(self, resource_meta: FakeMeta) -> Any:
+        if _blocks(resource_meta):
+            while not (Path(resource_meta.root) / "unget").exists():
+                time.sleep(0.01)
         return _status(resource_meta)
 
     def delete(self, resource_meta: FakeMeta) -> None:
@@ -135,6 +155,8 @@ class Echo(SyncConnector):
 
     def do(self, task_template: Any, inputs: dict[str, Any], output_prefix: str) -> Resource:
         custom = task_template.custom
+        if custom.get("root"):
+            _event(Path(custom["root"]), "do")
         if custom.get("sleep"):
             time.sleep(float(custom["sleep"]))
         if custom.get("fail"):
