@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from connector import ConnectorRegistry, JobJournal, Phase, Resource, SyncConnector, TaskCategory
+from connector import ConnectorRegistry, JobJournal, JobState, Phase, Resource, SyncConnector, TaskCategory
 from connector._settings import RegistrySettings
 from connector.cli import _inspect, _jobs, cli
 from connector.cli._docstrings import plain_inline, render_docstring
@@ -274,9 +274,11 @@ def journal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> JobJournal:
             phase=Phase.RUNNING,
         )
     journal.update(
-        "0123456789ab", message="waiting for the warehouse to accept the query\n\tqueue position 7"
+        "0123456789ab",
+        state=JobState.RUNNING,
+        message="waiting for the warehouse to accept the query\n\tqueue position 7",
     )
-    journal.update("ba9876543210", message="short")
+    journal.update("ba9876543210", state=JobState.RUNNING, message="short")
     monkeypatch.setattr(_jobs, "_journal", lambda: journal)
     return journal
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 import connector
-from connector import JobJournal, Phase, TaskCategory
+from connector import JobJournal, JobState, Phase, TaskCategory
 from tests.support.sites import Site
 
 DIST = "connector-acme-enterprise-data-warehouse-integration"
@@ -73,7 +73,7 @@ def env(tmp_path: Path) -> dict[str, str]:
             inputs={},
             phase=Phase.RUNNING,
         )
-        journal.update(job_id, message=MESSAGE)
+        journal.update(job_id, state=JobState.RUNNING, message=MESSAGE)
     environ = {
         k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR_") and k not in _TERMINAL_VARIABLES
     }
