@@ -109,3 +109,28 @@ def test_a_bad_setting_with_json_is_a_json_line() -> None:
         "kind": "configuration",
         "exit_code": 2,
     }
+
+
+@pytest.mark.parametrize("command", [["show", "nosuch"], ["run", "nosuch"]], ids=" ".join)
+def test_an_unknown_task_type_with_json_is_one_json_line(command: list[str]) -> None:
+    result = _connector(*command, "--json")
+    assert result.returncode == 2
+    assert result.stderr == ""
+    document = json.loads(result.stdout)
+    assert document["kind"] == "not-found"
+    assert document["exit_code"] == 2
+    assert document["error"].startswith("no connector for task type 'nosuch' version 0 is installed.")
+
+
+@pytest.mark.parametrize("command", [["jobs", "show"], ["jobs", "resume"], ["jobs", "cancel"]], ids=" ".join)
+def test_an_unknown_job_with_json_is_one_json_line(command: list[str]) -> None:
+    result = _connector(*command, "nope", "--json")
+    assert result.returncode == 2
+    assert result.stderr == ""
+    document = json.loads(result.stdout)
+    journal = os.path.join(os.environ["CONNECTOR_HOME"], "jobs.sqlite3")
+    assert document == {
+        "error": f"no job 'nope' in the journal {journal!r}; `connector jobs list` shows its jobs",
+        "kind": "usage",
+        "exit_code": 2,
+    }

@@ -11,7 +11,7 @@ import click
 from .._exceptions import ConnectorNotFound
 from .._model import TaskCategory
 from ..registry._registry import ConnectorRegistry
-from ._errors import fail
+from ._errors import fail, json_asked
 from ._output import fitted
 from ._output import print_table as print_table
 
@@ -24,13 +24,13 @@ def parse_category(text: str) -> TaskCategory:
         raise click.BadParameter(str(exc), param_hint="TYPE[@VERSION]") from None
 
 
-def fail_unknown(registry: ConnectorRegistry, exc: ConnectorNotFound, *, as_json: bool = False) -> NoReturn:
+def fail_unknown(registry: ConnectorRegistry, exc: ConnectorNotFound) -> NoReturn:
     """Exit 2 with the not-found message and the installed categories (for every command).
 
-    With ``as_json`` the message is one JSON line on stdout, as every error under ``--json`` is.
+    Under ``--json`` the message is one JSON line on stdout, as every error there is.
     """
     installed = ", ".join(str(c) for c in registry.categories()) or "none"
-    fail(f"{exc}. Installed task types: {installed}", as_json=as_json, kind="not-found")
+    fail(f"{exc}. Installed task types: {installed}", as_json=json_asked(), kind="not-found")
 
 
 def print_json(document: Any) -> None:

@@ -30,6 +30,12 @@ def error_document(message: str, *, kind: str, exit_code: int = 2, **extra: Any)
     return json.dumps({"error": message, "kind": kind, "exit_code": exit_code, **extra}, ensure_ascii=False)
 
 
+def json_asked() -> bool:
+    """Whether the command running now was given ``--json`` (its ``as_json`` parameter)."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and ctx.params.get("as_json"))
+
+
 def fail(message: str, *, as_json: bool, kind: str = "configuration", exit_code: int = 2) -> NoReturn:
     """Print ``message`` as ``Error: ...`` on stderr, or as a JSON document on stdout; then exit."""
     if as_json:

@@ -91,7 +91,7 @@ def show(task_type: str, as_json: bool, wide: bool) -> None:
     try:
         loaded = registry.get(category)
     except ConnectorNotFound as exc:
-        fail_unknown(registry, exc, as_json=as_json)
+        fail_unknown(registry, exc)
     except ConnectorUnavailable:
         pass  # the entry below carries the state and the reason
     entry = registry.entry(category)

@@ -37,6 +37,7 @@ from ..runner._options import (
     RunResult,
 )
 from ._common import fail_unknown, parse_category
+from ._errors import fail, json_asked
 from ._fields_view import checked_template, show_run_fields
 from ._values import (
     build_template,
@@ -64,8 +65,8 @@ def _registry() -> ConnectorRegistry:
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
-    click.echo(f"Error: {message}", err=True)
-    raise SystemExit(code)
+    """``Error: message`` on stderr and exit ``code``; one JSON line on stdout under ``--json``."""
+    fail(message, as_json=json_asked(), kind="usage" if code == 2 else "failed", exit_code=code)
 
 
 def _json_value(value: Any) -> str:
