@@ -22,8 +22,6 @@ PAGES = sorted(
         *(ROOT / "plugins").glob("*/README.md"),
     ]
 )
-#: Rewritten by another change of issue 12 (its `pip install "connector-core[yaml]"`); checked once merged.
-NOT_YET = {ROOT / "docs" / "running.md"}
 FIRST_PARTY = (
     "connector-core",
     "connector-http",
@@ -80,7 +78,7 @@ def test_every_relative_link_resolves(page: Path) -> None:
     assert broken_links(page) == []
 
 
-@pytest.mark.parametrize("page", sorted(set(PAGES) - NOT_YET), ids=relative)
+@pytest.mark.parametrize("page", PAGES, ids=relative)
 def test_no_page_installs_a_first_party_distribution_by_name(page: Path) -> None:
     assert bare_installs(page.read_text()) == []
 
