@@ -581,6 +581,51 @@ def test_a_bad_variable_names_itself(variable: str, value: str, message: str) ->
     assert result.stderr.endswith(f"\n\nError: {message}\n")
 
 
+# Resource-meta keys.
+
+
+@pytest.mark.parametrize("json_flag", [(), ("--json",)])
+def test_a_malformed_key_entry_never_shows_the_secret(json_flag: tuple[str, ...]) -> None:
+    # With --json the error goes to stdout, which is a container's log (issue 12).
+    secret = "s3cr3tVALUE"
+    result = _serve(
+        *json_flag, "--port", "0", "--prometheus-port", "off", env={"CONNECTOR_META_KEYS": f"prod:{secret};x"}
+    )
+    message = (
+        "CONNECTOR_META_KEYS: entry 1 has no '='; write each key as ID=SECRET, the id of letters, digits, "
+        "'.', '_' or '-' (at most 64)"
+    )
+    if json_flag:
+        assert (result.returncode, result.stderr) == (2, "")
+        assert json.loads(result.stdout) == {"error": message, "kind": "configuration", "exit_code": 2}
+    else:
+        _fails_with(result, message)
+    assert secret not in result.stdout + result.stderr
+
+
+def test_a_connector_home_this_user_cannot_read(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    home.chmod(0)
+    try:
+        result = _serve(
+            "--port",
+            "0",
+            "--prometheus-port",
+            "off",
+            env={"CONNECTOR_HOME": str(home)},
+            prefix=_without("dac_override", "dac_read_search"),
+        )
+    finally:
+        home.chmod(0o700)
+    _fails_with(
+        result,
+        f"cannot read the resource-meta key file '{home}/meta-keys': Permission denied; make {home} "
+        "readable by this user, set CONNECTOR_META_KEYS or CONNECTOR_META_KEYS_FILE, or point "
+        "CONNECTOR_HOME at a directory of this user",
+    )
+
+
 # The log.
 
 
