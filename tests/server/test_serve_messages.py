@@ -230,6 +230,8 @@ def pem(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "notes.txt": b"not a certificate\n",
         "corrupt.crt": cert[:40] + b"!!!!" + cert[44:],
         "cut.crt": cert[: len(cert) // 2],
+        # OpenSSL's "trusted" form, which neither the check nor gRPC reads as a certificate.
+        "trusted.crt": cert.replace(b" CERTIFICATE-----", b" TRUSTED CERTIFICATE-----"),
     }
     for name, data in files.items():
         (folder / name).write_bytes(data)
@@ -305,6 +307,12 @@ def pem(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "server.key",
             None,
             "--tls-cert {d}/cut.crt: a certificate in it cannot be parsed (corrupt or cut short)",
+        ),
+        (
+            "trusted.crt",
+            "server.key",
+            None,
+            "--tls-cert {d}/trusted.crt: a certificate in it cannot be parsed (corrupt or cut short)",
         ),
         (
             "server.crt",

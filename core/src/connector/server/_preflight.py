@@ -171,7 +171,8 @@ def _check_certificates(option: str, path: Path | None, data: bytes) -> None:
         f"{option} {path}: a certificate in it cannot be parsed (corrupt or cut short)"
     )
     blocks = _CERTIFICATE_BLOCK.findall(data)
-    if len(blocks) != data.count(b"-----BEGIN CERTIFICATE-----"):  # one has no END line: cut short
+    # None whole (only a TRUSTED CERTIFICATE one, say), or one without its END line: cut short.
+    if not blocks or len(blocks) != data.count(b"-----BEGIN CERTIFICATE-----"):
         raise damaged
     context = ssl.create_default_context()
     context.set_ciphers(_ANY_STRENGTH)
