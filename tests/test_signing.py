@@ -112,17 +112,17 @@ def test_unsigned_metas_when_the_operator_accepts_them() -> None:
     [
         (
             {"CONNECTOR_META_KEYS": "k1"},
-            "CONNECTOR_META_KEYS: each key is ID=SECRET, the id of letters, digits, "
-            "'.', '_' or '-' (at most 64); got 'k1'",
+            "CONNECTOR_META_KEYS: entry 1 has no '='; write each key as ID=SECRET, the id of letters, "
+            "digits, '.', '_' or '-' (at most 64)",
         ),
         (
-            {"CONNECTOR_META_KEYS": "bad id=" + "a" * 32},
-            "CONNECTOR_META_KEYS: each key is ID=SECRET, the id of "
-            "letters, digits, '.', '_' or '-' (at most 64); got 'bad id'",
+            {"CONNECTOR_META_KEYS": f"{K1},,bad id=" + "a" * 32},
+            "CONNECTOR_META_KEYS: entry 3 has an id of other characters, or more than 64; write each key "
+            "as ID=SECRET, the id of letters, digits, '.', '_' or '-' (at most 64)",
         ),
         (
             {"CONNECTOR_META_KEYS": "k1=short"},
-            "CONNECTOR_META_KEYS: the secret of key 'k1' is 5 characters, "
+            "CONNECTOR_META_KEYS: the secret of entry 1 is 5 characters, "
             "fewer than 32; make one with python -c 'import secrets; print(secrets.token_urlsafe(32))'",
         ),
         ({"CONNECTOR_META_KEYS": f"{K1},{K1}"}, "resource-meta key ids must differ; got k1, k1"),
@@ -142,6 +142,25 @@ def test_bad_settings_are_clear_errors(environ: dict[str, str], message: str) ->
     assert str(info.value) == message
 
 
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "prod:s3cr3tVALUE-0123456789abcdefghij",  # ':' for '='
+        "s3cr3tVALUE-0123456789abcdefghij",  # the secret alone
+        "s3cr3tVALUE0123456789abcdefghijklmnopqr=",  # a base64 secret alone: its padding looks like '='
+        "pass word=s3cr3tVALUE-0123456789abcdefghij",  # a space in the id
+    ],
+)
+def test_a_bad_entry_is_named_by_its_place_never_by_its_text(entry: str) -> None:
+    # Messages reach logs (with --json, a container's stdout): an entry that is not ID=SECRET
+    # may be all secret, so no part of it is shown (issue 12).
+    with pytest.raises(ConfigurationError) as info:
+        signer(K1, entry)
+    assert str(info.value).startswith("CONNECTOR_META_KEYS: ")
+    assert " entry 2 " in str(info.value)
+    assert "s3cr3t" not in str(info.value)
+
+
 def test_keys_from_a_file(tmp_path: Path) -> None:
     path = tmp_path / "keys"
     path.write_text(f"# rotated on Monday\n{K2}\n\n{K1}\n")
@@ -158,6 +177,23 @@ def test_keys_from_a_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError) as info:
         MetaSigner.from_environ({"CONNECTOR_META_KEYS_FILE": str(tmp_path / "empty")})
     assert str(info.value) == f"CONNECTOR_META_KEYS_FILE ({tmp_path / 'empty'}) holds no key; write ID=SECRET"
+    # A bad line is named by its number: comments and blank lines count, as an editor counts them.
+    (tmp_path / "bad").write_text(f"# keys\n{K1}\n\nk2:s3cr3tVALUE-0123456789abcdefghij\n")
+    with pytest.raises(ConfigurationError) as info:
+        MetaSigner.from_environ({"CONNECTOR_META_KEYS_FILE": str(tmp_path / "bad")})
+    assert str(info.value) == (
+        f"CONNECTOR_META_KEYS_FILE ({tmp_path / 'bad'}): line 4 has no '='; write each key as ID=SECRET, "
+        "the id of letters, digits, '.', '_' or '-' (at most 64)"
+    )
+    # The codec's message would quote the byte it cannot decode: a byte of a secret.
+    (tmp_path / "latin1").write_bytes(b"k1=s3cr3t\xe9VALUE-0123456789abcdefghijklmnop\n")
+    with pytest.raises(ConfigurationError) as info:
+        MetaSigner.from_environ({"CONNECTOR_META_KEYS_FILE": str(tmp_path / "latin1")})
+    assert str(info.value) == (
+        f"CONNECTOR_META_KEYS_FILE: '{tmp_path / 'latin1'}' is not UTF-8 text; write ID=SECRET lines"
+    )
+    assert info.value.__cause__ is None
+    assert info.value.__suppress_context__
 
 
 def test_without_keys_one_is_made_once_under_connector_home(tmp_path: Path) -> None:
@@ -185,6 +221,16 @@ def test_a_local_key_that_cannot_be_made(tmp_path: Path) -> None:
     assert str(info.value).endswith(
         "; set CONNECTOR_META_KEYS or CONNECTOR_META_KEYS_FILE, or point CONNECTOR_HOME at a "
         "writable directory"
+    )
+
+
+def test_a_local_key_file_that_is_not_text(tmp_path: Path) -> None:
+    (tmp_path / "meta-keys").write_bytes(b"local-1=\xff" + b"k" * 40 + b"\n")
+    with pytest.raises(ConfigurationError) as info:
+        MetaSigner.from_environ({"CONNECTOR_HOME": str(tmp_path)})
+    assert str(info.value) == (
+        f"the resource-meta key file '{tmp_path / 'meta-keys'}' is not UTF-8 text; delete it to have a "
+        "new key made"
     )
 
 

@@ -7,6 +7,7 @@ error: no gRPC C-core line), and exits 2 (issue 12).
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import json
 import os
 import shutil
@@ -24,7 +25,7 @@ import grpc
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa, x25519
 from cryptography.x509.oid import NameOID
 from flyteidl.admin import agent_pb2
 from flyteidl.service import agent_pb2_grpc
@@ -110,6 +111,33 @@ def test_a_host_name_that_does_not_resolve() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("host", "why"),
+    [
+        ("a..b", "a label in it is empty (two dots in a row, or a dot first)"),
+        ("a" * 70, "a label in it (a part between dots) is over 63 characters"),
+    ],
+)
+def test_a_host_name_that_is_not_valid(host: str, why: str) -> None:
+    # The resolver is never asked: Python's IDNA codec refuses the name first (issue 12).
+    _fails_with(
+        _serve("--host", host, "--port", "0", "--prometheus-port", "off"),
+        f"cannot listen on {host}:0: {host!r} is not a valid host name: {why} (give an address, or a "
+        "name that resolves)",
+    )
+
+
+def test_json_names_a_host_name_that_is_not_valid() -> None:
+    result = _serve("--json", "--host", "a..b", "--port", "0", "--prometheus-port", "off")
+    assert (result.returncode, result.stderr) == (2, "")
+    assert json.loads(result.stdout) == {
+        "error": "cannot listen on a..b:0: 'a..b' is not a valid host name: a label in it is empty (two "
+        "dots in a row, or a dot first) (give an address, or a name that resolves)",
+        "kind": "configuration",
+        "exit_code": 2,
+    }
+
+
 def _without(*capabilities: str) -> tuple[str, ...]:
     """A command prefix that runs without ``capabilities`` when root has them (as a user would)."""
     if os.geteuid() != 0:
@@ -130,9 +158,14 @@ def test_a_privileged_port_without_the_privilege() -> None:
 # TLS files.
 
 
-def _certificate(key: ec.EllipticCurvePrivateKey) -> bytes:
+_PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed448.Ed448PrivateKey | x25519.X25519PrivateKey
+
+
+def _certificate(key: _PrivateKey, signer: ec.EllipticCurvePrivateKey | None = None) -> bytes:
+    """A certificate of ``key`` for localhost and 127.0.0.1, signed by ``signer`` (default: ``key``)."""
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     now = dt.datetime.now(dt.timezone.utc)
+    by: Any = signer or key
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -141,16 +174,32 @@ def _certificate(key: ec.EllipticCurvePrivateKey) -> bytes:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=1))
-        .sign(key, hashes.SHA256())
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .sign(
+            by,
+            None if isinstance(by, (ed448.Ed448PrivateKey, ed25519.Ed25519PrivateKey)) else hashes.SHA256(),
+        )
     )
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-def _key_pem(key: ec.EllipticCurvePrivateKey, passphrase: bytes | None = None) -> bytes:
+def _key_pem(key: _PrivateKey, passphrase: bytes | None = None) -> bytes:
     encryption = (
         serialization.BestAvailableEncryption(passphrase) if passphrase else serialization.NoEncryption()
     )
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
+
+
+def _bag(pem: bytes, *, key: bool) -> bytes:
+    """``pem`` as ``openssl pkcs12 -nodes`` writes it: attributes before the block, here in UTF-8."""
+    head = "Bag Attributes\n    friendlyName: Zoë\n    localKeyID: 01 02 03 04\n"
+    head += "Key Attributes: <No Attributes>\n" if key else "subject=CN = localhost\nissuer=CN = localhost\n"
+    return head.encode() + pem
 
 
 @pytest.fixture(scope="module")
@@ -159,14 +208,30 @@ def pem(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("pem")
     key, other = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
     cert = _certificate(key)
+    # Weaker than OpenSSL's default security level accepts, but gRPC serves with it (issue 12).
+    rsa1024 = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    # gRPC's TLS library (BoringSSL) has no Ed448: the checks pass, gRPC's bind does not.
+    edwards = ed448.Ed448PrivateKey.generate()
+    # A certificate of an X25519 key (a key for key exchange only) signed by an EC key.
+    exchange = x25519.X25519PrivateKey.generate()
     files = {
         "server.crt": cert,
         "server.key": _key_pem(key),
         "other.key": _key_pem(other),
+        "rsa1024.crt": _certificate(rsa1024),
+        "rsa1024.key": _key_pem(rsa1024),
+        "bags.crt": _bag(cert, key=False),
+        "bags.key": _bag(_key_pem(key), key=True),
+        "ed448.crt": _certificate(edwards),
+        "ed448.key": _key_pem(edwards),
+        "x25519.crt": _certificate(exchange, signer=other),
+        "x25519.key": _key_pem(exchange),
         "encrypted.key": _key_pem(key, b"secret"),
         "notes.txt": b"not a certificate\n",
         "corrupt.crt": cert[:40] + b"!!!!" + cert[44:],
         "cut.crt": cert[: len(cert) // 2],
+        # OpenSSL's "trusted" form, which neither the check nor gRPC reads as a certificate.
+        "trusted.crt": cert.replace(b" CERTIFICATE-----", b" TRUSTED CERTIFICATE-----"),
     }
     for name, data in files.items():
         (folder / name).write_bytes(data)
@@ -182,6 +247,28 @@ def pem(tmp_path_factory: pytest.TempPathFactory) -> Path:
             None,
             "--tls-key {d}/other.key does not match the certificate in --tls-cert {d}/server.crt "
             "(give the key the certificate was made for)",
+        ),
+        (
+            # A key of another type: OpenSSL says "no certificate assigned", yet it is a mismatch.
+            "server.crt",
+            "rsa1024.key",
+            None,
+            "--tls-key {d}/rsa1024.key does not match the certificate in --tls-cert {d}/server.crt "
+            "(give the key the certificate was made for)",
+        ),
+        (
+            "rsa1024.crt",
+            "server.key",
+            None,
+            "--tls-key {d}/server.key does not match the certificate in --tls-cert {d}/rsa1024.crt "
+            "(give the key the certificate was made for)",
+        ),
+        (
+            "x25519.crt",
+            "x25519.key",
+            None,
+            "--tls-cert {d}/x25519.crt with --tls-key {d}/x25519.key: OpenSSL cannot use them: "
+            "[SSL: UNKNOWN_CERTIFICATE_TYPE] unknown certificate type",
         ),
         (
             "server.crt",
@@ -222,6 +309,12 @@ def pem(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "--tls-cert {d}/cut.crt: a certificate in it cannot be parsed (corrupt or cut short)",
         ),
         (
+            "trusted.crt",
+            "server.key",
+            None,
+            "--tls-cert {d}/trusted.crt: a certificate in it cannot be parsed (corrupt or cut short)",
+        ),
+        (
             "server.crt",
             "server.key",
             "server.key",
@@ -234,6 +327,67 @@ def test_bad_tls_files(pem: Path, cert: str, key: str, client_ca: str | None, me
     if client_ca is not None:
         args += ["--tls-client-ca", str(pem / client_ca)]
     _fails_with(_serve(*args, "--prometheus-port", "off"), message.format(d=pem))
+
+
+@pytest.mark.parametrize(
+    ("cert", "key"),
+    [
+        ("rsa1024.crt", "rsa1024.key"),  # refused by OpenSSL's default security level
+        ("bags.crt", "bags.key"),  # non-ASCII text outside the PEM blocks
+    ],
+)
+def test_tls_files_grpc_takes_are_served_with(pem: Path, cert: str, key: str) -> None:
+    served = _JsonServe(
+        "--tls-cert",
+        str(pem / cert),
+        "--tls-key",
+        str(pem / key),
+        "--tls-client-ca",
+        str(pem / cert),
+        "--port",
+        "0",
+        "--prometheus-port",
+        "off",
+        "--modules",
+        SAMPLES,
+    )
+    try:
+        assert served.ready["grpc"]["tls"] == "mutual-tls"
+        # A real handshake: the client trusts the self-signed certificate and shows it as its own.
+        credentials = grpc.ssl_channel_credentials(
+            root_certificates=(pem / cert).read_bytes(),
+            private_key=(pem / key).read_bytes(),
+            certificate_chain=(pem / cert).read_bytes(),
+        )
+        with grpc.secure_channel(served.ready["grpc"]["address"], credentials) as channel:
+            agents = agent_pb2_grpc.AgentMetadataServiceStub(channel).ListAgents(
+                agent_pb2.ListAgentsRequest(), timeout=30
+            )
+        assert "Sync echo" in {a.name for a in agents.agents}
+    finally:
+        code, out, _ = served.stop()
+    assert (code, out) == (0, "")
+
+
+def test_a_key_grpc_cannot_use_is_named_with_grpc_s_own_words(pem: Path) -> None:
+    # The checks accept an Ed448 pair; gRPC refuses it when asked to bind (logging its own lines
+    # first), and the plain socket finds the port free: gRPC's words are all there is to tell.
+    result = _serve(
+        "--tls-cert",
+        str(pem / "ed448.crt"),
+        "--tls-key",
+        str(pem / "ed448.key"),
+        "--port",
+        "0",
+        "--prometheus-port",
+        "off",
+    )
+    # Found at the bind, after the checks: the connectors' table is out already.
+    assert (result.returncode, result.stdout.split()[0]) == (2, "CATEGORY")
+    assert result.stderr.endswith(
+        "Error: cannot listen on 127.0.0.1:0: gRPC could not bind it: Failed to bind to address "
+        "127.0.0.1:0; set GRPC_VERBOSITY=debug environment variable to see detailed error message.\n"
+    )
 
 
 def test_an_unreadable_tls_file(pem: Path, tmp_path: Path) -> None:
@@ -435,6 +589,51 @@ def test_a_bad_variable_names_itself(variable: str, value: str, message: str) ->
     assert result.stderr.endswith(f"\n\nError: {message}\n")
 
 
+# Resource-meta keys.
+
+
+@pytest.mark.parametrize("json_flag", [(), ("--json",)])
+def test_a_malformed_key_entry_never_shows_the_secret(json_flag: tuple[str, ...]) -> None:
+    # With --json the error goes to stdout, which is a container's log (issue 12).
+    secret = "s3cr3tVALUE"
+    result = _serve(
+        *json_flag, "--port", "0", "--prometheus-port", "off", env={"CONNECTOR_META_KEYS": f"prod:{secret};x"}
+    )
+    message = (
+        "CONNECTOR_META_KEYS: entry 1 has no '='; write each key as ID=SECRET, the id of letters, digits, "
+        "'.', '_' or '-' (at most 64)"
+    )
+    if json_flag:
+        assert (result.returncode, result.stderr) == (2, "")
+        assert json.loads(result.stdout) == {"error": message, "kind": "configuration", "exit_code": 2}
+    else:
+        _fails_with(result, message)
+    assert secret not in result.stdout + result.stderr
+
+
+def test_a_connector_home_this_user_cannot_read(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    home.chmod(0)
+    try:
+        result = _serve(
+            "--port",
+            "0",
+            "--prometheus-port",
+            "off",
+            env={"CONNECTOR_HOME": str(home)},
+            prefix=_without("dac_override", "dac_read_search"),
+        )
+    finally:
+        home.chmod(0o700)
+    _fails_with(
+        result,
+        f"cannot read the resource-meta key file '{home}/meta-keys': Permission denied; make {home} "
+        "readable by this user, set CONNECTOR_META_KEYS or CONNECTOR_META_KEYS_FILE, or point "
+        "CONNECTOR_HOME at a directory of this user",
+    )
+
+
 # The log.
 
 
@@ -534,3 +733,17 @@ async def test_from_python_a_busy_port_is_named_too(busy_port: int) -> None:
         f"cannot listen on 127.0.0.1:{busy_port}: the port is in use by another process "
         "(stop it, or choose another --port: 0 picks a free one)"
     )
+
+
+async def test_from_python_a_host_name_that_is_not_valid_is_named_too() -> None:
+    # gRPC's bind fails first ("Misformatted domain name", in its log only); the plain re-check says why.
+    service = ConnectorService(
+        registry_of(AsyncSleepConnector), ServiceOptions(host="a..b", port=0, prometheus_port=None)
+    )
+    with pytest.raises(ConfigurationError) as info:
+        await service.start()
+    assert str(info.value) == (
+        "cannot listen on a..b:0: 'a..b' is not a valid host name: a label in it is empty (two dots in a "
+        "row, or a dot first) (give an address, or a name that resolves)"
+    )
+    assert isinstance(info.value.__cause__, UnicodeError)

@@ -11,7 +11,7 @@ import grpc
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed448
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from flyteidl.admin import agent_pb2
 from flyteidl.service import agent_pb2_grpc
@@ -181,6 +181,44 @@ async def test_a_key_of_another_certificate_is_refused_before_binding(
         f"--tls-key {other} does not match the certificate in --tls-cert {cert} "
         "(give the key the certificate was made for)"
     )
+
+
+async def test_a_bind_grpc_refuses_keeps_grpc_s_cause(tmp_path: Path) -> None:
+    # gRPC's TLS library has no Ed448: the checks accept the pair, gRPC's bind raises, and the
+    # port is free, so gRPC's own error is the cause to show and to chain (issue 12).
+    key = ed448.Ed448PrivateKey.generate()
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name("localhost"))
+        .issuer_name(_name("localhost"))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, None)
+    )
+    (tmp_path / "server.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "server.key").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    service = ConnectorService(
+        registry_of(AsyncSleepConnector),
+        ServiceOptions(
+            port=0, prometheus_port=None, tls_cert=tmp_path / "server.crt", tls_key=tmp_path / "server.key"
+        ),
+    )
+    with pytest.raises(ConfigurationError) as info:
+        await service.start()
+    grpc_says = (
+        "Failed to bind to address 127.0.0.1:0; set GRPC_VERBOSITY=debug environment variable to see "
+        "detailed error message."
+    )
+    assert str(info.value) == f"cannot listen on 127.0.0.1:0: gRPC could not bind it: {grpc_says}"
+    assert isinstance(info.value.__cause__, RuntimeError)
+    assert str(info.value.__cause__) == grpc_says
 
 
 @pytest.mark.parametrize(

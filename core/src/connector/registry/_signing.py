@@ -182,23 +182,28 @@ def unwrap(data: bytes) -> tuple[str | None, bytes]:
     return parts[1].decode(errors="replace"), parts[4]
 
 
-def parse_keys(entries: Sequence[str], where: str) -> list[MetaKey]:
-    """Keys from ``ID=SECRET`` entries (blank ones and ``#`` comments skipped); ``where`` names the source."""
+def parse_keys(entries: Sequence[str], where: str, *, unit: str = "entry") -> list[MetaKey]:
+    """Keys from ``ID=SECRET`` entries (blank ones and ``#`` comments skipped); ``where`` names the source.
+
+    A message names a bad entry by its place (``unit`` and number, from 1), never by its text:
+    an entry that is not ``ID=SECRET`` may well be a secret, and messages reach logs (issue 12).
+    """
     keys = []
-    for entry in entries:
+    for number, entry in enumerate(entries, 1):
         entry = entry.strip()
         if not entry or entry.startswith("#"):
             continue
         key_id, sep, secret = entry.partition("=")
         key_id, secret = key_id.strip(), secret.strip()
         if not sep or not _KEY_ID.match(key_id):
+            fault = "has no '='" if not sep else "has an id of other characters, or more than 64"
             raise ConfigurationError(
-                f"{where}: each key is ID=SECRET, the id of letters, digits, '.', '_' or '-' "
-                f"(at most 64); got {key_id or entry[:20]!r}"
+                f"{where}: {unit} {number} {fault}; write each key as ID=SECRET, the id of letters, "
+                "digits, '.', '_' or '-' (at most 64)"
             )
         if len(secret) < MIN_SECRET_LENGTH:
             raise ConfigurationError(
-                f"{where}: the secret of key {key_id!r} is {len(secret)} characters, fewer than "
+                f"{where}: the secret of {unit} {number} is {len(secret)} characters, fewer than "
                 f"{MIN_SECRET_LENGTH}; make one with "
                 "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
             )
@@ -211,21 +216,34 @@ def parse_keys(entries: Sequence[str], where: str) -> list[MetaKey]:
 def _read_keys_file(path: Path) -> list[MetaKey]:
     try:
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigurationError(f"{KEYS_FILE_VARIABLE}: cannot read {str(path)!r}: {exc}") from exc
-    return parse_keys(text.splitlines(), f"{KEYS_FILE_VARIABLE} ({path})")
+    except OSError as exc:
+        raise ConfigurationError(f"{KEYS_FILE_VARIABLE}: cannot read {str(path)!r}: {exc.strerror}") from exc
+    except UnicodeDecodeError:
+        # Not the codec's message, nor chained: it quotes the byte it could not decode, of a secret.
+        raise ConfigurationError(
+            f"{KEYS_FILE_VARIABLE}: {str(path)!r} is not UTF-8 text; write ID=SECRET lines"
+        ) from None
+    return parse_keys(text.splitlines(), f"{KEYS_FILE_VARIABLE} ({path})", unit="line")
 
 
 def _local_keys(path: Path) -> list[MetaKey]:
     """The keys of the local keys file, made with one new random key when it does not exist."""
-    if not path.exists():
-        _make_key_file(path)
     try:
-        return parse_keys(path.read_text(encoding="utf-8").splitlines(), str(path))
+        if not path.exists():
+            _make_key_file(path)
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
+        # exists() raises too when CONNECTOR_HOME cannot be searched (mode 000, another owner).
         raise ConfigurationError(
-            f"cannot read the resource-meta key file {str(path)!r}: {exc.strerror}"
+            f"cannot read the resource-meta key file {str(path)!r}: {exc.strerror}; make "
+            f"{path.parent} readable by this user, set {KEYS_VARIABLE} or {KEYS_FILE_VARIABLE}, "
+            "or point CONNECTOR_HOME at a directory of this user"
         ) from exc
+    except UnicodeDecodeError:
+        raise ConfigurationError(
+            f"the resource-meta key file {str(path)!r} is not UTF-8 text; delete it to have a new key made"
+        ) from None
+    return parse_keys(text.splitlines(), str(path), unit="line")
 
 
 def _make_key_file(path: Path) -> None:

@@ -9,6 +9,7 @@ before gRPC is asked (issue 12).
 from __future__ import annotations
 
 import errno
+import re
 import socket
 import ssl
 from pathlib import Path
@@ -40,6 +41,8 @@ def check_address(host: str, port: int, *, purpose: str, option: str, free_hint:
         found = socket.getaddrinfo(bare or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
         raise ConfigurationError(f"cannot {purpose} {where}: {_unresolved(bare, exc)}") from exc
+    except ValueError as exc:  # UnicodeError: the IDNA codec refuses the name before any lookup
+        raise ConfigurationError(f"cannot {purpose} {where}: {_invalid_name(bare, exc)}") from exc
     failures: list[tuple[OSError, str]] = []
     for family, kind, proto, _, sockaddr in dict.fromkeys(found):  # unique, in the resolver's order
         with socket.socket(family, kind, proto) as probe:
@@ -68,6 +71,21 @@ def _unresolved(host: str, exc: socket.gaierror) -> str:
     if exc.errno == socket.EAI_AGAIN:
         return f"the host name {host!r} cannot be resolved now: the DNS server did not answer (try again)"
     return f"the host name {host!r} cannot be resolved: {exc.strerror}"
+
+
+def _invalid_name(host: str, exc: ValueError) -> str:
+    # The codec's wording differs between Python versions ("label empty or too long", "label
+    # empty"), so the usual two faults are named here; any other keeps the codec's reason.
+    labels = host.removesuffix(".").split(".")
+    if "" in labels:
+        why = "a label in it is empty (two dots in a row, or a dot first)"
+    elif max(map(len, labels)) > 63:
+        why = "a label in it (a part between dots) is over 63 characters"
+    elif isinstance(exc, UnicodeEncodeError):  # Python 3.13 and later
+        why = exc.reason
+    else:  # 3.11 wraps the codec's error as "encoding with 'idna' codec failed (...)"; 3.12 does not
+        why = str(exc.__cause__ or exc)
+    return f"{host!r} is not a valid host name: {why} (give an address, or a name that resolves)"
 
 
 def _cause(exc: OSError, host: str, address: str, port: int, option: str, free_hint: str) -> str:
@@ -101,6 +119,15 @@ def _refuse_passphrase() -> bytes:
     raise _EncryptedKey
 
 
+#: OpenSSL's security level 0 on the probe contexts: gRPC takes keys the default level refuses (a
+#: 1024-bit RSA key), so only a file that is damaged or does not match fails here (issue 12).
+_ANY_STRENGTH = "DEFAULT:@SECLEVEL=0"
+
+#: One PEM certificate block. Text around the blocks (the "Bag Attributes" that
+#: ``openssl pkcs12`` writes, in any encoding) is not the certificates' and is left out.
+_CERTIFICATE_BLOCK = re.compile(rb"-----BEGIN CERTIFICATE-----\r?\n.*?-----END CERTIFICATE-----", re.DOTALL)
+
+
 def check_tls(cert: Path, key: Path, client_ca: Path | None = None) -> tuple[bytes, bytes, bytes | None]:
     """Read and check the TLS files: PEM, a certificate, an unencrypted key that matches it.
 
@@ -110,15 +137,10 @@ def check_tls(cert: Path, key: Path, client_ca: Path | None = None) -> tuple[byt
     key_pem = _read_pem(key, "--tls-key", "PRIVATE KEY")
     ca_pem = _read_pem(client_ca, "--tls-client-ca", "CERTIFICATE") if client_ca is not None else None
     for option, path, data in (("--tls-cert", cert, cert_pem), ("--tls-client-ca", client_ca, ca_pem)):
-        if data is None:
-            continue
-        try:
-            ssl.create_default_context().load_verify_locations(cadata=data.decode("ascii"))
-        except (ssl.SSLError, UnicodeDecodeError) as exc:
-            raise ConfigurationError(
-                f"{option} {path}: a certificate in it cannot be parsed (corrupt or cut short)"
-            ) from exc
+        if data is not None:
+            _check_certificates(option, path, data)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.set_ciphers(_ANY_STRENGTH)
     try:
         context.load_cert_chain(cert, key, password=_refuse_passphrase)
     except _EncryptedKey:
@@ -127,15 +149,55 @@ def check_tls(cert: Path, key: Path, client_ca: Path | None = None) -> tuple[byt
             "(decrypt it with: openssl pkey -in KEY -out KEY.plain)"
         ) from None
     except ssl.SSLError as exc:
-        if exc.reason == "KEY_VALUES_MISMATCH":
+        # NO_CERTIFICATE_ASSIGNED: a key of another type than the certificate's (an RSA key for
+        # an EC certificate) goes to a slot of its own, which has no certificate.
+        if exc.reason in ("KEY_VALUES_MISMATCH", "NO_CERTIFICATE_ASSIGNED"):
             raise ConfigurationError(
                 f"--tls-key {key} does not match the certificate in --tls-cert {cert} "
                 "(give the key the certificate was made for)"
             ) from exc
+        if _damaged(exc):
+            raise ConfigurationError(
+                f"--tls-key {key}: the private key cannot be parsed (corrupt or cut short)"
+            ) from exc
         raise ConfigurationError(
-            f"--tls-key {key}: the private key cannot be parsed (corrupt or cut short)"
+            f"--tls-cert {cert} with --tls-key {key}: OpenSSL cannot use them: {_openssl_says(exc)}"
         ) from exc
     return cert_pem, key_pem, ca_pem
+
+
+def _check_certificates(option: str, path: Path | None, data: bytes) -> None:
+    damaged = ConfigurationError(
+        f"{option} {path}: a certificate in it cannot be parsed (corrupt or cut short)"
+    )
+    blocks = _CERTIFICATE_BLOCK.findall(data)
+    # None whole (only a TRUSTED CERTIFICATE one, say), or one without its END line: cut short.
+    if not blocks or len(blocks) != data.count(b"-----BEGIN CERTIFICATE-----"):
+        raise damaged
+    context = ssl.create_default_context()
+    context.set_ciphers(_ANY_STRENGTH)
+    try:
+        context.load_verify_locations(cadata=b"\n".join(blocks).decode("ascii"))
+    except UnicodeDecodeError as exc:
+        raise damaged from exc
+    except ssl.SSLError as exc:
+        if _damaged(exc):
+            raise damaged from exc
+        raise ConfigurationError(
+            f"{option} {path}: OpenSSL cannot use a certificate in it: {_openssl_says(exc)}"
+        ) from exc
+
+
+def _damaged(exc: ssl.SSLError) -> bool:
+    """Whether OpenSSL failed to decode the file (PEM or ASN.1), not to accept what it holds."""
+    # Errors with no reason of their own are the wrapped "PEM lib"/"ASN1 lib" ones, and the
+    # standard library's "cadata does not contain a certificate" (it found none it could decode).
+    return exc.library in (None, "PEM", "ASN1") or exc.reason is None
+
+
+def _openssl_says(exc: ssl.SSLError) -> str:
+    # "[SSL: UNKNOWN_CERTIFICATE_TYPE] unknown certificate type (_ssl.c:3905)", without the source line.
+    return re.sub(r" \(_ssl\.c:\d+\)$", "", str(exc))
 
 
 def _read_pem(path: Path, option: str, label: str) -> bytes:

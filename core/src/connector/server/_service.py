@@ -285,17 +285,19 @@ class ConnectorService:
     def _bind(self, server: grpc.aio.Server) -> int:
         options = self.options
         address = f"{host_for_grpc(options.host)}:{options.port}"
+        failure: RuntimeError | None = None
         try:
             if options.tls:
                 port = server.add_secure_port(address, self._credentials())
             else:
                 port = server.add_insecure_port(address)
-        except RuntimeError:
-            port = 0
+        except RuntimeError as exc:
+            port, failure = 0, exc
         if not port:
             # gRPC says only "Failed to bind"; a plain socket finds out why. `connector serve`
             # made the same check before printing anything, so this is reached from there only
-            # when the port was taken in between (or from Python, ConnectorService.start).
+            # when the port was taken in between (or from Python, ConnectorService.start), or
+            # when gRPC refuses what the socket accepts (a key type its TLS library lacks).
             check_address(
                 options.host,
                 options.port,
@@ -303,7 +305,10 @@ class ConnectorService:
                 option="--port",
                 free_hint="0 picks a free one",
             )
-            raise ConfigurationError(f"cannot listen on {address}: gRPC could not bind it")
+            cause = f": {failure}" if failure is not None else ""
+            raise ConfigurationError(
+                f"cannot listen on {address}: gRPC could not bind it{cause}"
+            ) from failure
         return int(port)
 
     def _credentials(self) -> grpc.ServerCredentials:
