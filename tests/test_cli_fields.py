@@ -166,7 +166,7 @@ def test_run_help_fields_of_an_unknown_type_exits_2(registry: ConnectorRegistry)
         ([], "deploy: the custom field 'service' is required"),
         (
             ["service=api", "replicas=many"],
-            "deploy: the custom field 'replicas' must be an integer; got a string 'many'",
+            "deploy: the custom field 'replicas' must be an integer; got a string of 4 characters",
         ),
         (["service=api", "submit.method=PUT"], "deploy: the custom field 'submit.url' is required"),
         (

@@ -79,7 +79,7 @@ CASES = [
         "submit, timeout",
     ),
     ({"submit": {"url": "http://deploy"}}, "the custom field 'service' is required"),
-    ({**GOOD, "replicas": 2.5}, "the custom field 'replicas' must be an integer; got a number 2.5"),
+    ({**GOOD, "replicas": 2.5}, "the custom field 'replicas' must be an integer; got a number"),
     (
         {"service": "api", "submit": {"urll": "x"}},
         "unknown custom field 'submit.urll'; did you mean 'submit.url'?",
