@@ -96,6 +96,20 @@ class TwoSchemas(connector.SyncConnector):
         return connector.Resource(connector.Phase.SUCCEEDED)
 
 
+class CrashingApply(connector.SyncConnector):
+    """Its custom_fields_apply raises: a connector bug, reported as a hook crash."""
+
+    task_type_name = "crashing-apply"
+    custom_fields = (Field("url", str, required=True),)
+
+    def custom_fields_apply(self, task_template: connector.TaskTemplate) -> bool:
+        raise KeyError("legacy")
+
+    def do(self, task_template: connector.TaskTemplate) -> connector.Resource:
+        seen.append(task_template.custom)
+        return connector.Resource(connector.Phase.SUCCEEDED)
+
+
 GOOD = {"service": "api", "submit": {"url": "http://deploy"}}
 
 
@@ -436,3 +450,35 @@ def test_a_local_run_of_a_refused_template_is_an_error_result_with_exit_code_2(t
         assert result.message == f"{task_type}: unknown custom field 'servce'; did you mean 'service'?"
         assert result.job_id is None
     assert seen == []
+
+
+CRASH = (
+    "task type crashing-apply@0 from registered connector CrashingApply: custom_fields_apply raised "
+    "KeyError: 'legacy', which it must not raise "
+    "(return True or False)"
+)
+
+
+def test_a_raising_custom_fields_apply_is_a_hook_crash() -> None:
+    driver = LifecycleDriver(CrashingApply())
+    with pytest.raises(connector.HookCrashError, match=exactly(CRASH)) as info:
+        driver.do(driver.template({"url": "http://x"}))
+    assert info.value.hook == "custom_fields_apply"
+    assert isinstance(info.value.raised, KeyError)
+    assert seen == []
+
+
+async def test_the_check_runs_after_admission_so_its_limits_cap_it() -> None:
+    from connector.registry._calls import ConnectorCalls
+
+    class Full:
+        def enter(self, hook: str) -> None:
+            raise connector.ServiceOverloadedError("full", limit="--queue-size", value=1)
+
+        def leave(self, hook: str) -> None:
+            raise AssertionError("never entered")
+
+    loaded = registry_of(Deploy).get(connector.TaskCategory("deploy", 0))
+    calls = ConnectorCalls(loaded, admission=Full())
+    with pytest.raises(connector.ServiceOverloadedError, match=exactly("full")):
+        await calls.do(connector.TaskTemplate("deploy", custom={"servce": 1}))
