@@ -372,7 +372,8 @@ def poll_options(command: _F) -> _F:
     "custom_items",
     multiple=True,
     metavar="KEY=VALUE",
-    help="A custom field of the template; a dotted KEY (submit.url) sets a field of an object.",
+    help="A custom field of the template; a dotted KEY (submit.url) sets a field of an object "
+    "when the connector declares its fields.",
 )
 @click.option(
     "--help-fields", is_flag=True, help="List the connector's custom fields, inputs and outputs, and exit."
