@@ -6,7 +6,7 @@
 The connectors are the `connector` entry points of every plugins/*/pyproject.toml; each page lists
 the connector's `custom_fields`, `input_fields` and `output_fields` (see "Declaring fields" in
 docs/authoring.md). Each plugin's tests/test_reference_doc.py checks its own pages (where it is
-installed), so they cannot drift.
+installed) with `check_pages`, so they cannot drift.
 """
 
 from __future__ import annotations
@@ -109,9 +109,9 @@ def render(task_type: str, distribution: str, target: str) -> str:
         lines += ["Not declared: the template's custom fields are passed on unchecked.", ""]
     else:
         lines += [
-            "Checked before every call: an unknown key, a missing required field or a value of the wrong "
-            "type is refused (`INVALID_ARGUMENT` from the service, exit 2 from `connector run`), and "
-            "defaults are filled in. A dotted name is a field of an object.",
+            "Checked before `create` and `do`: an unknown key, a missing required field or a value of the "
+            "wrong type is refused (`INVALID_ARGUMENT` from the service, exit 2 from `connector run`), and "
+            "defaults are filled in (also for a null). A dotted name is a field of an object.",
             "",
         ]
         applies = getattr(cls, "custom_fields_apply", None)
@@ -146,7 +146,11 @@ def pages(distribution: str | None = None) -> dict[str, str]:
 
 
 def stale(directory: Path, distribution: str | None = None) -> list[str]:
-    """What differs between ``directory`` and the pages: out of date, missing, or (for all) extra files."""
+    """What differs between ``directory`` and the pages: out of date, missing, or extra files.
+
+    A page is extra when no first-party connector has that name (a removed or renamed one); that
+    needs no import, so one distribution's check catches it too.
+    """
     fresh = pages(distribution)
     problems = []
     for name, text in fresh.items():
@@ -155,11 +159,32 @@ def stale(directory: Path, distribution: str | None = None) -> list[str]:
             problems.append(f"{name} is missing")
         elif path.read_text(encoding="utf-8") != text:
             problems.append(f"{name} is out of date")
-    if distribution is None:
-        problems += [
-            f"{p.name} is not generated" for p in sorted(directory.glob("*.md")) if p.name not in fresh
-        ]
+    known = {"README.md", *(f"{task_type}.md" for task_type, _, _ in first_party())}
+    problems += [f"{p.name} is not generated" for p in sorted(directory.glob("*.md")) if p.name not in known]
     return problems
+
+
+def check_pages(distribution: str, scratch: Path) -> None:
+    """The test of a plugin's pages (its tests/test_reference_doc.py): raises AssertionError when wrong.
+
+    The checked-in pages of ``distribution`` must be what its declarations generate; and, in
+    ``scratch``, ``stale`` must catch a page out of date, a missing one and one for a connector
+    that no longer exists.
+    """
+    problems = stale(PAGES, distribution)
+    assert problems == [], f"{problems}: run python docs/gen_connector_reference.py"
+    fresh = pages(distribution)
+    for name, text in fresh.items():
+        (scratch / name).write_text(text, encoding="utf-8")
+    assert stale(scratch, distribution) == []
+    page = scratch / next(name for name in fresh if name != "README.md")
+    page.write_text(page.read_text(encoding="utf-8") + "edited\n", encoding="utf-8")
+    assert stale(scratch, distribution) == [f"{page.name} is out of date"]
+    page.unlink()
+    assert stale(scratch, distribution) == [f"{page.name} is missing"]
+    (scratch / page.name).write_text(fresh[page.name], encoding="utf-8")
+    (scratch / "removed_connector.md").write_text("# removed\n", encoding="utf-8")
+    assert stale(scratch, distribution) == ["removed_connector.md is not generated"]
 
 
 def main(argv: list[str]) -> int:

@@ -11,9 +11,9 @@ from click.testing import CliRunner
 import connector
 from connector import ConnectorRegistry
 from connector.cli import _inspect, _run, cli
-from connector.cli._values import nest_dotted
+from connector.cli._values import custom_over
 from connector.testing import registry_of
-from tests.test_fields import Deploy, Undeclared, seen
+from tests.test_fields import CRASH, CrashingApply, Deploy, Undeclared, seen
 
 
 class Refuses(connector.SyncConnector):
@@ -27,7 +27,7 @@ class Refuses(connector.SyncConnector):
 
 @pytest.fixture
 def registry(monkeypatch: pytest.MonkeyPatch) -> ConnectorRegistry:
-    fresh = registry_of(Deploy, Undeclared, Refuses)
+    fresh = registry_of(Deploy, Undeclared, Refuses, CrashingApply)
     monkeypatch.setattr(_inspect, "_registry", lambda: fresh)
     monkeypatch.setattr(_run, "_registry", lambda: fresh)
     seen.clear()
@@ -149,8 +149,8 @@ def test_run_help_fields_of_a_connector_without_declarations(registry: Connector
 def test_run_help_fields_of_an_unknown_type_exits_2(registry: ConnectorRegistry) -> None:
     assert invoke("run", "deplo", "--help-fields") == (
         2,
-        "Error: no connector for task type 'deplo' version 0 is installed. Installed task types: deploy@0, "
-        "refuses@0, undeclared@0\n",
+        "Error: no connector for task type 'deplo' version 0 is installed. Installed task types: "
+        "crashing-apply@0, deploy@0, refuses@0, undeclared@0\n",
     )
 
 
@@ -166,7 +166,7 @@ def test_run_help_fields_of_an_unknown_type_exits_2(registry: ConnectorRegistry)
         ([], "deploy: the custom field 'service' is required"),
         (
             ["service=api", "replicas=many"],
-            "deploy: the custom field 'replicas' must be an integer; got a string 'many'",
+            "deploy: the custom field 'replicas' must be an integer; got a string of 4 characters",
         ),
         (["service=api", "submit.method=PUT"], "deploy: the custom field 'submit.url' is required"),
         (
@@ -238,15 +238,107 @@ def test_a_dotted_key_replaces_one_field_of_the_template_files_object(
 )
 def test_bad_dotted_keys_are_usage_errors(values: dict[str, object], message: str) -> None:
     with pytest.raises(connector.InputValueError) as info:
-        nest_dotted(values, option="--custom")
+        custom_over({}, values, dotted=True)
     assert str(info.value) == message
 
 
 def test_dotted_keys_nest_at_any_depth() -> None:
-    assert nest_dotted({"a.b.c": 1, "a.b.d": 2, "a.e": 3, "f": 4}, option="--custom") == {
+    assert custom_over({}, {"a.b.c": 1, "a.b.d": 2, "a.e": 3, "f": 4}, dotted=True) == {
         "a": {"b": {"c": 1, "d": 2}, "e": 3},
         "f": 4,
     }
+
+
+def test_only_dotted_keys_merge_into_the_files_objects_a_whole_key_replaces() -> None:
+    base = {"headers": {"A": "1"}, "submit": {"url": "u", "method": "PUT"}, "n": 1}
+    assert custom_over(base, {"headers": {}, "submit.url": "v"}, dotted=True) == {
+        "headers": {},
+        "submit": {"url": "v", "method": "PUT"},
+        "n": 1,
+    }
+    assert custom_over(base, {"submit": {"url": "w"}}, dotted=True)["submit"] == {"url": "w"}
+    assert custom_over(base, {"n.x": 2}, dotted=True)["n"] == {"x": 2}  # a dotted key makes its object
+    assert base == {"headers": {"A": "1"}, "submit": {"url": "u", "method": "PUT"}, "n": 1}
+
+
+def test_without_declared_fields_a_dot_is_part_of_the_key() -> None:
+    assert custom_over({"a": {"b": 1}}, {"a.b": 2, "a..b": 3}, dotted=False) == {
+        "a": {"b": 1},
+        "a.b": 2,
+        "a..b": 3,
+    }
+
+
+def test_a_whole_custom_object_on_the_command_line_clears_the_files(
+    registry: ConnectorRegistry, tmp_path: Path
+) -> None:
+    template = tmp_path / "template.json"
+    template.write_text(json.dumps({"custom": {"service": "api", "labels": {"team": "a", "tier": "b"}}}))
+    code, output = invoke("run", "deploy", "--template", str(template), "--custom", "labels={}")
+    assert code == 0, output
+    assert seen[0]["labels"] == {}
+
+
+def test_an_undeclared_connector_gets_a_dotted_key_as_it_is(registry: ConnectorRegistry) -> None:
+    code, output = invoke("run", "undeclared", "--custom", "spark.conf=1", "--custom", "a..b=2")
+    assert code == 0, output
+    assert seen == [{"spark.conf": 1, "a..b": 2}]
+
+
+def test_run_json_prints_a_refused_template_as_one_json_line(registry: ConnectorRegistry) -> None:
+    result = CliRunner().invoke(cli, ["run", "deploy", "--json", "--custom", "servce=api"])
+    assert result.exit_code == 2
+    assert result.stdout.splitlines() == [
+        json.dumps(
+            {
+                "error": "deploy: unknown custom field 'servce'; did you mean 'service'?",
+                "kind": "usage",
+                "exit_code": 2,
+            }
+        )
+    ]
+    assert seen == []
+
+
+def test_help_fields_json_prints_the_declarations(registry: ConnectorRegistry) -> None:
+    result = CliRunner().invoke(cli, ["run", "deploy", "--help-fields", "--json"])
+    assert result.exit_code == 0
+    document = json.loads(result.stdout)
+    assert (document["name"], document["category"]) == ("Deploy", "deploy@0")
+    assert [f["name"] for f in document["custom_fields"]][:2] == ["service", "replicas"]
+    assert document["custom_fields"][0] == {
+        "name": "service",
+        "type": "string",
+        "required": True,
+        "default": None,
+        "help": "The service to deploy.",
+    }
+    assert document["input_fields"] == [
+        {
+            "name": "version",
+            "type": "string",
+            "required": False,
+            "default": None,
+            "help": "The version to deploy.",
+        }
+    ]
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_a_raising_custom_fields_apply_exits_1_as_a_crashing_hook_without_a_traceback(
+    registry: ConnectorRegistry, as_json: bool
+) -> None:
+    result = CliRunner().invoke(
+        cli, ["run", "crashing-apply", "--custom", "url=http://x", *(["--json"] if as_json else [])]
+    )
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    if as_json:
+        assert json.loads(result.stdout) == {"error": CRASH, "kind": "connector", "exit_code": 1}
+    else:
+        assert result.output == f"Error: {CRASH}\n"
+    assert seen == []
 
 
 def test_a_bad_dotted_key_on_the_command_line_exits_2(registry: ConnectorRegistry) -> None:

@@ -11,6 +11,7 @@ import pytest
 
 import connector
 from connector import Field
+from connector._fields import FieldSet
 from connector.testing import LifecycleDriver, registry_of
 
 #: The custom fields each hook below was given, in call order.
@@ -95,6 +96,20 @@ class TwoSchemas(connector.SyncConnector):
         return connector.Resource(connector.Phase.SUCCEEDED)
 
 
+class CrashingApply(connector.SyncConnector):
+    """Its custom_fields_apply raises: a connector bug, reported as a hook crash."""
+
+    task_type_name = "crashing-apply"
+    custom_fields = (Field("url", str, required=True),)
+
+    def custom_fields_apply(self, task_template: connector.TaskTemplate) -> bool:
+        raise KeyError("legacy")
+
+    def do(self, task_template: connector.TaskTemplate) -> connector.Resource:
+        seen.append(task_template.custom)
+        return connector.Resource(connector.Phase.SUCCEEDED)
+
+
 GOOD = {"service": "api", "submit": {"url": "http://deploy"}}
 
 
@@ -112,37 +127,37 @@ def exactly(message: str) -> str:
         ({**GOOD, "service": None}, "deploy: the custom field 'service' is required", "service"),
         (
             {**GOOD, "service": 7},
-            "deploy: the custom field 'service' must be a string; got an integer 7",
+            "deploy: the custom field 'service' must be a string; got an integer",
             "service",
         ),
         (
             {**GOOD, "replicas": "three"},
-            "deploy: the custom field 'replicas' must be an integer; got a string 'three'",
+            "deploy: the custom field 'replicas' must be an integer; got a string of 5 characters",
             "replicas",
         ),
         (
             {**GOOD, "replicas": 2.5},
-            "deploy: the custom field 'replicas' must be an integer; got a number 2.5",
+            "deploy: the custom field 'replicas' must be an integer; got a number",
             "replicas",
         ),
         (
             {**GOOD, "ratio": True},
-            "deploy: the custom field 'ratio' must be a number; got a boolean True",
+            "deploy: the custom field 'ratio' must be a number; got a boolean",
             "ratio",
         ),
         (
             {**GOOD, "dry_run": "yes"},
-            "deploy: the custom field 'dry_run' must be a boolean; got a string 'yes'",
+            "deploy: the custom field 'dry_run' must be a boolean; got a string of 3 characters",
             "dry_run",
         ),
         (
             {**GOOD, "labels": ["a"]},
-            "deploy: the custom field 'labels' must be an object; got an array ['a']",
+            "deploy: the custom field 'labels' must be an object; got an array of 1 item",
             "labels",
         ),
         (
             {**GOOD, "timeout": [5]},
-            "deploy: the custom field 'timeout' must be a number or string; got an array [5]",
+            "deploy: the custom field 'timeout' must be a number or string; got an array of 1 item",
             "timeout",
         ),
         (
@@ -163,7 +178,7 @@ def exactly(message: str) -> str:
         ),
         (
             {"service": "api", "submit": "http://deploy"},
-            "deploy: the custom field 'submit' must be an object; got a string 'http://deploy'",
+            "deploy: the custom field 'submit' must be an object; got a string of 13 characters",
             "submit",
         ),
         (
@@ -173,7 +188,7 @@ def exactly(message: str) -> str:
         ),
         (
             {"service": "api", "submit": {"url": 1}},
-            "deploy: the custom field 'submit.url' must be a string; got an integer 1",
+            "deploy: the custom field 'submit.url' must be a string; got an integer",
             "submit.url",
         ),
     ],
@@ -224,11 +239,99 @@ def test_an_optional_group_left_out_is_not_checked_and_gets_no_defaults() -> Non
     assert seen == [{"service": "api", "replicas": 1, "dry_run": False, "labels": {"team": "core"}}]
 
 
-def test_null_in_an_optional_field_is_passed_on_as_it_is() -> None:
+def test_null_gets_the_default_and_stays_null_only_for_a_field_without_one() -> None:
+    # flytekit's asdict writes null for every unset field: null means "not given" (issue 12).
     driver = LifecycleDriver(Deploy())
-    driver.do(driver.template({**GOOD, "replicas": None, "ratio": None}))
-    assert seen[0]["replicas"] is None
+    driver.do(driver.template({**GOOD, "replicas": None, "ratio": None, "labels": None}))
+    assert seen[0]["replicas"] == 1
+    assert seen[0]["labels"] == {"team": "core"}
     assert seen[0]["ratio"] is None
+
+
+def test_a_group_filled_from_its_default_gets_its_own_checks_and_defaults() -> None:
+    fields = FieldSet(
+        (
+            Field("opts", dict, default={}),
+            Field("opts.level", int, default=3.0),
+            Field("opts.name", str, required=True),
+        ),
+        task="t",
+    )
+    with pytest.raises(
+        connector.CustomFieldError, match=exactly("t: the custom field 'opts.name' is required")
+    ):
+        fields.check({})
+    with pytest.raises(
+        connector.CustomFieldError, match=exactly("t: the custom field 'opts.name' is required")
+    ):
+        fields.check({"opts": None})
+    checked = fields.check({"opts": {"name": "x"}})
+    assert checked == {"opts": {"name": "x", "level": 3}}
+    assert type(checked["opts"]["level"]) is int  # a whole float default reaches the hook as an int
+
+
+def test_an_int_default_given_as_a_whole_float_reaches_the_hook_as_an_int() -> None:
+    fields = FieldSet((Field("n", int, default=3.0),), task="t")
+    assert fields.check({}) == {"n": 3}
+    assert type(fields.check({})["n"]) is int
+    assert type(fields.check({"n": None})["n"]) is int
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_a_non_finite_number_is_refused_without_being_quoted(value: float) -> None:
+    fields = FieldSet((Field("ratio", float), Field("count", int), Field("any", (float, str))), task="t")
+    for name, wanted in (("ratio", "a number"), ("count", "an integer"), ("any", "a number or string")):
+        with pytest.raises(
+            connector.CustomFieldError,
+            match=exactly(f"t: the custom field '{name}' must be {wanted}; got a non-finite number"),
+        ):
+            fields.check({name: value})
+
+
+@pytest.mark.parametrize(
+    ("value", "described"),
+    [
+        ("Authorization: Bearer s3cr3t-token", "a string of 34 characters"),
+        ("s", "a string of 1 character"),
+        (["Authorization: Bearer s3cr3t-token", "x"], "an array of 2 items"),
+        ({"token": "s3cr3t-token"}, "an object of 1 key"),
+        (b"s3cr3t", "a bytes"),
+    ],
+)
+def test_a_refused_value_is_named_by_kind_and_size_never_quoted(value: Any, described: str) -> None:
+    fields = FieldSet((Field("headers", dict), Field("url", str)), task="t")
+    name = "url" if isinstance(value, dict) else "headers"
+    wanted = "a string" if name == "url" else "an object"
+    with pytest.raises(connector.CustomFieldError) as info:
+        fields.check({name: value})
+    assert str(info.value) == f"t: the custom field {name!r} must be {wanted}; got {described}"
+    assert "s3cr3t" not in str(info.value)
+
+
+def test_a_huge_unknown_key_is_cut_in_the_message_and_never_handed_to_difflib(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import difflib
+
+    asked: list[str] = []
+    real = difflib.get_close_matches
+    monkeypatch.setattr(
+        difflib, "get_close_matches", lambda word, *a, **k: asked.append(word) or real(word, *a, **k)
+    )
+    key = "servic" + "e" * 1_000_000
+    driver = LifecycleDriver(Deploy())
+    with pytest.raises(connector.CustomFieldError) as info:
+        driver.do(driver.template({**GOOD, key: 1}))
+    shown = key[:59] + "…"
+    assert str(info.value) == (
+        f"deploy: unknown custom field {shown!r}; the custom fields are: service, replicas, ratio, dry_run, "
+        "labels, submit, timeout"
+    )
+    assert info.value.field == shown
+    assert asked == []  # far longer than any declared name: it cannot be close to one
+    with pytest.raises(connector.CustomFieldError, match="did you mean 'service'"):
+        driver.do(driver.template({**GOOD, "servic": 1}))
+    assert asked == ["servic"]
 
 
 def test_an_async_connector_is_checked_before_create() -> None:
@@ -347,3 +450,35 @@ def test_a_local_run_of_a_refused_template_is_an_error_result_with_exit_code_2(t
         assert result.message == f"{task_type}: unknown custom field 'servce'; did you mean 'service'?"
         assert result.job_id is None
     assert seen == []
+
+
+CRASH = (
+    "task type crashing-apply@0 from registered connector CrashingApply: custom_fields_apply raised "
+    "KeyError: 'legacy', which it must not raise "
+    "(return True or False)"
+)
+
+
+def test_a_raising_custom_fields_apply_is_a_hook_crash() -> None:
+    driver = LifecycleDriver(CrashingApply())
+    with pytest.raises(connector.HookCrashError, match=exactly(CRASH)) as info:
+        driver.do(driver.template({"url": "http://x"}))
+    assert info.value.hook == "custom_fields_apply"
+    assert isinstance(info.value.raised, KeyError)
+    assert seen == []
+
+
+async def test_the_check_runs_after_admission_so_its_limits_cap_it() -> None:
+    from connector.registry._calls import ConnectorCalls
+
+    class Full:
+        def enter(self, hook: str) -> None:
+            raise connector.ServiceOverloadedError("full", limit="--queue-size", value=1)
+
+        def leave(self, hook: str) -> None:
+            raise AssertionError("never entered")
+
+    loaded = registry_of(Deploy).get(connector.TaskCategory("deploy", 0))
+    calls = ConnectorCalls(loaded, admission=Full())
+    with pytest.raises(connector.ServiceOverloadedError, match=exactly("full")):
+        await calls.do(connector.TaskTemplate("deploy", custom={"servce": 1}))

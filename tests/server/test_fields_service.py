@@ -18,14 +18,14 @@ from flyteidl2.core import tasks_pb2 as tasks2_pb2
 
 from connector.testing import registry_of
 from tests.server.conftest import serving_in_thread
-from tests.test_fields import AsyncDeploy, Deploy, seen
+from tests.test_fields import CRASH, AsyncDeploy, CrashingApply, Deploy, seen
 
 PROTOCOLS = ("v1", "v2")
 
 
 @pytest.fixture(scope="module")
 def channel() -> Iterator[grpc.Channel]:
-    registry = registry_of(Deploy, AsyncDeploy)
+    registry = registry_of(Deploy, AsyncDeploy, CrashingApply)
     with (
         serving_in_thread(registry, prometheus_port=None, timeout=10) as address,
         grpc.insecure_channel(address) as channel,
@@ -38,15 +38,17 @@ def _clear_seen() -> None:
     seen.clear()
 
 
-def create(channel: grpc.Channel, protocol: str, custom: dict[str, Any]) -> tuple[grpc.StatusCode, str]:
-    """CreateTask of ``async-deploy`` with these custom fields: the status code and its message."""
+def create(
+    channel: grpc.Channel, protocol: str, custom: dict[str, Any], task_type: str = "async-deploy"
+) -> tuple[grpc.StatusCode, str]:
+    """CreateTask of ``task_type`` with these custom fields: the status code and its message."""
     if protocol == "v1":
-        template: Any = tasks_pb2.TaskTemplate(type="async-deploy")
+        template: Any = tasks_pb2.TaskTemplate(type=task_type)
         template.custom.update(custom)
         request: Any = agent_pb2.CreateTaskRequest(template=template)
         stub: Any = agent_pb2_grpc.AsyncAgentServiceStub(channel)
     else:
-        template = tasks2_pb2.TaskTemplate(type="async-deploy")
+        template = tasks2_pb2.TaskTemplate(type=task_type)
         template.custom.update(custom)
         request = connector_pb2.CreateTaskRequest(template=template)
         stub = service_pb2_grpc.AsyncConnectorServiceStub(channel)
@@ -57,9 +59,11 @@ def create(channel: grpc.Channel, protocol: str, custom: dict[str, Any]) -> tupl
     return grpc.StatusCode.OK, ""
 
 
-def execute_sync(channel: grpc.Channel, custom: dict[str, Any]) -> tuple[grpc.StatusCode, str]:
-    """ExecuteTaskSync (flyteidl v1) of ``deploy`` with these custom fields."""
-    template = tasks_pb2.TaskTemplate(type="deploy")
+def execute_sync(
+    channel: grpc.Channel, custom: dict[str, Any], task_type: str = "deploy"
+) -> tuple[grpc.StatusCode, str]:
+    """ExecuteTaskSync (flyteidl v1) of ``task_type`` with these custom fields."""
+    template = tasks_pb2.TaskTemplate(type=task_type)
     template.custom.update(custom)
     requests = [agent_pb2.ExecuteTaskSyncRequest(header=agent_pb2.CreateRequestHeader(template=template))]
     try:
@@ -79,7 +83,7 @@ CASES = [
         "submit, timeout",
     ),
     ({"submit": {"url": "http://deploy"}}, "the custom field 'service' is required"),
-    ({**GOOD, "replicas": 2.5}, "the custom field 'replicas' must be an integer; got a number 2.5"),
+    ({**GOOD, "replicas": 2.5}, "the custom field 'replicas' must be an integer; got a number"),
     (
         {"service": "api", "submit": {"urll": "x"}},
         "unknown custom field 'submit.urll'; did you mean 'submit.url'?",
@@ -120,3 +124,25 @@ def test_a_good_template_reaches_the_hook_with_defaults_and_whole_numbers_as_int
         }
     ]
     assert type(seen[0]["replicas"]) is int
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_create_of_a_sync_connector_with_a_bad_template_is_unimplemented_with_its_hint(
+    channel: grpc.Channel, protocol: str
+) -> None:
+    # The hook check comes first: the template is not what is wrong (issue 12).
+    code, message = create(channel, protocol, {"servce": 1}, task_type="deploy")
+    assert (code, message) == (
+        grpc.StatusCode.UNIMPLEMENTED,
+        "connector for task type deploy@0 does not implement create; it is a sync connector: call "
+        "SyncAgentService.ExecuteTaskSync",
+    )
+    assert seen == []
+
+
+def test_a_raising_custom_fields_apply_is_internal_with_the_hook_crash_message(channel: grpc.Channel) -> None:
+    assert execute_sync(channel, {"url": "http://x"}, task_type="crashing-apply") == (
+        grpc.StatusCode.INTERNAL,
+        CRASH,
+    )
+    assert seen == []

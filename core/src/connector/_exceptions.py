@@ -243,8 +243,10 @@ class HookCrashError(ConnectorError):
 
     ``KeyboardInterrupt``, ``SystemExit``, ``GeneratorExit``, a ``StopIteration`` that escapes a
     plain ``def`` hook, the hook's own ``CancelledError`` and any other ``BaseException`` that is
-    not an ``Exception`` would stop the server or leave the call unanswered. ``raised`` is the
-    original exception (also the ``__cause__``).
+    not an ``Exception`` would stop the server or leave the call unanswered. Also raised for any
+    exception of a connector's ``custom_fields_apply``, which must only answer True or False
+    (``hook`` is then ``"custom_fields_apply"``). ``raised`` is the original exception (also the
+    ``__cause__``); ``rule`` ends the message, saying what the code must do instead.
     """
 
     def __init__(
@@ -254,6 +256,7 @@ class HookCrashError(ConnectorError):
         category: TaskCategory,
         hook: str,
         origin: ConnectorOrigin | None = None,
+        rule: str | None = None,
     ) -> None:
         self.category = category
         self.hook = hook
@@ -261,10 +264,8 @@ class HookCrashError(ConnectorError):
         self.raised = raised
         detail = str(raised)
         what = f"{type(raised).__name__}: {detail}" if detail else type(raised).__name__
-        super().__init__(
-            f"{_who(category, origin)}: {hook} raised {what}, which a hook must not raise "
-            "(raise an Exception to fail the call)"
-        )
+        rule = rule or "which a hook must not raise (raise an Exception to fail the call)"
+        super().__init__(f"{_who(category, origin)}: {hook} raised {what}, {rule}")
 
 
 def _who(category: TaskCategory, origin: ConnectorOrigin | None) -> str:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ._exceptions import CustomFieldError
+
+if TYPE_CHECKING:
+    from ._model import TaskTemplate
 
 #: The types a field may declare, with the name messages, ``connector show`` and the docs use.
 #: JSON's names, since a template's custom fields travel as a protobuf ``Struct`` (JSON's model).
@@ -87,8 +91,10 @@ def _fits(types: tuple[type, ...], value: Any) -> bool:
             continue  # a bool is an int to Python, never a number to a template
         if wanted is int and (isinstance(value, int) or (isinstance(value, float) and value.is_integer())):
             return True
-        if wanted is float and isinstance(value, (int, float)):
-            return True
+        if wanted is float and (
+            isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
+        ):
+            return True  # NaN and infinities are no numbers a template means (a Struct can carry them)
         if wanted is str and isinstance(value, str):
             return True
         if wanted is dict and isinstance(value, Mapping):
@@ -105,6 +111,40 @@ def _converted(types: tuple[type, ...], value: Any) -> Any:
     return value
 
 
+#: The longest key a message or a ``CustomFieldError.field`` shows whole; longer ones are cut (issue 12).
+_SHOWN = 60
+# difflib's default cutoff (0.6) needs 2*matches/(len(a)+len(b)) >= 0.6, so a key longer than
+# 7/3 of every candidate can match none: it is never handed to difflib (a 1 MB key cost 0.5 s).
+_CLOSE_RATIO = 7 / 3
+
+
+def _shown(name: str) -> str:
+    return name if len(name) <= _SHOWN else name[: _SHOWN - 1] + "…"
+
+
+class _Entry(NamedTuple):
+    """One declared key of one object: what the check of that key needs, worked out once."""
+
+    key: str
+    full: str
+    required: bool
+    types: (
+        tuple[type, ...] | None
+    )  # None: any value (type ``object``, or a group declared only by its fields)
+    is_group: bool
+    default: Any  # converted, so a hook never sees 3.0 for an int field's default 3.0
+    mutable_default: bool
+
+
+class _Plan(NamedTuple):
+    """The check of one object (the template's custom, or a group in it)."""
+
+    allowed: frozenset[str]
+    names: tuple[str, ...]  # full names, in declaration order, for messages
+    longest: int
+    entries: tuple[_Entry, ...]
+
+
 class FieldSet:
     """The checked custom-field declaration of one loaded connector; ``check`` applies it to a template.
 
@@ -119,13 +159,41 @@ class FieldSet:
         self.fields = tuple(fields)
         self.task = task
         self.applies = applies
-        self._by_name = {field.name: field for field in self.fields}
+        by_name = {field.name: field for field in self.fields}
         # Every dotted prefix is an object (a group) whose keys are checked too.
-        self._groups = {
+        groups = {
             ".".join(parts[:n])
             for parts in (f.name.split(".") for f in self.fields)
             for n in range(1, len(parts))
         }
+        names = list(dict.fromkeys([*by_name, *groups]))
+        # Each object's plan is made here once, not at every call (the check runs on every create/do).
+        self._plans: dict[str, _Plan] = {}
+        for prefix in ["", *(f"{group}." for group in groups)]:
+            children = tuple(n for n in names if n.startswith(prefix) and "." not in n[len(prefix) :])
+            entries = []
+            for full in children:
+                field = by_name.get(full)
+                types = _types(field.type) if field is not None else None
+                if types is not None and object in types:
+                    types = None
+                default = None if field is None else field.default
+                if default is not None and types is not None:
+                    default = _converted(types, default)
+                mutable = not isinstance(default, (str, int, float, bool, type(None)))
+                entries.append(
+                    _Entry(
+                        full[len(prefix) :],
+                        full,
+                        field is not None and field.required,
+                        types,
+                        full in groups,
+                        default,
+                        mutable,
+                    )
+                )
+            keys = frozenset(entry.key for entry in entries)
+            self._plans[prefix] = _Plan(keys, children, max(map(len, children), default=0), tuple(entries))
 
     def _fail(self, message: str, name: str) -> CustomFieldError:
         return CustomFieldError(f"{self.task}: {message}", field=name)
@@ -134,52 +202,65 @@ class FieldSet:
         """``custom`` with defaults filled in; ``CustomFieldError`` naming the first field at fault."""
         return self._level(custom, "")
 
-    def _children(self, prefix: str) -> list[str]:
-        names = [*self._by_name, *self._groups]
-        return [n for n in dict.fromkeys(names) if n.startswith(prefix) and "." not in n[len(prefix) :]]
+    def checked(self, template: TaskTemplate) -> TaskTemplate:
+        """A copy of ``template`` whose ``custom`` is ``check``-ed; ``raw`` is left as it was.
+
+        ``applies`` is not asked here: the call layer asks it, as connector code (``checked_template``).
+        """
+        copied = object.__new__(type(template))  # cheaper than dataclasses.replace, which runs __init__
+        copied.__dict__.update(template.__dict__)
+        copied.custom = self._level(template.custom, "")
+        return copied
 
     def _level(self, values: Mapping[str, Any], prefix: str) -> dict[str, Any]:
-        known = self._children(prefix)
+        plan = self._plans[prefix]
+        allowed = plan.allowed
         for key in values:
-            full = f"{prefix}{key}"
-            if full not in known:
-                raise self._fail(_unknown(full, known), full)
+            if key not in allowed:
+                raise self._unknown(f"{prefix}{key}", plan)
         result = dict(values)
-        for full in known:
-            key = full[len(prefix) :]
-            field = self._by_name.get(full)
+        for key, full, required, types, is_group, default, mutable in plan.entries:
             value = values.get(key)
             if value is None:
-                if field is not None and field.required:
+                if required:
                     raise self._fail(f"the custom field {full!r} is required", full)
-                if field is not None and field.default is not None and key not in values:
-                    result[key] = copy.deepcopy(field.default)
-                continue
-            if field is not None:
-                types = field.type if isinstance(field.type, tuple) else (field.type,)
+                if default is None:
+                    continue  # left out, or null on purpose: passed on as it is, and a group goes unchecked
+                # A default (also for an explicit null: flytekit writes null for unset fields) is then
+                # checked like a given value, so a group's default gets its own fields' defaults.
+                value = copy.deepcopy(default) if mutable else default
+            elif types is not None:
                 if not _fits(types, value):
-                    wanted = _article(field.type_name)
+                    wanted = _article(" or ".join(TYPE_NAMES[t] for t in types))
                     raise self._fail(
                         f"the custom field {full!r} must be {wanted}; got {_described(value)}", full
                     )
-                result[key] = _converted(types, value)
-            if full in self._groups:
+                value = _converted(types, value)
+            if is_group:
                 if not isinstance(value, Mapping):
                     raise self._fail(
                         f"the custom field {full!r} must be an object; got {_described(value)}", full
                     )
-                result[key] = self._level(value, f"{full}.")
+                value = self._level(value, f"{full}.")
+            result[key] = value
         return result
 
+    def _unknown(self, name: str, plan: _Plan) -> CustomFieldError:
+        shown = _shown(name)
+        # Only the first unknown key is looked at, and one far longer than any declared name
+        # cannot be close to one: difflib (quadratic) never sees a huge key.
+        if len(name) <= plan.longest * _CLOSE_RATIO:
+            import difflib
 
-def _unknown(name: str, known: list[str]) -> str:
-    import difflib
+            close = difflib.get_close_matches(name, plan.names, n=1)
+            if close:
+                return self._fail(f"unknown custom field {shown!r}; did you mean {close[0]!r}?", shown)
+        listed = ", ".join(plan.names) if plan.names else "none"
+        return self._fail(f"unknown custom field {shown!r}; the custom fields are: {listed}", shown)
 
-    close = difflib.get_close_matches(name, known, n=1)
-    if close:
-        return f"unknown custom field {name!r}; did you mean {close[0]!r}?"
-    listed = ", ".join(known) if known else "none"
-    return f"unknown custom field {name!r}; the custom fields are: {listed}"
+
+def _types(declared: FieldType) -> tuple[type, ...]:
+    return declared if isinstance(declared, tuple) else (declared,)
 
 
 def _article(type_name: str) -> str:
@@ -187,14 +268,24 @@ def _article(type_name: str) -> str:
 
 
 def _described(value: Any) -> str:
-    text = repr(value)
-    if len(text) > 60:
-        text = text[:57] + "..."
-    kinds = ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"), (Mapping, "object"))
-    kind = next((name for t, name in kinds if isinstance(value, t)), "")
+    """What a refused value is, by kind and size: never the value, which may be a secret (issue 12)."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number" if math.isfinite(value) else "a non-finite number"
+    if isinstance(value, str):
+        return f"a string of {_count(len(value), 'character')}"
+    if isinstance(value, Mapping):
+        return f"an object of {_count(len(value), 'key')}"
     if isinstance(value, (list, tuple)):
-        kind = "array"
-    return f"{_article(kind)} {text}" if kind else text
+        return f"an array of {_count(len(value), 'item')}"
+    return _article(type(value).__name__)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def declared_fields(declared: object, *, attribute: str) -> tuple[Field, ...]:

@@ -40,7 +40,8 @@ def create(
 
     :param task_template: the task to run; ``task_template.custom`` carries the connector's settings,
         already checked against the connector's ``custom_fields`` (defaults filled in) when it
-        declares them (see "Declaring fields").
+        declares them (see "Declaring fields"); ``task_template.raw``, when set, is the request's
+        message as sent, unchecked.
     :param output_prefix: where the job may write its outputs (a blob-store prefix or local path).
     :param inputs: the task's inputs as native Python values, by name.
     :param task_execution_metadata: the execution's id, namespace, labels and environment.

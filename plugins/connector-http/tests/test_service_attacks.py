@@ -149,3 +149,35 @@ async def test_a_huge_answer_is_a_failed_task_not_a_full_memory(
         "reading stopped there (the limit is set by CONNECTOR_HTTP_MAX_BODY)"
     )
     assert server.streamed < 64 * 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    ("custom", "refused"),
+    [
+        (
+            {"headers": "Authorization: Bearer s3cr3t-token"},
+            "'headers' must be an object; got a string of 34 characters",
+        ),
+        (
+            {"headers": ["Authorization: Bearer s3cr3t-token"]},
+            "'headers' must be an object; got an array of 1 item",
+        ),
+        (
+            {"auth_secret": {"token": "s3cr3t-token"}},
+            "'auth_secret' must be a string; got an object of 1 key",
+        ),
+    ],
+)
+async def test_a_refused_custom_field_never_quotes_its_value(
+    start: Any, server: LocalServer, custom: dict[str, Any], refused: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The value may be a credential: the client's status and the server log name its kind and size only.
+    running = await start()
+    with caplog.at_level("DEBUG"), pytest.raises(grpc.aio.AioRpcError) as info:
+        await _execute(running, {"url": f"{server.url}/x", **custom})
+    assert (info.value.code(), info.value.details()) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        f"webhook: the custom field {refused}",
+    )
+    assert "s3cr3t" not in caplog.text
+    assert server.seen == []

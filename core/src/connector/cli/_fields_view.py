@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -11,9 +10,10 @@ import click
 
 from .._exceptions import ConnectorNotFound, ConnectorUnavailable
 from ._common import fail_unknown
+from ._errors import fail
 
 if TYPE_CHECKING:  # `connector list` imports this module and must not import pluggy (issue 13)
-    from .._model import TaskCategory, TaskTemplate
+    from .._model import TaskCategory
     from ..registry._loaded import LoadedConnector
     from ..registry._registry import ConnectorRegistry
 
@@ -70,24 +70,24 @@ def echo_fields(document: Mapping[str, Any]) -> None:
         click.echo(line)
 
 
-def show_run_fields(registry: ConnectorRegistry, category: TaskCategory) -> NoReturn:
-    """``connector run TYPE --help-fields``: print the declarations and exit 0 (1 when it cannot load)."""
+def show_run_fields(
+    registry: ConnectorRegistry, category: TaskCategory, *, as_json: bool = False
+) -> NoReturn:
+    """``connector run TYPE --help-fields``: print the declarations and exit 0 (1 when it cannot load).
+
+    With ``as_json``, one JSON document: the connector's name, its task type and ``fields_document``.
+    """
     try:
         loaded = registry.get(category)
     except ConnectorNotFound as exc:
         fail_unknown(registry, exc)
     except ConnectorUnavailable as exc:
-        click.echo(f"Error: task type {category} cannot be run: {exc}", err=True)
-        raise SystemExit(1) from None
+        fail(f"task type {category} cannot be run: {exc}", as_json=as_json, kind="connector", exit_code=1)
+    if as_json:
+        document = {"name": loaded.name, "category": str(category), **fields_document(loaded)}
+        click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+        raise SystemExit(0)
     click.echo(f"{loaded.name} ({category}):")
     for line in field_lines(fields_document(loaded)):
         click.echo(line)
     raise SystemExit(0)
-
-
-def checked_template(loaded: LoadedConnector, template: TaskTemplate) -> TaskTemplate:
-    """The template with its custom fields checked and defaults filled in (``CustomFieldError``)."""
-    fields = loaded.custom_fields
-    if fields is None or (fields.applies is not None and not fields.applies(template)):
-        return template
-    return dataclasses.replace(template, custom=fields.check(template.custom))

@@ -18,6 +18,7 @@ from .._exceptions import (
     ConnectorNotFound,
     ConnectorUnavailable,
     CustomFieldError,
+    HookCrashError,
     InputValueError,
     JobNotFoundError,
     JobStateError,
@@ -25,6 +26,7 @@ from .._exceptions import (
     MissingExtraError,
 )
 from .._model import Phase, TaskCategory, TaskLog
+from ..registry._calls import checked_template
 from ..registry._registry import ConnectorRegistry, default_registry
 from ..runner._api import prepare_run
 from ..runner._handle import RunHandle
@@ -38,12 +40,11 @@ from ..runner._options import (
 )
 from ._common import fail_unknown, parse_category
 from ._errors import fail, json_asked
-from ._fields_view import checked_template, show_run_fields
+from ._fields_view import show_run_fields
 from ._values import (
     build_template,
     coerce_to_interface,
     load_mapping,
-    nest_dotted,
     parse_assignments,
     split_assignments,
 )
@@ -453,7 +454,8 @@ def poll_options(command: _F) -> _F:
     "custom_items",
     multiple=True,
     metavar="KEY=VALUE",
-    help="A custom field of the template; a dotted KEY (submit.url) sets a field of an object.",
+    help="A custom field of the template; a dotted KEY (submit.url) sets a field of an object "
+    "when the connector declares its fields.",
 )
 @click.option(
     "--help-fields", is_flag=True, help="List the connector's custom fields, inputs and outputs, and exit."
@@ -490,13 +492,25 @@ def run_command(
     (the job is deleted first), 2 on bad usage.
     """
     category = parse_category(task_type)
+    registry = _registry()
     if help_fields:
-        show_run_fields(_registry(), category)
+        show_run_fields(registry, category, as_json=as_json)
+    try:
+        loaded = registry.get(category)
+    except ConnectorNotFound as exc:
+        fail_unknown(registry, exc)
+    except ConnectorUnavailable as exc:
+        _fail(f"task type {category} cannot be run: {exc}", code=1)
     try:
         document = load_mapping(template_file, option="--template") if template_file else None
-        custom = nest_dotted(parse_assignments(custom_items, option="--custom"), option="--custom")
+        custom = parse_assignments(custom_items, option="--custom")
         template = build_template(
-            category.name, category.version, document=document, source=template_file or "", custom=custom
+            category.name,
+            category.version,
+            document=document,
+            source=template_file or "",
+            custom=custom,
+            dotted=loaded.custom_fields is not None,  # an undeclared connector's keys may hold dots
         )
         inputs = load_mapping(inputs_file, option="--inputs") if inputs_file else {}
         cli_inputs = parse_assignments(input_items, option="--input")
@@ -504,15 +518,12 @@ def run_command(
         inputs = coerce_to_interface({**inputs, **cli_inputs}, raw, template.interface)
     except InputValueError as exc:
         _fail(str(exc))
-    registry = _registry()
     try:
-        template = checked_template(registry.get(category), template)
-    except ConnectorNotFound as exc:
-        fail_unknown(registry, exc)
-    except ConnectorUnavailable as exc:
-        _fail(f"task type {category} cannot be run: {exc}", code=1)
-    except CustomFieldError as exc:  # the fields the connector declares (issue 12)
-        _fail(str(exc))
+        template = checked_template(loaded, template)  # the call layer's own check (issue 12)
+    except CustomFieldError as exc:
+        fail(str(exc), as_json=as_json, kind="usage")
+    except HookCrashError as exc:  # custom_fields_apply raised: exit 1, as for a crashing hook
+        fail(str(exc), as_json=as_json, kind="connector", exit_code=1)
     try:
         run = prepare_run(
             registry,

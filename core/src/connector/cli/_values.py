@@ -127,12 +127,22 @@ def parse_assignments(items: Iterable[str], *, option: str) -> dict[str, Any]:
     return {key: parse_value(text, option=f"{option} {key}") for key, text in texts.items()}
 
 
-def nest_dotted(values: Mapping[str, Any], *, option: str) -> dict[str, Any]:
-    """``{"submit.url": u}`` as ``{"submit": {"url": u}}``: a dotted key sets a field of an object.
+def custom_over(
+    base: Mapping[str, Any], values: Mapping[str, Any], *, dotted: bool, option: str = "--custom"
+) -> dict[str, Any]:
+    """The template file's ``custom`` with the ``--custom`` values set over it.
 
-    Raises ``InputValueError`` when a key is both a value and an object (``a=1`` and ``a.b=2``) or
-    has an empty part (``a..b``).
+    A whole key replaces the file's value (``--custom headers={}`` clears the file's headers). With
+    ``dotted`` (the connector declares its fields), a dotted key sets one field of an object and
+    keeps the object's other fields: ``--custom submit.url=...`` keeps the file's ``submit.method``.
+    Without it a dot is part of the key, as before issue 12: an undeclared connector's keys may hold
+    dots. Raises ``InputValueError`` when a key is both a value and an object (``a=1`` and ``a.b=2``)
+    or has an empty part (``a..b``).
     """
+    result = dict(base)
+    if not dotted:
+        result.update(values)
+        return result
     for key in values:
         if not all(key.split(".")):
             raise InputValueError(f"{option} {key!r}: a dotted key has an empty part", option=option)
@@ -141,24 +151,15 @@ def nest_dotted(values: Mapping[str, Any], *, option: str) -> dict[str, Any]:
             raise InputValueError(
                 f"{option} {key!r} and {inner!r}: give the object or its fields, not both", option=option
             )
-    nested: dict[str, Any] = {}
     for key, value in values.items():
         *parents, last = key.split(".")
-        target = nested
+        target = result
         for part in parents:
-            target = target.setdefault(part, {})
+            # A copy of each object on the way, so the file's document is left as it was.
+            inner_value = target.get(part)
+            target[part] = dict(inner_value) if isinstance(inner_value, Mapping) else {}
+            target = target[part]
         target[last] = value
-    return nested
-
-
-def merged(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    """``over`` merged into ``base``, objects key by key: ``--custom submit.url=`` keeps ``submit.method``."""
-    result = dict(base)
-    for key, value in over.items():
-        if isinstance(value, Mapping) and isinstance(result.get(key), Mapping):
-            result[key] = merged(result[key], value)
-        else:
-            result[key] = value
     return result
 
 
@@ -284,11 +285,12 @@ def build_template(
     document: Mapping[str, Any] | None = None,
     source: str = "",
     custom: Mapping[str, Any] | None = None,
+    dotted: bool = True,
 ) -> TaskTemplate:
-    """Make the ``TaskTemplate`` of a local run: the file's fields, ``custom`` merged over its ``custom``.
+    """Make the ``TaskTemplate`` of a local run: the file's fields, ``custom`` set over its ``custom``.
 
-    Objects are merged key by key, so ``--custom submit.url=...`` replaces one field of the file's
-    ``submit``.
+    See ``custom_over``: with ``dotted``, ``--custom submit.url=...`` replaces one field of the
+    file's ``submit``; a whole key replaces the file's value.
 
     Raises ``InputValueError`` when the file names another task type or version than the command.
     """
@@ -302,5 +304,5 @@ def build_template(
             )
     kwargs["type"] = category_name
     kwargs["task_type_version"] = category_version
-    kwargs["custom"] = merged(kwargs.get("custom", {}), custom or {})
+    kwargs["custom"] = custom_over(kwargs.get("custom", {}), custom or {}, dotted=dotted)
     return TaskTemplate(**kwargs)

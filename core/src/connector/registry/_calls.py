@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from functools import partial
@@ -21,7 +20,7 @@ from ._checks import (
     encoded_meta,
     logs_source,
 )
-from ._invoke import contained, guarded, invoke, within
+from ._invoke import contained, crash, guarded, invoke, within
 from ._signing import MetaSigner
 
 if TYPE_CHECKING:
@@ -50,6 +49,33 @@ class Deferred(Generic[_T]):
         if self._made is _UNMADE:
             self._made = self._make()
         return self._made  # type: ignore[no-any-return]
+
+
+_TASK_HOOKS = frozenset((Hook.CREATE, Hook.DO))
+
+
+def checked_template(loaded: LoadedConnector, template: TaskTemplate) -> TaskTemplate:
+    """``template`` with its custom fields checked against the connector's declaration, defaults filled in.
+
+    The one check of ``create``, ``do`` and ``connector run`` (issue 12): unchanged when the
+    connector declares no custom fields or its ``custom_fields_apply`` answers False for the
+    template; ``CustomFieldError`` for a template that breaks the declaration. Whatever
+    ``custom_fields_apply`` raises becomes ``HookCrashError``: a question, it has no failure to report.
+    """
+    fields = loaded.custom_fields
+    if fields is None:
+        return template
+    applies = fields.applies
+    if applies is not None:
+        try:
+            answer = applies(template)
+        except BaseException as exc:
+            raise crash(
+                loaded, "custom_fields_apply", exc, rule="which it must not raise (return True or False)"
+            ) from exc
+        if not answer:
+            return template
+    return fields.checked(template)
 
 
 def _value(argument: Any) -> Any:
@@ -111,17 +137,21 @@ class ConnectorCalls:
     ) -> _T:
         if hook not in self.loaded.hooks:
             raise HookNotImplementedError(self.loaded.category, hook)
-        # Only what the hook takes is built: a deferred view it never sees costs nothing (issue 13).
-        wanted = self.loaded.wanted[hook]
-        arguments = {
-            name: value.value() if type(value) is Deferred else value
-            for name, value in arguments.items()
-            if name in wanted
-        }
         admission = self.admission
         if admission is not None:
             admission.enter(hook)  # before the coroutine exists: a refusal leaves nothing unawaited
         try:
+            if hook in _TASK_HOOKS and self.loaded.custom_fields is not None:
+                # After the two refusals above, which say more (a sync connector's CreateTask is
+                # UNIMPLEMENTED), and within the admission limits (issue 12).
+                arguments["task_template"] = checked_template(self.loaded, _value(arguments["task_template"]))
+            # Only what the hook takes is built: a deferred view it never sees costs nothing (issue 13).
+            wanted = self.loaded.wanted[hook]
+            arguments = {
+                name: value.value() if type(value) is Deferred else value
+                for name, value in arguments.items()
+                if name in wanted
+            }
             called = invoke(self.loaded, hook, arguments, executor=self.executor, check=check)
             return await within(called, self.loaded, hook, self.timeout, deadline)
         finally:
@@ -166,14 +196,6 @@ class ConnectorCalls:
         a mistake in them). A connector that declares ``custom_fields`` has its template checked
         against them first (``CustomFieldError``), and gets it with the defaults filled in.
         """
-        fields = self.loaded.custom_fields
-        if fields is not None:  # before the hook runs: a bad template is the caller's mistake (issue 12)
-            template = _value(arguments["task_template"])
-            applies = fields.applies
-            if applies is None or guarded(self.loaded, hook, partial(applies, template)):
-                arguments["task_template"] = dataclasses.replace(
-                    template, custom=fields.check(template.custom)
-                )
         if hook == Hook.CREATE:
             return await self._call(hook, deadline, arguments, partial(checked_meta, self.loaded))
         check = partial(checked_resource, self.loaded, Hook.DO, terminal=True)

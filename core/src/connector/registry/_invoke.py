@@ -28,9 +28,11 @@ if TYPE_CHECKING:
 _T = TypeVar("_T")
 
 
-def crash(loaded: LoadedConnector, hook: str, raised: BaseException) -> HookCrashError:
-    """The error that stands for ``raised``, chained to it."""
-    error = HookCrashError(raised, category=loaded.category, hook=hook, origin=loaded.origin)
+def crash(
+    loaded: LoadedConnector, hook: str, raised: BaseException, rule: str | None = None
+) -> HookCrashError:
+    """The error that stands for ``raised``, chained to it (``rule``: see ``HookCrashError``)."""
+    error = HookCrashError(raised, category=loaded.category, hook=hook, origin=loaded.origin, rule=rule)
     error.__cause__ = raised
     return error
 
