@@ -18,8 +18,10 @@ from pathlib import Path
 from tests.support.venvs import ROOT, Venv, build_local_wheel
 
 DOC = ROOT / "docs" / "cli.md"
-# A fixed width, so tables are the same on every machine.
-COLUMNS = "100"
+# The examples show what a terminal 100 columns wide shows, on every machine: rich takes the terminal
+# layout with TTY_COMPATIBLE=1, without colour or bold under TERM=dumb (which then needs LINES too
+# for COLUMNS to count).
+TERMINAL = {"COLUMNS": "100", "LINES": "50", "TTY_COMPATIBLE": "1", "TERM": "dumb"}
 _EXAMPLE = re.compile(r"<!-- example: (?P<command>.+?) -->\n```console\n.*?```\n", re.DOTALL)
 
 
@@ -36,7 +38,7 @@ def split_command(command: str) -> tuple[dict[str, str], list[str]]:
 def run_example(venv: Venv, command: str) -> str:
     """The console block for ``command``: the prompt, the output, and the exit code when it is not 0."""
     env, args = split_command(command)
-    done = venv.run(args, env={"COLUMNS": COLUMNS, **env})
+    done = venv.run(args, env={**TERMINAL, **env})
     output = "".join(line.rstrip() + "\n" for line in (done.stdout + done.stderr).splitlines())
     block = f"$ {command}\n{output}"
     if done.returncode:

@@ -318,10 +318,17 @@ def test_show_a_conflict_exits_1_and_imports_neither(run: Run) -> None:
 def test_show_an_unknown_type_exits_2_listing_the_installed_ones(
     run: Run, task_type: str, message: str
 ) -> None:
-    for command in (["connector", "show", task_type], ["connector", "show", task_type, "--json"]):
-        done = run(*command)
-        assert (done.returncode, done.stdout) == (2, "")
-        assert done.stderr == f"Error: {message}. Installed task types: {CATEGORIES}\n"
+    done = run("connector", "show", task_type)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == f"Error: {message}. Installed task types: {CATEGORIES}\n"
+    # Under --json the same error is one JSON line on stdout (issue 12).
+    done = run("connector", "show", task_type, "--json")
+    assert (done.returncode, done.stderr) == (2, "")
+    assert json.loads(done.stdout) == {
+        "error": f"{message}. Installed task types: {CATEGORIES}",
+        "kind": "not-found",
+        "exit_code": 2,
+    }
     assert run.imported == []
 
 
