@@ -17,10 +17,10 @@ from typing import Any
 
 import grpc
 import pytest
-from conftest import Touched
 from connector_sensor import MAX_TIMEOUT, FileSensor, ScanLimits
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from touched import Touched
 
 import connector
 from connector.registry._calls import run_blocking

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Touched
 from connector_sensor import (
     FileSensor,
     FileSensorMeta,
@@ -20,6 +19,7 @@ from connector_sensor import (
     SensorRoots,
     SensorRootsError,
 )
+from touched import Touched
 
 import connector
 from connector.server._status import status_for

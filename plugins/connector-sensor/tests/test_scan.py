@@ -8,8 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import Touched
 from connector_sensor import FileSensor, ScanLimits
+from touched import Touched
 
 import connector
 from connector.testing import FakeClock, LifecycleDriver

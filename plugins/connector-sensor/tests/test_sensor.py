@@ -22,7 +22,6 @@ from typing import Any
 import fsspec
 import pytest
 import sensor_samples
-from conftest import Touched
 from connector_sensor import (
     FILE_SENSOR_MODULE,
     FILE_SENSOR_NAME,
@@ -35,6 +34,7 @@ from connector_sensor import (
     SensorPokeError,
     SensorRequestError,
 )
+from touched import Touched
 
 import connector
 from connector.registry._imports import DaemonCall

@@ -18,10 +18,10 @@ from typing import Any
 
 import grpc
 import pytest
-from conftest import Touched
 from connector_sensor import FILE_SENSOR_MODULE, FILE_SENSOR_NAME, Sensor
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from touched import Touched
 
 import connector
 from connector.registry._calls import run_blocking
