@@ -79,8 +79,8 @@ def test_the_transition_table_is_the_documented_one() -> None:
 @pytest.mark.parametrize("old", list(JobState), ids=str)
 def test_each_move_is_made_or_refused_by_the_journal(tmp_path: Path, old: JobState) -> None:
     journal = JobJournal(tmp_path / "jobs.sqlite3")
-    for new in JobState:
-        job_id = f"{old.value}-to-{new.value}"
+    for n, new in enumerate(JobState):
+        job_id = f"{list(JobState).index(old):06x}{n:06x}"  # old-to-new
         _add(journal, job_id, old)
         if (old.value, new.value) in ALLOWED:
             journal.update(job_id, state=new, message="moved")
@@ -91,7 +91,10 @@ def test_each_move_is_made_or_refused_by_the_journal(tmp_path: Path, old: JobSta
         assert (info.value.job_id, info.value.state) == (job_id, old.value)
         assert (journal.get(job_id).state, journal.get(job_id).message) == (old, "")  # nothing written
     with pytest.raises(JobNotFoundError):
-        journal.update("gone", state=JobState.RUNNING)
+        journal.update("90e000000000", state=JobState.RUNNING)
+
+
+J = "0123456789ab"
 
 
 @pytest.mark.parametrize(
@@ -117,10 +120,10 @@ def test_each_move_is_made_or_refused_by_the_journal(tmp_path: Path, old: JobSta
 )
 def test_a_resume_claim_is_refused_with_the_reason(tmp_path: Path, state: str, message: str) -> None:
     journal = JobJournal(tmp_path / "jobs.sqlite3")
-    _add(journal, "J", JobState(state))
+    _add(journal, J, JobState(state))
     with pytest.raises(JobStateError) as info:
-        journal.update("J", state=JobState.RUNNING, claim=True)
-    assert str(info.value) == message
+        journal.update(J, state=JobState.RUNNING, claim=True)
+    assert str(info.value) == message.replace("J", J)
 
 
 async def test_a_resume_whose_job_is_cancelled_before_its_claim_is_refused(tmp_path: Path) -> None:
@@ -155,21 +158,26 @@ def test_prune_counts_timed_out_as_finished_and_removes_default_output_directori
     mine = tmp_path / "my-outputs"  # given with --output-prefix: never removed
     mine.mkdir()
     for job_id, state, prefix in [
-        ("done", JobState.SUCCEEDED, None),
-        ("late", JobState.TIMED_OUT, None),
-        ("gone", JobState.CANCELLED, None),
-        ("own", JobState.FAILED, mine),
-        ("live", JobState.RUNNING, None),
-        ("stop", JobState.CANCELLING, None),
+        ("d0e000000000", JobState.SUCCEEDED, None),
+        ("1a7e00000000", JobState.TIMED_OUT, None),
+        ("90e000000000", JobState.CANCELLED, None),
+        ("0e0000000000", JobState.FAILED, mine),
+        ("11fe00000000", JobState.RUNNING, None),
+        ("570900000000", JobState.CANCELLING, None),
     ]:
         folder = prefix or journal.outputs / job_id
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "result.txt").write_text(job_id)
         _add(journal, job_id, state, str(folder))
-    assert sorted(journal.prune(older_than=0)) == ["done", "gone", "late", "own"]
-    assert sorted(p.name for p in journal.outputs.iterdir()) == ["live", "stop"]
-    assert (mine / "result.txt").read_text() == "own"
-    assert sorted(journal.prune(older_than=0, include_unfinished=True)) == ["live", "stop"]
+    assert sorted(journal.prune(older_than=0)) == [
+        "0e0000000000",
+        "1a7e00000000",
+        "90e000000000",
+        "d0e000000000",
+    ]
+    assert sorted(p.name for p in journal.outputs.iterdir()) == ["11fe00000000", "570900000000"]
+    assert (mine / "result.txt").read_text() == "0e0000000000"
+    assert sorted(journal.prune(older_than=0, include_unfinished=True)) == ["11fe00000000", "570900000000"]
     assert list(journal.outputs.iterdir()) == []
 
 
@@ -189,7 +197,7 @@ def test_a_corrupt_journal_says_so_and_how_to_start_again(tmp_path: Path) -> Non
         f"the job journal '{path}' is damaged or is not a job journal (file is not a database); move it "
         f"aside (`mv {path} {path}.broken`) and connector starts a new, empty one"
     )
-    for action in (JobJournal(path).list, lambda: _add(JobJournal(path), "x")):
+    for action in (JobJournal(path).list, lambda: _add(JobJournal(path), J)):
         with pytest.raises(JournalError) as info:
             action()
         assert str(info.value) == expected
@@ -200,39 +208,109 @@ def _set(path: Path, job_id: str, column: str, value: object) -> None:
         db.execute(f"UPDATE jobs SET {column} = ? WHERE id = ?", (value, job_id))
 
 
+GOOD, BAD = "900d00000000", "bad000000000"
+BAD_ID = "a job id is 12 hexadecimal digits (JobJournal.new_id makes them)"
+
+
 @pytest.mark.parametrize(
     ("column", "value", "reason"),
     [
-        ("state", "paused", "ValueError: 'paused' is not a valid JobState"),
-        ("phase", "WAITING", "KeyError: 'WAITING'"),
-        ("template", "[1]", "TypeError: a template is a JSON object, not list"),
+        (
+            "id",
+            b"bad000000000",
+            "ValueError: a job id is 12 hexadecimal digits (JobJournal.new_id makes them)",
+        ),
+        ("id", "../../x", "ValueError: a job id is 12 hexadecimal digits (JobJournal.new_id makes them)"),
+        ("category", b"sensor", "TypeError: text expected, not bytes"),
         (
             "category",
             "a@b",
             "ValueError: bad task category 'a@b': the version after '@' must be a whole number",
         ),
+        ("connector", b"x 1.0", "TypeError: text expected, not bytes"),
+        ("resource_meta", "{}", "TypeError: bytes expected, not str"),
+        ("template", "[1]", "TypeError: a template is a JSON object, not list"),
+        ("template", b"{}", "TypeError: text expected, not bytes"),
+        ("inputs_digest", b"sha256:00", "TypeError: text expected, not bytes"),
+        ("output_prefix", b"/tmp/out", "TypeError: text expected, not bytes"),
+        ("created_at", "soon", "TypeError: a number expected, not str"),
+        ("updated_at", b"\x00", "TypeError: a number expected, not bytes"),
+        ("phase", "WAITING", "KeyError: 'WAITING'"),
+        ("phase", b"RUNNING", "TypeError: text expected, not bytes"),
+        ("message", b"\xff", "TypeError: text expected, not bytes"),
+        ("state", "paused", "ValueError: 'paused' is not a valid JobState"),
+        ("state", b"running", "ValueError: b'running' is not a valid JobState"),
+        ("polls", "many", "TypeError: an integer expected, not str"),
+        ("pid", "abc", "TypeError: an integer expected, not str"),
+        ("pid", 1.5, "TypeError: an integer expected, not float"),
+        ("host", b"box", "TypeError: text expected, not bytes"),
     ],
 )
 def test_a_row_with_an_unexpected_value_is_named_not_a_traceback(
-    tmp_path: Path, column: str, value: str, reason: str
+    tmp_path: Path, column: str, value: object, reason: str
 ) -> None:
     journal = JobJournal(tmp_path / "jobs.sqlite3")
-    _add(journal, "good")
-    _add(journal, "bad")
-    _set(journal.path, "bad", column, value)
+    _add(journal, GOOD)
+    _add(journal, BAD)
+    _set(journal.path, BAD, column, value)
+    # A bad id is never printed as the job's name: it is shown only as the value it is.
+    label = "a job" if column == "id" else f"job {BAD}"
     expected = (
-        f"job bad in the job journal '{journal.path}' has the {column} {value!r}, which this connector-core "
+        f"{label} in the job journal '{journal.path}' has the {column} {value!r}, which this connector-core "
         f"cannot read ({reason}); a newer connector-core wrote it (upgrade connector-core) or the file was "
         "edited (restore it from a backup)"
     )
-    with pytest.raises(JournalError) as info:
-        journal.get("bad")
-    assert str(info.value) == expected
+    if column != "id":  # a row found by its id
+        with pytest.raises(JournalError) as info:
+            journal.get(BAD)
+        assert str(info.value) == expected
     with pytest.raises(JournalError):
         journal.list()
     skipped: list[JournalError] = []
-    assert [r.id for r in journal.list(on_unreadable=skipped.append)] == ["good"]
+    assert [r.id for r in journal.list(on_unreadable=skipped.append)] == [GOOD]
     assert [str(e) for e in skipped] == [expected]
+
+
+def test_prune_deletes_no_folder_a_hostile_row_names(tmp_path: Path) -> None:
+    # Ids and output prefixes come from the file: whoever can write it must not get prune to
+    # delete a folder outside outputs/, or outputs/ itself (issue 12).
+    journal = JobJournal(tmp_path / "home" / "jobs.sqlite3")
+    precious, absolute, elsewhere = tmp_path / "precious", tmp_path / "abs", tmp_path / "elsewhere"
+    kept = journal.outputs / GOOD  # another job's outputs
+    for folder in (precious, absolute, elsewhere, kept):
+        folder.mkdir(parents=True)
+        (folder / "keep.txt").write_text("x")
+    (journal.outputs / BAD).symlink_to(elsewhere)  # a symlink where a job's folder should be
+    _add(journal, GOOD, JobState.RUNNING, str(kept))
+    _add(journal, BAD, JobState.SUCCEEDED, str(journal.outputs / BAD))
+    hostile = {
+        "../../precious": str(journal.outputs / "../../precious"),
+        str(absolute): str(absolute),
+        "": str(journal.outputs),
+    }
+    with closing(sqlite3.connect(journal.path)) as db, db:
+        for job_id, prefix in hostile.items():
+            db.execute(
+                "INSERT INTO jobs SELECT ?, category, connector, resource_meta, template, inputs_digest, "
+                "?, created_at, updated_at, phase, message, 'succeeded', polls, pid, host FROM jobs "
+                "WHERE id = ?",
+                (job_id, prefix, BAD),
+            )
+    assert journal.prune(older_than=0) == [BAD]  # its row goes; the symlink's target stays
+    for folder in (precious, absolute, elsewhere, kept):
+        assert (folder / "keep.txt").read_text() == "x"
+    assert (journal.outputs / BAD).is_symlink()
+    skipped: list[JournalError] = []
+    assert [r.id for r in journal.list(on_unreadable=skipped.append)] == [GOOD]
+    assert len(skipped) == 3  # the hostile rows stay, for `jobs list` to report
+
+
+def test_a_bad_job_id_is_never_written(tmp_path: Path) -> None:
+    journal = JobJournal(tmp_path / "jobs.sqlite3")
+    with pytest.raises(ValueError, match=r"^bad job id") as info:
+        _add(journal, "../x")
+    assert str(info.value) == "bad job id '../x': a job id is 12 hexadecimal digits (see new_id)"
+    assert journal.list() == []
 
 
 RACER = textwrap.dedent(
@@ -244,7 +322,7 @@ RACER = textwrap.dedent(
     journal = JobJournal(path)
     time.sleep(max(0.0, start - time.time()))
     for n in range(jobs):
-        job_id = f"job-{n}"
+        job_id = f"{n:012x}"
         try:
             if role == "poller":  # a run: a poll that is not terminal, then the terminal one
                 journal.update(job_id, state=JobState.RUNNING, phase=Phase.RUNNING, polled=True)
@@ -266,7 +344,7 @@ def test_a_run_and_a_cancel_racing_in_two_processes_never_both_win(tmp_path: Pat
     journal = JobJournal(path)
     jobs = 200
     for n in range(jobs):
-        _add(journal, f"job-{n}")
+        _add(journal, f"{n:012x}")
     start = time.time() + 1.5  # after both interpreters have started
     processes = {
         role: subprocess.Popen(
@@ -296,13 +374,13 @@ def test_a_run_and_a_cancel_racing_in_two_processes_never_both_win(tmp_path: Pat
 
 def test_only_from_narrows_the_table_never_widens_it(tmp_path: Path) -> None:
     journal = JobJournal(tmp_path / "jobs.sqlite3")
-    _add(journal, "mine", JobState.CANCELLING)
+    _add(journal, J, JobState.CANCELLING)
     with pytest.raises(JobStateError) as info:  # a run's own cancel: only from its running row
-        journal.update("mine", state=JobState.CANCELLING, only_from=[JobState.RUNNING])
+        journal.update(J, state=JobState.CANCELLING, only_from=[JobState.RUNNING])
     assert info.value.state == "cancelling"
-    _add(journal, "done", JobState.SUCCEEDED)
+    _add(journal, "d0e000000000", JobState.SUCCEEDED)
     with pytest.raises(JobStateError):  # succeeded -> running is not in the table: only_from cannot add it
-        journal.update("done", state=JobState.RUNNING, only_from=[JobState.SUCCEEDED])
+        journal.update("d0e000000000", state=JobState.RUNNING, only_from=[JobState.SUCCEEDED])
 
 
 async def test_ctrl_c_while_jobs_cancel_deletes_the_job_leaves_the_delete_to_it(tmp_path: Path) -> None:

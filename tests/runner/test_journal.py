@@ -88,13 +88,13 @@ def test_digest_ignores_key_order_and_keeps_no_values() -> None:
 
 def test_lookup_errors(tmp_path: Path) -> None:
     journal = JobJournal(tmp_path / "jobs.sqlite3")
-    _add(journal, "aaaa1111")
-    _add(journal, "aaaa2222")
+    _add(journal, "aaaa11111111")
+    _add(journal, "aaaa22222222")
     with pytest.raises(JobNotFoundError) as info:
         journal.get("aaaa")
     assert (
         str(info.value)
-        == "job id prefix 'aaaa' matches several jobs (aaaa1111, aaaa2222); give more of the id"
+        == "job id prefix 'aaaa' matches several jobs (aaaa11111111, aaaa22222222); give more of the id"
     )
     with pytest.raises(JobNotFoundError, match=r"^no job 'aaa' in the journal"):
         journal.get("aaa")  # shorter than 4: exact ids only
@@ -102,20 +102,20 @@ def test_lookup_errors(tmp_path: Path) -> None:
         journal.get("a%")
     with pytest.raises(JobNotFoundError, match=r"^no job 'zzzz' in the journal"):
         journal.update("zzzz", state=JobState.RUNNING, message="x")
-    assert [r.id for r in journal.list(state=JobState.RUNNING, limit=1)] == ["aaaa2222"]
+    assert [r.id for r in journal.list(state=JobState.RUNNING, limit=1)] == ["aaaa22222222"]
 
 
 def test_prune(tmp_path: Path) -> None:
     journal = JobJournal(tmp_path / "jobs.sqlite3")
     for job_id, state in [
-        ("done1", JobState.SUCCEEDED),
-        ("fail1", JobState.FAILED),
-        ("live1", JobState.RUNNING),
+        ("d0e000000001", JobState.SUCCEEDED),
+        ("fa1100000001", JobState.FAILED),
+        ("11fe00000001", JobState.RUNNING),
     ]:
         _add(journal, job_id, state=state)
     assert journal.prune(older_than=3600) == []
-    assert sorted(journal.prune(older_than=0)) == ["done1", "fail1"]
-    assert journal.prune(older_than=0, include_unfinished=True) == ["live1"]
+    assert sorted(journal.prune(older_than=0)) == ["d0e000000001", "fa1100000001"]
+    assert journal.prune(older_than=0, include_unfinished=True) == ["11fe00000001"]
     assert journal.list() == []
 
 
@@ -137,7 +137,7 @@ def test_an_unwritable_place_is_a_journal_error(tmp_path: Path) -> None:
     nowhere = JobJournal(tmp_path / "file" / "sub" / "jobs.sqlite3")
     assert nowhere.list() == []  # reading never creates the journal, or its directory
     with pytest.raises(JournalError) as info:
-        _add(nowhere, "abc")
+        _add(nowhere, "abc000000000")
     assert str(info.value) == (
         f"cannot create the directory of the job journal '{nowhere.path}': [Errno 20] Not a directory: "
         f"'{tmp_path / 'file' / 'sub'}'; check that the directory is writable, or point CONNECTOR_HOME at "
@@ -159,7 +159,7 @@ WRITER = textwrap.dedent(
         JobJournal(path.parent / f"new-{n}.sqlite3").list()
     journal = JobJournal(path)
     for n in range(jobs):
-        job_id = f"{worker}-{n}"
+        job_id = f"{int(worker[1:]):06x}{n:06x}"
         journal.add(
             job_id=job_id, category=TaskCategory("sensor"), resource_meta=b"{}", template={}, inputs={"n": n}
         )
