@@ -245,19 +245,35 @@ def _quiet_terminal() -> None:
 
     fd = sys.stderr.fileno()
     try:
-        saved = termios.tcgetattr(fd)
-        quiet = list(saved)
-        quiet[3] &= ~(termios.ECHO | getattr(termios, "ECHOCTL", 0))
-        termios.tcsetattr(fd, termios.TCSANOW, quiet)
+        if not _in_foreground(fd):
+            return
+        settings = termios.tcgetattr(fd)
+        cleared = settings[3] & (termios.ECHO | getattr(termios, "ECHOCTL", 0))
+        if not cleared:
+            return
+        settings[3] &= ~cleared
+        termios.tcsetattr(fd, termios.TCSANOW, settings)
     except (termios.error, OSError):
         return
 
     def restore() -> None:
         with suppress(termios.error, OSError):  # the terminal is gone: nothing to restore
-            termios.tcsetattr(fd, termios.TCSANOW, saved)
+            if not _in_foreground(fd):  # put in the background meanwhile (Ctrl-Z, bg)
+                return
+            # The settings as they are now, with only this process's bits back: a shell or `stty`
+            # may have changed others since (issue 12).
+            now = termios.tcgetattr(fd)
+            now[3] |= cleared
+            termios.tcsetattr(fd, termios.TCSANOW, now)
 
     _AT_EXIT.append(restore)
     atexit.register(restore)
+
+
+def _in_foreground(fd: int) -> bool:
+    """Whether this process's group owns the terminal: changing it from the background (``run ... &``)
+    sends SIGTTOU, which stops the process (issue 12)."""
+    return os.tcgetpgrp(fd) == os.getpgrp()
 
 
 #: What must run even when the process ends with ``os._exit`` (the terminal's echo coming back).
