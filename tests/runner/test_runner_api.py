@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import signal
 import threading
 from pathlib import Path
 from typing import Any
@@ -538,3 +539,14 @@ def test_create_and_do_receive_the_attempts_idempotency_key() -> None:
     assert len(keys[0]) == 36
     assert keys[2] != keys[0]
     assert keys[2].startswith("ck1-")
+
+
+def test_mixins_keep_a_callers_sigint_handler(registry: ConnectorRegistry, journal: JobJournal) -> None:
+    # Removing the loop's handler put Python's default back over an ignored SIGINT (`nohup`, `&`),
+    # so a background job could be interrupted after its first execute (found in issue 12).
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        assert Query(registry, journal, ["SUCCEEDED"]).execute(x=1) == {"job": "j1"}
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)

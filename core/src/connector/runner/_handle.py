@@ -119,6 +119,7 @@ class RunHandle:
         self.meta: ResourceMeta | None = None
         #: Whether the journal has this run's row and the run keeps it up to date.
         self._recorded = False
+        self._added = resume is not None
         self._create_task: asyncio.Future[Any] | None = None
         self._delete_task: asyncio.Future[Any] | None = None
         self.last: Resource | None = None
@@ -127,6 +128,21 @@ class RunHandle:
 
     def __repr__(self) -> str:
         return f"<RunHandle {self.category} job {self.job_id or '-'}>"
+
+    @property
+    def in_journal(self) -> bool:
+        """Whether the job's row was written to the journal (a later failed update leaves it there)."""
+        return self._added
+
+    @property
+    def creating(self) -> bool:
+        """Whether ``create`` was called and has not returned: the job it starts is not recorded yet."""
+        return self._create_task is not None and not self._create_task.done()
+
+    @property
+    def deleted(self) -> bool:
+        """Whether the run's ``delete`` returned (it raised or not): only recording how it ended is left."""
+        return self._delete_task is not None and self._delete_task.done()
 
     # Control
 
@@ -300,7 +316,9 @@ class RunHandle:
             f"; the job may still be running: `connector jobs resume {self.job_id}` polls it again, "
             f"`connector jobs cancel {self.job_id}` deletes it"
         )
-        self._record(state=JobState.ERROR, message=error)
+        found = self._record(state=JobState.ERROR, message=error)
+        if found in CANCELLED_ELSEWHERE:  # the job is that process's now: say so, as a late poll does
+            return self._cancelled_elsewhere(found)
         return self._result(JobState.ERROR, f"{error}{hint}")
 
     def _native(self, hook: Hook, resource: Resource) -> Resource:
@@ -389,7 +407,7 @@ class RunHandle:
                     connector=" ".join(filter(None, [origin.distribution, origin.distribution_version])),
                     output_prefix=self.output_prefix,
                 )
-                self._recorded = True
+                self._recorded = self._added = True
             except JOURNAL_ERRORS as exc:
                 if must_record:
                     raise
@@ -480,9 +498,11 @@ class RunHandle:
     async def _on_cancel(self) -> RunResult:
         import asyncio
 
-        self._emit(
-            RunEventKind.CANCELLING, message="interrupted; deleting the job" if self.job_id else "interrupted"
-        )
+        if self.creating:  # no job yet: the one create starts is deleted once create returns
+            what = "interrupted; waiting for create, to delete the job it starts"
+        else:
+            what = "interrupted; deleting the job" if self.meta is not None else "interrupted"
+        self._emit(RunEventKind.CANCELLING, message=what)
         if self._create_task is not None and self.meta is None:
             # Interrupted during create: the job it is starting must still be deleted.
             await asyncio.wait({self._create_task})
