@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from connector import (
     RunEventKind,
     RunOptions,
     TaskCategory,
+    cancel_job,
     prepare_resume,
     prepare_run,
 )
@@ -32,7 +34,7 @@ from tests.runner.fakejobs.connector_fakejobs import FakeJobs, FakeMeta
 from tests.support.metas import signed
 from tests.support.venvs import ROOT
 
-from .test_runner_api import Scripted, _phases
+from .test_runner_api import Meta, Scripted, _phases
 
 
 def _add(journal: JobJournal, job_id: str, state: JobState = JobState.RUNNING, prefix: str = "") -> None:
@@ -410,3 +412,81 @@ async def test_ctrl_c_while_jobs_cancel_deletes_the_job_leaves_the_delete_to_it(
     assert scripted.calls == ["create", "get"]  # no delete: the other process does it
     record = journal.get(result.job_id or "")
     assert (record.state, record.message) == (JobState.CANCELLING, "cancelling; deleting the job")
+
+
+async def test_a_hook_error_after_jobs_cancel_took_the_job_reports_the_cancel(tmp_path: Path) -> None:
+    # The ERROR write was refused without a word and the run said "the job may still be running:
+    # resume it", exit 1, while `jobs cancel` was deleting it (review of issue 12).
+    scripted = Scripted()
+    journal = JobJournal(tmp_path / "jobs.sqlite3")
+    run = prepare_run(
+        registry_of(scripted),
+        "scripted",
+        custom=_phases("RUNNING"),
+        output_prefix=str(tmp_path),
+        options=RunOptions(poll_interval=0.01, journal=journal),
+    )
+
+    def on_event(event: RunEvent) -> None:
+        if event.kind is RunEventKind.POLLED:  # `connector jobs cancel` in another process
+            assert run.job_id is not None
+            JobJournal(journal.path).update(run.job_id, state=JobState.CANCELLING, message="deleting")
+            scripted.get_error = RuntimeError("the service is down")
+
+    run.on_event = on_event
+    result = await run.run()
+    assert (result.state, result.exit_code) == (JobState.CANCELLED, 130)
+    assert (
+        result.message
+        == "another process cancelled the job (`connector jobs cancel`) and is deleting the job"
+    )
+    assert scripted.calls == ["create", "get", "get"]  # no delete: the other process does it
+    record = journal.get(result.job_id or "")
+    assert (record.state, record.message) == (JobState.CANCELLING, "deleting")
+
+
+@pytest.fixture
+def live_process() -> Iterator[subprocess.Popen[bytes]]:
+    """A process of this machine that is alive: the run the journal names, as far as it can tell."""
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        yield process
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_resume_and_cancel_refuse_a_job_whose_run_is_alive(
+    tmp_path: Path, live_process: subprocess.Popen[bytes]
+) -> None:
+    # `jobs resume` polled the job a second time, `jobs cancel` of a run's own cancel called a
+    # second delete while the run's was in flight (review of issue 12).
+    journal = JobJournal(tmp_path / "jobs.sqlite3")
+    pid = live_process.pid
+    for job_id, state in ((J, JobState.RUNNING), (GOOD, JobState.CANCELLING)):
+        _add(journal, job_id, state)
+        _set(journal.path, job_id, "pid", pid)
+        _set(journal.path, job_id, "category", "scripted")
+        _set(journal.path, job_id, "resource_meta", signed("scripted", Meta(job="j1")))
+    scripted = Scripted()
+    options = RunOptions(journal=journal)
+    with pytest.raises(JobStateError) as info:
+        prepare_resume(registry_of(scripted), journal.get(J), options=options)
+    assert str(info.value) == (
+        f"job {J} is being polled by process {pid} on this machine (`ps -p {pid}` shows it); resume it "
+        f"once that process has ended (Ctrl-C there, or `kill {pid}`)"
+    )
+    with pytest.raises(JobStateError) as info:
+        cancel_job(registry_of(scripted), GOOD, journal=journal)
+    assert str(info.value) == (
+        f"job {GOOD} is being cancelled by process {pid} on this machine (`ps -p {pid}` shows it), which "
+        "is deleting it; wait for that process to end, then cancel again if the job is still cancelling"
+    )
+    assert scripted.calls == []
+    assert [journal.get(i).state for i in (J, GOOD)] == [JobState.RUNNING, JobState.CANCELLING]
+    # Once that process has ended (or on another machine), both take the job over.
+    live_process.kill()
+    live_process.wait()
+    assert prepare_resume(registry_of(scripted), journal.get(J), options=options).journal is journal
+    assert cancel_job(registry_of(scripted), GOOD, journal=journal).state is JobState.CANCELLED
+    assert scripted.calls == ["delete"]

@@ -24,6 +24,8 @@ from connector import (
 from connector.runner._journal import SCHEMA_VERSION, inputs_digest
 from tests.support.venvs import ROOT
 
+from .conftest import unprivileged
+
 
 def test_connector_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))
@@ -194,3 +196,30 @@ def test_concurrent_writers_in_separate_processes(tmp_path: Path) -> None:
     assert len(records) == workers * jobs_each
     assert {(r.state, r.phase, r.polls) for r in records} == {(JobState.SUCCEEDED, Phase.SUCCEEDED, 3)}
     assert {r.message for r in records} == {f"poll by w{i}" for i in range(workers)}
+
+
+LIST = "import sys; from connector import JobJournal; print([r.id for r in JobJournal(sys.argv[1]).list()])"
+
+
+def test_a_read_only_journal_in_a_read_only_directory_can_be_listed(tmp_path: Path) -> None:
+    # A WAL reader makes the -shm file beside the journal; where it cannot, the file is read as
+    # immutable (nothing can be writing it: no one can make that file either).
+    home = tmp_path / "home"
+    journal = JobJournal(home / "jobs.sqlite3")
+    _add(journal, "abc123def456")
+    with closing(sqlite3.connect(journal.path)) as db:  # the last writer to close removes -wal, -shm
+        db.execute("SELECT 1 FROM jobs").fetchall()
+    assert sorted(p.name for p in home.iterdir()) == ["jobs.sqlite3"]
+    journal.path.chmod(0o444)
+    home.chmod(0o555)
+    try:
+        done = subprocess.run(
+            unprivileged(sys.executable, "-c", LIST, str(journal.path)),
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=120,
+        )
+    finally:
+        home.chmod(0o755)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "['abc123def456']\n", "")

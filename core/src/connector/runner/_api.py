@@ -16,7 +16,7 @@ from ..registry._registry import ConnectorRegistry
 from ..registry._signing import MetaSigner
 from ._documents import template_from_document
 from ._handle import JOURNAL_ERRORS, RunHandle
-from ._journal import TRANSITIONS, JobJournal, JobRecord, JobState, refusal
+from ._journal import TRANSITIONS, JobJournal, JobRecord, JobState, hostname, refusal
 from ._options import EventHandler, RunOptions, RunResult
 
 _DEFAULT_OPTIONS = RunOptions()
@@ -198,6 +198,14 @@ def prepare_resume(
         raise JobStateError(
             refusal(record.id, record.state, JobState.RUNNING), job_id=record.id, state=record.state.value
         )
+    pid = _live_run(record)
+    if pid is not None:
+        raise JobStateError(
+            f"job {record.id} is being polled by process {pid} on this machine (`ps -p {pid}` shows "
+            f"it); resume it once that process has ended (Ctrl-C there, or `kill {pid}`)",
+            job_id=record.id,
+            state=record.state.value,
+        )
     loaded = registry.get(record.category)
     if loaded.is_sync or loaded.metadata_type is None:
         raise JobStateError(
@@ -223,6 +231,26 @@ def prepare_resume(
         resume=(record, meta),
         signer=signer,
     )
+
+
+def _live_run(record: JobRecord) -> int | None:
+    """The process on this machine whose run still holds the job, as the row names it, if alive.
+
+    Another `jobs resume` would poll the job twice, another cancel would call a second ``delete``
+    while the run's is in flight (issue 12). A process id reused since is taken for the run: the
+    message says how to check it.
+    """
+    import os
+
+    if os.name != "posix" or record.pid is None or record.pid == os.getpid() or record.host != hostname():
+        return None
+    try:
+        os.kill(record.pid, 0)  # signal 0: only whether the process exists
+    except PermissionError:
+        return record.pid  # it exists, as another user's process
+    except OSError:
+        return None
+    return record.pid
 
 
 def resume_job(
@@ -264,6 +292,15 @@ def cancel_job(registry: ConnectorRegistry, job_id: str, *, journal: JobJournal 
     record = journal.get(job_id)
     if record.state.is_finished:
         return record
+    pid = _live_run(record) if record.state is JobState.CANCELLING else None
+    if pid is not None:  # a running job's run is alive too: the cancel takes it over (docs/running.md)
+        raise JobStateError(
+            f"job {record.id} is being cancelled by process {pid} on this machine (`ps -p {pid}` "
+            "shows it), which is deleting it; wait for that process to end, then cancel again if the "
+            "job is still cancelling",
+            job_id=record.id,
+            state=record.state.value,
+        )
     loaded = registry.get(record.category)
     if loaded.metadata_type is None:
         raise JobStateError(

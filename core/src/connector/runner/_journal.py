@@ -204,23 +204,18 @@ class JobJournal:
         elif not self.path.exists():
             yield None
             return
+        if write:
+            try:
+                connection = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
+            except sqlite3.Error as exc:
+                raise self._error("open", exc) from exc
+        else:
+            connection = self._reader()
         try:
             if write:
-                connection = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
-            else:
-                from urllib.parse import quote
-
-                # Read-only, so listing works on a journal the user may not write (issue 12).
-                uri = f"file:{quote(str(self.path))}?mode=ro"
-                connection = sqlite3.connect(uri, uri=True, timeout=self.busy_timeout, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise self._error("open", exc) from exc
-        try:
-            # BEGIN IMMEDIATE takes the write lock up front: a deferred transaction that later
-            # upgrades can fail with "database is locked" without waiting for the busy timeout.
-            connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            if not write:
-                self._check_version(connection)
+                # BEGIN IMMEDIATE takes the write lock up front: a deferred transaction that later
+                # upgrades can fail with "database is locked" without waiting for the busy timeout.
+                connection.execute("BEGIN IMMEDIATE")
             yield connection
             connection.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -233,6 +228,34 @@ class JobJournal:
             raise
         finally:
             connection.close()
+
+    def _reader(self) -> sqlite3.Connection:
+        """A read-only connection in a transaction, to a journal of a schema this code reads."""
+        import sqlite3
+        from urllib.parse import quote
+
+        # Read-only, so listing works on a journal the user may not write (issue 12). A WAL reader
+        # still makes the -shm file beside the journal: in a directory it cannot write, the file is
+        # read as immutable, which needs no -shm (and then no process can be writing it either).
+        for query in ("mode=ro", "mode=ro&immutable=1"):
+            uri = f"file:{quote(str(self.path))}?{query}"
+            try:
+                connection = sqlite3.connect(uri, uri=True, timeout=self.busy_timeout, isolation_level=None)
+            except sqlite3.Error as exc:
+                raise self._error("open", exc) from exc
+            try:
+                connection.execute("BEGIN")
+                self._check_version(connection)
+                return connection
+            except sqlite3.Error as exc:
+                connection.close()
+                text = str(exc)
+                if "immutable" in query or ("readonly" not in text and "unable to open" not in text):
+                    raise self._error("read", exc) from exc
+            except BaseException:
+                connection.close()
+                raise
+        raise AssertionError("unreachable: the immutable attempt returns or raises")
 
     def _error(self, action: str, exc: Exception) -> JournalError:
         """The error for a failed SQLite operation, naming its cause and what to do about it."""
@@ -360,7 +383,7 @@ class JobJournal:
                     phase.name if phase is not None else None,
                     state.value,
                     os.getpid(),
-                    _hostname(),
+                    hostname(),
                 ),
             )
         return self.get(job_id)
@@ -397,7 +420,7 @@ class JobJournal:
             sets.append("polls = polls + 1")
         if claim:
             sets += ["pid = ?", "host = ?"]
-            values += [os.getpid(), _hostname()]
+            values += [os.getpid(), hostname()]
         sources = TRANSITIONS[state] if only_from is None else TRANSITIONS[state] & frozenset(only_from)
         allowed = sorted(s.value for s in sources) or [""]  # "": no state matches, the move is refused
         with self._connect(write=True) as db:
@@ -617,7 +640,8 @@ def _template(text: object) -> dict[str, Any]:
     return document
 
 
-def _hostname() -> str:
+def hostname() -> str:
+    """This machine's name, as a row's ``host`` records it."""
     import socket
 
     return socket.gethostname()
