@@ -314,7 +314,12 @@ except JobFailedError as exc:
 
 def test_interrupted_mixin_deletes_its_job(cli: Cli) -> None:
     script = f"""
+import signal
 from connector import AsyncConnectorExecutorMixin
+
+# As started from a shell in the foreground, even when the tests run in the background (where
+# SIGINT is ignored, and the mixin leaves an ignored SIGINT alone).
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 class Query(AsyncConnectorExecutorMixin):
     task_type = "fakejob"

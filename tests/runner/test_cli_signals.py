@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,14 +79,15 @@ def test_a_ctrl_c_as_the_event_loop_closes_is_ignored(
     # loop.close() put the default handlers back for those the loop had installed, and the main
     # thread's blocked SIGINT went to another thread: KeyboardInterrupt out of execute (review of
     # issue 12). The signal is sent to that thread the moment the loop has closed.
-    close = asyncio.unix_events._UnixSelectorEventLoop.close  # type: ignore[attr-defined]
+    loop_class = asyncio.unix_events._UnixSelectorEventLoop
+    close = loop_class.close
 
-    def close_then_interrupt(loop: asyncio.AbstractEventLoop) -> None:
+    def close_then_interrupt(loop: Any) -> None:
         close(loop)
         signal.pthread_kill(other_thread.ident or 0, signal.SIGINT)
         time.sleep(0.1)  # a bound for the signal to arrive; the handler runs at the next bytecode
 
-    monkeypatch.setattr(asyncio.unix_events._UnixSelectorEventLoop, "close", close_then_interrupt)  # type: ignore[attr-defined]
+    monkeypatch.setattr(loop_class, "close", close_then_interrupt)
     run = prepare_run(registry_of(Echo()), "echo", output_prefix=str(tmp_path))
     with signals_ignored():
         result = execute(run, Display(TaskCategory("echo")))

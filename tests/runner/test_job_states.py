@@ -7,10 +7,12 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,6 +22,7 @@ from connector import (
     JobState,
     JobStateError,
     JournalError,
+    Phase,
     RunEvent,
     RunEventKind,
     RunOptions,
@@ -342,6 +345,8 @@ RACER = textwrap.dedent(
 def test_a_run_and_a_cancel_racing_in_two_processes_never_both_win(tmp_path: Path) -> None:
     # Each job is polled to its end by one process and cancelled by another, both at full speed:
     # whichever the journal lets move first wins, the other is refused and writes nothing.
+    # Whether the two ever overlap is up to the scheduler: this shows that no interleaving breaks
+    # the rule; test_a_move_checks_the_state_under_the_write_lock makes the overlap certain.
     path = tmp_path / "jobs.sqlite3"
     journal = JobJournal(path)
     jobs = 200
@@ -372,6 +377,49 @@ def test_a_run_and_a_cancel_racing_in_two_processes_never_both_win(tmp_path: Pat
             assert record.state is JobState.CANCELLED
             assert poller in ("lost to cancelling", "lost to cancelled")
             assert record.polls in (0, 1)  # at most the poll before the cancel
+
+
+class WaitingJournal(JobJournal):
+    """A real journal that says when an ``update`` is about to ask SQLite for the write lock."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.asking = threading.Event()
+
+    def update(self, job_id: str, **changes: Any) -> None:
+        self.ensure()  # its own write lock, taken before the one under test
+        self.asking.set()
+        super().update(job_id, **changes)
+
+
+def test_a_move_checks_the_state_under_the_write_lock(tmp_path: Path) -> None:
+    # The race above, made certain: `jobs cancel` holds the write lock, having moved the job, while
+    # the run's late poll asks for it. The poll may write only after the cancel commits, and then
+    # must find the job cancelling: a check made before the lock would see it running.
+    journal = WaitingJournal(tmp_path / "jobs.sqlite3")
+    _add(journal, J)
+    outcome: list[str] = []
+
+    def late_poll() -> None:
+        try:
+            journal.update(J, state=JobState.RUNNING, phase=Phase.RUNNING, polled=True)
+            outcome.append("won")
+        except JobStateError as exc:
+            outcome.append(f"lost to {exc.state}")
+
+    with closing(sqlite3.connect(journal.path, isolation_level=None)) as cancel:
+        cancel.execute("BEGIN IMMEDIATE")
+        cancel.execute("UPDATE jobs SET state = 'cancelling' WHERE id = ?", (J,))
+        poll = threading.Thread(target=late_poll)
+        poll.start()
+        assert journal.asking.wait(60)
+        time.sleep(0.2)  # not a bound on anything: only more time for a wrong check to be made first
+        assert outcome == []  # the poll waits for the lock
+        cancel.execute("COMMIT")
+    poll.join(60)
+    assert outcome == ["lost to cancelling"]
+    record = journal.get(J)
+    assert (record.state, record.polls, record.phase) == (JobState.CANCELLING, 0, None)
 
 
 def test_only_from_narrows_the_table_never_widens_it(tmp_path: Path) -> None:

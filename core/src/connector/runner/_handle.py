@@ -6,10 +6,12 @@ import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 from .._exceptions import (
     BadRequestError,
+    ConfigurationError,
     ConnectorError,
     HookResultError,
     JobNotFoundError,
@@ -19,6 +21,7 @@ from .._exceptions import (
 )
 from .._model import Connection, Phase, Resource, TaskExecutionMetadata, TaskTemplate
 from .._resource_meta import ResourceMeta
+from .._settings import HOME_VARIABLE
 from ..hookspecs import Hook
 from ..registry._calls import ConnectorCalls
 from ..registry._loaded import LoadedConnector
@@ -29,6 +32,7 @@ from ._options import EventHandler, RunEvent, RunEventKind, RunOptions, RunResul
 
 if TYPE_CHECKING:
     import asyncio
+    from pathlib import Path
 
 # asyncio and concurrent.futures are imported inside functions: they would double the cost of
 # `import connector`, and only a run needs them.
@@ -76,6 +80,7 @@ class RunHandle:
         job_id: str | None = None,
         resume: tuple[JobRecord, ResourceMeta] | None = None,
         signer: MetaSigner | None = None,
+        make_output_directory: bool = False,
     ) -> None:
         self.loaded = loaded
         self.category = loaded.category
@@ -90,6 +95,8 @@ class RunHandle:
             self.template = raw_template(self.category, template)
             self.hook_inputs = raw_inputs(self.category, self.template, self.inputs) if resume is None else {}
         self.output_prefix = output_prefix
+        #: Whether the run makes ``output_prefix`` (the default one) just before the job's row.
+        self._make_output_directory = make_output_directory
         self.task_execution_metadata = task_execution_metadata
         self.connection = connection
         self.options = options
@@ -288,7 +295,7 @@ class RunHandle:
             if uncancel is not None:  # Python 3.11+: this cancellation is handled
                 uncancel()
             return result
-        except (*JOURNAL_ERRORS, JobStateError):
+        except (*JOURNAL_ERRORS, JobStateError, ConfigurationError):
             raise  # the journal failed before create, at a resume's claim, or could not record the job
         except Exception as exc:
             return self._on_error(exc)
@@ -382,10 +389,19 @@ class RunHandle:
             return await self._time_out()
         try:
             self._accept_meta(self._create_task.result(), must_record=True)
-        except JOURNAL_ERRORS:
+        except (*JOURNAL_ERRORS, ConfigurationError):
             await self._delete()  # a job the journal could not record must not be left running
             raise
         return await self._poll()
+
+    def _output_directory(self) -> Path | None:
+        """The default output directory this run is to make now, unless it exists already."""
+        from pathlib import Path
+
+        if not self._make_output_directory:
+            return None
+        path = Path(self.output_prefix)
+        return None if path.exists() else path
 
     def _accept_meta(self, meta: ResourceMeta, *, must_record: bool) -> None:
         """Take create's meta and write the job's row; ``must_record``: a journal failure raises.
@@ -397,7 +413,10 @@ class RunHandle:
         if self.journal is not None:
             assert self.job_id is not None
             origin = self.loaded.origin
+            made = self._output_directory()
             try:
+                if made is not None:
+                    make_output_directory(str(made))
                 self.journal.add(
                     job_id=self.job_id,
                     category=self.category,
@@ -408,7 +427,10 @@ class RunHandle:
                     output_prefix=self.output_prefix,
                 )
                 self._recorded = self._added = True
-            except JOURNAL_ERRORS as exc:
+            except (*JOURNAL_ERRORS, ConfigurationError) as exc:
+                if made is not None:
+                    with suppress(OSError):  # only while empty: it is made just now, for this row
+                        made.rmdir()
                 if must_record:
                     raise
                 self._journal_failed(exc)
@@ -532,6 +554,20 @@ class RunHandle:
         self._emit(RunEventKind.DELETED)
         self._record(state=JobState.CANCELLED, message="interrupted; the job was deleted")
         return self._result(JobState.CANCELLED, "interrupted; the job was deleted")
+
+
+def make_output_directory(prefix: str, *, parent_only: bool = False) -> None:
+    """Make a run's output directory (or only its parent); ``ConfigurationError`` when it cannot be."""
+    from pathlib import Path
+
+    path = Path(prefix)
+    try:
+        (path.parent if parent_only else path).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot create the output directory {prefix!r}: {exc.strerror}; "
+            f"pass an output prefix, or point {HOME_VARIABLE} at a writable directory"
+        ) from exc
 
 
 def describe_error(exc: BaseException) -> str:
