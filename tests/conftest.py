@@ -32,3 +32,21 @@ def _connector_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         os.environ.pop("CONNECTOR_HOME", None)
     else:
         os.environ["CONNECTOR_HOME"] = before
+
+
+@pytest.fixture(autouse=True)
+def _signal_handlers_unchanged() -> Iterator[None]:
+    """Fail a test that leaves SIGINT or SIGTERM handled differently than it found them, and put
+    them back: a handler left behind changes every later test, and an ignored signal is inherited by
+    every process they start (issue 12)."""
+    import signal
+
+    signals = (signal.SIGINT, signal.SIGTERM)
+    before = {sig: signal.getsignal(sig) for sig in signals}
+    yield
+    after = {sig: signal.getsignal(sig) for sig in signals}
+    changed = {sig.name: (before[sig], after[sig]) for sig in signals if after[sig] != before[sig]}
+    for sig in signals:
+        if after[sig] != before[sig] and before[sig] is not None:
+            signal.signal(sig, before[sig])
+    assert not changed, f"the test left signal handlers changed (before, after): {changed}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -34,6 +35,16 @@ def wait_for(predicate: Callable[[], object], *, timeout: float = 60.0, what: st
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.01)
+
+
+def unprivileged(*args: str) -> list[str]:
+    """``args``, run so that file permissions apply: root drops the capability that ignores them."""
+    if os.geteuid() != 0:
+        return list(args)
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.fail("as root, this test needs setpriv (util-linux) to make a read-only file read-only")
+    return [setpriv, "--bounding-set", "-dac_override,-dac_read_search", *args]
 
 
 @pytest.fixture(scope="session")

@@ -70,6 +70,34 @@ def test_a_second_sigint_exits_at_once_and_leaves_the_job(cli: Cli, task_type: s
     assert cli.only_job().state is JobState.CANCELLED
 
 
+def test_a_second_sigint_during_create_says_no_job_is_recorded(cli: Cli) -> None:
+    # It said "job X stays in the journal", naming an id no row had (review of issue 12).
+    process = cli.popen("run", "fakejob", *cli.fake("create_blocks=true"), *POLL)
+    wait_for(lambda: cli.count("create-started") == 1, what="create to start")
+    _interrupt_until_exit(process)  # the first cancels and waits for create; a later one exits
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert err.endswith(
+        "second SIGINT: exiting now; create was still running, and the job it starts is not recorded\n"
+    ), err
+    assert "stays in the journal" not in err
+    assert cli.journal().list() == []
+
+
+def _interrupt_until_exit(process: subprocess.Popen[str]) -> None:
+    """SIGINT until the process exits: two sent at once may arrive as one."""
+
+    def interrupted() -> bool:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+
+    wait_for(interrupted, what="a second SIGINT to end the run")
+
+
 def _killed_run(cli: Cli) -> str:
     """Start a run that waits for release, SIGKILL it after its first get; return the journal id."""
     before = {r.id for r in cli.journal().list()} if (cli.home / "jobs.sqlite3").exists() else set()
@@ -286,7 +314,12 @@ except JobFailedError as exc:
 
 def test_interrupted_mixin_deletes_its_job(cli: Cli) -> None:
     script = f"""
+import signal
 from connector import AsyncConnectorExecutorMixin
+
+# As started from a shell in the foreground, even when the tests run in the background (where
+# SIGINT is ignored, and the mixin leaves an ignored SIGINT alone).
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 class Query(AsyncConnectorExecutorMixin):
     task_type = "fakejob"

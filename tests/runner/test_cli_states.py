@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import signal
 import sqlite3
 from contextlib import closing
@@ -15,7 +13,7 @@ import pytest
 
 from connector import JobState
 
-from .conftest import Cli, wait_for
+from .conftest import Cli, unprivileged, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -138,23 +136,13 @@ def test_ctrl_c_without_a_journal_does_not_speak_of_one(cli: Cli) -> None:
 # Journal errors: each names its cause and its fix, exits 1, and shows no traceback.
 
 
-def _unprivileged(*args: str) -> list[str]:
-    """``args``, run so that file permissions apply: root drops the capability that ignores them."""
-    if os.geteuid() != 0:
-        return list(args)
-    setpriv = shutil.which("setpriv")
-    if setpriv is None:
-        pytest.fail("as root, this test needs setpriv (util-linux) to make a read-only file read-only")
-    return [setpriv, "--bounding-set", "-dac_override,-dac_read_search", *args]
-
-
 def test_a_read_only_journal_can_be_listed_and_refuses_writes_by_name(cli: Cli) -> None:
     assert cli.run("run", "fakejob", *cli.fake(), *POLL).returncode == 0
     job_id = cli.only_job().id
     path = cli.home / "jobs.sqlite3"
     path.chmod(0o444)
     env = {"CONNECTOR_HOME": str(cli.home)}
-    listed = cli.venv.run(_unprivileged("connector", "jobs", "list", "--json"), env=env)
+    listed = cli.venv.run(unprivileged("connector", "jobs", "list", "--json"), env=env)
     assert listed.returncode == 0, listed.stderr
     assert [job["id"] for job in json.loads(listed.stdout)] == [job_id]
     expected = (
@@ -163,7 +151,7 @@ def test_a_read_only_journal_can_be_listed_and_refuses_writes_by_name(cli: Cli) 
         "your own\n"
     )
     for args in (["jobs", "prune", "--older-than", "0"], ["run", "fakejob", *cli.fake(), *POLL]):
-        done = cli.venv.run(_unprivileged("connector", *args), env=env)
+        done = cli.venv.run(unprivileged("connector", *args), env=env)
         assert (done.returncode, done.stdout, done.stderr) == (1, "", expected)
     assert cli.count("create ") == 1  # the refused run started no job
 

@@ -24,6 +24,8 @@ from connector import (
 from connector.runner._journal import SCHEMA_VERSION, inputs_digest
 from tests.support.venvs import ROOT
 
+from .conftest import unprivileged
+
 
 def test_connector_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))
@@ -88,13 +90,13 @@ def test_digest_ignores_key_order_and_keeps_no_values() -> None:
 
 def test_lookup_errors(tmp_path: Path) -> None:
     journal = JobJournal(tmp_path / "jobs.sqlite3")
-    _add(journal, "aaaa1111")
-    _add(journal, "aaaa2222")
+    _add(journal, "aaaa11111111")
+    _add(journal, "aaaa22222222")
     with pytest.raises(JobNotFoundError) as info:
         journal.get("aaaa")
     assert (
         str(info.value)
-        == "job id prefix 'aaaa' matches several jobs (aaaa1111, aaaa2222); give more of the id"
+        == "job id prefix 'aaaa' matches several jobs (aaaa11111111, aaaa22222222); give more of the id"
     )
     with pytest.raises(JobNotFoundError, match=r"^no job 'aaa' in the journal"):
         journal.get("aaa")  # shorter than 4: exact ids only
@@ -102,20 +104,20 @@ def test_lookup_errors(tmp_path: Path) -> None:
         journal.get("a%")
     with pytest.raises(JobNotFoundError, match=r"^no job 'zzzz' in the journal"):
         journal.update("zzzz", state=JobState.RUNNING, message="x")
-    assert [r.id for r in journal.list(state=JobState.RUNNING, limit=1)] == ["aaaa2222"]
+    assert [r.id for r in journal.list(state=JobState.RUNNING, limit=1)] == ["aaaa22222222"]
 
 
 def test_prune(tmp_path: Path) -> None:
     journal = JobJournal(tmp_path / "jobs.sqlite3")
     for job_id, state in [
-        ("done1", JobState.SUCCEEDED),
-        ("fail1", JobState.FAILED),
-        ("live1", JobState.RUNNING),
+        ("d0e000000001", JobState.SUCCEEDED),
+        ("fa1100000001", JobState.FAILED),
+        ("11fe00000001", JobState.RUNNING),
     ]:
         _add(journal, job_id, state=state)
     assert journal.prune(older_than=3600) == []
-    assert sorted(journal.prune(older_than=0)) == ["done1", "fail1"]
-    assert journal.prune(older_than=0, include_unfinished=True) == ["live1"]
+    assert sorted(journal.prune(older_than=0)) == ["d0e000000001", "fa1100000001"]
+    assert journal.prune(older_than=0, include_unfinished=True) == ["11fe00000001"]
     assert journal.list() == []
 
 
@@ -137,7 +139,7 @@ def test_an_unwritable_place_is_a_journal_error(tmp_path: Path) -> None:
     nowhere = JobJournal(tmp_path / "file" / "sub" / "jobs.sqlite3")
     assert nowhere.list() == []  # reading never creates the journal, or its directory
     with pytest.raises(JournalError) as info:
-        _add(nowhere, "abc")
+        _add(nowhere, "abc000000000")
     assert str(info.value) == (
         f"cannot create the directory of the job journal '{nowhere.path}': [Errno 20] Not a directory: "
         f"'{tmp_path / 'file' / 'sub'}'; check that the directory is writable, or point CONNECTOR_HOME at "
@@ -159,7 +161,7 @@ WRITER = textwrap.dedent(
         JobJournal(path.parent / f"new-{n}.sqlite3").list()
     journal = JobJournal(path)
     for n in range(jobs):
-        job_id = f"{worker}-{n}"
+        job_id = f"{int(worker[1:]):06x}{n:06x}"
         journal.add(
             job_id=job_id, category=TaskCategory("sensor"), resource_meta=b"{}", template={}, inputs={"n": n}
         )
@@ -194,3 +196,30 @@ def test_concurrent_writers_in_separate_processes(tmp_path: Path) -> None:
     assert len(records) == workers * jobs_each
     assert {(r.state, r.phase, r.polls) for r in records} == {(JobState.SUCCEEDED, Phase.SUCCEEDED, 3)}
     assert {r.message for r in records} == {f"poll by w{i}" for i in range(workers)}
+
+
+LIST = "import sys; from connector import JobJournal; print([r.id for r in JobJournal(sys.argv[1]).list()])"
+
+
+def test_a_read_only_journal_in_a_read_only_directory_can_be_listed(tmp_path: Path) -> None:
+    # A WAL reader makes the -shm file beside the journal; where it cannot, the file is read as
+    # immutable (nothing can be writing it: no one can make that file either).
+    home = tmp_path / "home"
+    journal = JobJournal(home / "jobs.sqlite3")
+    _add(journal, "abc123def456")
+    with closing(sqlite3.connect(journal.path)) as db:  # the last writer to close removes -wal, -shm
+        db.execute("SELECT 1 FROM jobs").fetchall()
+    assert sorted(p.name for p in home.iterdir()) == ["jobs.sqlite3"]
+    journal.path.chmod(0o444)
+    home.chmod(0o555)
+    try:
+        done = subprocess.run(
+            unprivileged(sys.executable, "-c", LIST, str(journal.path)),
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=120,
+        )
+    finally:
+        home.chmod(0o755)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "['abc123def456']\n", "")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import signal
+import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from connector import (
     JobJournal,
     JobState,
     JobStateError,
+    JournalError,
     Phase,
     Resource,
     ResourceMeta,
@@ -538,3 +541,54 @@ def test_create_and_do_receive_the_attempts_idempotency_key() -> None:
     assert len(keys[0]) == 36
     assert keys[2] != keys[0]
     assert keys[2].startswith("ck1-")
+
+
+def test_mixins_keep_a_callers_sigint_handler(registry: ConnectorRegistry, journal: JobJournal) -> None:
+    # Removing the loop's handler put Python's default back over an ignored SIGINT (`nohup`, `&`),
+    # so a background job could be interrupted after its first execute (found in issue 12).
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        assert Query(registry, journal, ["SUCCEEDED"]).execute(x=1) == {"job": "j1"}
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+class RowlessJournal(JobJournal):
+    """A real journal whose ``add`` fails, as on a failing disk."""
+
+    def add(self, **changes: Any) -> Any:
+        raise self._error("write to", sqlite3.OperationalError("disk I/O error"))
+
+
+@pytest.mark.parametrize("case", ["succeeds", "create-fails", "no-journal", "row-fails"])
+async def test_the_default_output_directory_is_made_only_for_a_recorded_job(
+    registry: ConnectorRegistry,
+    scripted: Scripted,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    case: str,
+) -> None:
+    # It was made before create, and left behind when create failed or with no journal to prune it
+    # (review of issue 12).
+    monkeypatch.setenv("CONNECTOR_HOME", str(tmp_path / "home"))
+    path = tmp_path / "home" / "jobs.sqlite3"
+    journal = RowlessJournal(path) if case == "row-fails" else JobJournal(path)
+    scripted.bad_create = case == "create-fails"
+    run = prepare_run(
+        registry,
+        "scripted",
+        options=RunOptions(journal=False if case == "no-journal" else journal),
+    )
+    outputs = tmp_path / "home" / "outputs"
+    assert run.output_prefix.startswith(f"{outputs}/")
+    assert not Path(run.output_prefix).exists()  # not before create
+    if case == "row-fails":
+        with pytest.raises(JournalError, match="disk I/O error"):
+            await run.run()
+        assert scripted.calls == ["create", "delete"]  # a job that cannot be recorded is deleted
+    else:
+        result = await run.run()
+        assert result.ok is (case in ("succeeds", "no-journal"))
+    made = sorted(p.name for p in outputs.iterdir()) if outputs.exists() else []
+    assert made == ([run.job_id] if case == "succeeds" else [])

@@ -11,6 +11,7 @@ import click
 
 from .._exceptions import ConfigurationError
 from ._errors import JsonUsageError, fail, json_from_environment, json_requested
+from ._process import process_ends_with_command
 from ._verbosity import verbosity_flags
 
 # Subcommand name -> "module:attribute". A subcommand's module (and what it imports, such as
@@ -89,6 +90,7 @@ def cli() -> None:
 def main(args: list[str] | None = None) -> Any:
     """Run the ``connector`` command (the console-script entry point)."""
     arguments: Sequence[str] = sys.argv[1:] if args is None else args
+    process_ends_with_command()
     try:
         return cli.main(args=args, prog_name="connector")
     except ConfigurationError as exc:

@@ -41,6 +41,7 @@ from ..runner._options import (
 from ._common import fail_unknown, parse_category
 from ._errors import fail, json_asked
 from ._fields_view import show_run_fields
+from ._process import ends_with_command
 from ._values import (
     build_template,
     coerce_to_interface,
@@ -245,19 +246,35 @@ def _quiet_terminal() -> None:
 
     fd = sys.stderr.fileno()
     try:
-        saved = termios.tcgetattr(fd)
-        quiet = list(saved)
-        quiet[3] &= ~(termios.ECHO | getattr(termios, "ECHOCTL", 0))
-        termios.tcsetattr(fd, termios.TCSANOW, quiet)
+        if not _in_foreground(fd):
+            return
+        settings = termios.tcgetattr(fd)
+        cleared = settings[3] & (termios.ECHO | getattr(termios, "ECHOCTL", 0))
+        if not cleared:
+            return
+        settings[3] &= ~cleared
+        termios.tcsetattr(fd, termios.TCSANOW, settings)
     except (termios.error, OSError):
         return
 
     def restore() -> None:
         with suppress(termios.error, OSError):  # the terminal is gone: nothing to restore
-            termios.tcsetattr(fd, termios.TCSANOW, saved)
+            if not _in_foreground(fd):  # put in the background meanwhile (Ctrl-Z, bg)
+                return
+            # The settings as they are now, with only this process's bits back: a shell or `stty`
+            # may have changed others since (issue 12).
+            now = termios.tcgetattr(fd)
+            now[3] |= cleared
+            termios.tcsetattr(fd, termios.TCSANOW, now)
 
     _AT_EXIT.append(restore)
     atexit.register(restore)
+
+
+def _in_foreground(fd: int) -> bool:
+    """Whether this process's group owns the terminal: changing it from the background (``run ... &``)
+    sends SIGTTOU, which stops the process (issue 12)."""
+    return os.tcgetpgrp(fd) == os.getpgrp()
 
 
 #: What must run even when the process ends with ``os._exit`` (the terminal's echo coming back).
@@ -284,95 +301,144 @@ def make_display(category: TaskCategory, *, as_json: bool) -> Display:
 
 @contextmanager
 def _signals_cancel(run: RunHandle, display: Display) -> Iterator[None]:
-    """SIGINT and SIGTERM cancel the run (its job is deleted); a second one exits at once with 130."""
+    """SIGINT and SIGTERM cancel the run (its job is deleted); a second one exits at once with 130.
+
+    Plain ``signal.signal`` handlers, not the loop's: ``loop.close`` puts the default handlers back
+    for those it installed, and a Ctrl-C just after that raised KeyboardInterrupt into click
+    (``Aborted!``, exit 1). Python runs a handler in the main thread whichever thread the signal
+    came to (rich's refresh thread, a hook's worker); a wakeup fd wakes the loop for it. Once the
+    run has its result the handlers do nothing, until ``execute`` puts the caller's back (issue 12).
+    """
     import asyncio
     import signal
+    import socket
 
     loop = asyncio.get_running_loop()
+    finished = False
 
     def on_signal(name: str) -> None:
+        if finished:
+            return
         if run.cancel():
             display.note(f"{name}: {_cancelling(run)}")
             return
-        job = (
-            f"; job {run.job_id} stays in the journal: `connector jobs cancel {run.job_id}`"
-            if run.job_id
-            else ""
-        )
-        display.note(f"second {name}: exiting now{job}")
+        if run.deleted:  # the job is deleted: only recording it is left, nothing to cut short
+            return
+        display.note(f"second {name}: exiting now{_left_behind(run)}")
         display.stop()
         exit_now(130)  # a delete may be hung in a thread: only an immediate exit is "at once"
 
-    installed = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, on_signal, sig.name)
-            installed.append(sig)
-        except (NotImplementedError, RuntimeError):  # Windows: fall back to a plain handler
-            signal.signal(sig, _threadsafe(loop, on_signal, sig.name))
+    def handler(signum: int, frame: Any) -> None:
+        if not finished:
+            loop.call_soon_threadsafe(on_signal, signal.Signals(signum).name)
+
+    wakeup, woken = socket.socketpair()
+    for end in (wakeup, woken):
+        end.setblocking(False)
+    try:
+        loop.add_reader(woken.fileno(), lambda: woken.recv(4096))
+        previous_fd = signal.set_wakeup_fd(wakeup.fileno(), warn_on_full_buffer=False)
+    except NotImplementedError:  # a loop without add_reader (Windows): the handler still runs
+        previous_fd = None
+    for name in _SIGNALS:
+        signal.signal(getattr(signal, name), handler)
     try:
         yield
     finally:
-        for sig in installed:
-            loop.remove_signal_handler(sig)
+        finished = True
+        if previous_fd is not None:
+            signal.set_wakeup_fd(previous_fd)
+            loop.remove_reader(woken.fileno())
+        wakeup.close()
+        woken.close()
+
+
+def _left_behind(run: RunHandle) -> str:
+    """What a second signal leaves behind, for its note: based on whether the job's row was written."""
+    if run.in_journal:
+        return f"; job {run.job_id} stays in the journal: `connector jobs cancel {run.job_id}`"
+    if run.creating:
+        return "; create was still running, and the job it starts is not recorded"
+    if run.meta is not None and run.journal is None:
+        return "; the job is left running (no journal)"
+    return ""
 
 
 def _cancelling(run: RunHandle) -> str:
     """What the first signal does, as the display says it: a sync call has no job to delete."""
     if run.loaded.is_sync:
         return "stopping; do is abandoned, a sync call has no job to delete (again to exit at once)"
+    if run.creating:
+        return "cancelling; waiting for create, to delete the job it starts (again to exit at once)"
     if run.journal is None:
         return "cancelling; deleting the job (again to exit at once, leaving it running)"
     return "cancelling; deleting the job (again to exit at once, leaving it in the journal)"
 
 
-def _threadsafe(loop: Any, callback: Callable[[str], None], name: str) -> Callable[[int, Any], None]:
-    def handler(signum: int, frame: Any) -> None:
-        loop.call_soon_threadsafe(callback, name)
-
-    return handler
-
-
 def execute(run: RunHandle, display: Display) -> RunResult:
     """Run ``run`` on a new event loop with the signal handlers in place; stop the display after.
 
-    Once the run has its result, SIGINT and SIGTERM are held, then ignored: the command only
-    reports and exits, with the result's code. Before, a Ctrl-C just after the delete, when the
-    event loop had put Python's handler back, raised KeyboardInterrupt into click, which printed
-    ``Aborted!`` and exited 1 (issue 12).
+    SIGINT and SIGTERM cancel the run while it runs (see ``_signals_cancel``); once it has its
+    result they do nothing, and the handlers the caller had are put back as this returns.
     """
     import asyncio
 
+    saved = _handlers()
+
     async def main() -> RunResult:
         with _signals_cancel(run, display):
-            result = await run.run()
-            _hold_signals()  # before the loop's handlers are removed
-            return result
+            return await run.run()
 
     with display:
         try:
             return asyncio.run(main())
         finally:
-            _ignore_signals()
+            _restore(saved)
 
 
 _SIGNALS = ("SIGINT", "SIGTERM")
 
 
-def _hold_signals() -> None:
+def _handlers() -> dict[int, Any]:
     import signal
 
-    if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_BLOCK, {getattr(signal, name) for name in _SIGNALS})
+    return {getattr(signal, name): signal.getsignal(getattr(signal, name)) for name in _SIGNALS}
 
 
-def _ignore_signals() -> None:
+def _restore(handlers: dict[int, Any]) -> None:
     import signal
 
-    for name in _SIGNALS:
-        signal.signal(getattr(signal, name), signal.SIG_IGN)
-    if hasattr(signal, "pthread_sigmask"):  # a signal held meanwhile is now discarded
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {getattr(signal, name) for name in _SIGNALS})
+    for signum, handler in handlers.items():
+        if handler is not None:  # None: a handler not set from Python, which cannot be put back
+            signal.signal(signum, handler)
+
+
+def _do_nothing(signum: int, frame: Any) -> None:
+    """A handler that ignores the signal; unlike ``SIG_IGN``, a child process does not inherit it."""
+
+
+@contextmanager
+def signals_ignored() -> Iterator[None]:
+    """SIGINT and SIGTERM do nothing inside (``execute`` handles them while the run runs).
+
+    A Ctrl-C once the run has its result is ignored: the command only reports and exits with the
+    run's code (issue 12). After, the caller's handlers come back, unless the process ends with
+    the command: then they stay ignored (``SIG_IGN``), as Python's shutdown would put the default
+    ones back for a handler written in Python, and a late Ctrl-C would kill the process with -2.
+    """
+    import signal
+
+    saved = _handlers()
+    for signum in saved:
+        signal.signal(signum, _do_nothing)
+    try:
+        yield
+    finally:
+        if ends_with_command():
+            for signum in saved:
+                signal.signal(signum, signal.SIG_IGN)
+        else:
+            _restore(saved)
 
 
 def run_and_report(run: RunHandle, display: Display, *, as_json: bool) -> NoReturn:
@@ -381,15 +447,16 @@ def run_and_report(run: RunHandle, display: Display, *, as_json: bool) -> NoRetu
     A journal that fails once the job's row is written only gets a warning (a ``journal_failed``
     event): the run goes on.
     """
-    try:
-        result = execute(run, display)
-    except (JournalError, JobNotFoundError) as exc:
-        display.stop()
-        _fail(str(exc), code=1)
-    except JobStateError as exc:  # a resumed job cancelled or finished since it was read
-        display.stop()
-        _fail(str(exc))
-    report(result, as_json=as_json, abandoned=run.abandoned)
+    with signals_ignored():
+        try:
+            result = execute(run, display)
+        except (JournalError, JobNotFoundError) as exc:
+            display.stop()
+            _fail(str(exc), code=1)
+        except JobStateError as exc:  # a resumed job cancelled or finished since it was read
+            display.stop()
+            _fail(str(exc))
+        report(result, as_json=as_json, abandoned=run.abandoned)
 
 
 def report(result: RunResult, *, as_json: bool, abandoned: bool = False) -> NoReturn:

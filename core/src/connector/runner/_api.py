@@ -6,17 +6,17 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from .._exceptions import ConfigurationError, JobStateError, JournalError
+from .._exceptions import JobStateError, JournalError
 from .._model import Connection, TaskCategory, TaskExecutionMetadata, TaskTemplate
-from .._settings import HOME_VARIABLE, connector_home
+from .._settings import connector_home
 from ..hookspecs import Hook
 from ..registry._calls import ConnectorCalls, run_blocking
 from ..registry._loaded import LoadedConnector
 from ..registry._registry import ConnectorRegistry
 from ..registry._signing import MetaSigner
 from ._documents import template_from_document
-from ._handle import JOURNAL_ERRORS, RunHandle
-from ._journal import TRANSITIONS, JobJournal, JobRecord, JobState, refusal
+from ._handle import JOURNAL_ERRORS, RunHandle, make_output_directory
+from ._journal import TRANSITIONS, JobJournal, JobRecord, JobState, hostname, refusal
 from ._options import EventHandler, RunOptions, RunResult
 
 _DEFAULT_OPTIONS = RunOptions()
@@ -33,17 +33,10 @@ def default_output_prefix(job_hint: str, *, create: bool = True) -> str:
 
     ``create=False`` only names it: a sync run's ``do`` creates it if it writes outputs (issue 12).
     """
-    path = connector_home() / "outputs" / job_hint
-    if not create:
-        return str(path)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigurationError(
-            f"cannot create the output directory {str(path)!r}: {exc.strerror}; "
-            f"pass an output prefix, or point {HOME_VARIABLE} at a writable directory"
-        ) from exc
-    return str(path)
+    path = str(connector_home() / "outputs" / job_hint)
+    if create:
+        make_output_directory(path)
+    return path
 
 
 def prepare_run(
@@ -62,9 +55,10 @@ def prepare_run(
     """The run ``run_connector_async`` would do, not started yet: ``await handle.run()`` starts it.
 
     Takes the arguments of ``run_connector_async``. Finds the connector (raising its lookup errors)
-    and, for an async connector, makes the default output directory (``ConfigurationError`` when
-    it cannot be made); a sync run's is only named, for ``do`` to create if it writes outputs, so a
-    sync run touches nothing under ``$CONNECTOR_HOME``. Calls no hook.
+    and, for an async connector with a journal, makes the parent of the default output directory
+    (``ConfigurationError`` when it cannot be made; the run makes the directory itself once
+    ``create`` returned, just before the job's row). A sync run's, or one without a journal, is
+    only named, for the connector to create if it writes outputs. Calls no hook.
     For a raw-literals connector it builds the v1 messages the hooks get (``MissingExtraError``
     without the server extra, ``InputValueError`` for an input with no literal form).
     """
@@ -76,13 +70,21 @@ def prepare_run(
     if custom:
         template = dataclasses.replace(template, custom={**template.custom, **custom})
     run_hint = JobJournal.new_id()
+    # An async run's default directory is made once create returned, just before the job's row
+    # (and removed if the row cannot be written): a failed create leaves no empty folder behind,
+    # and `jobs prune` removes it with the row. Without a journal there is no row to prune it
+    # with: it is only named, as for a sync run (issue 12). Its parent is made now, to fail early.
+    make_directory = output_prefix is None and not loaded.is_sync and (options or _DEFAULT_OPTIONS).journal
+    if output_prefix is None:
+        output_prefix = default_output_prefix(run_hint, create=False)
+        if make_directory:
+            make_output_directory(output_prefix, parent_only=True)
     return RunHandle(
         loaded,
         template,
         inputs=inputs or {},
-        output_prefix=output_prefix
-        if output_prefix is not None
-        else default_output_prefix(run_hint, create=not loaded.is_sync),
+        output_prefix=output_prefix,
+        make_output_directory=bool(make_directory),
         task_execution_metadata=task_execution_metadata
         or TaskExecutionMetadata(task_execution_id=f"local-{run_hint}", namespace="local"),
         connection=connection or Connection(),
@@ -198,6 +200,14 @@ def prepare_resume(
         raise JobStateError(
             refusal(record.id, record.state, JobState.RUNNING), job_id=record.id, state=record.state.value
         )
+    pid = _live_run(record)
+    if pid is not None:
+        raise JobStateError(
+            f"job {record.id} is being polled by process {pid} on this machine (`ps -p {pid}` shows "
+            f"it); resume it once that process has ended (Ctrl-C there, or `kill {pid}`)",
+            job_id=record.id,
+            state=record.state.value,
+        )
     loaded = registry.get(record.category)
     if loaded.is_sync or loaded.metadata_type is None:
         raise JobStateError(
@@ -223,6 +233,26 @@ def prepare_resume(
         resume=(record, meta),
         signer=signer,
     )
+
+
+def _live_run(record: JobRecord) -> int | None:
+    """The process on this machine whose run still holds the job, as the row names it, if alive.
+
+    Another `jobs resume` would poll the job twice, another cancel would call a second ``delete``
+    while the run's is in flight (issue 12). A process id reused since is taken for the run: the
+    message says how to check it.
+    """
+    import os
+
+    if os.name != "posix" or record.pid is None or record.pid == os.getpid() or record.host != hostname():
+        return None
+    try:
+        os.kill(record.pid, 0)  # signal 0: only whether the process exists
+    except PermissionError:
+        return record.pid  # it exists, as another user's process
+    except OSError:
+        return None
+    return record.pid
 
 
 def resume_job(
@@ -264,6 +294,15 @@ def cancel_job(registry: ConnectorRegistry, job_id: str, *, journal: JobJournal 
     record = journal.get(job_id)
     if record.state.is_finished:
         return record
+    pid = _live_run(record) if record.state is JobState.CANCELLING else None
+    if pid is not None:  # a running job's run is alive too: the cancel takes it over (docs/running.md)
+        raise JobStateError(
+            f"job {record.id} is being cancelled by process {pid} on this machine (`ps -p {pid}` "
+            "shows it), which is deleting it; wait for that process to end, then cancel again if the "
+            "job is still cancelling",
+            job_id=record.id,
+            state=record.state.value,
+        )
     loaded = registry.get(record.category)
     if loaded.metadata_type is None:
         raise JobStateError(

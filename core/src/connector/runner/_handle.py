@@ -6,10 +6,12 @@ import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 from .._exceptions import (
     BadRequestError,
+    ConfigurationError,
     ConnectorError,
     HookResultError,
     JobNotFoundError,
@@ -19,6 +21,7 @@ from .._exceptions import (
 )
 from .._model import Connection, Phase, Resource, TaskExecutionMetadata, TaskTemplate
 from .._resource_meta import ResourceMeta
+from .._settings import HOME_VARIABLE
 from ..hookspecs import Hook
 from ..registry._calls import ConnectorCalls
 from ..registry._loaded import LoadedConnector
@@ -29,6 +32,7 @@ from ._options import EventHandler, RunEvent, RunEventKind, RunOptions, RunResul
 
 if TYPE_CHECKING:
     import asyncio
+    from pathlib import Path
 
 # asyncio and concurrent.futures are imported inside functions: they would double the cost of
 # `import connector`, and only a run needs them.
@@ -76,6 +80,7 @@ class RunHandle:
         job_id: str | None = None,
         resume: tuple[JobRecord, ResourceMeta] | None = None,
         signer: MetaSigner | None = None,
+        make_output_directory: bool = False,
     ) -> None:
         self.loaded = loaded
         self.category = loaded.category
@@ -90,6 +95,8 @@ class RunHandle:
             self.template = raw_template(self.category, template)
             self.hook_inputs = raw_inputs(self.category, self.template, self.inputs) if resume is None else {}
         self.output_prefix = output_prefix
+        #: Whether the run makes ``output_prefix`` (the default one) just before the job's row.
+        self._make_output_directory = make_output_directory
         self.task_execution_metadata = task_execution_metadata
         self.connection = connection
         self.options = options
@@ -119,6 +126,7 @@ class RunHandle:
         self.meta: ResourceMeta | None = None
         #: Whether the journal has this run's row and the run keeps it up to date.
         self._recorded = False
+        self._added = resume is not None
         self._create_task: asyncio.Future[Any] | None = None
         self._delete_task: asyncio.Future[Any] | None = None
         self.last: Resource | None = None
@@ -127,6 +135,21 @@ class RunHandle:
 
     def __repr__(self) -> str:
         return f"<RunHandle {self.category} job {self.job_id or '-'}>"
+
+    @property
+    def in_journal(self) -> bool:
+        """Whether the job's row was written to the journal (a later failed update leaves it there)."""
+        return self._added
+
+    @property
+    def creating(self) -> bool:
+        """Whether ``create`` was called and has not returned: the job it starts is not recorded yet."""
+        return self._create_task is not None and not self._create_task.done()
+
+    @property
+    def deleted(self) -> bool:
+        """Whether the run's ``delete`` returned (it raised or not): only recording how it ended is left."""
+        return self._delete_task is not None and self._delete_task.done()
 
     # Control
 
@@ -272,7 +295,7 @@ class RunHandle:
             if uncancel is not None:  # Python 3.11+: this cancellation is handled
                 uncancel()
             return result
-        except (*JOURNAL_ERRORS, JobStateError):
+        except (*JOURNAL_ERRORS, JobStateError, ConfigurationError):
             raise  # the journal failed before create, at a resume's claim, or could not record the job
         except Exception as exc:
             return self._on_error(exc)
@@ -300,7 +323,9 @@ class RunHandle:
             f"; the job may still be running: `connector jobs resume {self.job_id}` polls it again, "
             f"`connector jobs cancel {self.job_id}` deletes it"
         )
-        self._record(state=JobState.ERROR, message=error)
+        found = self._record(state=JobState.ERROR, message=error)
+        if found in CANCELLED_ELSEWHERE:  # the job is that process's now: say so, as a late poll does
+            return self._cancelled_elsewhere(found)
         return self._result(JobState.ERROR, f"{error}{hint}")
 
     def _native(self, hook: Hook, resource: Resource) -> Resource:
@@ -364,10 +389,19 @@ class RunHandle:
             return await self._time_out()
         try:
             self._accept_meta(self._create_task.result(), must_record=True)
-        except JOURNAL_ERRORS:
+        except (*JOURNAL_ERRORS, ConfigurationError):
             await self._delete()  # a job the journal could not record must not be left running
             raise
         return await self._poll()
+
+    def _output_directory(self) -> Path | None:
+        """The default output directory this run is to make now, unless it exists already."""
+        from pathlib import Path
+
+        if not self._make_output_directory:
+            return None
+        path = Path(self.output_prefix)
+        return None if path.exists() else path
 
     def _accept_meta(self, meta: ResourceMeta, *, must_record: bool) -> None:
         """Take create's meta and write the job's row; ``must_record``: a journal failure raises.
@@ -379,7 +413,10 @@ class RunHandle:
         if self.journal is not None:
             assert self.job_id is not None
             origin = self.loaded.origin
+            made = self._output_directory()
             try:
+                if made is not None:
+                    make_output_directory(str(made))
                 self.journal.add(
                     job_id=self.job_id,
                     category=self.category,
@@ -389,8 +426,11 @@ class RunHandle:
                     connector=" ".join(filter(None, [origin.distribution, origin.distribution_version])),
                     output_prefix=self.output_prefix,
                 )
-                self._recorded = True
-            except JOURNAL_ERRORS as exc:
+                self._recorded = self._added = True
+            except (*JOURNAL_ERRORS, ConfigurationError) as exc:
+                if made is not None:
+                    with suppress(OSError):  # only while empty: it is made just now, for this row
+                        made.rmdir()
                 if must_record:
                     raise
                 self._journal_failed(exc)
@@ -480,9 +520,11 @@ class RunHandle:
     async def _on_cancel(self) -> RunResult:
         import asyncio
 
-        self._emit(
-            RunEventKind.CANCELLING, message="interrupted; deleting the job" if self.job_id else "interrupted"
-        )
+        if self.creating:  # no job yet: the one create starts is deleted once create returns
+            what = "interrupted; waiting for create, to delete the job it starts"
+        else:
+            what = "interrupted; deleting the job" if self.meta is not None else "interrupted"
+        self._emit(RunEventKind.CANCELLING, message=what)
         if self._create_task is not None and self.meta is None:
             # Interrupted during create: the job it is starting must still be deleted.
             await asyncio.wait({self._create_task})
@@ -512,6 +554,20 @@ class RunHandle:
         self._emit(RunEventKind.DELETED)
         self._record(state=JobState.CANCELLED, message="interrupted; the job was deleted")
         return self._result(JobState.CANCELLED, "interrupted; the job was deleted")
+
+
+def make_output_directory(prefix: str, *, parent_only: bool = False) -> None:
+    """Make a run's output directory (or only its parent); ``ConfigurationError`` when it cannot be."""
+    from pathlib import Path
+
+    path = Path(prefix)
+    try:
+        (path.parent if parent_only else path).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot create the output directory {prefix!r}: {exc.strerror}; "
+            f"pass an output prefix, or point {HOME_VARIABLE} at a writable directory"
+        ) from exc
 
 
 def describe_error(exc: BaseException) -> str:

@@ -7,6 +7,7 @@ import dataclasses
 import functools
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sized
 from contextlib import contextmanager
@@ -24,6 +25,8 @@ _T = TypeVar("_T")
 
 #: The journal's file name inside the state directory.
 JOURNAL_FILE = "jobs.sqlite3"
+#: What ``JobJournal.new_id`` makes: the only ids the journal writes, reads, or names a folder after.
+JOB_ID = re.compile(r"[0-9a-f]{12}")
 #: The schema version this code writes (SQLite ``PRAGMA user_version``); newer files are refused.
 SCHEMA_VERSION = 1
 
@@ -201,23 +204,18 @@ class JobJournal:
         elif not self.path.exists():
             yield None
             return
+        if write:
+            try:
+                connection = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
+            except sqlite3.Error as exc:
+                raise self._error("open", exc) from exc
+        else:
+            connection = self._reader()
         try:
             if write:
-                connection = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
-            else:
-                from urllib.parse import quote
-
-                # Read-only, so listing works on a journal the user may not write (issue 12).
-                uri = f"file:{quote(str(self.path))}?mode=ro"
-                connection = sqlite3.connect(uri, uri=True, timeout=self.busy_timeout, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise self._error("open", exc) from exc
-        try:
-            # BEGIN IMMEDIATE takes the write lock up front: a deferred transaction that later
-            # upgrades can fail with "database is locked" without waiting for the busy timeout.
-            connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            if not write:
-                self._check_version(connection)
+                # BEGIN IMMEDIATE takes the write lock up front: a deferred transaction that later
+                # upgrades can fail with "database is locked" without waiting for the busy timeout.
+                connection.execute("BEGIN IMMEDIATE")
             yield connection
             connection.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -230,6 +228,34 @@ class JobJournal:
             raise
         finally:
             connection.close()
+
+    def _reader(self) -> sqlite3.Connection:
+        """A read-only connection in a transaction, to a journal of a schema this code reads."""
+        import sqlite3
+        from urllib.parse import quote
+
+        # Read-only, so listing works on a journal the user may not write (issue 12). A WAL reader
+        # still makes the -shm file beside the journal: in a directory it cannot write, the file is
+        # read as immutable, which needs no -shm (and then no process can be writing it either).
+        for query in ("mode=ro", "mode=ro&immutable=1"):
+            uri = f"file:{quote(str(self.path))}?{query}"
+            try:
+                connection = sqlite3.connect(uri, uri=True, timeout=self.busy_timeout, isolation_level=None)
+            except sqlite3.Error as exc:
+                raise self._error("open", exc) from exc
+            try:
+                connection.execute("BEGIN")
+                self._check_version(connection)
+                return connection
+            except sqlite3.Error as exc:
+                connection.close()
+                text = str(exc)
+                if "immutable" in query or ("readonly" not in text and "unable to open" not in text):
+                    raise self._error("read", exc) from exc
+            except BaseException:
+                connection.close()
+                raise
+        raise AssertionError("unreachable: the immutable attempt returns or raises")
 
     def _error(self, action: str, exc: Exception) -> JournalError:
         """The error for a failed SQLite operation, naming its cause and what to do about it."""
@@ -333,7 +359,9 @@ class JobJournal:
         phase: Phase | None = None,
         state: JobState = JobState.RUNNING,
     ) -> JobRecord:
-        """Record a newly created job and return its row."""
+        """Record a newly created job and return its row; ``ValueError`` for an id ``new_id`` did not make."""
+        if not _is_job_id(job_id):
+            raise ValueError(f"bad job id {job_id!r}: a job id is 12 hexadecimal digits (see new_id)")
         now = time.time()
         template_json = json.dumps(template, sort_keys=True, default=str)
         with self._connect(write=True) as db:
@@ -355,7 +383,7 @@ class JobJournal:
                     phase.name if phase is not None else None,
                     state.value,
                     os.getpid(),
-                    _hostname(),
+                    hostname(),
                 ),
             )
         return self.get(job_id)
@@ -392,7 +420,7 @@ class JobJournal:
             sets.append("polls = polls + 1")
         if claim:
             sets += ["pid = ?", "host = ?"]
-            values += [os.getpid(), _hostname()]
+            values += [os.getpid(), hostname()]
         sources = TRANSITIONS[state] if only_from is None else TRANSITIONS[state] & frozenset(only_from)
         allowed = sorted(s.value for s in sources) or [""]  # "": no state matches, the move is refused
         with self._connect(write=True) as db:
@@ -490,15 +518,26 @@ class JobJournal:
             return []
         with self._connect(write=True) as db:
             assert db is not None
-            rows = db.execute(query, values).fetchall()
+            # A row whose id new_id did not make is left for `jobs list` to report: its id and
+            # output prefix come from the file, and must never name a folder to delete (issue 12).
+            rows = [(i, p) for i, p in db.execute(query, values).fetchall() if _is_job_id(i)]
             db.executemany("DELETE FROM jobs WHERE id = ?", [(job_id,) for job_id, _ in rows])
         import shutil
 
         for job_id, prefix in rows:
-            default = self.outputs / job_id
-            if prefix == str(default):
+            default = self._default_outputs(job_id)
+            if default is not None and prefix == str(default):
                 shutil.rmtree(default, ignore_errors=True)
         return [job_id for job_id, _ in rows]
+
+    def _default_outputs(self, job_id: str) -> Path | None:
+        """``outputs/ID`` when it is a real folder right inside ``outputs``; None when it is anything else."""
+        default = self.outputs / job_id
+        if default.parent != self.outputs or default.is_symlink() or not default.is_dir():
+            return None
+        if default.resolve().parent != self.outputs.resolve():
+            return None
+        return default
 
     @staticmethod
     def _has_table(db: sqlite3.Connection) -> bool:
@@ -512,8 +551,10 @@ class JobJournal:
         try:
             return parse(value)
         except Exception as exc:  # whatever the parser raises for a value it does not know
+            # A bad id is shown only as the value it is: printed raw it could be anything.
+            label = f"job {job_id}" if _is_job_id(job_id) else "a job"
             raise JournalError(
-                f"job {job_id} in the job journal {str(self.path)!r} has the {column} {value!r}, which this "
+                f"{label} in the job journal {str(self.path)!r} has the {column} {value!r}, which this "
                 f"connector-core cannot read ({type(exc).__name__}: {exc}); a newer connector-core wrote "
                 "it (upgrade connector-core) or the file was edited (restore it from a backup)",
                 path=str(self.path),
@@ -525,22 +566,24 @@ class JobJournal:
         ]
         state, polls, pid, host = row[11:]
         value = functools.partial(self._value, str(job_id))
+        # Every column is checked: a file edited by hand or by a newer version may hold anything,
+        # and it must be reported like any other bad value, not crash `jobs list` (issue 12).
         return JobRecord(
-            id=job_id,
-            category=value("category", category, TaskCategory.parse),
-            connector=connector,
-            resource_meta=value("resource_meta", meta, bytes),
+            id=value("id", job_id, _job_id),
+            category=value("category", category, lambda text: TaskCategory.parse(_text(text))),
+            connector=value("connector", connector, _text),
+            resource_meta=value("resource_meta", meta, _blob),
             template=value("template", template, _template),
-            inputs_digest=digest,
-            output_prefix=prefix,
-            created_at=value("created_at", created, float),
-            updated_at=value("updated_at", updated, float),
-            phase=value("phase", phase, lambda name: Phase[name] if name else None),
-            message=message,
+            inputs_digest=value("inputs_digest", digest, _text),
+            output_prefix=value("output_prefix", prefix, _text),
+            created_at=value("created_at", created, _number),
+            updated_at=value("updated_at", updated, _number),
+            phase=value("phase", phase, lambda name: None if name in (None, "") else Phase[_text(name)]),
+            message=value("message", message, _text),
             state=value("state", state, JobState),
-            polls=value("polls", polls, int),
-            pid=pid,
-            host=host,
+            polls=value("polls", polls, _integer),
+            pid=value("pid", pid, lambda n: None if n is None else _integer(n)),
+            host=value("host", host, _text),
         )
 
 
@@ -554,14 +597,51 @@ def _marks(values: Sized) -> str:
     return ", ".join("?" * len(values))
 
 
-def _template(text: str) -> dict[str, Any]:
-    document = json.loads(text)
+def _is_job_id(value: object) -> bool:
+    return isinstance(value, str) and JOB_ID.fullmatch(value) is not None
+
+
+def _job_id(value: object) -> str:
+    if not _is_job_id(value):
+        raise ValueError("a job id is 12 hexadecimal digits (JobJournal.new_id makes them)")
+    assert isinstance(value, str)
+    return value
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"text expected, not {type(value).__name__}")
+    return value
+
+
+def _blob(value: object) -> bytes:
+    if not isinstance(value, bytes):
+        raise TypeError(f"bytes expected, not {type(value).__name__}")
+    return value
+
+
+def _integer(value: object) -> int:
+    if type(value) is not int:
+        raise TypeError(f"an integer expected, not {type(value).__name__}")
+    return value
+
+
+def _number(value: object) -> float:
+    if type(value) not in (int, float):
+        raise TypeError(f"a number expected, not {type(value).__name__}")
+    assert isinstance(value, (int, float))
+    return float(value)
+
+
+def _template(text: object) -> dict[str, Any]:
+    document = json.loads(_text(text))
     if not isinstance(document, dict):
         raise TypeError(f"a template is a JSON object, not {type(document).__name__}")
     return document
 
 
-def _hostname() -> str:
+def hostname() -> str:
+    """This machine's name, as a row's ``host`` records it."""
     import socket
 
     return socket.gethostname()

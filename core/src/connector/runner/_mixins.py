@@ -105,6 +105,11 @@ def _interrupt_cancels(run: RunHandle) -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield  # signals reach only the main thread
         return
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        # The caller ignores or handles SIGINT itself: keep it so (removing the loop's handler
+        # would put Python's default back, as asyncio.run does for its own).
+        yield
+        return
 
     def on_interrupt() -> None:
         loop.remove_signal_handler(signal.SIGINT)

@@ -6,8 +6,9 @@ count them. Other custom fields: ``polls`` (gets before the final phase, default
 (the final phase's name, default SUCCEEDED), ``message``, ``wait_for_release`` (stay RUNNING
 until ``root/release`` exists), ``delete_blocks`` (delete waits until ``root/unblock`` exists),
 ``get_blocks`` (get number N logs ``get-started ID N`` and waits until ``root/unget`` exists),
-``create_error`` (create raises it), ``bad_get`` (get returns a string). The sync ``echo`` logs
-``do`` when its custom fields name a ``root``.
+``create_error`` (create raises it), ``create_blocks`` (the async def create logs
+``create-started`` and waits until ``root/uncreate`` exists), ``bad_get`` (get returns a
+string). The sync ``echo`` logs ``do`` when its custom fields name a ``root``.
 """
 
 from __future__ import annotations
@@ -104,6 +105,11 @@ class FakeJobs(AsyncConnector):
 
     async def create(self, task_template: Any, inputs: dict[str, Any]) -> FakeMeta:
         await asyncio.sleep(0)
+        custom = task_template.custom
+        if custom.get("create_blocks"):
+            _event(Path(custom["root"]), "create-started")
+            while not (Path(custom["root"]) / "uncreate").exists():
+                await asyncio.sleep(0.01)
         return _start(task_template, inputs)
 
     async def get(self, resource_meta: FakeMeta) -> Any:
