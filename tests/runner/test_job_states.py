@@ -538,3 +538,22 @@ def test_resume_and_cancel_refuse_a_job_whose_run_is_alive(
     assert prepare_resume(registry_of(scripted), journal.get(J), options=options).journal is journal
     assert cancel_job(registry_of(scripted), GOOD, journal=journal).state is JobState.CANCELLED
     assert scripted.calls == ["delete"]
+
+
+def test_a_killed_run_its_shell_has_not_reaped_is_not_alive(tmp_path: Path) -> None:
+    # `run ... & kill -KILL $!` in a shell that has not waited: the pid still answers signal 0 as a
+    # zombie, and resume refused the job as polled by it (seen recording docs/running.md).
+    journal = JobJournal(tmp_path / "jobs.sqlite3")
+    killed = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    killed.kill()
+    try:
+        while Path(f"/proc/{killed.pid}/stat").read_bytes().rpartition(b")")[2].split()[0] != b"Z":
+            time.sleep(0.01)
+        _add(journal, J, JobState.RUNNING)
+        _set(journal.path, J, "pid", killed.pid)
+        _set(journal.path, J, "category", "scripted")
+        _set(journal.path, J, "resource_meta", signed("scripted", Meta(job="j1")))
+        options = RunOptions(journal=journal)
+        assert prepare_resume(registry_of(Scripted()), journal.get(J), options=options).journal is journal
+    finally:
+        killed.wait()

@@ -249,10 +249,23 @@ def _live_run(record: JobRecord) -> int | None:
     try:
         os.kill(record.pid, 0)  # signal 0: only whether the process exists
     except PermissionError:
-        return record.pid  # it exists, as another user's process
+        pass  # it exists, as another user's process
     except OSError:
         return None
-    return record.pid
+    return None if _zombie(record.pid) else record.pid
+
+
+def _zombie(pid: int) -> bool:
+    """Whether ``pid`` has ended but its parent has not reaped it yet (Linux's /proc; else False).
+
+    A run killed with SIGKILL from a shell that has not waited for it still answers signal 0.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            # "PID (COMMAND) STATE ...": the command may hold spaces and parentheses.
+            return stat.read().rpartition(b")")[2].split()[0] == b"Z"
+    except (OSError, IndexError):
+        return False
 
 
 def resume_job(
