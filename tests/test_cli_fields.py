@@ -41,19 +41,22 @@ def invoke(*args: str) -> tuple[int, str]:
 
 CUSTOM_FIELDS_TEXT = (
     "Custom fields:\n"
-    "  service        string, required                  The service to deploy.\n"
-    "  replicas       integer, default 1                How many copies run.\n"
-    "  ratio          number                            The share of traffic the new copies get.\n"
-    "  dry_run        boolean, default false\n"
-    '  labels         object, default {"team": "core"}\n'
-    "  submit         object                            Where the deployment is sent.\n"
-    "  submit.url     string, required                  The URL the deployment is sent to.\n"
-    '  submit.method  string, default "POST"\n'
-    "  timeout        number or string                  Seconds, or a duration like '5m'.\n"
+    "FIELD\tTYPE\tHELP\n"
+    "service\tstring, required\tThe service to deploy.\n"
+    "replicas\tinteger, default 1\tHow many copies run.\n"
+    "ratio\tnumber\tThe share of traffic the new copies get.\n"
+    "dry_run\tboolean, default false\n"
+    'labels\tobject, default {"team": "core"}\n'
+    "submit\tobject\tWhere the deployment is sent.\n"
+    "submit.url\tstring, required\tThe URL the deployment is sent to.\n"
+    'submit.method\tstring, default "POST"\n'
+    "timeout\tnumber or string\tSeconds, or a duration like '5m'.\n"
     "Inputs:\n"
-    "  version  string  The version to deploy.\n"
+    "FIELD\tTYPE\tHELP\n"
+    "version\tstring\tThe version to deploy.\n"
     "Outputs:\n"
-    "  url  string  Where the service answers.\n"
+    "FIELD\tTYPE\tHELP\n"
+    "url\tstring\tWhere the service answers.\n"
 )
 
 

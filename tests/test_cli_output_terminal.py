@@ -31,6 +31,7 @@ TASK_TYPE = "acme_warehouse_query_submission_with_retries"
 CATEGORY = f"{TASK_TYPE}@12"
 BROKEN_TARGET = f"{MODULE}_missing:Nope"
 JOB_IDS = ("0123456789ab", "ba9876543210")
+FIELD = "warehouse_connection_identifier"
 MESSAGE = "waiting for the warehouse to accept the query; it is number 7 in the queue of the analytics pool"
 SOURCE = f'''
 import connector
@@ -47,6 +48,14 @@ class WarehouseQuerySubmissionConnector(connector.SyncConnector):
 
     task_type_name = "{TASK_TYPE}"
     task_type_version = 12
+    custom_fields = (
+        connector.Field(
+            "{FIELD}",
+            str,
+            required=True,
+            help="The connection of the analytics pool that runs the query, as the console names it.",
+        ),
+    )
 
     def do(self):
         return connector.Resource(connector.Phase.SUCCEEDED)
@@ -133,7 +142,7 @@ def piped(args: list[str], env: dict[str, str]) -> tuple[int, str, str]:
 COMMANDS = {
     "list": (["list"], 0, [CATEGORY, "acme_broken@0", DIST, VERSION, TARGET, BROKEN_TARGET]),
     "check": (["check"], 1, ["acme_broken@0", DIST, VERSION, BROKEN_TARGET]),
-    "show": (["show", CATEGORY], 0, [CATEGORY, DIST, VERSION, TARGET]),
+    "show": (["show", CATEGORY], 0, [CATEGORY, DIST, VERSION, TARGET, FIELD]),
     "show-broken": (["show", "acme_broken"], 1, ["acme_broken@0", DIST, VERSION, BROKEN_TARGET]),
     "jobs-list": (["jobs", "list"], 0, [*JOB_IDS, CATEGORY, "running", "RUNNING"]),
 }
@@ -153,7 +162,7 @@ def test_identifiers_stay_whole_on_a_terminal(env: dict[str, str], command: str,
     assert code == expected_code, screen + err
     for identifier in identifiers:
         assert _whole(identifier, screen), f"{identifier!r} is not whole in:\n{screen}"
-    if command != "jobs-list":  # only a job's message is ever cut
+    if command not in ("jobs-list", "show"):  # only a job's message and a field's help are ever cut
         assert "…" not in screen
     assert all(line == line.rstrip() for line in screen.splitlines())
     # The terminal path was taken, at the pty's width: piped (tabs, one line each) or at another

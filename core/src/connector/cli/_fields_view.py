@@ -11,6 +11,7 @@ import click
 from .._exceptions import ConnectorNotFound, ConnectorUnavailable
 from ._common import fail_unknown
 from ._errors import fail
+from ._output import hint_cut, print_table
 
 if TYPE_CHECKING:  # `connector list` imports this module and must not import pluggy (issue 13)
     from .._model import TaskCategory
@@ -42,23 +43,29 @@ def _kind(field: Mapping[str, Any]) -> str:
     return what
 
 
-def field_lines(document: Mapping[str, Any]) -> list[str]:
-    """The text of the three sections of a ``fields_document``, one line per field."""
-    lines: list[str] = []
+def print_field_sections(document: Mapping[str, Any], *, wide: bool) -> bool:
+    """Print the three sections of a ``fields_document``; return whether any text was cut.
+
+    Each section is a table (FIELD, TYPE, HELP) with the rules of every table: a field's name is
+    never cut or folded; on a terminal its type and help are cut with ``…`` to fit (unless ``wide``);
+    piped, rows are tab-separated.
+    """
+    was_cut = False
     for key, heading in SECTIONS.items():
         fields = document.get(key)
         if not fields:
             unchecked = " (custom fields are passed on unchecked)" if key == "custom_fields" else ""
-            lines.append(f"{heading}: none declared{unchecked}")
+            click.echo(f"{heading}: none declared{unchecked}")
             continue
-        lines.append(f"{heading}:")
+        click.echo(f"{heading}:")
         rows = [(f["name"], _kind(f), f["help"]) for f in fields]
-        names, kinds = (max(len(row[n]) for row in rows) for n in (0, 1))
-        lines.extend(f"  {name:<{names}}  {kind:<{kinds}}  {text}".rstrip() for name, kind, text in rows)
-    return lines
+        was_cut = (
+            print_table(("FIELD", "TYPE", "HELP"), rows, free_text={"TYPE", "HELP"}, wide=wide) or was_cut
+        )
+    return was_cut
 
 
-def echo_fields(document: Mapping[str, Any]) -> None:
+def echo_fields(document: Mapping[str, Any], *, wide: bool = False) -> None:
     """Print the sections of a ``fields_document`` after a blank line (``connector show``).
 
     Nothing for a connector that declares nothing (or did not load): its output stays as it was.
@@ -66,8 +73,7 @@ def echo_fields(document: Mapping[str, Any]) -> None:
     if not any(document.get(key) is not None and document.get(key) != [] for key in SECTIONS):
         return
     click.echo()
-    for line in field_lines(document):
-        click.echo(line)
+    hint_cut(print_field_sections(document, wide=wide))
 
 
 def show_run_fields(
@@ -88,6 +94,9 @@ def show_run_fields(
         click.echo(json.dumps(document, indent=2, ensure_ascii=False))
         raise SystemExit(0)
     click.echo(f"{loaded.name} ({category}):")
-    for line in field_lines(fields_document(loaded)):
-        click.echo(line)
+    if print_field_sections(fields_document(loaded), wide=False):
+        click.echo(
+            f"Some text was cut to fit the terminal (…); `connector show {category} --wide` shows it whole.",
+            err=True,
+        )
     raise SystemExit(0)

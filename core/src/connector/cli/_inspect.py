@@ -126,7 +126,7 @@ def show(task_type: str, as_json: bool, wide: bool) -> None:
         bridged = f"provider {provider.entry_point!r} of {bridged_by(entry)}" if provider else None
         raw = "yes" if document["raw_literals"] else None
         print_fields({**document, "bridged_by": bridged, "raw_literals": raw}, labels, wide=wide)
-        echo_fields(document)
+        echo_fields(document, wide=wide)
         if document["doc"]:
             click.echo("\n" + render_docstring(document["doc"], None if wide else console().width))
     if entry.state is not ConnectorState.LOADED:
