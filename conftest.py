@@ -37,6 +37,9 @@ def pytest_configure(config: pytest.Config) -> None:
     for name in _ISOLATED:
         _saved[name] = os.environ.pop(name, None)
     os.environ["HOME"] = home
+    # Hypothesis keeps its example database and caches in ./.hypothesis unless told otherwise.
+    _saved.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"))
+    os.environ["HYPOTHESIS_STORAGE_DIRECTORY"] = os.path.join(home, ".hypothesis")
     # What tests/test_isolation.py compares Path.home() with.
     os.environ["CONNECTOR_TEST_HOME"] = home
 

@@ -35,3 +35,8 @@ def test_a_process_a_test_starts_sees_the_same_home() -> None:
         check=True,
     ).stdout.strip()
     assert printed == os.environ["CONNECTOR_TEST_HOME"]
+
+
+def test_hypothesis_keeps_its_database_under_that_home() -> None:
+    # It would write ./.hypothesis into the checkout (issue 12: tests write only into temporary folders).
+    assert os.environ["HYPOTHESIS_STORAGE_DIRECTORY"] == str(Path.home() / ".hypothesis")
