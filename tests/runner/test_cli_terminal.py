@@ -24,7 +24,10 @@ SESSION = textwrap.dedent(
         return bool(termios.tcgetattr(slave)[3] & termios.ECHO)
 
     if sys.argv[1] == "background":  # `connector run ... &`: a process group that is not the foreground
-        child = subprocess.Popen(sys.argv[2:], stdin=slave, stdout=slave, stderr=slave, process_group=0)
+        # preexec_fn rather than process_group=0, which needs Python 3.11.
+        child = subprocess.Popen(
+            sys.argv[2:], stdin=slave, stdout=slave, stderr=slave, preexec_fn=lambda: os.setpgid(0, 0)
+        )
         _, status = os.waitpid(child.pid, os.WUNTRACED)
         if os.WIFSTOPPED(status):
             print("stopped by", signal.Signals(os.WSTOPSIG(status)).name)
