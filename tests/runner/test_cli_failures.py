@@ -48,8 +48,9 @@ def test_resume_with_an_unwritable_journal_exits_1_and_keeps_the_job(
     done = CliRunner().invoke(_jobs.jobs, ["resume", "abcdef", "--poll-interval", "0.01"])
     assert done.exit_code == 1
     assert done.output == (
-        f"Error: cannot write to the job journal '{journal.path}': disk I/O error; "
-        "check that the directory is writable, or point CONNECTOR_HOME at one that is\n"
+        f"Error: cannot write to the job journal '{journal.path}' (SQLite: disk I/O error); check that "
+        "the file and its directory are readable and writable by this user, or point CONNECTOR_HOME at "
+        "a directory of your own\n"
     )
     # The row was there before the run: a journal that fails must not get the job deleted.
     assert not (root / "events.log").exists()
@@ -88,9 +89,10 @@ def test_resume_with_a_journal_failing_on_polls_warns_once_and_prints_the_output
     done = CliRunner().invoke(_jobs.jobs, ["resume", "abcdef", "--json"])
     assert done.exit_code == 0, done.output
     assert done.stderr == (
-        f"Warning: cannot write to the job journal '{journal.path}': disk I/O error; check that the "
-        "directory is writable, or point CONNECTOR_HOME at one that is (this run goes on without "
-        "updating job abcdef012345 there)\n"
+        f"Warning: cannot write to the job journal '{journal.path}' (SQLite: disk I/O error); check "
+        "that the file and its directory are readable and writable by this user, or point "
+        "CONNECTOR_HOME at a directory of your own (this run goes on without updating job "
+        "abcdef012345 there)\n"
     )
     assert json.loads(done.stdout)["outputs"] == {"echo": {"x": 1}, "polls": 1}
     assert journal.get("abcdef012345").polls == 0
@@ -108,7 +110,8 @@ def test_cancel_with_a_failing_journal_still_deletes_and_exits_1(
     assert done.exit_code == 1
     assert done.output == (
         "Error: job abcdef012345 was deleted, but the journal could not record it: cannot write to the "
-        f"job journal '{journal.path}': disk I/O error; check that the directory "
-        "is writable, or point CONNECTOR_HOME at one that is\n"
+        f"job journal '{journal.path}' (SQLite: disk I/O error); check that the file and its "
+        "directory are readable and writable by this user, or point CONNECTOR_HOME at a directory of "
+        "your own\n"
     )
     assert (tmp_path / "jobs" / "events.log").read_text() == "delete j1\n"

@@ -254,8 +254,9 @@ def test_an_unusable_connector_home_is_an_error(cli: Cli) -> None:
     )
     assert (done.returncode, done.stdout) == (1, "")
     assert done.stderr == (
-        f"Error: cannot create the directory of the job journal '{home}/jobs.sqlite3': [Errno 20] Not a "
-        f"directory: '{home}'; check that the directory is writable, or point CONNECTOR_HOME at one that is\n"
+        f"Error: cannot create the directory of the job journal '{home}/jobs.sqlite3': its directory "
+        f"does not exist or is not a directory ([Errno 20] Not a directory: '{home}'); point "
+        "CONNECTOR_HOME at a directory of your own\n"
     )
     # Without --output-prefix, the default output directory under CONNECTOR_HOME fails first.
     done = cli.venv.run(["connector", "run", "fakejob", *cli.fake()], env={"CONNECTOR_HOME": str(home)})

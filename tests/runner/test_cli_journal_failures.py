@@ -84,9 +84,9 @@ def test_an_unusable_journal_then_sigterm_deletes_the_job_once_and_exits_130(cli
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
     assert _warnings(err) == [
-        f"Warning: cannot open the job journal '{journal}': unable to open database file; check that the "
-        "directory is writable, or point CONNECTOR_HOME at one that is (this run goes on without "
-        f"updating job {job_id} there)"
+        f"Warning: the job journal '{journal}' is not a file (unable to open database file); move it "
+        f"aside (`mv {journal} {journal}.moved`), or point CONNECTOR_HOME elsewhere (this run goes on "
+        f"without updating job {job_id} there)"
     ]
     assert err.endswith(f"Error: job {job_id} cancelled: interrupted; the job was deleted\n")
     assert cli.count("delete ") == 1

@@ -141,9 +141,9 @@ def test_an_unwritable_place_is_a_journal_error(tmp_path: Path) -> None:
     with pytest.raises(JournalError) as info:
         _add(nowhere, "abc000000000")
     assert str(info.value) == (
-        f"cannot create the directory of the job journal '{nowhere.path}': [Errno 20] Not a directory: "
-        f"'{tmp_path / 'file' / 'sub'}'; check that the directory is writable, or point CONNECTOR_HOME at "
-        "one that is"
+        f"cannot create the directory of the job journal '{nowhere.path}': its directory does not exist "
+        f"or is not a directory ([Errno 20] Not a directory: '{tmp_path / 'file' / 'sub'}'); point "
+        "CONNECTOR_HOME at a directory of your own"
     )
 
 

@@ -54,9 +54,9 @@ class FailingJournal(JobJournal):
 
 def _failure(journal: JobJournal, job_id: str | None) -> str:
     return (
-        f"cannot write to the job journal '{journal.path}': {READONLY}; check that the directory is "
-        f"writable, or point CONNECTOR_HOME at one that is (this run goes on without updating job "
-        f"{job_id} there)"
+        f"cannot write to the job journal '{journal.path}' (SQLite: {READONLY}); check that the file and "
+        "its directory are readable and writable by this user, or point CONNECTOR_HOME at a directory "
+        f"of your own (this run goes on without updating job {job_id} there)"
     )
 
 

@@ -284,10 +284,22 @@ class JobJournal:
                 f"cannot {action} the job journal {path!r}: the disk is full ({text}); free some space, "
                 f"or point {HOME_VARIABLE} at another disk"
             )
-        else:
+        elif self.path.exists() and not self.path.is_file():
             message = (
-                f"cannot {action} the job journal {path!r}: {exc}; check that the directory is "
-                f"writable, or point {HOME_VARIABLE} at one that is"
+                f"the job journal {path!r} is not a file ({text}); move it aside "
+                f"(`mv {quoted} {shlex.quote(path + '.moved')}`), or point {HOME_VARIABLE} elsewhere"
+            )
+        elif not self.path.parent.is_dir():
+            message = (
+                f"cannot {action} the job journal {path!r}: its directory does not exist or is not a "
+                f"directory ({text}); point {HOME_VARIABLE} at a directory of your own"
+            )
+        else:
+            # No cause known for sure: SQLite's own words, and the usual suspects.
+            message = (
+                f"cannot {action} the job journal {path!r} (SQLite: {text}); check that the file and "
+                f"its directory are readable and writable by this user, or point {HOME_VARIABLE} "
+                "at a directory of your own"
             )
         return JournalError(message, path=path)
 
