@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from connector import JobState, RunEvent, RunEventKind, TaskCategory, prepare_run
-from connector.cli._run import Display, execute, signals_ignored
+from connector.cli._display import Display
+from connector.cli._run import execute, signals_ignored
 from connector.testing import registry_of
 from tests.runner.fakejobs.connector_fakejobs import Echo
 

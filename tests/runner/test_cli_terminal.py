@@ -37,15 +37,15 @@ SESSION = textwrap.dedent(
             print("exit", os.waitstatus_to_exitcode(status))
         print("echo", echo())
     else:  # in the foreground: echo goes off, and only it comes back
-        from connector.cli import _run
+        from connector.cli import _display
 
         sys.stderr = open(slave, "w", closefd=False)
-        _run._quiet_terminal()
+        _display._quiet_terminal()
         quiet = echo()
         settings = termios.tcgetattr(slave)
         settings[3] &= ~termios.ICANON  # changed meanwhile (`stty -icanon` in another process)
         termios.tcsetattr(slave, termios.TCSANOW, settings)
-        for restore in _run._AT_EXIT:
+        for restore in _display._AT_EXIT:
             restore()
         print("echo", quiet, echo(), "icanon", bool(termios.tcgetattr(slave)[3] & termios.ICANON))
     """

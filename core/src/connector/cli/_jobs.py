@@ -22,8 +22,9 @@ from ..runner._api import cancel_job, prepare_resume
 from ..runner._journal import JobJournal, JobRecord, JobState, iso_time
 from ..runner._options import RunOptions
 from ._common import fail_unknown, print_fields, print_json, print_table
+from ._display import make_display
 from ._output import hint_cut
-from ._run import _fail, make_display, poll_options, run_and_report
+from ._run import _fail, poll_options, run_and_report
 from ._verbosity import verbosity_flags, verbosity_options
 
 _DURATION = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([smhdw]?)\s*")
