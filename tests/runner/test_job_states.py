@@ -31,7 +31,7 @@ from connector import (
     prepare_resume,
     prepare_run,
 )
-from connector.runner._journal import TRANSITIONS
+from connector.runner._job_states import TRANSITIONS
 from connector.testing import registry_of
 from tests.runner.fakejobs.connector_fakejobs import FakeJobs, FakeMeta
 from tests.support.metas import signed

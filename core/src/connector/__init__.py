@@ -94,9 +94,9 @@ if _typing.TYPE_CHECKING:  # the names __getattr__ imports, for type checkers an
     from .runner._api import run_connector as run_connector
     from .runner._api import run_connector_async as run_connector_async
     from .runner._handle import RunHandle as RunHandle
+    from .runner._job_records import JobRecord as JobRecord
+    from .runner._job_states import JobState as JobState
     from .runner._journal import JobJournal as JobJournal
-    from .runner._journal import JobRecord as JobRecord
-    from .runner._journal import JobState as JobState
     from .runner._mixins import AsyncConnectorExecutorMixin as AsyncConnectorExecutorMixin
     from .runner._mixins import SyncConnectorExecutorMixin as SyncConnectorExecutorMixin
     from .runner._options import RunEvent as RunEvent
@@ -167,8 +167,8 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "run_connector_async": (".runner._api", "run_connector_async"),
     "RunHandle": (".runner._handle", "RunHandle"),
     "JobJournal": (".runner._journal", "JobJournal"),
-    "JobRecord": (".runner._journal", "JobRecord"),
-    "JobState": (".runner._journal", "JobState"),
+    "JobRecord": (".runner._job_records", "JobRecord"),
+    "JobState": (".runner._job_states", "JobState"),
     "AsyncConnectorExecutorMixin": (".runner._mixins", "AsyncConnectorExecutorMixin"),
     "SyncConnectorExecutorMixin": (".runner._mixins", "SyncConnectorExecutorMixin"),
     "RunEvent": (".runner._options", "RunEvent"),

@@ -19,7 +19,9 @@ from .._exceptions import (
 from ..registry._registry import ConnectorRegistry, default_registry
 from ..registry._signing import unwrap
 from ..runner._api import cancel_job, prepare_resume
-from ..runner._journal import JobJournal, JobRecord, JobState, iso_time
+from ..runner._job_records import JobRecord, iso_time
+from ..runner._job_states import JobState
+from ..runner._journal import JobJournal
 from ..runner._options import RunOptions
 from ._common import fail_unknown, print_fields, print_json, print_table
 from ._display import make_display

@@ -16,7 +16,9 @@ from ..registry._registry import ConnectorRegistry
 from ..registry._signing import MetaSigner
 from ._documents import template_from_document
 from ._handle import JOURNAL_ERRORS, RunHandle, make_output_directory
-from ._journal import TRANSITIONS, JobJournal, JobRecord, JobState, hostname, refusal
+from ._job_records import JobRecord
+from ._job_states import TRANSITIONS, JobState, refusal
+from ._journal import JobJournal, hostname
 from ._options import EventHandler, RunOptions, RunResult
 
 _DEFAULT_OPTIONS = RunOptions()

@@ -27,7 +27,9 @@ from ..registry._calls import ConnectorCalls
 from ..registry._loaded import LoadedConnector
 from ..registry._signing import MetaSigner
 from ._documents import template_to_document
-from ._journal import JobJournal, JobRecord, JobState
+from ._job_records import JobRecord
+from ._job_states import JobState
+from ._journal import JobJournal
 from ._options import EventHandler, RunEvent, RunEventKind, RunOptions, RunResult
 
 if TYPE_CHECKING:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import builtins
-import dataclasses
 import functools
 import json
 import os
-import re
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sized
 from contextlib import contextmanager
@@ -15,8 +13,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._exceptions import JobNotFoundError, JobStateError, JournalError
-from .._model import NameEnum, Phase, TaskCategory
-from .._settings import HOME_VARIABLE, connector_home
+from .._model import Phase, TaskCategory
+from .._settings import connector_home
+from ._job_records import (
+    JobRecord,
+    is_job_id,
+    parse_blob,
+    parse_integer,
+    parse_job_id,
+    parse_number,
+    parse_template,
+    parse_text,
+)
+from ._job_states import FINISHED, TRANSITIONS, JobState, refusal
+from ._journal_errors import journal_error
 
 if TYPE_CHECKING:
     import sqlite3
@@ -26,7 +36,6 @@ _T = TypeVar("_T")
 #: The journal's file name inside the state directory.
 JOURNAL_FILE = "jobs.sqlite3"
 #: What ``JobJournal.new_id`` makes: the only ids the journal writes, reads, or names a folder after.
-JOB_ID = re.compile(r"[0-9a-f]{12}")
 #: The schema version this code writes (SQLite ``PRAGMA user_version``); newer files are refused.
 SCHEMA_VERSION = 1
 
@@ -52,116 +61,12 @@ CREATE INDEX IF NOT EXISTS jobs_updated_at ON jobs (updated_at);
 """
 
 
-class JobState(NameEnum):
-    """Where a job run locally stands, as the journal records it (docs/running.md draws the machine)."""
-
-    RUNNING = "running"  #: created; being polled, or its run died (resume or cancel it)
-    CANCELLING = "cancelling"  #: a cancel or timeout asked for ``delete``, which has not returned (yet)
-    SUCCEEDED = "succeeded"  #: ended in SUCCEEDED
-    FAILED = "failed"  #: ended in FAILED, ABORTED or RETRYABLE_FAILED
-    CANCELLED = "cancelled"  #: ``delete`` returned after a cancel
-    TIMED_OUT = "timed_out"  #: the run's ``--timeout`` passed and ``delete`` returned
-    ERROR = "error"  #: a hook raised or returned a bad value; the job may still exist
-
-    @property
-    def is_finished(self) -> bool:
-        """Whether nothing remains to do for the job: it ended, or it was deleted."""
-        return self in _FINISHED
-
-
-_FINISHED = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.TIMED_OUT})
-
-#: The job state machine: for each state a row may be moved to, the states it may be moved from.
-#: ``JobJournal.update`` is the only writer of a row after ``add``, and it checks this table in the
-#: UPDATE's own WHERE clause, so when two processes race (a run's late poll and `jobs cancel`)
-#: SQLite's write lock decides, and the loser is told the state it lost to (issue 12).
-TRANSITIONS: Mapping[JobState, frozenset[JobState]] = {
-    # The run, after each get that is not terminal; `jobs resume` claiming a job whose run died.
-    JobState.RUNNING: frozenset({JobState.RUNNING, JobState.ERROR}),
-    # The run, on Ctrl-C, SIGTERM or its timeout; `jobs cancel` (which also retries a cancel whose
-    # delete failed or was left by a second Ctrl-C).
-    JobState.CANCELLING: frozenset({JobState.RUNNING, JobState.ERROR, JobState.CANCELLING}),
-    # The run, after a terminal get, or a hook that raised.
-    JobState.SUCCEEDED: frozenset({JobState.RUNNING}),
-    JobState.FAILED: frozenset({JobState.RUNNING}),
-    JobState.ERROR: frozenset({JobState.RUNNING}),
-    # Whoever called delete, once it returned.
-    JobState.CANCELLED: frozenset({JobState.CANCELLING}),
-    JobState.TIMED_OUT: frozenset({JobState.CANCELLING}),
-}
-
-
-def refusal(job_id: str, state: JobState, wanted: JobState) -> str:
-    """Why a job in ``state`` cannot be moved to ``wanted``: the message of its ``JobStateError``."""
-    if wanted is JobState.RUNNING:  # a resume
-        if state is JobState.CANCELLING:
-            return (
-                f"job {job_id} is being cancelled; there is nothing to resume "
-                f"(`connector jobs cancel {job_id}` finishes the cancel)"
-            )
-        if state is JobState.CANCELLED:
-            return f"job {job_id} was cancelled; there is nothing to resume"
-        if state is JobState.TIMED_OUT:
-            return f"job {job_id} timed out and was deleted; there is nothing to resume"
-        return (
-            f"job {job_id} already {state.value}; there is nothing to resume "
-            f"(`connector jobs show {job_id}` shows how it ended)"
-        )
-    return f"job {job_id} is {state.value} in the journal, so it cannot become {wanted.value}"
-
-
 def inputs_digest(inputs: Mapping[str, Any]) -> str:
     """A SHA-256 of the inputs as sorted JSON: the journal keeps this, never the inputs themselves."""
     import hashlib
 
     canonical = json.dumps(inputs, sort_keys=True, separators=(",", ":"), default=str)
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
-
-
-@dataclasses.dataclass(frozen=True)
-class JobRecord:
-    """One row of the journal: a job created by a local run."""
-
-    id: str
-    category: TaskCategory
-    connector: str
-    resource_meta: bytes
-    template: dict[str, Any]
-    inputs_digest: str
-    output_prefix: str
-    created_at: float
-    updated_at: float
-    phase: Phase | None
-    message: str
-    state: JobState
-    polls: int
-    pid: int | None
-    host: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict of this record (times as ISO 8601 UTC, the meta as UTF-8 text)."""
-        return {
-            "id": self.id,
-            "category": str(self.category),
-            "connector": self.connector,
-            "state": self.state.value,
-            "phase": self.phase.name if self.phase is not None else None,
-            "message": self.message,
-            "polls": self.polls,
-            "created_at": iso_time(self.created_at),
-            "updated_at": iso_time(self.updated_at),
-            "output_prefix": self.output_prefix,
-            "inputs_digest": self.inputs_digest,
-            "resource_meta": self.resource_meta.decode("utf-8", errors="replace"),
-            "template": self.template,
-            "pid": self.pid,
-            "host": self.host,
-        }
-
-
-def iso_time(timestamp: float) -> str:
-    """A Unix time as ISO 8601 in UTC, to the second."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
 
 
 class JobJournal:
@@ -258,50 +163,7 @@ class JobJournal:
         raise AssertionError("unreachable: the immutable attempt returns or raises")
 
     def _error(self, action: str, exc: Exception) -> JournalError:
-        """The error for a failed SQLite operation, naming its cause and what to do about it."""
-        import shlex
-
-        path, quoted = str(self.path), shlex.quote(str(self.path))
-        text = str(exc)
-        if "not a database" in text or "malformed" in text:
-            message = (
-                f"the job journal {path!r} is damaged or is not a job journal ({text}); move it aside "
-                f"(`mv {quoted} {shlex.quote(path + '.broken')}`) and connector starts a new, empty one"
-            )
-        elif "readonly" in text:
-            message = (
-                f"the job journal {path!r} is read-only ({text}); make it and its directory writable "
-                f"(`chmod u+w {quoted} {shlex.quote(str(self.path.parent))}`), or point {HOME_VARIABLE} "
-                "at a directory of your own"
-            )
-        elif "locked" in text:
-            message = (
-                f"the job journal {path!r} stayed locked by another process for {self.busy_timeout:g}s "
-                f"({text}); try again once the other connector command has finished"
-            )
-        elif "full" in text:
-            message = (
-                f"cannot {action} the job journal {path!r}: the disk is full ({text}); free some space, "
-                f"or point {HOME_VARIABLE} at another disk"
-            )
-        elif self.path.exists() and not self.path.is_file():
-            message = (
-                f"the job journal {path!r} is not a file ({text}); move it aside "
-                f"(`mv {quoted} {shlex.quote(path + '.moved')}`), or point {HOME_VARIABLE} elsewhere"
-            )
-        elif not self.path.parent.is_dir():
-            message = (
-                f"cannot {action} the job journal {path!r}: its directory does not exist or is not a "
-                f"directory ({text}); point {HOME_VARIABLE} at a directory of your own"
-            )
-        else:
-            # No cause known for sure: SQLite's own words, and the usual suspects.
-            message = (
-                f"cannot {action} the job journal {path!r} (SQLite: {text}); check that the file and "
-                f"its directory are readable and writable by this user, or point {HOME_VARIABLE} "
-                "at a directory of your own"
-            )
-        return JournalError(message, path=path)
+        return journal_error(self.path, self.busy_timeout, action, exc)
 
     def _check_version(self, connection: sqlite3.Connection) -> int:
         (version,) = connection.execute("PRAGMA user_version").fetchone()
@@ -372,7 +234,7 @@ class JobJournal:
         state: JobState = JobState.RUNNING,
     ) -> JobRecord:
         """Record a newly created job and return its row; ``ValueError`` for an id ``new_id`` did not make."""
-        if not _is_job_id(job_id):
+        if not is_job_id(job_id):
             raise ValueError(f"bad job id {job_id!r}: a job id is 12 hexadecimal digits (see new_id)")
         now = time.time()
         template_json = json.dumps(template, sort_keys=True, default=str)
@@ -523,7 +385,7 @@ class JobJournal:
         query = "SELECT id, output_prefix FROM jobs WHERE updated_at <= ?"
         values: builtins.list[Any] = [cutoff]
         if not include_unfinished:
-            finished = sorted(s.value for s in _FINISHED)
+            finished = sorted(s.value for s in FINISHED)
             query += f" AND state IN ({_marks(finished)})"
             values += finished
         if not self.path.exists():
@@ -532,7 +394,7 @@ class JobJournal:
             assert db is not None
             # A row whose id new_id did not make is left for `jobs list` to report: its id and
             # output prefix come from the file, and must never name a folder to delete (issue 12).
-            rows = [(i, p) for i, p in db.execute(query, values).fetchall() if _is_job_id(i)]
+            rows = [(i, p) for i, p in db.execute(query, values).fetchall() if is_job_id(i)]
             db.executemany("DELETE FROM jobs WHERE id = ?", [(job_id,) for job_id, _ in rows])
         import shutil
 
@@ -564,7 +426,7 @@ class JobJournal:
             return parse(value)
         except Exception as exc:  # whatever the parser raises for a value it does not know
             # A bad id is shown only as the value it is: printed raw it could be anything.
-            label = f"job {job_id}" if _is_job_id(job_id) else "a job"
+            label = f"job {job_id}" if is_job_id(job_id) else "a job"
             raise JournalError(
                 f"{label} in the job journal {str(self.path)!r} has the {column} {value!r}, which this "
                 f"connector-core cannot read ({type(exc).__name__}: {exc}); a newer connector-core wrote "
@@ -581,21 +443,21 @@ class JobJournal:
         # Every column is checked: a file edited by hand or by a newer version may hold anything,
         # and it must be reported like any other bad value, not crash `jobs list` (issue 12).
         return JobRecord(
-            id=value("id", job_id, _job_id),
-            category=value("category", category, lambda text: TaskCategory.parse(_text(text))),
-            connector=value("connector", connector, _text),
-            resource_meta=value("resource_meta", meta, _blob),
-            template=value("template", template, _template),
-            inputs_digest=value("inputs_digest", digest, _text),
-            output_prefix=value("output_prefix", prefix, _text),
-            created_at=value("created_at", created, _number),
-            updated_at=value("updated_at", updated, _number),
-            phase=value("phase", phase, lambda name: None if name in (None, "") else Phase[_text(name)]),
-            message=value("message", message, _text),
+            id=value("id", job_id, parse_job_id),
+            category=value("category", category, lambda text: TaskCategory.parse(parse_text(text))),
+            connector=value("connector", connector, parse_text),
+            resource_meta=value("resource_meta", meta, parse_blob),
+            template=value("template", template, parse_template),
+            inputs_digest=value("inputs_digest", digest, parse_text),
+            output_prefix=value("output_prefix", prefix, parse_text),
+            created_at=value("created_at", created, parse_number),
+            updated_at=value("updated_at", updated, parse_number),
+            phase=value("phase", phase, lambda name: None if name in (None, "") else Phase[parse_text(name)]),
+            message=value("message", message, parse_text),
             state=value("state", state, JobState),
-            polls=value("polls", polls, _integer),
-            pid=value("pid", pid, lambda n: None if n is None else _integer(n)),
-            host=value("host", host, _text),
+            polls=value("polls", polls, parse_integer),
+            pid=value("pid", pid, lambda n: None if n is None else parse_integer(n)),
+            host=value("host", host, parse_text),
         )
 
 
@@ -607,49 +469,6 @@ _COLUMNS = (
 
 def _marks(values: Sized) -> str:
     return ", ".join("?" * len(values))
-
-
-def _is_job_id(value: object) -> bool:
-    return isinstance(value, str) and JOB_ID.fullmatch(value) is not None
-
-
-def _job_id(value: object) -> str:
-    if not _is_job_id(value):
-        raise ValueError("a job id is 12 hexadecimal digits (JobJournal.new_id makes them)")
-    assert isinstance(value, str)
-    return value
-
-
-def _text(value: object) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"text expected, not {type(value).__name__}")
-    return value
-
-
-def _blob(value: object) -> bytes:
-    if not isinstance(value, bytes):
-        raise TypeError(f"bytes expected, not {type(value).__name__}")
-    return value
-
-
-def _integer(value: object) -> int:
-    if type(value) is not int:
-        raise TypeError(f"an integer expected, not {type(value).__name__}")
-    return value
-
-
-def _number(value: object) -> float:
-    if type(value) not in (int, float):
-        raise TypeError(f"a number expected, not {type(value).__name__}")
-    assert isinstance(value, (int, float))
-    return float(value)
-
-
-def _template(text: object) -> dict[str, Any]:
-    document = json.loads(_text(text))
-    if not isinstance(document, dict):
-        raise TypeError(f"a template is a JSON object, not {type(document).__name__}")
-    return document
 
 
 def hostname() -> str:

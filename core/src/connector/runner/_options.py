@@ -7,7 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 from .._model import NameEnum, Phase, Resource, TaskCategory, TaskLog
-from ._journal import JobJournal, JobState
+from ._job_states import JobState
+from ._journal import JobJournal
 
 #: The first wait between two ``get`` calls, in seconds; it doubles after each one.
 DEFAULT_POLL_INTERVAL = 1.0
