@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 
 import cloudpickle
@@ -63,3 +64,44 @@ def test_our_form_with_bad_base64_is_refused() -> None:
     with pytest.raises(connector.ResourceMetaError) as info:
         FlytekitMeta.decode(bad)
     assert str(info.value) == "cannot decode FlytekitMeta: flytekit_meta: not base64 bytes"
+
+
+@pytest.mark.parametrize("flytekits", [b"", b"{}", b'{"a": "\\u00e9"}', bytes(range(256)), b"x" * 3000])
+def test_encode_writes_the_cores_encoding_of_the_bytes(flytekits: bytes) -> None:
+    """encode writes the JSON directly (issue 11's pairs/s): byte for byte what the core writes."""
+
+    @dataclasses.dataclass
+    class FlytekitMetaWire(connector.ResourceMeta):
+        flytekit_meta: bytes
+
+    assert FlytekitMeta(flytekits).encode() == FlytekitMetaWire(flytekits).encode()
+    assert FlytekitMeta.decode(FlytekitMeta(flytekits).encode()) == FlytekitMeta(flytekits)
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        b'{"v":1,"data":{"flytekit_meta":"eyJhIjoxfQ=="}}',
+        b'{"data": {"flytekit_meta": "eyJhIjoxfQ=="}, "v": 1}',
+        b'{"data":{"flytekit_meta":"eyJhIjox\\u0066Q=="},"v":1}',
+    ],
+)
+def test_our_form_written_otherwise_is_still_ours(document: bytes) -> None:
+    """Key order, spaces and escapes other than encode's are read through JSON, to the same bytes."""
+    decoded = FlytekitMeta.decode(document)
+    assert (decoded.flytekit_meta, decoded.plain) == (b'{"a":1}', False)
+
+
+def test_a_prefix_and_suffix_sharing_their_quote_is_not_ours() -> None:
+    """``{"data":{"flytekit_meta":"},"v":1}`` is no JSON: flytekit's own bytes, not an empty meta."""
+    odd = b'{"data":{"flytekit_meta":"},"v":1}'
+    assert FlytekitMeta.decode(odd) == FlytekitMeta(odd)
+    assert FlytekitMeta.decode(odd).plain is True
+
+
+def test_too_large_a_meta_is_refused_at_encode() -> None:
+    with pytest.raises(connector.ResourceMetaError) as info:
+        FlytekitMeta(b"x" * 50_000).encode()
+    assert str(info.value) == (
+        "encoded FlytekitMeta is 66703 bytes, over the limit of 65536; keep large data out of the resource meta"
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import json
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -13,6 +15,9 @@ if TYPE_CHECKING:
 
 #: The one field of ``FlytekitMeta`` (a base64 string inside ``{"v": 1, "data": {...}}``).
 _FIELD = "flytekit_meta"
+#: What the core's encoder writes around that base64 string (compact JSON, keys sorted).
+_PREFIX = b'{"data":{"flytekit_meta":"'
+_SUFFIX = b'"},"v":1}'
 
 
 @dataclasses.dataclass
@@ -49,8 +54,15 @@ class FlytekitMeta(connector.ResourceMeta):
         return dataclasses.dataclass(type(cls.__name__, (cls,), attributes))
 
     def encode(self) -> bytes:
-        """``{"data": {"flytekit_meta": "<base64>"}, "v": 1}``: the flytekit bytes, base64-encoded."""
-        return _Wire(self.flytekit_meta).encode()
+        """``{"data": {"flytekit_meta": "<base64>"}, "v": 1}``: the flytekit bytes, base64-encoded.
+
+        The bytes are the core's encoding of ``_Wire``, written directly: every CreateTask of a
+        bridged connector encodes one, and checks that it decodes (issue 11's pairs/s).
+        """
+        data = _PREFIX + base64.b64encode(self.flytekit_meta) + _SUFFIX
+        if len(data) > self.max_encoded_size:  # the core's refusal, in its words
+            return _Wire(self.flytekit_meta).encode()
+        return data
 
     @classmethod
     def decode(cls, data: bytes) -> Self:
@@ -64,6 +76,9 @@ class FlytekitMeta(connector.ResourceMeta):
             raise connector.ResourceMetaError(
                 f"cannot decode {cls.__name__}: {len(raw)} bytes is over the limit of {cls.max_encoded_size}"
             )
+        written = _as_written(raw)
+        if written is not None:
+            return cls(flytekit_meta=written)
         try:
             ours = _is_ours(raw)
         except RecursionError:  # {"a":[[[[... nested past the interpreter's limit
@@ -115,6 +130,21 @@ class _Wire(connector.ResourceMeta):
 
 # The core's messages name the class ("cannot decode FlytekitMeta: ..."): the one users know.
 _Wire.__name__ = _Wire.__qualname__ = "FlytekitMeta"
+
+
+def _as_written(data: bytes) -> bytes | None:
+    """The flytekit bytes of a meta exactly as ``encode`` writes it; None for any other form.
+
+    Without JSON: the base64 alphabet holds no quote or backslash, so the prefix, a strict base64
+    string and the suffix are that JSON document and nothing else. Other forms (keys in another
+    order, spaces) are read by ``_is_ours`` and ``_Wire.decode``, with the same result.
+    """
+    if len(data) < len(_PREFIX) + len(_SUFFIX) or not data.startswith(_PREFIX) or not data.endswith(_SUFFIX):
+        return None
+    try:
+        return base64.b64decode(data[len(_PREFIX) : -len(_SUFFIX)], validate=True)
+    except binascii.Error:
+        return None
 
 
 def _is_ours(data: bytes) -> bool:

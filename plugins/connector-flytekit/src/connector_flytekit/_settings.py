@@ -6,6 +6,7 @@ by the next process that serves. Every one of them is off by default.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 
@@ -44,9 +45,16 @@ def allowed_sensors(environ: Mapping[str, str] | None = None) -> tuple[frozenset
     is not one allows nothing and is returned, so the refusal can name it.
     """
     env = os.environ if environ is None else environ
+    allowed, bad = _parsed_sensors(env.get(SENSORS_VARIABLE, ""))
+    return allowed, list(bad)
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed_sensors(value: str) -> tuple[frozenset[tuple[str, str]], tuple[str, ...]]:
+    # Parsed once per value: flytekit's sensor checks it at every create, get and delete.
     allowed = {DEFAULT_SENSOR}
     bad = []
-    for entry in env.get(SENSORS_VARIABLE, "").split(","):
+    for entry in value.split(","):
         entry = entry.strip()
         if not entry:
             continue
@@ -56,7 +64,7 @@ def allowed_sensors(environ: Mapping[str, str] | None = None) -> tuple[frozenset
             bad.append(entry)
             continue
         allowed.add((module, name))
-    return frozenset(allowed), bad
+    return frozenset(allowed), tuple(bad)
 
 
 def _dotted(module: str) -> bool:
