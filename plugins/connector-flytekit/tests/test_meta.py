@@ -103,5 +103,6 @@ def test_too_large_a_meta_is_refused_at_encode() -> None:
     with pytest.raises(connector.ResourceMetaError) as info:
         FlytekitMeta(b"x" * 50_000).encode()
     assert str(info.value) == (
-        "encoded FlytekitMeta is 66703 bytes, over the limit of 65536; keep large data out of the resource meta"
+        "encoded FlytekitMeta is 66703 bytes, over the limit of 65536; "
+        "keep large data out of the resource meta"
     )

@@ -349,6 +349,7 @@ class IdlAdapter:
             run = node.execution_id
             parts = (run.project, run.domain, run.name, node.node_id, str(ident.retry_attempt))
             execution_id = "/".join(parts)
+        variables = message.environment_variables
         return TaskExecutionMetadata(
             task_execution_id=execution_id,
             namespace=message.namespace,
@@ -356,7 +357,7 @@ class IdlAdapter:
             labels=dict(message.labels) if message.labels else {},
             annotations=dict(message.annotations) if message.annotations else {},
             k8s_service_account=message.k8s_service_account,
-            environment_variables=dict(message.environment_variables) if message.environment_variables else {},
+            environment_variables=dict(variables) if variables else {},
             max_attempts=message.max_attempts,
             interruptible=message.interruptible,
             raw=message,

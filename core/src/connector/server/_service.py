@@ -30,6 +30,7 @@ from ..registry._signing import MetaSigner
 from ._adapters import V1Adapter, V2Adapter
 from ._dispatch import Dispatcher
 from ._health import HEALTH_SERVICE_NAME, SERVING, HealthServicer
+from ._heap import freeze_loaded_heap, unfreeze_heap
 from ._lane_metrics import LaneCollector
 from ._lanes import Lanes
 from ._metrics import ErrorCodes, ServiceMetrics, error_codes_from_environ
@@ -364,17 +365,27 @@ class ConnectorService:
         # addresses are printed (a supervisor's first chance to send one), still drains and exits 0.
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stopping.set)
+        freezer: asyncio.Task[None] | None = None
         try:
             await self.start()
             if on_started is not None:
                 on_started(self)
+            freezer = asyncio.create_task(self._freeze_when_loaded())
             await stopping.wait()
             logger.info("draining: waiting up to %gs for in-flight calls", self.options.drain_seconds)
         finally:
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(signum)
+            if freezer is not None:
+                freezer.cancel()
             await self.stop()
+            unfreeze_heap()
         logger.info("stopped")
+
+    async def _freeze_when_loaded(self) -> None:
+        # Once, when every connector has loaded: after the first answers, not on their way.
+        await self.ready.wait()
+        freeze_loaded_heap()
 
     # Seed API (flytekit and Flyte 2's ConnectorService.run).
 

@@ -1,0 +1,35 @@
+"""The loaded heap, frozen once every connector has loaded: the cyclic GC stops rescanning it.
+
+A served process keeps what its imports made (flytekit and its plugins: over 100,000 objects) for
+its whole life. Python's oldest-generation collection scans every tracked object, so each one
+costs tens of milliseconds there, and lands on whichever call allocated last. ``gc.freeze()``
+moves the objects alive now out of the collector's generations; the calls' own garbage is
+collected as before, and reference counting still frees frozen objects no longer used.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import time
+
+logger = logging.getLogger("connector.server")
+
+
+def freeze_loaded_heap() -> int:
+    """Collect the garbage of loading, then freeze every object alive; returns how many are frozen."""
+    began = time.perf_counter()
+    gc.collect()
+    gc.freeze()
+    count = gc.get_freeze_count()
+    logger.info(
+        "froze the loaded heap: %d objects no longer scanned by the cyclic GC (%.0f ms)",
+        count,
+        (time.perf_counter() - began) * 1000,
+    )
+    return count
+
+
+def unfreeze_heap() -> None:
+    """Give the frozen objects back to the collector (a service that stops, in a process that goes on)."""
+    gc.unfreeze()
