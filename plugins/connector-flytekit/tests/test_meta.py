@@ -106,3 +106,14 @@ def test_too_large_a_meta_is_refused_at_encode() -> None:
         "encoded FlytekitMeta is 66703 bytes, over the limit of 65536; "
         "keep large data out of the resource meta"
     )
+
+
+def test_a_meta_that_is_not_bytes_is_encoded_as_the_core_encodes_it() -> None:
+    """A plugin whose encode() returns a str: what the core writes for it (its check then judges it)."""
+
+    @dataclasses.dataclass
+    class FlytekitMetaWire(connector.ResourceMeta):
+        flytekit_meta: bytes
+
+    odd = FlytekitMeta("not bytes")  # type: ignore[arg-type]
+    assert odd.encode() == FlytekitMetaWire("not bytes").encode()  # type: ignore[arg-type]

@@ -59,9 +59,13 @@ class FlytekitMeta(connector.ResourceMeta):
         The bytes are the core's encoding of ``_Wire``, written directly: every CreateTask of a
         bridged connector encodes one, and checks that it decodes (issue 11's pairs/s).
         """
-        data = _PREFIX + base64.b64encode(self.flytekit_meta) + _SUFFIX
+        flytekits = self.flytekit_meta
+        wrong: object = flytekits  # a plugin's encode() that gave no bytes: the core's encoding says how
+        if not isinstance(wrong, (bytes, bytearray)):
+            return _Wire(flytekits).encode()
+        data = _PREFIX + base64.b64encode(flytekits) + _SUFFIX
         if len(data) > self.max_encoded_size:  # the core's refusal, in its words
-            return _Wire(self.flytekit_meta).encode()
+            return _Wire(flytekits).encode()
         return data
 
     @classmethod
