@@ -11,12 +11,10 @@ from .._hooks import ALL_HOOKS
 from ..registry._registry import ConnectorEntry, ConnectorRegistry, ConnectorState, default_registry
 from ._common import fail_unknown, parse_category, print_fields, print_json, print_table
 from ._docstrings import render_docstring
+from ._entries import NO_CONNECTORS, bridged_by
 from ._fields_view import echo_fields, fields_document
 from ._output import console, fitted
 from ._verbosity import verbosity_options
-
-#: What ``list`` and ``serve`` say when nothing is installed.
-NO_CONNECTORS = "No connectors installed (no entry points in the 'connector' or 'connector.providers' group)."
 
 
 def _registry() -> ConnectorRegistry:
@@ -31,14 +29,6 @@ def _dist(entry: ConnectorEntry) -> str:
 
 def _label(entry: ConnectorEntry) -> str:
     return str(entry.category) if entry.category else entry.entry_point
-
-
-def bridged_by(entry: ConnectorEntry) -> str | None:
-    """``connector-flytekit 0.1``: the distribution of the provider that bridges the entry, if any."""
-    provider = entry.provider
-    if provider is None:
-        return None
-    return f"{provider.distribution or 'unknown distribution'} {provider.distribution_version or ''}".rstrip()
 
 
 @click.command("list")

@@ -76,7 +76,7 @@ def _print_connectors(entries: list[ConnectorEntry]) -> None:
     Plain columns, not rich: a server's stdout usually goes to a log, and rich costs about 20 ms of
     the cold start (issue 3).
     """
-    from ._inspect import NO_CONNECTORS, bridged_by
+    from ._entries import NO_CONNECTORS, bridged_by
 
     if not entries:
         click.echo(NO_CONNECTORS)
