@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import os
 import re
 import signal
+import time
 import weakref
+from collections.abc import Iterator
 
 import pytest
 
+from connector.registry._registry import ConnectorEntry
 from connector.server import ConnectorService, ServiceOptions
 from connector.testing import registry_of
 from tests.server.conftest import ALL_SAMPLES
+
+FROZE = re.compile(r"froze the loaded heap: (\d+) objects no longer scanned by the cyclic GC")
 
 
 class _Cycle:
@@ -24,20 +30,40 @@ class _Cycle:
         self.me = self
 
 
+@pytest.fixture(autouse=True)
+def _nothing_frozen() -> Iterator[None]:
+    assert gc.get_freeze_count() == 0
+    yield
+    gc.unfreeze()
+
+
+async def _stopped(serving: asyncio.Task[None]) -> None:
+    """SIGTERM, as an operator stops it; then the task's end."""
+    os.kill(os.getpid(), signal.SIGTERM)
+    await asyncio.wait_for(serving, 30)
+
+
+def _service(*connectors: type) -> ConnectorService:
+    return ConnectorService(registry_of(*connectors), ServiceOptions(port=0, prometheus_port=None))
+
+
+async def _frozen_soon() -> int:
+    for _ in range(500):
+        if gc.get_freeze_count():
+            break
+        await asyncio.sleep(0.01)
+    return gc.get_freeze_count()
+
+
 async def test_serve_freezes_the_loaded_heap_and_unfreezes_it_when_it_stops(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="connector.server")
-    assert gc.get_freeze_count() == 0
-    service = ConnectorService(registry_of(*ALL_SAMPLES), ServiceOptions(port=0, prometheus_port=None))
+    service = _service(*ALL_SAMPLES)
     serving = asyncio.create_task(service.serve())
     try:
         await asyncio.wait_for(service.ready.wait(), 30)
-        for _ in range(500):
-            if gc.get_freeze_count():
-                break
-            await asyncio.sleep(0.01)
-        frozen = gc.get_freeze_count()
+        frozen = await _frozen_soon()
         assert frozen > 1000
         # What calls make after the freeze is collected as before.
         cycle = _Cycle()
@@ -45,25 +71,70 @@ async def test_serve_freezes_the_loaded_heap_and_unfreezes_it_when_it_stops(
         del cycle
         gc.collect()
         assert gone() is None
-        os.kill(os.getpid(), signal.SIGTERM)
-        await asyncio.wait_for(serving, 30)
+        await _stopped(serving)
     finally:
         serving.cancel()
-        gc.unfreeze()
+        with contextlib.suppress(asyncio.CancelledError):
+            await serving
     assert gc.get_freeze_count() == 0
-    froze = [r.getMessage() for r in caplog.records if r.getMessage().startswith("froze the loaded heap")]
+    froze = [r.getMessage() for r in caplog.records if FROZE.fullmatch(r.getMessage())]
     assert len(froze) == 1
     # Frozen objects that reference counting frees leave the count: it was at least as high then.
-    logged = re.fullmatch(
-        r"froze the loaded heap: (\d+) objects no longer scanned by the cyclic GC", froze[0]
-    )
+    logged = FROZE.fullmatch(froze[0])
     assert logged is not None
     assert int(logged.group(1)) >= frozen
 
 
+async def test_serve_stopped_before_the_connectors_loaded_froze_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A stop that comes while the connectors still import: nothing is frozen, nothing is undone."""
+    service = _service(*ALL_SAMPLES)
+    original = service.registry.load_all
+
+    def slow_load_all() -> list[ConnectorEntry]:
+        time.sleep(1.0)
+        return original()
+
+    monkeypatch.setattr(service.registry, "load_all", slow_load_all)
+    serving = asyncio.create_task(service.serve())
+    try:
+        await asyncio.sleep(0.3)
+        assert not service.ready.is_set()
+        await _stopped(serving)
+    finally:
+        serving.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await serving
+    assert gc.get_freeze_count() == 0
+
+
+async def test_a_heap_frozen_before_serve_is_left_as_it_was(caplog: pytest.LogCaptureFixture) -> None:
+    """A caller's own freeze (before a fork, say) is neither added to nor undone by serve."""
+    caplog.set_level(logging.INFO, logger="connector.server")
+    gc.freeze()
+    before = gc.get_freeze_count()
+    service = _service(*ALL_SAMPLES)
+    serving = asyncio.create_task(service.serve())
+    try:
+        await asyncio.wait_for(service.ready.wait(), 30)
+        await asyncio.sleep(0.1)
+        await _stopped(serving)
+    finally:
+        serving.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await serving
+    assert 0 < gc.get_freeze_count() <= before
+    messages = [r.getMessage() for r in caplog.records]
+    assert not any(FROZE.fullmatch(m) for m in messages)
+    assert any(
+        re.fullmatch(r"the heap is frozen already \(\d+ objects\): left as it is", m) for m in messages
+    )
+
+
 async def test_a_service_started_without_serve_freezes_nothing() -> None:
     """Only ``serve`` (what ``connector serve`` runs) freezes: a library caller's heap is left as it is."""
-    service = ConnectorService(registry_of(*ALL_SAMPLES), ServiceOptions(port=0, prometheus_port=None))
+    service = _service(*ALL_SAMPLES)
     await service.start()
     try:
         await asyncio.wait_for(service.ready.wait(), 30)

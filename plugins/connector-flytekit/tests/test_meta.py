@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+from typing import ClassVar
 
 import cloudpickle
 import pytest
@@ -117,3 +118,19 @@ def test_a_meta_that_is_not_bytes_is_encoded_as_the_core_encodes_it() -> None:
 
     odd = FlytekitMeta("not bytes")  # type: ignore[arg-type]
     assert odd.encode() == FlytekitMetaWire("not bytes").encode()  # type: ignore[arg-type]
+
+
+def test_a_subclass_with_a_larger_limit_keeps_the_cores_limit_of_the_form() -> None:
+    """The form is the core's ``_Wire`` document: its 64 KiB limit holds, as before the direct encoding."""
+
+    @dataclasses.dataclass
+    class Roomy(FlytekitMeta):
+        max_encoded_size: ClassVar[int] = 128 * 1024
+
+    with pytest.raises(connector.ResourceMetaError) as info:
+        Roomy(b"x" * 60_000).encode()
+    assert str(info.value).startswith("encoded FlytekitMeta is 80035 bytes, over the limit of 65536")
+    written = b'{"data":{"flytekit_meta":"' + base64.b64encode(b"x" * 60_000) + b'"},"v":1}'
+    with pytest.raises(connector.ResourceMetaError) as info:
+        Roomy.decode(written)
+    assert str(info.value) == "cannot decode FlytekitMeta: 80035 bytes is over the limit of 65536"

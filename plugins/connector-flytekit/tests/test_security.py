@@ -490,3 +490,17 @@ def test_execution_metadata_without_its_message_is_built_from_the_view() -> None
     assert made.environment_variables == {
         "K": "V"
     }  # flytekit's model keeps no max_attempts nor interruptible
+
+
+def test_the_sensor_allow_list_follows_its_variable_and_no_caller_changes_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Parsed once per value (issue 11's pairs/s), read at every call: a new value is seen at once."""
+    from connector_flytekit._settings import DEFAULT_SENSOR, allowed_sensors
+
+    monkeypatch.setenv("CONNECTOR_SENSORS", "pkg.a:A, bad")
+    _, bad = allowed_sensors()
+    bad.append("pkg.evil:Evil")
+    assert allowed_sensors() == (frozenset({DEFAULT_SENSOR, ("pkg.a", "A")}), ["bad"])
+    monkeypatch.setenv("CONNECTOR_SENSORS", "pkg.b:B")
+    assert allowed_sensors() == (frozenset({DEFAULT_SENSOR, ("pkg.b", "B")}), [])

@@ -1,7 +1,7 @@
 """What ``list`` and ``serve`` both say of the installed connectors.
 
-Kept apart from ``_inspect`` (rich tables, docstrings, fields): ``serve`` prints its table while its
-first calls are being answered, and importing those would delay them (issue 13's cold start).
+Kept apart from ``_inspect`` (rich tables, docstrings, fields): ``serve`` prints its table before it
+binds its port, and importing those delayed the first answer (issue 13's cold start).
 """
 
 from __future__ import annotations

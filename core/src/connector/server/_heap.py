@@ -19,14 +19,20 @@ import logging
 logger = logging.getLogger("connector.server")
 
 
-def freeze_loaded_heap() -> int:
-    """Freeze every object alive now; returns how many are frozen."""
+def freeze_loaded_heap() -> bool:
+    """Freeze every object alive now, unless something is frozen already; returns whether it froze.
+
+    A process whose own code froze its heap (``gc.freeze()`` before a fork, another service in the
+    same process) keeps its freeze as it made it: this neither adds to it nor, later, undoes it.
+    """
+    if gc.get_freeze_count():
+        logger.info("the heap is frozen already (%d objects): left as it is", gc.get_freeze_count())
+        return False
     gc.freeze()
-    count = gc.get_freeze_count()
-    logger.info("froze the loaded heap: %d objects no longer scanned by the cyclic GC", count)
-    return count
+    logger.info("froze the loaded heap: %d objects no longer scanned by the cyclic GC", gc.get_freeze_count())
+    return True
 
 
 def unfreeze_heap() -> None:
-    """Give the frozen objects back to the collector (a service that stops, in a process that goes on)."""
+    """Give the frozen objects back to the collector (the service that froze them stops)."""
     gc.unfreeze()

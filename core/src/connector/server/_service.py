@@ -365,7 +365,7 @@ class ConnectorService:
         # addresses are printed (a supervisor's first chance to send one), still drains and exits 0.
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stopping.set)
-        freezer: asyncio.Task[None] | None = None
+        freezer: asyncio.Task[bool] | None = None
         try:
             await self.start()
             if on_started is not None:
@@ -376,16 +376,20 @@ class ConnectorService:
         finally:
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(signum)
+            froze = freezer is not None and freezer.done() and not freezer.cancelled() and freezer.result()
             if freezer is not None:
                 freezer.cancel()
-            await self.stop()
-            unfreeze_heap()
+            try:
+                await self.stop()
+            finally:
+                if froze:
+                    unfreeze_heap()
         logger.info("stopped")
 
-    async def _freeze_when_loaded(self) -> None:
+    async def _freeze_when_loaded(self) -> bool:
         # Once, when every connector has loaded: after the first answers, not on their way.
         await self.ready.wait()
-        freeze_loaded_heap()
+        return freeze_loaded_heap()
 
     # Seed API (flytekit and Flyte 2's ConnectorService.run).
 

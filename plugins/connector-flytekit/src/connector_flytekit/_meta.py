@@ -64,7 +64,7 @@ class FlytekitMeta(connector.ResourceMeta):
         if not isinstance(wrong, (bytes, bytearray)):
             return _Wire(flytekits).encode()
         data = _PREFIX + base64.b64encode(flytekits) + _SUFFIX
-        if len(data) > self.max_encoded_size:  # the core's refusal, in its words
+        if len(data) > _Wire.max_encoded_size:  # the core's refusal, in its words
             return _Wire(flytekits).encode()
         return data
 
@@ -143,7 +143,9 @@ def _as_written(data: bytes) -> bytes | None:
     string and the suffix are that JSON document and nothing else. Other forms (keys in another
     order, spaces) are read by ``_is_ours`` and ``_Wire.decode``, with the same result.
     """
-    if len(data) < len(_PREFIX) + len(_SUFFIX) or not data.startswith(_PREFIX) or not data.endswith(_SUFFIX):
+    if not len(_PREFIX) + len(_SUFFIX) <= len(data) <= _Wire.max_encoded_size:  # _Wire.decode's limits
+        return None
+    if not data.startswith(_PREFIX) or not data.endswith(_SUFFIX):
         return None
     try:
         return base64.b64decode(data[len(_PREFIX) : -len(_SUFFIX)], validate=True)
