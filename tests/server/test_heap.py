@@ -11,7 +11,7 @@ import re
 import signal
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -47,6 +47,18 @@ def _service(*connectors: type) -> ConnectorService:
     return ConnectorService(registry_of(*connectors), ServiceOptions(port=0, prometheus_port=None))
 
 
+@contextlib.asynccontextmanager
+async def _serving(service: ConnectorService) -> AsyncIterator[asyncio.Task[None]]:
+    """``service.serve()`` in a task, ended (cancelled, if a failed test left it running) on the way out."""
+    serving = asyncio.create_task(service.serve())
+    try:
+        yield serving
+    finally:
+        serving.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await serving
+
+
 async def _frozen_soon() -> int:
     for _ in range(500):
         if gc.get_freeze_count():
@@ -60,8 +72,7 @@ async def test_serve_freezes_the_loaded_heap_and_unfreezes_it_when_it_stops(
 ) -> None:
     caplog.set_level(logging.INFO, logger="connector.server")
     service = _service(*ALL_SAMPLES)
-    serving = asyncio.create_task(service.serve())
-    try:
+    async with _serving(service) as serving:
         await asyncio.wait_for(service.ready.wait(), 30)
         frozen = await _frozen_soon()
         assert frozen > 1000
@@ -72,10 +83,6 @@ async def test_serve_freezes_the_loaded_heap_and_unfreezes_it_when_it_stops(
         gc.collect()
         assert gone() is None
         await _stopped(serving)
-    finally:
-        serving.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await serving
     assert gc.get_freeze_count() == 0
     froze = [r.getMessage() for r in caplog.records if FROZE.fullmatch(r.getMessage())]
     assert len(froze) == 1
@@ -97,15 +104,10 @@ async def test_serve_stopped_before_the_connectors_loaded_froze_nothing(
         return original()
 
     monkeypatch.setattr(service.registry, "load_all", slow_load_all)
-    serving = asyncio.create_task(service.serve())
-    try:
+    async with _serving(service) as serving:
         await asyncio.sleep(0.3)
         assert not service.ready.is_set()
         await _stopped(serving)
-    finally:
-        serving.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await serving
     assert gc.get_freeze_count() == 0
 
 
@@ -115,15 +117,10 @@ async def test_a_heap_frozen_before_serve_is_left_as_it_was(caplog: pytest.LogCa
     gc.freeze()
     before = gc.get_freeze_count()
     service = _service(*ALL_SAMPLES)
-    serving = asyncio.create_task(service.serve())
-    try:
+    async with _serving(service) as serving:
         await asyncio.wait_for(service.ready.wait(), 30)
         await asyncio.sleep(0.1)
         await _stopped(serving)
-    finally:
-        serving.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await serving
     assert 0 < gc.get_freeze_count() <= before
     messages = [r.getMessage() for r in caplog.records]
     assert not any(FROZE.fullmatch(m) for m in messages)
