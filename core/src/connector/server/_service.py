@@ -223,6 +223,8 @@ class ConnectorService:
         self._loader: asyncio.Task[list[ConnectorEntry]] | None = None
         #: The entries not loaded yet when the service started: a load decides what they become.
         self._loadable: set[tuple[object, str | None]] = set()
+        #: Whether ``serve`` froze the heap (and so unfreezes it when it stops).
+        self._froze_heap = False
 
     # Lifecycle.
 
@@ -365,7 +367,7 @@ class ConnectorService:
         # addresses are printed (a supervisor's first chance to send one), still drains and exits 0.
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stopping.set)
-        freezer: asyncio.Task[bool] | None = None
+        freezer: asyncio.Task[None] | None = None
         try:
             await self.start()
             if on_started is not None:
@@ -376,20 +378,20 @@ class ConnectorService:
         finally:
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(signum)
-            froze = freezer is not None and freezer.done() and not freezer.cancelled() and freezer.result()
             if freezer is not None:
                 freezer.cancel()
             try:
                 await self.stop()
             finally:
-                if froze:
+                if self._froze_heap:
                     unfreeze_heap()
+                    self._froze_heap = False
         logger.info("stopped")
 
-    async def _freeze_when_loaded(self) -> bool:
+    async def _freeze_when_loaded(self) -> None:
         # Once, when every connector has loaded: after the first answers, not on their way.
         await self.ready.wait()
-        return freeze_loaded_heap()
+        self._froze_heap = freeze_loaded_heap()
 
     # Seed API (flytekit and Flyte 2's ConnectorService.run).
 
