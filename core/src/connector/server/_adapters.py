@@ -353,7 +353,7 @@ class IdlAdapter:
         return TaskExecutionMetadata(
             task_execution_id=execution_id,
             namespace=message.namespace,
-            # An empty protobuf map costs a microsecond to copy; most requests carry empty ones.
+            # Copying an empty protobuf map costs about a microsecond, and requests often carry empty ones.
             labels=dict(message.labels) if message.labels else {},
             annotations=dict(message.annotations) if message.annotations else {},
             k8s_service_account=message.k8s_service_account,
