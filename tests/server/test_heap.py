@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from connector.registry._registry import ConnectorEntry
-from connector.server import ConnectorService, ServiceOptions
+from connector.server import ConnectorService, ServiceOptions, _heap
 from connector.testing import registry_of
 from tests.server.conftest import ALL_SAMPLES
 
@@ -31,8 +31,9 @@ class _Cycle:
 
 
 @pytest.fixture(autouse=True)
-def _nothing_frozen() -> Iterator[None]:
-    assert gc.get_freeze_count() == 0
+def _unfrozen() -> Iterator[None]:
+    """The same start on every Python: nothing frozen (Python 3.12 starts with some objects frozen)."""
+    gc.unfreeze()
     yield
     gc.unfreeze()
 
@@ -139,3 +140,12 @@ async def test_a_service_started_without_serve_freezes_nothing() -> None:
         assert gc.get_freeze_count() == 0
     finally:
         await service.stop(0)
+
+
+def test_what_was_frozen_at_import_counts_as_nothing_frozen(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Python 3.12 starts with objects frozen: serve still freezes the heap it loaded."""
+    gc.freeze()
+    monkeypatch.setattr(_heap, "_FROZEN_AT_IMPORT", gc.get_freeze_count())
+    assert _heap.freeze_loaded_heap() is True
+    monkeypatch.setattr(_heap, "_FROZEN_AT_IMPORT", 0)
+    assert _heap.freeze_loaded_heap() is False

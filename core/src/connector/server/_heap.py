@@ -18,14 +18,18 @@ import logging
 
 logger = logging.getLogger("connector.server")
 
+#: What was frozen already when this module was imported: the interpreter's own (Python 3.12 starts
+#: with a few hundred objects frozen), or what a caller froze before importing the service.
+_FROZEN_AT_IMPORT = gc.get_freeze_count()
+
 
 def freeze_loaded_heap() -> bool:
-    """Freeze every object alive now, unless something is frozen already; returns whether it froze.
+    """Freeze every object alive now, unless something froze more since import; returns whether it froze.
 
-    A process whose own code froze its heap (``gc.freeze()`` before a fork, another service in the
-    same process) keeps its freeze as it made it: this neither adds to it nor, later, undoes it.
+    A process whose own code froze its heap since (``gc.freeze()`` before a fork, another service
+    in the same process) keeps its freeze as it made it: this neither adds to it nor, later, undoes it.
     """
-    if gc.get_freeze_count():
+    if gc.get_freeze_count() > _FROZEN_AT_IMPORT:
         logger.info("the heap is frozen already (%d objects): left as it is", gc.get_freeze_count())
         return False
     gc.freeze()
@@ -34,5 +38,9 @@ def freeze_loaded_heap() -> bool:
 
 
 def unfreeze_heap() -> None:
-    """Give the frozen objects back to the collector (the service that froze them stops)."""
+    """Give every frozen object back to the collector (the service that froze them stops).
+
+    Python has no partial unfreeze: what was frozen at import goes back too, which only means the
+    collector scans it again.
+    """
     gc.unfreeze()
