@@ -16,6 +16,13 @@ from flytekit_samples import PickledMeta
 import connector
 
 
+@dataclasses.dataclass
+class FlytekitMetaWire(connector.ResourceMeta):
+    """The core's own encoding of FlytekitMeta's one field: what its direct encoding must equal."""
+
+    flytekit_meta: bytes
+
+
 def test_round_trip_keeps_flytekits_bytes() -> None:
     flytekits = SensorMetadata(sensor_module="m", sensor_name="S", inputs={"path": "/x"}).encode()
     encoded = FlytekitMeta(flytekits).encode()
@@ -71,10 +78,6 @@ def test_our_form_with_bad_base64_is_refused() -> None:
 def test_encode_writes_the_cores_encoding_of_the_bytes(flytekits: bytes) -> None:
     """encode writes the JSON directly (issue 11's pairs/s): byte for byte what the core writes."""
 
-    @dataclasses.dataclass
-    class FlytekitMetaWire(connector.ResourceMeta):
-        flytekit_meta: bytes
-
     assert FlytekitMeta(flytekits).encode() == FlytekitMetaWire(flytekits).encode()
     assert FlytekitMeta.decode(FlytekitMeta(flytekits).encode()) == FlytekitMeta(flytekits)
 
@@ -111,10 +114,6 @@ def test_too_large_a_meta_is_refused_at_encode() -> None:
 
 def test_a_meta_that_is_not_bytes_is_encoded_as_the_core_encodes_it() -> None:
     """A plugin whose encode() returns a str: what the core writes for it (its check then judges it)."""
-
-    @dataclasses.dataclass
-    class FlytekitMetaWire(connector.ResourceMeta):
-        flytekit_meta: bytes
 
     odd = FlytekitMeta("not bytes")  # type: ignore[arg-type]
     assert odd.encode() == FlytekitMetaWire("not bytes").encode()  # type: ignore[arg-type]
