@@ -13,7 +13,6 @@ import inspect
 import reprlib
 import sys
 from collections.abc import Awaitable, Callable
-from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._exceptions import CallTimeoutError, HookCrashError
@@ -37,15 +36,15 @@ def crash(
     return error
 
 
-def guarded(loaded: LoadedConnector, hook: str, fn: Callable[[], _T]) -> _T:
-    """Run ``fn`` (plain connector code, often in a worker thread); only ordinary exceptions leave it.
+def guarded(loaded: LoadedConnector, hook: str, fn: Callable[..., _T], *args: Any) -> _T:
+    """Run ``fn(*args)`` (plain connector code, often in a worker thread); only ordinary exceptions leave it.
 
     A ``StopIteration`` cannot be set on an asyncio future (it would be lost, and the call never
     answered), and a ``KeyboardInterrupt`` or ``SystemExit`` set on one is re-raised by the event
     loop, which stops.
     """
     try:
-        return fn()
+        return fn(*args)
     except StopIteration as exc:
         raise crash(loaded, hook, exc) from exc
     except Exception:
@@ -73,9 +72,9 @@ async def invoke(
         # The common path of the service, without the closures the general one needs (issue 13):
         # calling an async def hook only makes its coroutine, so nothing runs before `contained`.
         # An async generator hook (get_logs) gives its generator, which the check takes as it is.
-        made = guarded(loaded, hook, partial(loaded.call, hook, arguments))
+        made = guarded(loaded, hook, loaded.call, hook, arguments)
         result = await contained(loaded, hook, made) if inspect.iscoroutine(made) else made
-        return guarded(loaded, hook, partial(check, result))
+        return guarded(loaded, hook, check, result)
 
     import asyncio
 

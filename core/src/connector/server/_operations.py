@@ -22,7 +22,7 @@ from ._transient import with_retries
 from ._wire import decoded
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class CallInfo:
     """What one RPC is about, filled in as the request is read (for metrics and the log)."""
 

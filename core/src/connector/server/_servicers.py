@@ -27,6 +27,8 @@ _S = TypeVar("_S", bound="_Servicer[Any]")
 
 #: Operations counted in flytekit's per-task-type metrics; metadata RPCs are counted per RPC only.
 TASK_OPERATIONS = frozenset(Hook)
+#: The status name of a call that succeeded (``StatusCode.name`` is a property: read it once).
+_OK = grpc.StatusCode.OK.name
 #: The operations of the metadata RPCs (no hook behind them).
 GET_METADATA, LIST = "get_metadata", "list"
 
@@ -47,18 +49,19 @@ class _Servicer(Generic[_A]):
         call.metrics = metrics = self.operations.metrics
         return metrics.started(call.rpc) if metrics is not None else 0.0
 
-    def _end(self, call: CallInfo, code: grpc.StatusCode, start: float) -> None:
+    def _end(self, call: CallInfo, code: str, start: float) -> None:
+        """Count the call out under ``code``, its status's name."""
         metrics = call.metrics
         if metrics is None:
             return
         operation = call.operation if call.operation in TASK_OPERATIONS else ""
         task_type = metrics.task_label(call.category) if operation else NO_TASK_TYPE
-        metrics.finished(call.rpc, operation, task_type, code.name, start)
+        metrics.finished(call.rpc, operation, task_type, code, start)
 
     def _fail(self, call: CallInfo, exc: BaseException, start: float) -> tuple[grpc.StatusCode, str]:
         status = status_for(exc, operation=call.operation, target=call.target)
         log_failure(status, exc, rpc=call.rpc, target=call.target)
-        self._end(call, status.code, start)
+        self._end(call, status.code.name, start)
         return status.code, status.message
 
 
@@ -83,14 +86,14 @@ def unary(rpc: str, operation: str) -> Callable[..., Any]:
             try:
                 response = await fn(self, decoded(request), call)
             except asyncio.CancelledError:
-                self._end(call, _cancel_code(call, context), start)
+                self._end(call, _cancel_code(call, context).name, start)
                 raise
             # Everything else, KeyboardInterrupt included: a last wall behind the call layer's
             # containment, so no path it missed can stop the server (signals reach serve's handlers).
             except BaseException as exc:
                 code, message = self._fail(call, exc, start)
                 await context.abort(code, message)
-            self._end(call, grpc.StatusCode.OK, start)
+            self._end(call, _OK, start)
             return response
 
         return handler
@@ -125,7 +128,7 @@ def streaming(rpc: str, operation: str) -> Callable[..., Any]:
                 await context.abort(failed, message)
             finally:
                 if code is not None:
-                    self._end(call, code, start)
+                    self._end(call, code.name, start)
 
         return handler
 
