@@ -244,7 +244,8 @@ class Resource:
     custom_info: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
-        self.phase = Phase(self.phase)
+        if type(self.phase) is not Phase:  # Phase(member) is a Python call on every Resource made
+            self.phase = Phase(self.phase)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -78,7 +78,9 @@ class ResourceMeta:
             # NaN, Infinity and numbers past a float's range are refused as encode refuses them
             # (issue 9): json.loads alone reads all three into a float field.
             raw = bytes(data)
-            document = _DECODER.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
+            # What encode writes starts with '{"', which detect_encoding would call UTF-8 too.
+            encoding = "utf-8" if raw[:2] == b'{"' else json.detect_encoding(raw)
+            document = _DECODER.decode(raw.decode(encoding, "surrogatepass"))
         except _NotFinite as exc:
             raise ResourceMetaError(
                 f"cannot decode {name}: {exc}; encode never writes NaN or infinite numbers"
@@ -138,7 +140,14 @@ def encode_checked(meta: ResourceMeta) -> bytes:
 
 def _dump_fields(meta: ResourceMeta) -> Any:
     try:
-        return _dump(meta)
+        # _dump(meta), with the fields that are plain JSON values (most job ids and names) taken as
+        # they are: exact types, so an enum member that is an int or a str still goes through _dump.
+        fields = {}
+        cls: Any = type(meta)  # a class is hashable, which mypy cannot tell of a dataclass's type
+        for name in _field_names(cls):
+            value = getattr(meta, name)
+            fields[name] = value if type(value) in _PLAIN else _dump(value)
+        return fields
     except (TypeError, ValueError) as exc:
         raise ResourceMetaError(f"cannot encode {type(meta).__name__}: {exc}") from exc
 
@@ -198,6 +207,8 @@ def _dump(value: Any) -> Any:
 
 
 _MICROSECOND = dt.timedelta(microseconds=1)
+#: The exact types ``_dump`` returns as they are.
+_PLAIN = frozenset((str, int, float, bool, type(None)))
 
 
 @functools.lru_cache(maxsize=256)

@@ -146,11 +146,10 @@ class ConnectorCalls:
                 # UNIMPLEMENTED), and within the admission limits (issue 12).
                 arguments["task_template"] = checked_template(self.loaded, _value(arguments["task_template"]))
             # Only what the hook takes is built: a deferred view it never sees costs nothing (issue 13).
-            wanted = self.loaded.wanted[hook]
+            # Built in the spec's order, so of two bad views the same one is reported every time.
             arguments = {
-                name: value.value() if type(value) is Deferred else value
-                for name, value in arguments.items()
-                if name in wanted
+                name: value.value() if type(value := arguments[name]) is Deferred else value
+                for name in self.loaded.wanted[hook]
             }
             called = invoke(self.loaded, hook, arguments, executor=self.executor, check=check)
             return await within(called, self.loaded, hook, self.timeout, deadline)

@@ -68,7 +68,7 @@ async def invoke(
     like the hook, since it runs the connector's code too (a generator it returned, a ``dict``
     subclass). Raises what the hook raises, with what must not escape turned into ``HookCrashError``.
     """
-    if loaded.is_async_hook(hook) and not loaded.trace:
+    if hook in loaded.async_hooks and not loaded.trace:
         # The common path of the service, without the closures the general one needs (issue 13):
         # calling an async def hook only makes its coroutine, so nothing runs before `contained`.
         # An async generator hook (get_logs) gives its generator, which the check takes as it is.

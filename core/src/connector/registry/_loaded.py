@@ -154,7 +154,8 @@ class LoadedConnector:
         self.custom_fields = custom_fields
         self.input_fields = input_fields
         self.output_fields = output_fields
-        self._async_hooks = frozenset(n for n, fn in functions.items() if _is_async(fn))
+        #: The hooks the connector implements as ``async def`` (``is_async_hook`` answers from it).
+        self.async_hooks = frozenset(n for n, fn in functions.items() if _is_async(fn))
         #: Whether every call is traced to stderr (CONNECTOR_TRACE).
         self.trace = trace
         self.plugin_manager = _ConnectorPluginManager(hookspecs.PROJECT_NAME)
@@ -165,30 +166,31 @@ class LoadedConnector:
             self.plugin_manager.register(wrapper)
         self._warn_of_async_wrapped()
         self._callers: dict[str, Callable[[dict[str, Any]], Any]] = {}
-        #: The spec arguments each hook's implementation takes: what the caller must build for it
-        #: (every argument when it takes ``**kwargs`` or a wrapper plugin may look at them).
-        self.wanted: dict[str, frozenset[str]] = {}
+        #: The spec arguments each hook's implementation takes, in the spec's order: what the caller
+        #: must build for it (every argument when it takes ``**kwargs`` or a wrapper plugin may look
+        #: at them).
+        self.wanted: dict[str, tuple[str, ...]] = {}
         for hook in functions:
             self._callers[hook], self.wanted[hook] = self._caller(hook, adapter)
 
     def _caller(
         self, hook: str, adapter: _HookAdapter
-    ) -> tuple[Callable[[dict[str, Any]], Any], frozenset[str]]:
+    ) -> tuple[Callable[[dict[str, Any]], Any], tuple[str, ...]]:
         # Through pluggy only when a wrapper plugin wraps the hook; else straight to the connector's
         # function: pluggy's dispatch for one owner cost about 5 us per call (issue 13).
         caller = getattr(self.plugin_manager.hook, hook)
         function, accepted = adapter.functions[hook], adapter.accepts[hook]
+        every = HOOK_ARGUMENTS[hook]
         if len(caller.get_hookimpls()) > 1:
-            return (lambda arguments: caller(**arguments)), frozenset(HOOK_ARGUMENTS[hook])
+            return (lambda arguments: caller(**arguments)), every
         if accepted is None:  # it takes **kwargs: every argument
-            return (lambda arguments: function(**arguments)), frozenset(HOOK_ARGUMENTS[hook])
-        taken = frozenset(accepted)
-        return (lambda arguments: function(**{name: arguments[name] for name in accepted})), taken
+            return (lambda arguments: function(**arguments)), every
+        return (lambda arguments: function(**arguments)), tuple(name for name in every if name in accepted)
 
     def call(self, hook: str, arguments: dict[str, Any]) -> Any:
         """Call the connector's ``hook`` (pluggy's wrappers, if any, around it).
 
-        ``arguments`` holds at least those ``wanted[hook]`` names; the others are left out.
+        ``arguments`` holds exactly the ``wanted[hook]`` names (the call layer builds no others).
         """
         return self._callers[hook](arguments)
 
@@ -198,7 +200,7 @@ class LoadedConnector:
 
     def _warn_of_async_wrapped(self) -> None:
         """Warn about each wrapper plugin around an ``async def`` hook: it would see the coroutine."""
-        for hook in sorted(self._async_hooks):
+        for hook in sorted(self.async_hooks):
             for impl in getattr(self.plugin_manager.hook, hook).get_hookimpls():
                 if impl.wrapper or impl.hookwrapper:
                     warnings.warn(
@@ -211,7 +213,7 @@ class LoadedConnector:
 
     def is_async_hook(self, hook: str) -> bool:
         """Whether the connector's implementation of ``hook`` is an ``async def``."""
-        return hook in self._async_hooks
+        return hook in self.async_hooks
 
 
 def _is_async(fn: Callable[..., Any]) -> bool:

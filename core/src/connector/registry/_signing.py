@@ -14,7 +14,7 @@ so keys rotate without failing jobs in flight. With none configured, a key is ma
 
 from __future__ import annotations
 
-import base64
+import binascii
 import contextlib
 import dataclasses
 import hashlib
@@ -40,6 +40,7 @@ MIN_SECRET_LENGTH = 32
 _MAGIC = b"cm1"
 _KEY_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _MAC_LENGTH = 43  # base64url of 32 bytes, unpadded
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,6 +79,8 @@ class MetaSigner:
         self._by_id = {key.id.encode(): key for key in keys}
         # Each key's HMAC, keyed once: a copy per meta costs half of keying it again (issue 13).
         self._keyed = {key.id: hmac.new(key.secret, digestmod=hashlib.sha256) for key in keys}
+        # `name@version` as bytes, by (name, version): str() of a TaskCategory is a Python call.
+        self._signed_for: dict[tuple[str, int], bytes] = {}
 
     def __repr__(self) -> str:
         return f"<MetaSigner signing with {self.keys[0].id!r}, {len(self.keys)} key(s)>"
@@ -95,8 +98,15 @@ class MetaSigner:
     def sign(self, category: TaskCategory, payload: bytes) -> bytes:
         """The envelope of ``payload`` for ``category``, signed with the first key."""
         key = self.keys[0]
-        head = b"\n".join((_MAGIC, key.id.encode(), str(category).encode())) + b"\n"
+        head = b"\n".join((_MAGIC, key.id.encode(), self._category_bytes(category))) + b"\n"
         return head + self._mac(key, head, payload) + b"\n" + payload
+
+    def _category_bytes(self, category: TaskCategory) -> bytes:
+        key = (category.name, category.version)
+        known = self._signed_for.get(key)
+        if known is None:
+            known = self._signed_for[key] = str(category).encode()
+        return known
 
     def is_signed(self, data: bytes) -> bool:
         """Whether ``data`` is in an envelope (``verify`` still has to check it)."""
@@ -130,7 +140,7 @@ class MetaSigner:
         head = b"\n".join((_MAGIC, key_id, signed_for)) + b"\n"
         if not hmac.compare_digest(mac, self._mac(key, head, payload)):
             raise ResourceMetaError(f"the resource meta of task type {category} has a bad signature")
-        if signed_for != str(category).encode():
+        if signed_for != self._category_bytes(category):
             raise ResourceMetaError(
                 f"the resource meta is for task type {signed_for.decode(errors='replace')}, not {category}"
             )
@@ -140,7 +150,8 @@ class MetaSigner:
         mac = self._keyed[key.id].copy()
         mac.update(head)
         mac.update(payload)
-        return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=")
+        # binascii and translate, not base64.urlsafe_b64encode: two Python calls fewer per meta.
+        return binascii.b2a_base64(mac.digest(), newline=False).rstrip(b"=").translate(_URLSAFE)
 
     @classmethod
     def from_environ(

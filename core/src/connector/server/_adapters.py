@@ -396,7 +396,7 @@ class IdlAdapter:
         if result.custom_info:
             python_to_struct(result.custom_info, message.custom_info)
         outputs = result.outputs
-        if isinstance(outputs, Mapping):
+        if type(outputs) is dict or isinstance(outputs, Mapping):  # the first test spares an ABC check
             self.codec.encode_into(message.outputs, outputs, variables)
         elif outputs is not None:
             self._copy_outputs(message.outputs, outputs, loaded, hook)

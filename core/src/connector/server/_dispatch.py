@@ -34,18 +34,20 @@ class Dispatcher:
         self.lanes = lanes
         self.timeout = timeout
         self.signer = signer
-        self._calls: dict[TaskCategory, ConnectorCalls] = {}
+        self._calls: dict[tuple[str, int], ConnectorCalls] = {}
 
     async def calls(self, category: TaskCategory) -> ConnectorCalls:
         """The call layer of the connector for ``category``; its first lookup imports it."""
-        calls = self._calls.get(category)
+        # Keyed by a plain tuple: a TaskCategory's dataclass __hash__ and __eq__ are Python calls.
+        key = (category.name, category.version)
+        calls = self._calls.get(key)
         if calls is None:
             loaded = await in_daemon_thread(self.registry.get, category)
-            lane = self.lanes.lane(category, loaded.is_async_hook)
+            lane = self.lanes.lane(category, loaded.async_hooks.__contains__)
             calls = ConnectorCalls(
                 loaded, executor=lane, admission=lane, timeout=self.timeout, signer=self.signer
             )
-            self._calls[category] = calls
+            self._calls[key] = calls
         return calls
 
     async def list_metadata(self) -> list[ConnectorMetadata]:

@@ -87,10 +87,6 @@ class _Calls:
         self.counts = [0] * (len(_LATENCY_BUCKETS) + 1)
         self.total = 0.0
 
-    def record(self, elapsed: float) -> None:
-        self.counts[bisect.bisect_left(_LATENCY_BUCKETS, elapsed)] += 1
-        self.total += elapsed
-
 
 class _Sizes:
     """Input sizes of one task type: a summary's count and sum."""
@@ -199,7 +195,9 @@ class ServiceMetrics:
         calls = self.calls.get(key)
         if calls is None:
             calls = self.calls[key] = _Calls()
-        calls.record(elapsed)
+        # Recorded here, not in a method of _Calls: one Python call fewer on every RPC.
+        calls.counts[bisect.bisect_left(_LATENCY_BUCKETS, elapsed)] += 1
+        calls.total += elapsed
 
     def unsigned_meta(self, category: TaskCategory) -> None:
         """Count a resource meta accepted without a signature."""

@@ -35,11 +35,16 @@ class CallInfo:
     metrics: ServiceMetrics | None = None
     #: When the call arrived (``time.monotonic()``), which ``deadline`` counts from.
     arrived: float = dataclasses.field(default_factory=time.monotonic)
+    #: The ``task_type`` label of ``category`` once its connector was found (the registry knows it).
+    label: str | None = None
 
     @property
     def target(self) -> str:
         """The task type the call is for, or the RPC name when it has none."""
         return f"task type {self.category}" if self.category else self.rpc
+
+    def __str__(self) -> str:
+        return self.target
 
     def remaining(self) -> float | None:
         """The caller's time left now (a connector's first import may have used some of it)."""
@@ -74,7 +79,9 @@ class Operations:
 
     async def _calls(self, call: CallInfo, category: TaskCategory) -> ConnectorCalls:
         call.category = category
-        return await self.dispatcher.calls(category)
+        calls = await self.dispatcher.calls(category)
+        call.label = category.name
+        return calls
 
     async def _meta(
         self, adapter: IdlAdapter, request: Any, call: CallInfo, hook: Hook
@@ -121,7 +128,7 @@ class Operations:
         async def attempt(remaining: float | None) -> Resource:
             return await calls.get(meta, connection=connection, deadline=remaining)
 
-        result = await with_retries(attempt, deadline=call.remaining(), target=call.target)
+        result = await with_retries(attempt, deadline=call.remaining(), target=call)
         return adapter.resource(result, None, calls.loaded, Hook.GET)
 
     async def delete(self, adapter: IdlAdapter, request: Any, call: CallInfo) -> None:

@@ -55,7 +55,7 @@ class _Servicer(Generic[_A]):
         if metrics is None:
             return
         operation = call.operation if call.operation in TASK_OPERATIONS else ""
-        task_type = metrics.task_label(call.category) if operation else NO_TASK_TYPE
+        task_type = (call.label or metrics.task_label(call.category)) if operation else NO_TASK_TYPE
         metrics.finished(call.rpc, operation, task_type, code, start)
 
     def _fail(self, call: CallInfo, exc: BaseException, start: float) -> tuple[grpc.StatusCode, str]:

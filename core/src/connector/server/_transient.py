@@ -31,7 +31,7 @@ async def with_retries(
     attempt: Callable[[float | None], Awaitable[_T]],
     *,
     deadline: float | None,
-    target: str,
+    target: object,
 ) -> _T:
     """``await attempt(remaining)`` until it does not raise ``TransientError`` or time runs out.
 
@@ -39,15 +39,15 @@ async def with_retries(
     each try gets None (the service's own ``--timeout`` still bounds it) and the tries together
     get ``NO_DEADLINE_BUDGET``. A try is made only when the wait before it and as long as the last
     try took still fit in the time left; otherwise the last ``TransientError`` is raised, its
-    message saying how many tries failed.
+    message saying how many tries failed. ``target`` names the call in the log line of a retry
+    (anything whose ``str()`` does: it is rendered only if a retry is logged).
     """
     budget = NO_DEADLINE_BUDGET if deadline is None else deadline
-    start = time.monotonic()
+    start = began = time.monotonic()
     delay = FIRST_DELAY
     tries = 0
     while True:
         tries += 1
-        began = time.monotonic()
         try:
             return await attempt(None if deadline is None else budget - (began - start))
         except TransientError as exc:
@@ -63,3 +63,4 @@ async def with_retries(
             logger.info("get for %s failed for now (try %d), again in %.2fs: %s", target, tries, wait, exc)
             await asyncio.sleep(wait)
             delay = min(delay * 2, MAX_DELAY)
+            began = time.monotonic()
