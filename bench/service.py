@@ -13,7 +13,9 @@ Same machine, same run, medians of ``--runs`` rounds, every server on 127.0.0.1:
 - in process, without gRPC: the CPU time of the service's own ``CreateTask`` and ``GetTask``
   handlers called in a loop on freshly parsed requests, minus the same loop against the bare
   canned servicer: the project's own Python per pair (target: at most 50 us). Run alone with
-  ``--in-process-only``, a quick loop while optimising.
+  ``--in-process-only``, a quick loop while optimising. Beside it, the Python bytecodes the
+  handlers execute per pair (counted with ``sys.settrace``): the same on every run, so a change
+  of the call path shows there even when this shared machine's timings do not.
 
 Peers as more columns, from the same run: ``--flytekit PYTHON`` adds flytekit's ``pyflyte serve
 connector`` (from PYTHON's environment, with an equivalent no-op connector; the ``bench_flytekit``
@@ -106,6 +108,27 @@ def _serve_bare(port: int, canned_path: str) -> None:
     asyncio.run(main())
 
 
+async def _bytecodes_per_pair(servicer: Any, requests: list[tuple[Any, Any]]) -> float:
+    """Python bytecodes ``servicer`` executes per CreateTask+GetTask pair (all it calls), a pair a request."""
+    executed = 0
+
+    def trace(frame: Any, event: str, arg: Any) -> Any:
+        nonlocal executed
+        frame.f_trace_opcodes = True
+        if event == "opcode":
+            executed += 1
+        return trace
+
+    sys.settrace(trace)
+    try:
+        for request, context in requests:
+            created = await servicer.CreateTask(request, context)
+            await servicer.GetTask(get_request(created.resource_meta), context)
+    finally:
+        sys.settrace(None)
+    return executed / len(requests)
+
+
 def _measure_in_process(rounds: int, pairs: int, profile: bool = False) -> None:
     """Print, as JSON, the CPU seconds per pair of the service's handlers and of the bare ones, per round.
 
@@ -158,7 +181,7 @@ def _measure_in_process(rounds: int, pairs: int, profile: bool = False) -> None:
             got.SerializeToString()
         return (time.process_time() - began) / count
 
-    async def main() -> dict[str, list[float]]:
+    async def main() -> dict[str, Any]:
         # As `connector serve` runs by default: the installed connectors, metrics on.
         service = ConnectorService(options=ServiceOptions(port=0))
         service.operations.metrics = ServiceMetrics(service.registry, error_codes=service.metrics_error_codes)
@@ -170,10 +193,15 @@ def _measure_in_process(rounds: int, pairs: int, profile: bool = False) -> None:
         bare = Bare(created, got)
         for servicer in (ours, bare):
             await loop(servicer, 300)  # warm: first-use paths, caches
-        figures: dict[str, list[float]] = {"ours": [], "bare": []}
+        figures: dict[str, Any] = {"ours": [], "bare": []}
         for _ in range(rounds):
             figures["ours"].append(await loop(ours, pairs))
             figures["bare"].append(await loop(bare, pairs))
+        requests = [(parse_create(creates[i % 100]), context) for i in range(20)]
+        figures["bytecodes"] = {
+            "ours": await _bytecodes_per_pair(ours, requests),
+            "bare": await _bytecodes_per_pair(bare, requests),
+        }
         if profile:
             import cProfile
             import pstats
@@ -793,6 +821,8 @@ class InProcess:
 
     ours: list[float]
     bare: list[float]
+    #: Python bytecodes per pair of each loop (``{"ours": ..., "bare": ...}``).
+    bytecodes: dict[str, float]
 
     @property
     def own(self) -> float:
@@ -818,7 +848,7 @@ def measure_in_process(venv: BenchVenv, rounds: int, pairs: int, profile: bool =
     if profile:
         print(done.stderr)
     figures = json.loads(done.stdout.strip().splitlines()[-1])
-    return InProcess(figures["ours"], figures["bare"])
+    return InProcess(figures["ours"], figures["bare"], figures["bytecodes"])
 
 
 def report_in_process(measured: InProcess, rounds: int, pairs: int) -> None:
@@ -829,12 +859,22 @@ def report_in_process(measured: InProcess, rounds: int, pairs: int) -> None:
         "the loops interleaved):"
     )
     print()
+    codes = measured.bytecodes
     rows = [
-        ["connector serve's handlers (AsyncAgentServicer)", f"{med(measured.ours) * 1e6:.1f} us"],
-        ["bare canned servicer, same loop", f"{med(measured.bare) * 1e6:.1f} us"],
-        ["the project's own Python per pair (difference)", f"{measured.own * 1e6:.1f} us"],
+        [
+            "connector serve's handlers (AsyncAgentServicer)",
+            f"{med(measured.ours) * 1e6:.1f} us",
+            f"{codes['ours']:.0f}",
+        ],
+        ["bare canned servicer, same loop", f"{med(measured.bare) * 1e6:.1f} us", f"{codes['bare']:.0f}"],
+        [
+            "the project's own Python per pair (difference)",
+            f"{measured.own * 1e6:.1f} us",
+            f"{codes['ours'] - codes['bare']:.0f}",
+        ],
     ]
-    print(table(["CreateTask+GetTask pair, parse and serialize included", "CPU per pair"], rows))
+    headers = ["CreateTask+GetTask pair, parse and serialize included", "CPU per pair", "bytecodes per pair"]
+    print(table(headers, rows))
     print()
     ok = measured.own <= IN_PROCESS_TARGET
     print(
