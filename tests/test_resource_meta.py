@@ -676,3 +676,56 @@ def _fast_path(meta: ResourceMeta) -> bytes | str:
 )
 def test_encode_checked_agrees_with_encode_then_decode(meta: ResourceMeta) -> None:
     assert _fast_path(meta) == _slow_path(meta)
+
+
+# The JSON shortcuts of the hot path (issue 13): the same text, documents and errors as json's own.
+
+_DOCUMENTS = [
+    {"v": 1, "data": {"job_id": "job-1"}},
+    {"v": 1, "data": {"z": [1, 2.5, True, None], "a": {"y": "é\u2028\ud800", "b": -(2**70)}}},
+    {"v": 1, "data": {}},
+]
+
+
+@pytest.mark.parametrize("document", _DOCUMENTS, ids=repr)
+def test_the_encoder_made_once_writes_what_json_writes(document: Any) -> None:
+    from connector._resource_meta import _ENCODER, _encode_json
+
+    assert _encode_json(document) == _ENCODER.encode(document)
+
+
+@pytest.mark.parametrize("number", [float("nan"), float("inf"), -float("inf")])
+def test_the_encoder_made_once_refuses_what_json_refuses(number: float) -> None:
+    from connector._resource_meta import _encode_json
+
+    with pytest.raises(ValueError, match="Out of range float values are not JSON compliant"):
+        _encode_json({"v": 1, "data": {"x": number}})
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"data":{"job_id":"job-1"},"v":1}',
+        ' {"v":1}',  # leading and trailing whitespace: json's decode, which allows both
+        '{"v":1}\n',
+        '{"v":1}x',  # extra data
+        '{"v":1}{"v":2}',
+        "{",
+        '{"v":[1,2}',
+        '{"v":NaN}',
+        '{"v":1e999}',
+        "[1]",
+        "",
+    ],
+    ids=repr,
+)
+def test_the_direct_scan_decodes_what_json_decodes(text: str) -> None:
+    from connector._resource_meta import _DECODER, _decode_json
+
+    def outcome(decode: Any) -> tuple[str, Any]:
+        try:
+            return "ok", decode(text)
+        except Exception as exc:
+            return type(exc).__name__, str(exc)
+
+    assert outcome(_decode_json) == outcome(_DECODER.decode)

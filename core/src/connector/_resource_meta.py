@@ -54,7 +54,7 @@ class ResourceMeta:
 
     def _encoded(self, fields: Any) -> bytes:
         try:
-            data = _ENCODER.encode({"v": FORMAT_VERSION, "data": fields}).encode()
+            data = _encode_json({"v": FORMAT_VERSION, "data": fields}).encode()
         except (TypeError, ValueError) as exc:
             raise ResourceMetaError(f"cannot encode {type(self).__name__}: {exc}") from exc
         if len(data) > self.max_encoded_size:
@@ -80,7 +80,7 @@ class ResourceMeta:
             raw = bytes(data)
             # What encode writes starts with '{"', which detect_encoding would call UTF-8 too.
             encoding = "utf-8" if raw[:2] == b'{"' else json.detect_encoding(raw)
-            document = _DECODER.decode(raw.decode(encoding, "surrogatepass"))
+            document = _decode_json(raw.decode(encoding, "surrogatepass"))
         except _NotFinite as exc:
             raise ResourceMetaError(
                 f"cannot decode {name}: {exc}; encode never writes NaN or infinite numbers"
@@ -180,6 +180,50 @@ def _finite_float(text: str) -> float:
 # Made once: json.dumps and json.loads build a new encoder or decoder on every call given options.
 _ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True, allow_nan=False)
 _DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
+# JSONEncoder.encode makes its C encoder again on every call; this one is made once with the same
+# settings (no circular check: what it encodes is _dump's fresh dicts and lists). None without _json.
+# Read through vars(): typeshed declares neither json.encoder.c_make_encoder nor scan_once.
+_MAKE_C_ENCODER = vars(json.encoder).get("c_make_encoder")
+_SCAN = vars(_DECODER)["scan_once"]
+_C_ENCODER = (
+    _MAKE_C_ENCODER(
+        None,
+        _ENCODER.default,
+        json.encoder.encode_basestring_ascii,
+        None,
+        ":",
+        ",",
+        True,  # sort_keys
+        False,  # skipkeys
+        False,  # allow_nan
+    )
+    if _MAKE_C_ENCODER is not None
+    else None
+)
+
+
+def _encode_json(document: Any) -> str:
+    """``_ENCODER.encode(document)``, through the encoder made once when there is one."""
+    if _C_ENCODER is None:
+        return _ENCODER.encode(document)
+    return "".join(_C_ENCODER(document, 0))
+
+
+def _decode_json(text: str) -> Any:
+    """``_DECODER.decode(text)``; an object from its first character to its last is scanned directly.
+
+    ``decode`` first skips whitespace and after the scan checks that only whitespace follows, in
+    Python; what ``encode`` writes has none, so that is one scan here. Anything else (whitespace,
+    extra data, a scan error and its message) goes through ``decode`` itself.
+    """
+    if text[:1] == "{":
+        try:
+            document, end = _SCAN(text, 0)
+        except StopIteration:
+            return _DECODER.decode(text)
+        if end == len(text):
+            return document
+    return _DECODER.decode(text)
 
 
 def _dump(value: Any) -> Any:
