@@ -93,12 +93,17 @@ _CACHED_TEMPLATE_BYTES = 16 * 1024
 
 def _fresh(value: Any) -> Any:
     """A copy of JSON-like data: new dicts and lists, the same (immutable) leaves."""
-    kind = type(value)  # exact types: the data is struct_to_python's and message_to_dict's
+    # Exact types: the data is struct_to_python's and message_to_dict's. Leaves are kept without a
+    # call each: a template's custom and metadata are mostly strings and numbers.
+    kind = type(value)
     if kind is dict:
-        return {key: _fresh(item) for key, item in value.items()}
+        return {key: _fresh(item) if type(item) in _CONTAINERS else item for key, item in value.items()}
     if kind is list:
-        return [_fresh(item) for item in value]
+        return [_fresh(item) if type(item) in _CONTAINERS else item for item in value]
     return value
+
+
+_CONTAINERS = frozenset((dict, list))
 
 
 @dataclasses.dataclass(frozen=True)
