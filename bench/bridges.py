@@ -24,7 +24,8 @@ sources change.
 
 Run: ``python bench/bridges.py`` or ``python -m nox -s bench -- bench/bridges.py``.
 Options: ``--runs R`` (cold starts per server, default 5), ``--rounds N`` (throughput rounds,
-default 3), ``--pairs P`` (pairs per measurement, default 400), ``--threads 1,8``, ``--rebuild``.
+default 7: one round's ratio moves by a fifth on a shared machine), ``--pairs P`` (pairs per
+measurement, default 400), ``--threads 1,8``, ``--rebuild``.
 """
 
 from __future__ import annotations
@@ -334,6 +335,11 @@ def report(
     print()
     for label, ok, value in verdicts:
         print(f"{'PASS' if ok else 'FAIL'} {label}: {value}")
+    # The spread says how far one run's median can be trusted on a shared machine.
+    for threads in thread_counts:
+        each = zip(results[(ours, threads)], results[(theirs, threads)], strict=True)
+        ratios = sorted(rate(a) / rate(b) for a, b in each)
+        print(f"pairs/s ratio of each round, {threads} thread(s): {', '.join(f'{r:.2f}' for r in ratios)}")
     print(f"{'same' if same else 'DIFFERENT'}: the task types of the first ListAgents answers")
     for name in names:
         for answer in sorted(first[name], key=len):
@@ -343,7 +349,7 @@ def report(
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="cold starts per server; medians are printed")
-    parser.add_argument("--rounds", type=int, default=3, help="throughput rounds; medians are printed")
+    parser.add_argument("--rounds", type=int, default=7, help="throughput rounds; medians are printed")
     parser.add_argument("--pairs", type=int, default=400, help="CreateTask+GetTask pairs per measurement")
     parser.add_argument("--threads", default="1,8", help="client thread counts, comma-separated")
     parser.add_argument("--rebuild", action="store_true", help="reinstall the checkout's distributions")
