@@ -50,11 +50,6 @@ def _command(cli: Cli, *custom: str) -> list[str]:
     return ["env", *(f"{k}={v}" for k, v in env.items()), *run]
 
 
-def _joined(screen: str) -> str:
-    """The screen's lines as the panel wrapped them, joined by single spaces."""
-    return " ".join(line.strip() for line in screen.splitlines() if line.strip())
-
-
 @pytest.mark.parametrize("presses", PRESSES)
 @pytest.mark.parametrize("width", [40, 80])
 def test_ctrl_c_shows_each_line_once_and_exits_130(cli: Cli, tmux: Tmux, width: int, presses: str) -> None:
@@ -73,10 +68,6 @@ def test_ctrl_c_shows_each_line_once_and_exits_130(cli: Cli, tmux: Tmux, width: 
         )
         tmux.keys("run", "C-c")
     status = tmux.exit_status("run")
-    # The pane is dead once its command exited, which tmux may see before it has drawn the last
-    # bytes the command wrote: read the screen once its last line is there (a bound, not a timing).
-    last = "stays in the journal" if presses == "again-during-delete" else "the job was deleted"
-    wait_until(lambda: last in _joined(tmux.screen("run")), what="the last line")
     screen = tmux.screen("run")
     record = cli.only_job()
     assert status == 130, screen
@@ -89,7 +80,7 @@ def test_ctrl_c_shows_each_line_once_and_exits_130(cli: Cli, tmux: Tmux, width: 
     starts = [line.split()[0] for line in lines]
     for label in ("Task", "Phase", "Message", "Log", "Elapsed", "Status"):
         assert starts.count(label) == 1, screen
-    text = _joined("\n".join(lines))
+    text = " ".join(line.strip() for line in lines)  # lines as the panel wrapped them, joined
     assert text.count("SIGINT: cancelling; deleting the job") == 1, screen
     if presses == "again-during-delete":
         assert text.endswith(
@@ -98,6 +89,10 @@ def test_ctrl_c_shows_each_line_once_and_exits_130(cli: Cli, tmux: Tmux, width: 
         ), screen
         assert (record.state, cli.count("delete ")) == (JobState.CANCELLING, 0)
     else:
+        # Asserted first with the screen shown: CI has twice seen a screen whose next-to-last line
+        # held no "job" (once at 40 columns, once at 80), which the index below reported blind.
+        assert len(lines) >= 2, screen
+        assert "job" in lines[-2], screen
         assert lines[-2:] == [
             " " * (lines[-2].index("job")) + "job deleted",
             f"Error: job {record.id} cancelled: interrupted; the job was deleted",
