@@ -183,9 +183,9 @@ class LoadedConnector:
         every = HOOK_ARGUMENTS[hook]
         if len(caller.get_hookimpls()) > 1:
             return (lambda arguments: caller(**arguments)), every
-        if accepted is None:  # it takes **kwargs: every argument
-            return (lambda arguments: function(**arguments)), every
-        return (lambda arguments: function(**arguments)), tuple(name for name in every if name in accepted)
+        # accepted is None when it takes **kwargs: every argument.
+        taken = every if accepted is None else tuple(name for name in every if name in accepted)
+        return (lambda arguments: function(**arguments)), taken
 
     def call(self, hook: str, arguments: dict[str, Any]) -> Any:
         """Call the connector's ``hook`` (pluggy's wrappers, if any, around it).
