@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from typing import Any
 
@@ -10,6 +11,7 @@ from google.protobuf import json_format
 from hypothesis import given
 from hypothesis import strategies as st
 
+from connector import TaskTemplate, render_task_template
 from connector.server._adapters import V1Adapter, V2Adapter, message_to_dict
 
 IDLS = {"v1": "flyteidl", "v2": "flyteidl2"}
@@ -200,3 +202,62 @@ def test_template_cache_is_bounded_and_keeps_no_large_template() -> None:
     large = tasks.TaskTemplate(type="echo", config={"big": "x" * 20_000})
     assert adapter.template(large).config["big"] == "x" * 20_000
     assert adapter._templates == {}
+
+
+def _custom_template(idl: str) -> Any:
+    template = _tasks(idl).TaskTemplate(type="echo", task_type_version=2, config={"k": "v"})
+    template.custom.update({"query": "select 1", "nested": {"rows": [1, 2]}})
+    template.container.args.extend(["run", "{{.input}}"])
+    return template
+
+
+@pytest.mark.parametrize("idl", ["v1", "v2"])
+def test_a_view_makes_its_copies_only_when_a_connector_reads_them(idl: str) -> None:
+    adapter = V1Adapter() if idl == "v1" else V2Adapter()
+    message = _custom_template(idl)
+    unread = adapter.template(message)
+    # type, version and raw are set; the dicts and lists are not made yet (issue 13).
+    assert (unread.type, unread.task_type_version, unread.raw) == ("echo", 2, message)
+    assert "custom" not in vars(unread)
+    read = adapter.template(message)
+    assert read.custom == {"query": "select 1", "nested": {"rows": [1, 2]}}
+    assert "custom" in vars(read)
+    assert "_fill" not in vars(read)
+    assert (read.config, read.container_args, read.metadata) == ({"k": "v"}, ["run", "{{.input}}"], {})
+    # Each view's copies are its own: a connector changing one changes neither the next nor the cache.
+    read.custom["nested"]["rows"].append(3)
+    read.config["k"] = "changed"
+    again = adapter.template(message)
+    assert again.custom == {"query": "select 1", "nested": {"rows": [1, 2]}}
+    assert again.config == {"k": "v"}
+    # A field the connector set before reading the others keeps its value.
+    replaced = adapter.template(message)
+    replaced.custom = {"set": "by the connector"}
+    assert replaced.metadata == {}
+    assert replaced.custom == {"set": "by the connector"}
+    # It compares, prints and copies as a template made whole: dataclass code reads every field.
+    whole = dataclasses.replace(adapter.template(message))
+    assert vars(whole).keys() == {f.name for f in dataclasses.fields(TaskTemplate)}
+    assert adapter.template(message) == whole
+    assert repr(adapter.template(message)) == repr(whole)
+    assert render_task_template(adapter.template(message), "s3://p").container_args == [
+        "run",
+        "s3://p/inputs.pb",
+    ]
+
+
+def test_a_lazy_view_sets_every_field_with_a_plain_default() -> None:
+    # A field with a plain default is found on the class: a lazy view that left it to `fill` would
+    # show the default instead of the template's value. The adapters set all of these.
+    plain = {f.name for f in dataclasses.fields(TaskTemplate) if f.default is not dataclasses.MISSING}
+    view = V1Adapter().template(_custom_template("v1"))
+    assert plain <= vars(view).keys()
+
+
+def test_an_attribute_a_template_does_not_have_is_an_attribute_error() -> None:
+    view = V1Adapter().template(_custom_template("v1"))
+    with pytest.raises(AttributeError, match="'TaskTemplate' object has no attribute 'nope'"):
+        view.nope  # noqa: B018
+    assert view.custom["query"] == "select 1"  # the view is still whole
+    with pytest.raises(AttributeError, match="'TaskTemplate' object has no attribute 'nope'"):
+        TaskTemplate("echo").nope  # noqa: B018

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # typing_extensions costs ~3 ms to import; `connector list` need not pay it
@@ -284,6 +284,34 @@ class TaskTemplate:
     def category(self) -> TaskCategory:
         """The task category this template asks for."""
         return TaskCategory(self.type, self.task_type_version)
+
+    if not TYPE_CHECKING:  # for mypy, a __getattr__ would make every attribute name valid
+
+        def __getattr__(self, name: str) -> Any:
+            # Reached only for an attribute not set: on a view of ``lazy_task_template``, the
+            # fields it makes on first read. A field set meanwhile keeps its value.
+            fill = self.__dict__.pop("_fill", None)
+            if fill is None:
+                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+            for field, value in fill().items():
+                self.__dict__.setdefault(field, value)
+            return getattr(self, name)
+
+
+def lazy_task_template(fill: Callable[[], dict[str, Any]], **fields: Any) -> TaskTemplate:
+    """A ``TaskTemplate`` with ``fields`` set now and the others from ``fill()`` when one is first read.
+
+    ``fill`` makes only fields without a plain default (those with a ``default_factory``): a field
+    with one is found on the class when the instance lacks it, so ``fields`` must hold them all.
+
+    The service's view of a request's template (issue 13): its dicts and lists are copies made per
+    call, since connector code may change them, and a connector that reads only ``raw`` or
+    ``type`` (a bridge) or nothing at all never pays for them. It is a plain ``TaskTemplate`` in
+    every other way (``==``, ``repr``, ``dataclasses.replace`` read every field).
+    """
+    view = object.__new__(TaskTemplate)
+    view.__dict__.update(fields, _fill=fill)
+    return view
 
 
 def render_task_template(task_template: TaskTemplate, file_prefix: str) -> TaskTemplate:

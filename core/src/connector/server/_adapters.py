@@ -7,6 +7,7 @@ import dataclasses
 import datetime as dt
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from .._exceptions import (
@@ -24,6 +25,7 @@ from .._model import (
     TaskInterface,
     TaskLog,
     TaskTemplate,
+    lazy_task_template,
 )
 from ..registry._registry import ConnectorMetadata
 
@@ -104,6 +106,16 @@ def _fresh(value: Any) -> Any:
 
 
 _CONTAINERS = frozenset((dict, list))
+
+
+def _copies(converted: TaskTemplate) -> dict[str, Any]:
+    """The fields of a converted template that a call's view gets copies of (fresh dicts and lists)."""
+    return {
+        "custom": _fresh(converted.custom),
+        "config": dict(converted.config),
+        "container_args": list(converted.container_args),
+        "metadata": _fresh(converted.metadata),
+    }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -265,7 +277,8 @@ class IdlAdapter:
 
         Propeller sends the same template for every execution of a task: it is converted once
         (about 10 us a call otherwise; issue 13), keyed by its bytes, and each call gets a view of
-        its own, with fresh dicts and lists, since connector code may change them.
+        its own, with fresh dicts and lists, since connector code may change them, made when it
+        first reads one (``lazy_task_template``).
         """
         key = message.SerializeToString(deterministic=True)
         converted = self._templates.get(key)
@@ -276,20 +289,18 @@ class IdlAdapter:
                     self._templates.clear()
                 self._templates[key] = converted
         interface = converted.interface
-        return TaskTemplate(
+        return lazy_task_template(
+            partial(_copies, converted),
             type=converted.type,
             task_type_version=converted.task_type_version,
-            custom=_fresh(converted.custom),
-            config=dict(converted.config),
             container_image=converted.container_image,
-            container_args=list(converted.container_args),
             sql=converted.sql,
-            metadata=_fresh(converted.metadata),
+            id=converted.id,
+            raw=message,
+            # Not made later: a field with a plain default is found on the class, not looked up.
             interface=None
             if interface is None
             else TaskInterface(dict(interface.inputs), dict(interface.outputs)),
-            id=converted.id,
-            raw=message,
         )
 
     def _convert_template(self, message: Any) -> TaskTemplate:
