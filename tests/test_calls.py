@@ -528,6 +528,49 @@ async def test_connector_code_inside_a_result_is_contained(call: Any, raised: st
     )
 
 
+class CancelInResult(AsyncConnector):
+    """``async def`` hooks whose results run connector code that raises a CancelledError of its own."""
+
+    task_type_name = "cancel_in_result"
+    metadata_type = JobMeta
+
+    async def create(self) -> JobMeta:
+        return JobMeta("j")
+
+    async def get(self, resource_meta: JobMeta) -> Resource:
+        class Outputs(collections.abc.Mapping):  # type: ignore[type-arg]
+            def __getitem__(self, key: str) -> int:
+                return 1
+
+            def __len__(self) -> int:
+                return 1
+
+            def __iter__(self) -> Iterator[str]:
+                raise asyncio.CancelledError("from outputs")
+
+        await asyncio.sleep(0)
+        return Resource(Phase.SUCCEEDED, outputs=Outputs())  # type: ignore[arg-type]
+
+    async def delete(self) -> None:
+        return None
+
+
+async def test_a_cancel_from_the_check_of_an_async_hook_is_a_crash_not_a_cancel() -> None:
+    # The call layer's one-coroutine path for async def hooks: a CancelledError that the caller's
+    # task did not get (here, from the result's own code, as the check reads it) is the hook's.
+    calls = calls_of(CancelInResult)
+    with pytest.raises(HookCrashError) as info:
+        await calls.get(JobMeta("j"))
+    assert str(info.value).endswith(
+        "get raised CancelledError: from outputs, which a hook must not raise "
+        "(raise an Exception to fail the call)"
+    )
+    current = asyncio.current_task()
+    assert current is not None
+    assert current.cancelling() == 0
+    assert (await calls.create()) == JobMeta("j")
+
+
 # Deferred arguments (issue 13): the service's views of a request are built only for a hook that takes them.
 
 

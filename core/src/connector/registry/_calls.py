@@ -20,7 +20,7 @@ from ._checks import (
     encoded_meta,
     logs_source,
 )
-from ._invoke import contained, crash, guarded, invoke, within
+from ._invoke import awaited, contained, crash, guarded, invoke, within
 from ._signing import MetaSigner
 
 if TYPE_CHECKING:
@@ -151,8 +151,12 @@ class ConnectorCalls:
                 name: value.value() if type(value := arguments[name]) is Deferred else value
                 for name in self.loaded.wanted[hook]
             }
-            called = invoke(self.loaded, hook, arguments, executor=self.executor, check=check)
-            return await within(called, self.loaded, hook, self.timeout, deadline)
+            loaded = self.loaded
+            if hook in loaded.async_hooks and not loaded.trace:
+                called = awaited(loaded, hook, arguments, check)  # the common path, one coroutine
+            else:
+                called = invoke(loaded, hook, arguments, executor=self.executor, check=check)
+            return await within(called, loaded, hook, self.timeout, deadline)
         finally:
             if admission is not None:
                 admission.leave(hook)

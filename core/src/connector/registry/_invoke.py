@@ -13,6 +13,7 @@ import inspect
 import reprlib
 import sys
 from collections.abc import Awaitable, Callable
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._exceptions import CallTimeoutError, HookCrashError
@@ -67,15 +68,8 @@ async def invoke(
     into what the caller gets; it runs where the hook ran (a plain hook's worker thread), contained
     like the hook, since it runs the connector's code too (a generator it returned, a ``dict``
     subclass). Raises what the hook raises, with what must not escape turned into ``HookCrashError``.
+    The call layer calls ``awaited`` instead for an ``async def`` hook that is not traced.
     """
-    if hook in loaded.async_hooks and not loaded.trace:
-        # The common path of the service, without the closures the general one needs (issue 13):
-        # calling an async def hook only makes its coroutine, so nothing runs before `contained`.
-        # An async generator hook (get_logs) gives its generator, which the check takes as it is.
-        made = guarded(loaded, hook, loaded.call, hook, arguments)
-        result = await contained(loaded, hook, made) if inspect.iscoroutine(made) else made
-        return guarded(loaded, hook, check, result)
-
     import asyncio
 
     if loaded.trace:
@@ -100,6 +94,55 @@ async def invoke(
         if loaded.trace:
             _trace(loaded, hook, f" raised {type(exc).__name__}: {_SHORT.repr(str(exc))}")
         raise
+
+
+if sys.version_info >= (3, 11):
+
+    async def awaited(
+        loaded: LoadedConnector, hook: str, arguments: dict[str, Any], check: Callable[[Any], _T]
+    ) -> _T:
+        """``invoke`` of an ``async def`` hook that is not traced: the service's common path.
+
+        What ``guarded`` (the call), ``contained`` (its coroutine) and ``guarded`` (the check) do,
+        in one coroutine (issue 13: each was a Python call, and ``contained`` a coroutine, on every
+        call). Calling an ``async def`` hook only makes its coroutine; an async generator hook
+        (get_logs) gives its generator, which the check takes as it is.
+        """
+        import asyncio
+
+        callers_cancel = False
+        try:
+            made = loaded.callers[hook](arguments)
+            if type(made) is CoroutineType:
+                task = asyncio.current_task()
+                assert task is not None
+                cancelling = task.cancelling()
+                try:
+                    made = await made
+                except asyncio.CancelledError:
+                    # The caller's (the client went away, a deadline or a Ctrl-C) when this task
+                    # is being cancelled; the hook's own otherwise.
+                    callers_cancel = task.cancelling() > cancelling
+                    raise
+            return check(made)
+        except StopIteration as exc:  # from the call or the check: see guarded
+            raise crash(loaded, hook, exc) from exc
+        except Exception:
+            raise
+        except BaseException as exc:
+            if callers_cancel:
+                raise
+            raise crash(loaded, hook, exc) from exc
+
+else:
+
+    async def awaited(
+        loaded: LoadedConnector, hook: str, arguments: dict[str, Any], check: Callable[[Any], _T]
+    ) -> _T:
+        """``invoke`` of an ``async def`` hook that is not traced (on 3.11 and later, one coroutine)."""
+        made = guarded(loaded, hook, loaded.call, hook, arguments)
+        result = await contained(loaded, hook, made) if inspect.iscoroutine(made) else made
+        return guarded(loaded, hook, check, result)
 
 
 class _Checked:

@@ -165,13 +165,14 @@ class LoadedConnector:
         for wrapper in wrappers:
             self.plugin_manager.register(wrapper)
         self._warn_of_async_wrapped()
-        self._callers: dict[str, Callable[[dict[str, Any]], Any]] = {}
+        #: What ``call`` calls for each hook, with the arguments dict (the call layer calls it directly).
+        self.callers: dict[str, Callable[[dict[str, Any]], Any]] = {}
         #: The spec arguments each hook's implementation takes, in the spec's order: what the caller
         #: must build for it (every argument when it takes ``**kwargs`` or a wrapper plugin may look
         #: at them).
         self.wanted: dict[str, tuple[str, ...]] = {}
         for hook in functions:
-            self._callers[hook], self.wanted[hook] = self._caller(hook, adapter)
+            self.callers[hook], self.wanted[hook] = self._caller(hook, adapter)
 
     def _caller(
         self, hook: str, adapter: _HookAdapter
@@ -192,7 +193,7 @@ class LoadedConnector:
 
         ``arguments`` holds exactly the ``wanted[hook]`` names (the call layer builds no others).
         """
-        return self._callers[hook](arguments)
+        return self.callers[hook](arguments)
 
     def __repr__(self) -> str:
         kind = "sync" if self.is_sync else "async"

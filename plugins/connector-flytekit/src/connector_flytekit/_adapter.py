@@ -28,7 +28,7 @@ from ._exceptions import FlytekitRequestError, FlytekitSensorNotAllowedError
 from ._flytekit import enter_flytekit_context, flytekit_context
 from ._meta import FlytekitMeta
 from ._pickles import refuse_pickled_inputs
-from ._settings import PICKLED_INPUTS_VARIABLE, SENSORS_VARIABLE, allowed_sensors, flag
+from ._settings import DEFAULT_SENSOR, PICKLED_INPUTS_VARIABLE, SENSORS_VARIABLE, allowed_sensors, flag
 
 
 class FlytekitConnector:
@@ -50,15 +50,22 @@ class FlytekitConnector:
         ``CONNECTOR_FLYTEKIT_ACCEPT_PICKLED_INPUTS=1``), and a sensor class no one allowed before
         flytekit's sensor sees the template.
         """
-        from flyteidl.core import literals_pb2, tasks_pb2
+        # Imported here, so that importing the bridge imports no IDL; as `import a.b as b`, since
+        # `from a import b` of a package runs importlib's Python code on every call.
+        import flyteidl.core.literals_pb2 as literals_pb2
+        import flyteidl.core.tasks_pb2 as tasks_pb2
 
-        if not flag(PICKLED_INPUTS_VARIABLE):
-            raw = task_template.raw
+        raw = task_template.raw
+        try:
             refuse_pickled_inputs(
                 raw if isinstance(raw, tasks_pb2.TaskTemplate) else None,
                 inputs if isinstance(inputs, literals_pb2.LiteralMap) else None,
                 _category(self.flytekit_connector),
             )
+        except FlytekitRequestError:
+            # The operator's opt-in is read only when there is a pickle to let through.
+            if not flag(PICKLED_INPUTS_VARIABLE):
+                raise
         template = self._template(task_template)
         if self._is_flytekit_sensor():
             custom = template.custom or {}
@@ -86,6 +93,8 @@ class FlytekitConnector:
         module a request names, imported here. Checked at create (the template) and at every
         get and delete (the meta, which a caller may have written while unsigned metas are accepted).
         """
+        if (module, name) == DEFAULT_SENSOR:
+            return  # always allowed: the setting need not be read
         allowed, bad = allowed_sensors()
         if isinstance(module, str) and isinstance(name, str) and (module, name) in allowed:
             return
@@ -105,7 +114,7 @@ class FlytekitConnector:
 
     def _template(self, task_template: connector.TaskTemplate) -> Any:
         """flytekit's ``TaskTemplate.from_flyte_idl`` of the request's template message."""
-        from flyteidl.core import tasks_pb2
+        import flyteidl.core.tasks_pb2 as tasks_pb2
         from flytekit.models.task import TaskTemplate
 
         raw = task_template.raw
@@ -119,7 +128,7 @@ class FlytekitConnector:
         flytekit's service tests ``if request.inputs``, which a message always passes: a request
         without inputs gives the connector an empty ``LiteralMap``, never None.
         """
-        from flyteidl.core import literals_pb2
+        import flyteidl.core.literals_pb2 as literals_pb2
         from flytekit.models.literals import LiteralMap
 
         if inputs is None or (isinstance(inputs, Mapping) and not inputs):  # the call layer's "no inputs"
@@ -401,8 +410,6 @@ async def resource_of(resource: Any) -> connector.Resource:
     are its ``flyteidl.core.LiteralMap`` (a dict of native values converted by flytekit's
     TypeEngine, as its service does), or None when it has none.
     """
-    from google.protobuf import json_format
-
     message = await resource.to_flyte_idl()
     return connector.Resource(
         phase=connector.Phase(message.phase),
@@ -418,10 +425,16 @@ async def resource_of(resource: Any) -> connector.Resource:
         ],
         # A flyteidl.core.LiteralMap: with raw_literals, the service copies it into the response.
         outputs=message.outputs if message.HasField("outputs") else None,
-        custom_info=json_format.MessageToDict(message.custom_info)
-        if message.HasField("custom_info")
-        else None,
+        custom_info=_struct_dict(message.custom_info) if message.HasField("custom_info") else None,
     )
+
+
+def _struct_dict(struct: Any) -> dict[str, Any]:
+    # Imported only for a Resource that has custom info: `from <package> import` runs importlib's
+    # Python code on every call.
+    from google.protobuf import json_format
+
+    return json_format.MessageToDict(struct)  # type: ignore[no-any-return]
 
 
 def logs_chunk(response: Any) -> connector.LogsChunk:
@@ -456,7 +469,7 @@ def _execution_metadata(metadata: connector.TaskExecutionMetadata | None) -> Any
     the view's fields; its ``task_execution_id`` (a structured identifier in v1, a string in the
     view) is left empty.
     """
-    from flyteidl.admin import agent_pb2
+    import flyteidl.admin.agent_pb2 as agent_pb2
     from flytekit.models.task import TaskExecutionMetadata
 
     raw = getattr(metadata, "raw", None)
