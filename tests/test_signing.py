@@ -249,12 +249,20 @@ def test_processes_starting_at_once_agree_on_one_local_key(tmp_path: Path) -> No
     assert [p.name for p in (tmp_path / "home").iterdir()] == ["meta-keys"]  # no draft left behind
 
 
-def test_the_envelope_is_hmac_sha256_of_its_head_and_payload_under_the_key() -> None:
-    # The format is a contract with every replica and with metas already out there: a known answer.
+@pytest.mark.parametrize("keyed", ["openssl", "python"])
+def test_the_envelope_is_hmac_sha256_of_its_head_and_payload_under_the_key(
+    keyed: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The format is a contract with every replica and with metas already out there: a known answer,
+    # with OpenSSL's HMAC object and with hmac.new's (a Python built without OpenSSL's hashlib).
     import base64
     import hashlib
     import hmac
 
+    from connector.registry import _signing
+
+    if keyed == "python":
+        monkeypatch.setattr(_signing, "_keyed_hmac", _signing._python_hmac)
     secret = "s" * 40
     envelope = MetaSigner([MetaKey("k1", secret.encode())]).sign(JOB, PAYLOAD)
     head = b"cm1\nk1\njob@0\n"
