@@ -50,7 +50,7 @@ class _Servicer(Generic[_A]):
         return metrics.started(call.rpc) if metrics is not None else 0.0
 
     def _end(self, call: CallInfo, code: str, start: float) -> None:
-        """Count the call out under ``code``, its status's name."""
+        """Count the call out under ``code``, its status's name (``unary`` writes out the OK case)."""
         metrics = call.metrics
         if metrics is None:
             return
@@ -78,6 +78,8 @@ def _cancel_code(call: CallInfo, context: grpc.aio.ServicerContext) -> grpc.Stat
 def unary(rpc: str, operation: str) -> Callable[..., Any]:
     """Wrap a unary handler: metrics, the status of any exception, and the server log."""
 
+    counted = operation if operation in TASK_OPERATIONS else ""
+
     def decorate(fn: Callable[[_S, Any, CallInfo], Awaitable[Any]]) -> Callable[..., Any]:
         @functools.wraps(fn)
         async def handler(self: _S, request: Any, context: grpc.aio.ServicerContext) -> Any:
@@ -93,7 +95,11 @@ def unary(rpc: str, operation: str) -> Callable[..., Any]:
             except BaseException as exc:
                 code, message = self._fail(call, exc, start)
                 await context.abort(code, message)
-            self._end(call, _OK, start)
+            # _end, written out for the common case (one Python call fewer on every RPC).
+            metrics = call.metrics
+            if metrics is not None:
+                label = (call.label or metrics.task_label(call.category)) if counted else NO_TASK_TYPE
+                metrics.finished(rpc, counted, label, _OK, start)
             return response
 
         return handler
