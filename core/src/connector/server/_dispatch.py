@@ -36,6 +36,10 @@ class Dispatcher:
         self.signer = signer
         self._calls: dict[tuple[str, int], ConnectorCalls] = {}
 
+    def known(self, category: TaskCategory) -> ConnectorCalls | None:
+        """The call layer of ``category`` if ``calls`` made it already (None: ``calls`` looks it up)."""
+        return self._calls.get((category.name, category.version))
+
     async def calls(self, category: TaskCategory) -> ConnectorCalls:
         """The call layer of the connector for ``category``; its first lookup imports it."""
         # Keyed by a plain tuple: a TaskCategory's dataclass __hash__ and __eq__ are Python calls.

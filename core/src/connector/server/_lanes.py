@@ -35,8 +35,8 @@ class AsyncBudget:
         if limit < 1:
             raise ValueError(f"limit must be at least 1, got {limit}")
         self.limit = limit
+        #: Changed by ``Lane.enter`` and ``leave`` only, on the event loop's thread.
         self.in_flight = 0
-        self.lock = threading.Lock()
 
 
 class Lane(concurrent.futures.Executor):
@@ -194,41 +194,45 @@ class Lane(concurrent.futures.Executor):
     # Every hook: the admission.
 
     def enter(self, hook: str) -> None:
-        """Admit a call of ``hook``; an ``async def`` one only within the async limits."""
+        """Admit a call of ``hook``; an ``async def`` one only within the async limits.
+
+        ``enter`` and ``leave`` run on the event loop's thread only (the call layer's, where the
+        service's handlers run), so their counters need no lock: each is one step of that thread.
+        """
         if not self._is_async(hook):
             return  # plain hooks are limited by ``submit``
         budget = self.budget
-        with budget.lock:
-            if self.async_in_flight >= self.async_calls:
-                self.refused_async += 1
-                raise ServiceOverloadedError(
-                    f"task type {self.category} is overloaded: it has {self.async_calls} async calls in "
-                    f"flight ({ASYNC_LIMIT}); retry later, raise the limit, or run more replicas",
-                    limit=ASYNC_LIMIT,
-                    value=self.async_calls,
-                    category=self.category,
-                )
-            if budget.in_flight >= budget.limit:
-                self.refused_async_total += 1
-                raise ServiceOverloadedError(
-                    f"the service is overloaded: it has {budget.limit} async calls in flight "
-                    f"({ASYNC_TOTAL_LIMIT}), refusing one of task type {self.category}; retry later, raise "
-                    "the limit, or run more replicas",
-                    limit=ASYNC_TOTAL_LIMIT,
-                    value=budget.limit,
-                    category=self.category,
-                )
-            self.async_in_flight += 1
-            budget.in_flight += 1
+        if self.async_in_flight >= self.async_calls or budget.in_flight >= budget.limit:
+            raise self._refuse_async()
+        self.async_in_flight += 1
+        budget.in_flight += 1
+
+    def _refuse_async(self) -> ServiceOverloadedError:
+        budget = self.budget
+        if self.async_in_flight >= self.async_calls:
+            self.refused_async += 1
+            return ServiceOverloadedError(
+                f"task type {self.category} is overloaded: it has {self.async_calls} async calls in "
+                f"flight ({ASYNC_LIMIT}); retry later, raise the limit, or run more replicas",
+                limit=ASYNC_LIMIT,
+                value=self.async_calls,
+                category=self.category,
+            )
+        self.refused_async_total += 1
+        return ServiceOverloadedError(
+            f"the service is overloaded: it has {budget.limit} async calls in flight "
+            f"({ASYNC_TOTAL_LIMIT}), refusing one of task type {self.category}; retry later, raise "
+            "the limit, or run more replicas",
+            limit=ASYNC_TOTAL_LIMIT,
+            value=budget.limit,
+            category=self.category,
+        )
 
     def leave(self, hook: str) -> None:
         """A call that ``enter`` admitted is over."""
-        if not self._is_async(hook):
-            return
-        budget = self.budget
-        with budget.lock:
+        if self._is_async(hook):
             self.async_in_flight -= 1
-            budget.in_flight -= 1
+            self.budget.in_flight -= 1
 
 
 class _Call:

@@ -206,7 +206,10 @@ class ServiceMetrics:
 
     def observe_input(self, category: TaskCategory, size: int) -> None:
         """Record the size in bytes of a request's input literals."""
-        label = self.task_label(category)
+        self.input_size(self.task_label(category), size)
+
+    def input_size(self, label: str, size: int) -> None:
+        """``observe_input`` under a ``task_type`` label already known (``task_label``'s)."""
         sizes = self.input_sizes.get(label)
         if sizes is None:
             sizes = self.input_sizes[label] = _Sizes()

@@ -78,12 +78,16 @@ class Operations:
         #: Where calls are counted; set by the service once ``/metrics`` is up (None: not counted).
         self.metrics: ServiceMetrics | None = None
 
-    def _observe_inputs(self, call: CallInfo, inputs: Any) -> None:
-        if call.metrics is not None and call.category is not None:
-            call.metrics.observe_input(call.category, inputs.ByteSize())
-
-    async def _calls(self, call: CallInfo, category: TaskCategory) -> ConnectorCalls:
+    def _known(self, call: CallInfo, category: TaskCategory) -> ConnectorCalls | None:
+        """The call layer of ``category`` if an earlier call found it: the common case, with no await."""
         call.category = category
+        calls = self.dispatcher.known(category)
+        if calls is not None:
+            call.label = category.name
+        return calls
+
+    async def _found(self, call: CallInfo, category: TaskCategory) -> ConnectorCalls:
+        """The call layer of ``category``, looked up (the first call for it imports its connector)."""
         calls = await self.dispatcher.calls(category)
         call.label = category.name
         return calls
@@ -92,7 +96,8 @@ class Operations:
         self, adapter: IdlAdapter, request: Any, call: CallInfo, hook: Hook
     ) -> tuple[ConnectorCalls, Any]:
         """The connector a job request is for, and the request's resource meta decoded for ``hook``."""
-        calls = await self._calls(call, adapter.request_category(request))
+        category = adapter.request_category(request)
+        calls = self._known(call, category) or await self._found(call, category)
         try:
             return calls, calls.decode_meta(request.resource_meta, hook)
         except ResourceMetaError as exc:
@@ -105,9 +110,11 @@ class Operations:
 
         The views of the request are deferred: each is built only if the connector's hook takes it.
         """
-        calls = await self._calls(call, adapter.template_category(header.template))
-        self._observe_inputs(call, inputs)
         template = header.template
+        category = adapter.template_category(template)
+        calls = self._known(call, category) or await self._found(call, category)
+        if call.metrics is not None:
+            call.metrics.input_size(category.name, inputs.ByteSize())  # a label: the registry knows it
         arguments = calls.task_arguments(
             Deferred(partial(adapter.template, template)),
             header.output_prefix,
