@@ -12,7 +12,7 @@ import math
 import types
 import typing
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:  # typing_extensions costs ~3 ms to import; `connector list` need not pay it
     from typing_extensions import Self
@@ -100,7 +100,7 @@ class ResourceMeta:
                 f"understands ({FORMAT_VERSION}); upgrade connector-core"
             )
         try:
-            return cast("Self", _load_dataclass(cls, document["data"]))
+            return _load_dataclass(cls, document["data"])  # type: ignore[no-any-return]
         except _Mismatch as exc:
             raise ResourceMetaError(f"cannot decode {name}: {exc}") from exc.__cause__
 

@@ -135,23 +135,24 @@ class ConnectorCalls:
     async def _call(
         self, hook: Hook, deadline: float | None, arguments: dict[str, Any], check: Callable[[Any], _T]
     ) -> _T:
-        if hook not in self.loaded.hooks:
-            raise HookNotImplementedError(self.loaded.category, hook)
+        loaded = self.loaded
+        if hook not in loaded.hooks:
+            raise HookNotImplementedError(loaded.category, hook)
         admission = self.admission
         if admission is not None:
             admission.enter(hook)  # before the coroutine exists: a refusal leaves nothing unawaited
         try:
-            if hook in _TASK_HOOKS and self.loaded.custom_fields is not None:
+            if hook in _TASK_HOOKS and loaded.custom_fields is not None:
                 # After the two refusals above, which say more (a sync connector's CreateTask is
                 # UNIMPLEMENTED), and within the admission limits (issue 12).
-                arguments["task_template"] = checked_template(self.loaded, _value(arguments["task_template"]))
+                arguments["task_template"] = checked_template(loaded, _value(arguments["task_template"]))
             # Only what the hook takes is built: a deferred view it never sees costs nothing (issue 13).
             # Built in the spec's order, so of two bad views the same one is reported every time.
-            arguments = {
-                name: value.value() if type(value := arguments[name]) is Deferred else value
-                for name in self.loaded.wanted[hook]
-            }
-            loaded = self.loaded
+            # A loop, not a comprehension: before Python 3.12 that is a function call of its own.
+            given, arguments = arguments, {}
+            for name in loaded.wanted[hook]:
+                value = given[name]
+                arguments[name] = value.value() if type(value) is Deferred else value
             if hook in loaded.async_hooks and not loaded.trace:
                 called = awaited(loaded, hook, arguments, check)  # the common path, one coroutine
             else:

@@ -18,6 +18,7 @@ sensor is held to an allow-list of sensor classes (``CONNECTOR_SENSORS``).
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Coroutine, Mapping, Sequence
 from typing import Any, ClassVar
@@ -67,7 +68,7 @@ class FlytekitConnector:
             if not flag(PICKLED_INPUTS_VARIABLE):
                 raise
         template = self._template(task_template)
-        if self._is_flytekit_sensor():
+        if self._is_flytekit_sensor:
             custom = template.custom or {}
             self._check_sensor(
                 custom.get("sensor_module"),
@@ -82,7 +83,9 @@ class FlytekitConnector:
         metadata_type: type[FlytekitMeta] = getattr(self, "metadata_type", None) or FlytekitMeta
         return metadata_type(flytekit_meta=meta.encode())
 
+    @functools.cached_property
     def _is_flytekit_sensor(self) -> bool:
+        # Asked at every create, get and delete; the bridged connector does not change.
         kind = type(self.flytekit_connector)
         return (kind.__module__, kind.__qualname__) == ("flytekit.sensor.sensor_engine", "SensorEngine")
 
@@ -172,7 +175,7 @@ class FlytekitConnector:
                 f"{type(exc).__name__}: {exc}",
                 field="resource_meta",
             ) from exc
-        if self._is_flytekit_sensor():
+        if self._is_flytekit_sensor:
             self._check_sensor(
                 getattr(decoded, "sensor_module", None),
                 getattr(decoded, "sensor_name", None),
