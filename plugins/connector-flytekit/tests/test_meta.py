@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import dataclasses
+import itertools
 import json
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import cloudpickle
 import pytest
@@ -133,3 +135,24 @@ def test_a_subclass_with_a_larger_limit_keeps_the_cores_limit_of_the_form() -> N
     with pytest.raises(connector.ResourceMetaError) as info:
         Roomy.decode(written)
     assert str(info.value) == "cannot decode FlytekitMeta: 80035 bytes is over the limit of 65536"
+
+
+def test_the_strict_base64_of_the_fast_path_agrees_with_b64decode_validate() -> None:
+    """binascii's strict mode (Python 3.11+) decodes and refuses exactly what b64decode(validate=True) does.
+
+    Every text of up to five characters of an alphabet with base64's own, its padding, URL-safe
+    ones, a space and a newline: where padding and stray characters may go.
+    """
+    from connector_flytekit._meta import _strict_b64decode
+
+    def outcome(decode: Any, body: bytes) -> bytes | None:
+        try:
+            return decode(body)  # type: ignore[no-any-return]
+        except binascii.Error:
+            return None
+
+    alphabet = (b"A", b"Q", b"/", b"=", b"-", b" ", b"\n")
+    bodies = [b"".join(chars) for n in range(6) for chars in itertools.product(alphabet, repeat=n)]
+    for body in bodies:
+        expected = outcome(lambda b: base64.b64decode(b, validate=True), body)
+        assert outcome(_strict_b64decode, body) == expected, body

@@ -6,6 +6,7 @@ import base64
 import binascii
 import dataclasses
 import json
+import sys
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import connector
@@ -63,7 +64,7 @@ class FlytekitMeta(connector.ResourceMeta):
         wrong: object = flytekits  # a plugin's encode() that gave no bytes: the core's encoding says how
         if not isinstance(wrong, (bytes, bytearray)):
             return _Wire(flytekits).encode()
-        data = _PREFIX + base64.b64encode(flytekits) + _SUFFIX
+        data = _PREFIX + binascii.b2a_base64(flytekits, newline=False) + _SUFFIX
         if len(data) > _Wire.max_encoded_size:  # the core's refusal, in its words
             return _Wire(flytekits).encode()
         return data
@@ -148,9 +149,22 @@ def _as_written(data: bytes) -> bytes | None:
     if not data.startswith(_PREFIX) or not data.endswith(_SUFFIX):
         return None
     try:
-        return base64.b64decode(data[len(_PREFIX) : -len(_SUFFIX)], validate=True)
+        return _strict_b64decode(data[len(_PREFIX) : -len(_SUFFIX)])
     except binascii.Error:
         return None
+
+
+if sys.version_info >= (3, 11):
+
+    def _strict_b64decode(text: bytes) -> bytes:
+        # binascii's strict mode refuses what b64decode(validate=True) refuses (characters outside
+        # the alphabet, bad padding) without its Python wrapper and regular expression.
+        return binascii.a2b_base64(text, strict_mode=True)
+
+else:
+
+    def _strict_b64decode(text: bytes) -> bytes:
+        return base64.b64decode(text, validate=True)
 
 
 def _is_ours(data: bytes) -> bool:
