@@ -32,9 +32,11 @@ def refuse_pickled_inputs(template: Any, inputs: Any, category: str) -> None:
     ``template`` is a ``flyteidl.core.TaskTemplate`` and ``inputs`` a ``flyteidl.core.LiteralMap``
     (either may be None); nothing of flytekit is imported or run.
     """
+    # By sorted keys, not items(): a protobuf map's items() is collections.abc's Python ItemsView.
     if template is not None and template.HasField("interface"):
-        for name, variable in sorted(template.interface.inputs.variables.items()):
-            found = _pickle_type(variable.type, name)
+        variables = template.interface.inputs.variables
+        for name in sorted(variables):
+            found = _pickle_type(variables[name].type, name)
             if found is not None:
                 where, form = found
                 _refuse(
@@ -44,8 +46,9 @@ def refuse_pickled_inputs(template: Any, inputs: Any, category: str) -> None:
                     form,
                 )
     if inputs is not None:
-        for name, literal in sorted(inputs.literals.items()):
-            pickle = _pickle_literal(literal, name)
+        literals = inputs.literals
+        for name in sorted(literals):
+            pickle = _pickle_literal(literals[name], name)
             if pickle is not None:
                 _refuse(pickle[0], category, pickle[1], pickle[2])
 
