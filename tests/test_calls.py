@@ -460,6 +460,22 @@ def test_calls_repr() -> None:
 # Connector code inside a result runs contained too (found in review: these stopped the server).
 
 
+def raising_outputs(error: BaseException) -> Any:
+    """Outputs whose iteration (the call layer's check reads them) raises ``error``: connector code."""
+
+    class Outputs(collections.abc.Mapping):  # type: ignore[type-arg]
+        def __getitem__(self, key: str) -> int:
+            return 1
+
+        def __len__(self) -> int:
+            return 1
+
+        def __iter__(self) -> Iterator[str]:
+            raise error
+
+    return Outputs()
+
+
 class Sneaky(AsyncConnector):
     """Results whose own code raises what a hook must not: a generator, a dict subclass, iterators."""
 
@@ -474,19 +490,9 @@ class Sneaky(AsyncConnector):
             raise SystemExit(3)
             yield  # pragma: no cover
 
-        class Outputs(collections.abc.Mapping):  # type: ignore[type-arg]
-            def __getitem__(self, key: str) -> int:
-                return 1
-
-            def __len__(self) -> int:
-                return 1
-
-            def __iter__(self) -> Iterator[str]:
-                raise Custom("from outputs")
-
         if resource_meta.job_id == "links":
             return Resource(Phase.RUNNING, log_links=links())  # type: ignore[arg-type]
-        return Resource(Phase.SUCCEEDED, outputs=Outputs())  # type: ignore[arg-type]
+        return Resource(Phase.SUCCEEDED, outputs=raising_outputs(Custom("from outputs")))
 
     def delete(self) -> None:
         return None
@@ -538,18 +544,8 @@ class CancelInResult(AsyncConnector):
         return JobMeta("j")
 
     async def get(self, resource_meta: JobMeta) -> Resource:
-        class Outputs(collections.abc.Mapping):  # type: ignore[type-arg]
-            def __getitem__(self, key: str) -> int:
-                return 1
-
-            def __len__(self) -> int:
-                return 1
-
-            def __iter__(self) -> Iterator[str]:
-                raise asyncio.CancelledError("from outputs")
-
         await asyncio.sleep(0)
-        return Resource(Phase.SUCCEEDED, outputs=Outputs())  # type: ignore[arg-type]
+        return Resource(Phase.SUCCEEDED, outputs=raising_outputs(asyncio.CancelledError("from outputs")))
 
     async def delete(self) -> None:
         return None
