@@ -310,3 +310,28 @@ def test_execution_metadata_never_shows_environment_values() -> None:
         "interruptible=False)"
     )
     assert metadata.environment_variables["API_TOKEN"] == "s3cr3t"
+
+
+def test_a_lazy_template_read_from_two_threads_at_once_never_fails() -> None:
+    """The second reader of a view whose fields are being made makes them too, and never fails."""
+    import threading
+    import time
+
+    from connector._model import lazy_task_template
+
+    started = threading.Event()
+
+    def slow_fill() -> dict[str, object]:
+        started.set()
+        time.sleep(0.2)
+        return {"custom": {"a": 1}, "config": {}, "container_args": [], "metadata": {}}
+
+    view = lazy_task_template(slow_fill, type="echo")
+    seen: list[object] = []
+    first = threading.Thread(target=lambda: seen.append(view.custom))
+    first.start()
+    started.wait(5)
+    seen.append(view.metadata)  # while the first thread is still in slow_fill
+    first.join(5)
+    assert sorted(map(repr, seen)) == ["{'a': 1}", "{}"]  # custom and metadata, in either order
+    assert "_fill" not in vars(view)

@@ -289,12 +289,14 @@ class TaskTemplate:
 
         def __getattr__(self, name: str) -> Any:
             # Reached only for an attribute not set: on a view of ``lazy_task_template``, the
-            # fields it makes on first read. A field set meanwhile keeps its value.
-            fill = self.__dict__.pop("_fill", None)
+            # fields it makes on first read. A field set meanwhile keeps its value. `_fill` goes
+            # only once they are in: a thread reading at the same time fills them too, never fails.
+            fill = self.__dict__.get("_fill")
             if fill is None:
                 raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
             for field, value in fill().items():
                 self.__dict__.setdefault(field, value)
+            self.__dict__.pop("_fill", None)
             return getattr(self, name)
 
 
