@@ -92,7 +92,7 @@ def test_the_samples_are_those_prometheus_clients_objects_write(
     for rpc, operation, task_type, code, _ in calls:
         metrics.finished(rpc, operation, task_type, code, metrics.started(rpc))
     for size in (10, 250):
-        metrics.observe_input(TaskCategory("syncecho"), size)
+        metrics.input_size(metrics.task_label(TaskCategory("syncecho")), size)
     metrics.unsigned_meta(TaskCategory("syncecho"))
     metrics.unsigned_meta(TaskCategory("syncecho"))
     assert _samples(metrics.collectors) == _samples(_reference(calls, [10, 250], http))
@@ -100,7 +100,7 @@ def test_the_samples_are_those_prometheus_clients_objects_write(
 
 def test_a_category_the_registry_does_not_know_gets_a_fixed_label() -> None:
     metrics = ServiceMetrics(ConnectorRegistry([]))
-    metrics.observe_input(TaskCategory("made-up-by-a-client"), 5)
+    metrics.input_size(metrics.task_label(TaskCategory("made-up-by-a-client")), 5)
     assert list(metrics.input_sizes) == ["__unknown__"]
 
 

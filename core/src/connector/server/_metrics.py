@@ -204,12 +204,8 @@ class ServiceMetrics:
         label = self.task_label(category)
         self.unsigned[label] = self.unsigned.get(label, 0) + 1
 
-    def observe_input(self, category: TaskCategory, size: int) -> None:
-        """Record the size in bytes of a request's input literals."""
-        self.input_size(self.task_label(category), size)
-
     def input_size(self, label: str, size: int) -> None:
-        """``observe_input`` under a ``task_type`` label already known (``task_label``'s)."""
+        """Record the size in bytes of a request's input literals under its ``task_type`` label."""
         sizes = self.input_sizes.get(label)
         if sizes is None:
             sizes = self.input_sizes[label] = _Sizes()
