@@ -136,11 +136,9 @@ class Operations:
         """GetTask: a job's state as the protocol's ``Resource`` message."""
         calls, meta = await self._meta(adapter, request, call, Hook.GET)
         connection = Deferred(partial(adapter.connection, request))
-
-        async def attempt(remaining: float | None) -> Resource:
-            return await calls.get(meta, connection=connection, deadline=remaining)
-
-        result = await with_retries(attempt, deadline=call.remaining(), target=call)
+        # The call layer's get itself, each try with its time left: no coroutine around it (issue 13).
+        attempt = partial(calls.get, meta, connection=connection)
+        result: Resource = await with_retries(attempt, deadline=call.remaining(), target=call)
         return adapter.resource(result, None, calls.loaded, Hook.GET)
 
     async def delete(self, adapter: IdlAdapter, request: Any, call: CallInfo) -> None:

@@ -28,12 +28,12 @@ NO_DEADLINE_BUDGET = 10.0
 
 
 async def with_retries(
-    attempt: Callable[[float | None], Awaitable[_T]],
+    attempt: Callable[..., Awaitable[_T]],
     *,
     deadline: float | None,
     target: object,
 ) -> _T:
-    """``await attempt(remaining)`` until it does not raise ``TransientError`` or time runs out.
+    """``await attempt(deadline=remaining)`` until it does not raise ``TransientError`` or time runs out.
 
     ``deadline`` is the caller's remaining time in seconds, or None when the caller set none: then
     each try gets None (the service's own ``--timeout`` still bounds it) and the tries together
@@ -49,7 +49,7 @@ async def with_retries(
     while True:
         tries += 1
         try:
-            return await attempt(None if deadline is None else budget - (began - start))
+            return await attempt(deadline=None if deadline is None else budget - (began - start))
         except TransientError as exc:
             took = time.monotonic() - began
             # Jittered, so the replicas a backend's blink hit do not all try again at once.
