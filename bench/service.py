@@ -81,8 +81,8 @@ def _serve_bare(port: int, canned_path: str) -> None:
         server = grpc.aio.server()
         agent_pb2_grpc.add_AgentMetadataServiceServicer_to_server(Metadata(), server)
         agent_pb2_grpc.add_AsyncAgentServiceServicer_to_server(Tasks(), server)
-        # Registered methods too, as connector serve registers its per-task ones (grpcio >= 1.63):
-        # the ceiling must use every speed-up a Python grpc.aio server can have.
+        # Registered methods too (grpcio >= 1.63), as connector serve registers GetTask: the ceiling
+        # must use every speed-up a Python grpc.aio server can have.
         tasks, metadata = Tasks(), Metadata()
         server.add_registered_method_handlers(
             "flyteidl.service.AsyncAgentService",
