@@ -505,10 +505,10 @@ async def send(
         status = response.status_code
         reason = redact(reason)
         ok = 200 <= status < 300
+        # Read once: each lookup in httpx's Headers scans and decodes them all again.
+        headers = _header_dict(response.headers)
         # A HEAD answer's Content-Length is that of a body it does not send.
-        declared = (
-            None if request.method == "HEAD" else content_length(response.headers.get("Content-Length"))
-        )
+        declared = None if request.method == "HEAD" else content_length(headers.get("content-length"))
         try:
             with anyio.fail_after(max(deadline - time.monotonic(), 0)):
                 # An error's body is only quoted: its start is enough.
@@ -522,7 +522,7 @@ async def send(
                 url=request.url,
                 limit=exc.limit,
             ) from None
-        return _response(status, reason, response.headers, body, credentials)
+        return _response(status, reason, headers, body, credentials)
     except Denied as denied:
         raise refused(denied, task=task, what=what, redirect=followed[-1] if followed else None) from None
     except (TimeoutError, httpx.TimeoutException):
@@ -587,20 +587,27 @@ async def _exchange(
 
 
 def _response(
-    status: int, reason: str, headers: httpx.Headers, body: bytes, credentials: Credentials
+    status: int, reason: str, headers: dict[str, str], body: bytes, credentials: Credentials
 ) -> Response:
-    # Content-Type read as the standard library reads it (a missing or odd one is text/plain).
-    parsed = Message()
-    if "content-type" in headers:
-        parsed["Content-Type"] = headers["content-type"]
-    content_type = parsed.get_content_type()
+    content_type, charset = _media_type(headers.get("content-type"))
     try:
-        text = body.decode(parsed.get_content_charset() or "utf-8", errors="replace")
+        text = body.decode(charset or "utf-8", errors="replace")
     except LookupError:  # a charset Python does not know: read it as UTF-8 rather than fail
         text = body.decode("utf-8", errors="replace")
     is_json = content_type == "application/json" or content_type.endswith("+json")
     data = parse_body(text, is_json=is_json)
-    return Response(status, reason, _header_dict(headers), text, data, is_json, credentials.redact)
+    return Response(status, reason, headers, text, data, is_json, credentials.redact)
+
+
+# Cached, and bounded: the standard library's parser is Python (about 700 bytecodes a response,
+# issue 13), and a remote answers with a few Content-Types, mostly one.
+@functools.lru_cache(maxsize=256)
+def _media_type(value: str | None) -> tuple[str, str | None]:
+    """The type and charset of a Content-Type, read as the standard library reads it (none: text/plain)."""
+    parsed = Message()
+    if value is not None:
+        parsed["Content-Type"] = value
+    return parsed.get_content_type(), parsed.get_content_charset()
 
 
 def _header_dict(headers: httpx.Headers) -> dict[str, str]:
