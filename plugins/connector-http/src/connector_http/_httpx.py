@@ -26,6 +26,7 @@ from typing import Any
 import anyio
 import httpcore
 import httpx
+import sniffio
 
 import connector
 
@@ -466,6 +467,10 @@ async def send(
     """
     what = f"{request.method} {request.url}"
     redact = credentials.redact
+    # anyio asks sniffio which event loop runs at every cancel scope it makes, dozens a request, and
+    # sniffio finds asyncio by importing it and asking for the current task each time: asked once
+    # here and kept in this task's context, it is answered at once (issue 13).
+    sniffio.current_async_library_cvar.set(sniffio.current_async_library())
     try:
         policy.check_literal(origin_of(request.url))
     except OriginError as exc:  # check_request() refuses such URLs first; kept for direct callers
