@@ -14,7 +14,6 @@ import asyncio
 import contextvars
 import dataclasses
 import functools
-import http.cookiejar
 import os
 import ssl
 import threading
@@ -340,25 +339,35 @@ class _CheckedTransport(httpx.AsyncHTTPTransport):
             _SCHEME.reset(token)
 
 
-class _NoCookies(http.cookiejar.DefaultCookiePolicy):
-    """Stores no cookie and returns none: a template's own Cookie header is all that is sent."""
+class _KeepsNoCookies(httpx.Cookies):
+    """No cookie, and none taken from a response: a template's own Cookie header is all that is sent.
 
-    def set_ok(self, cookie: http.cookiejar.Cookie, request: Any) -> bool:
-        return False
+    The client is shared by every call of the process, so a cookie one call's remote set must
+    never ride along on another task's call (issue 13 review). httpx hands every response to its
+    cookies' ``extract_cookies``, which wraps it for the standard library's cookie jar (a urllib
+    request, an email message: about 1,000 bytecodes a call); here it reads nothing.
+    """
 
-    def return_ok(self, cookie: http.cookiejar.Cookie, request: Any) -> bool:
-        return False
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+
+class _Client(httpx.AsyncClient):
+    """httpx's client whose cookies are always ``_KeepsNoCookies`` (they cannot be replaced)."""
+
+    _no_cookies = _KeepsNoCookies()
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return self._no_cookies
 
 
 def _client(allow: frozenset[Origin], size: int) -> tuple[httpx.AsyncClient, _CheckedTransport]:
     # A context as urllib made one: the system's trust store, or SSL_CERT_FILE / SSL_CERT_DIR (httpx
     # would default to certifi's).
     transport = _CheckedTransport(EgressPolicy(allow=allow), ssl.create_default_context(), size)
-    client = httpx.AsyncClient(
+    client = _Client(
         transport=transport,
-        # A jar that keeps nothing: the client is shared by every call of the process, and a cookie
-        # one call's remote set must never ride along on another task's call (issue 13 review).
-        cookies=http.cookiejar.CookieJar(policy=_NoCookies()),
         # No proxy from the environment: it would be connected to, and checked, instead of the
         # destination.
         trust_env=False,
