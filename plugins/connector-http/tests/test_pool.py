@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import httpcore
 import pytest
 from connector_http import HttpJob, HttpJobMeta, Webhook
 from connector_http._httpx import DEFAULT_MAX_CONNECTIONS, _Pool, max_connections
@@ -185,6 +186,15 @@ def test_a_burst_does_not_pile_onto_an_idle_http_connection(
     assert [r.phase for r in asyncio.run(main())] == [Phase.SUCCEEDED] * 21
     assert len(passes) == 2 * 21  # one as each request starts, one as it ends: none sent back
     assert server.connections == 20  # the first call's connection, then 19 new ones
+
+
+@pytest.mark.parametrize("scheme", [b"http", b"https"])
+def test_the_pools_connections_are_never_false(scheme: bytes) -> None:
+    # The pool finds its queued requests as those whose connection is false (in C, not a Python
+    # loop): a connection that were false would be taken for no connection at all.
+    pool = _Pool()
+    connection = pool.create_connection(httpcore.Origin(scheme, b"example.com", 80))
+    assert bool(connection) is True
 
 
 def test_max_connections_defaults_to_a_thousand() -> None:

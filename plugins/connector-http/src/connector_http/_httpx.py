@@ -20,6 +20,8 @@ import threading
 import time
 from collections.abc import AsyncGenerator, Iterable, Mapping
 from email.message import Message
+from itertools import filterfalse
+from operator import attrgetter
 from typing import Any
 
 import anyio
@@ -165,6 +167,9 @@ def _key(origin: httpcore.Origin) -> _OriginKey:
     return (origin.scheme, origin.host, origin.port)
 
 
+_connection_of = attrgetter("connection")
+
+
 class _Requests(list):  # type: ignore[type-arg]
     """The pool's requests; one removed (its response closed, or it failed) frees its connection."""
 
@@ -219,8 +224,10 @@ class _Pool(httpcore.AsyncConnectionPool):
         closing: list[httpcore.AsyncConnectionInterface] = []
         if time.monotonic() >= self._next_sweep:
             self._sweep(closing)
-        # AsyncPoolRequest.is_queued() is this test; read directly, since every request is read.
-        queued = [request for request in self._requests if request.connection is None]
+        # The requests without a connection (AsyncPoolRequest.is_queued()), found in C: the pool's
+        # requests are scanned twice a call, hundreds of them in a burst (issue 13). A connection
+        # is never false (httpcore's define neither __bool__ nor __len__; a test checks ours).
+        queued = list(filterfalse(_connection_of, self._requests))
         assigned: set[int] = set()
         swept = False
         for pool_request in queued:
