@@ -68,6 +68,11 @@ INTERPRETER_PATH = _interpreter_path()
 
 @pytest.fixture
 def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
+    # What this process imports from the site (`connector check` loads connectors) writes no
+    # bytecode there, whatever PYTHONDONTWRITEBYTECODE says: pip compiles a real install's at install
+    # time, and a __pycache__ made in a watched folder would turn the cache hits asserted here into
+    # scans on a machine that writes bytecode.
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
     sites = narrowed_site(tmp_path, monkeypatch)
     narrowed = next(sites)
     monkeypatch.setattr(sys, "path", [*sys.path, *INTERPRETER_PATH])
@@ -530,6 +535,18 @@ def test_a_cache_hit_learns_nothing(installed: Site, log: Path) -> None:
     for _ in range(2):
         assert discover(installed) == (first[0], "cache")
     assert learned_now(log) == 0
+
+
+def test_learning_writes_no_bytecode_next_to_a_provider(installed: Site, log: Path) -> None:
+    # Whatever this interpreter writes: a __pycache__ made in a folder discovery watches would make
+    # the next call scan and learn again.
+    from connector.registry._learn_providers import _interpreter_flags
+
+    assert _interpreter_flags()[:1] == ["-B"]
+    backdate(installed.root)
+    assert discover(installed)[1] == "scan"
+    assert learned_now(log) == 1
+    assert not list(installed.root.rglob("__pycache__"))
 
 
 @pytest.mark.parametrize("change", ["install", "uninstall", "upgrade", "provider upgrade"])

@@ -93,6 +93,29 @@ async def test_serve_freezes_the_loaded_heap_and_unfreezes_it_when_it_stops(
     assert int(logged.group(1)) >= frozen
 
 
+async def test_serve_puts_back_the_signal_handlers_it_found() -> None:
+    """Like the heap, the process's SIGINT and SIGTERM handling is left as serve found it: a SIGINT
+    the process ignored (a background job's) is ignored again once it has served."""
+
+    def own_handler(signum: int, frame: object) -> None:
+        raise AssertionError("not called")
+
+    found = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, own_handler)
+    try:
+        service = _service(*ALL_SAMPLES)
+        async with _serving(service) as serving:
+            await asyncio.wait_for(service.ready.wait(), 30)
+            assert signal.getsignal(signal.SIGINT) is not signal.SIG_IGN  # serve's own, meanwhile
+            await _stopped(serving)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        assert signal.getsignal(signal.SIGTERM) is own_handler
+    finally:
+        for sig, handler in found.items():
+            signal.signal(sig, handler)
+
+
 async def test_serve_stopped_before_the_connectors_loaded_froze_nothing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -8,10 +8,10 @@ list`` must never do itself: here a provider that crashes, hangs or answers junk
 error, never the caller's crash.
 
 The learning process is started isolated (``python -I``: no current directory, no ``PYTHON*``
-variables, no user site; this interpreter's bytecode, optimization, UTF-8 and warning settings are
-passed as options) with exactly the discovering process's ``sys.path``. What it prints goes
-to a temporary file, of which only the end is kept; its answer goes to another file, whatever it
-printed, and may be at most ``ANSWER_LIMIT`` bytes (issue 11).
+variables, no user site; this interpreter's optimization, UTF-8 and warning settings are passed as
+options, and ``-B``: it writes no bytecode) with exactly the discovering process's ``sys.path``.
+What it prints goes to a temporary file, of which only the end is kept; its answer goes to another
+file, whatever it printed, and may be at most ``ANSWER_LIMIT`` bytes (issue 11).
 
 Run it by hand to see what a provider gives (it prints the answer on stdout)::
 
@@ -141,8 +141,13 @@ def learn_providers(
 
 def _interpreter_flags() -> list[str]:
     """The options that give the learner this interpreter's settings, which -I stops it reading from
-    ``PYTHON*`` variables (``PYTHONDONTWRITEBYTECODE``: no bytecode written next to a provider)."""
-    flags = ["-B"] if sys.flags.dont_write_bytecode else []
+    ``PYTHON*`` variables, and ``-B`` always.
+
+    No bytecode is ever written next to a provider: a ``__pycache__`` made in a folder discovery
+    watches would change it, so the next call would scan and learn again (once more after each
+    install of a package that has none yet, an editable one for instance).
+    """
+    flags = ["-B"]
     flags += ["-O"] * sys.flags.optimize
     if sys.flags.utf8_mode:
         flags += ["-X", "utf8"]

@@ -365,7 +365,11 @@ class ConnectorService:
         loop = asyncio.get_running_loop()
         # Before starting: a signal that arrives while the port is bound, or right after the
         # addresses are printed (a supervisor's first chance to send one), still drains and exits 0.
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        signals = (signal.SIGTERM, signal.SIGINT)
+        # Put back once served: asyncio's remove_signal_handler leaves its own defaults, which would
+        # no longer ignore a SIGINT the process was started ignoring (a background job's).
+        previous = {signum: signal.getsignal(signum) for signum in signals}
+        for signum in signals:
             loop.add_signal_handler(signum, stopping.set)
         freezer: asyncio.Task[None] | None = None
         try:
@@ -376,8 +380,10 @@ class ConnectorService:
             await stopping.wait()
             logger.info("draining: waiting up to %gs for in-flight calls", self.options.drain_seconds)
         finally:
-            for signum in (signal.SIGTERM, signal.SIGINT):
+            for signum in signals:
                 loop.remove_signal_handler(signum)
+                if previous[signum] is not None:  # None: set from outside Python, left as asyncio leaves it
+                    signal.signal(signum, previous[signum])
             if freezer is not None:
                 freezer.cancel()
             try:
