@@ -35,7 +35,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import load_average, log, source_note, table
-from service import BARE_MODE, WORK, Target, cpu_seconds, measure_pairs, start
+from service import Target, cpu_seconds, measure_pairs, service_targets, service_venv, start
 
 # Loaded by the server at start-up; counts per function (file:line:name) while on.
 TRACER = """\
@@ -64,8 +64,10 @@ def _start(signum, frame):
 def _stop(signum, frame):
     sys.settrace(None)
     threading.settrace(None)
-    with open(os.environ["SERVED_PYTHON_OUT"], "w") as out:
+    done = os.environ["SERVED_PYTHON_OUT"]
+    with open(done + ".part", "w") as out:
         json.dump(dict(_counts), out)
+    os.replace(done + ".part", done)  # whole, or not there
 
 
 signal.signal(signal.SIGUSR1, _start)
@@ -90,12 +92,11 @@ def counted(
         measure_pairs(running.address, 1, pairs, pid, **requests)
         os.kill(pid, signal.SIGUSR2)
         for _ in range(100):
-            if out.exists() and out.stat().st_size:
+            if out.exists():
                 break
             time.sleep(0.1)
         else:
             raise RuntimeError(f"{target.name} wrote no count; see {running.log_path}")
-        time.sleep(0.2)  # the file is written in one call, but may still be being closed
         counts: dict[str, int] = json.loads(out.read_text())
     finally:
         running.stop()
@@ -131,31 +132,7 @@ def servers(bridged: bool) -> tuple[list[Target], dict[str, Callable[..., Any]]]
         ours, _, theirs = bridges.targets(bin_folder)
         create, get = bridges.sensor_requests(bin_folder)
         return [ours, theirs], {"create": create, "get": get}
-    import service
-
-    venv = service.service_venv(False)
-    canned = WORK / "service-canned.json"
-    ours = Target(
-        "connector serve",
-        lambda port: [str(venv.bin / "connector"), "serve", "--port", str(port), "--prometheus-port", "0"],
-        venv.environ(),
-    )
-    running, _ = start(ours)
-    try:
-        service.capture_canned(running.address, canned)
-    finally:
-        running.stop()
-    bare = Target(
-        "bare grpc.aio",
-        lambda port: [
-            str(venv.python),
-            str(Path(service.__file__).resolve()),
-            BARE_MODE,
-            str(port),
-            str(canned),
-        ],
-        venv.environ(),
-    )
+    ours, bare = service_targets(service_venv(False))
     return [ours, bare], {}
 
 

@@ -957,6 +957,29 @@ def report(
         print(f"{'met   ' if ok else 'MISSED'} {label}: {value}")
 
 
+def service_targets(venv: BenchVenv) -> tuple[Target, Target]:
+    """``connector serve`` (metrics on, as by default) and the bare server, which answers with the
+    canned answers captured from it here first."""
+    canned = WORK / "service-canned.json"
+    connector_target = Target(
+        "connector serve",
+        lambda port: [str(venv.bin / "connector"), "serve", "--port", str(port), "--prometheus-port", "0"],
+        venv.environ(),
+    )
+    bare_target = Target(
+        "bare grpc.aio",
+        lambda port: [str(venv.python), str(Path(__file__).resolve()), BARE_MODE, str(port), str(canned)],
+        venv.environ(),
+    )
+    log("capturing connector serve's answers for the bare server")
+    running, _ = start(connector_target)
+    try:
+        capture_canned(running.address, canned)
+    finally:
+        running.stop()
+    return connector_target, bare_target
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="rounds per figure; medians are printed")
@@ -995,29 +1018,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.peers:
         args.flytekit, args.flyte = peer_pythons()
 
-    canned = WORK / "service-canned.json"
-    connector_target = Target(
-        "connector serve",
-        lambda port: [str(venv.bin / "connector"), "serve", "--port", str(port), "--prometheus-port", "0"],
-        venv.environ(),
-    )
-    bare_target = Target(
-        "bare grpc.aio",
-        lambda port: [str(venv.python), str(Path(__file__).resolve()), BARE_MODE, str(port), str(canned)],
-        venv.environ(),
-    )
+    connector_target, bare_target = service_targets(venv)
     targets = [bare_target, connector_target]
     if args.flytekit:
         targets.append(flytekit_target(args.flytekit))
     if args.flyte:
         targets.append(flyte2_target(args.flyte))
-
-    log("capturing connector serve's answers for the bare server")
-    running, _ = start(connector_target)
-    try:
-        capture_canned(running.address, canned)
-    finally:
-        running.stop()
 
     # Cold start and idle RSS: fresh processes, rounds interleaved in a rotating order.
     cold: dict[str, list[float]] = {t.name: [] for t in targets}
