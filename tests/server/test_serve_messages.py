@@ -463,6 +463,7 @@ def test_json_prints_one_ready_line_instead_of_the_table() -> None:
             "grpc.reflection.v1alpha.ServerReflection",
         ]
         assert ready["pid"] == served.process.pid
+        assert ready["event_loop"] == "uvloop"  # the server extra installs it (not on Windows)
         # The entries of `connector list --json`; the module's connectors are registered, so loaded.
         by_category = {c["category"]: c for c in ready["connectors"]}
         assert by_category["syncecho@0"]["state"] == "loaded"
@@ -520,7 +521,7 @@ def test_every_option_has_its_variable_shown_in_help() -> None:
     # Counted flags; CONNECTOR_SERVE_LOG_LEVEL sets the level they move.
     assert options.pop("verbose").envvar is None
     assert options.pop("quiet").envvar is None
-    assert len(options) == 17
+    assert len(options) == 18
     for name, param in options.items():
         long_name = next(o for o in param.opts if o.startswith("--"))
         assert param.envvar == ENV_PREFIX + long_name[2:].upper().replace("-", "_"), name
@@ -589,6 +590,76 @@ def test_a_bad_variable_names_itself(variable: str, value: str, message: str) ->
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr.endswith(f"\n\nError: {message}\n")
+
+
+# The event loop (--event-loop).
+
+
+def _without_uvloop(tmp_path: Path) -> dict[str, str]:
+    """An environment where ``import uvloop`` fails, as where it is not installed."""
+    shadow = tmp_path / "shadow"
+    (shadow / "uvloop").mkdir(parents=True)
+    (shadow / "uvloop" / "__init__.py").write_text('raise ImportError("no uvloop here")\n')
+    base = environ_for(None)
+    return {"PYTHONPATH": os.pathsep.join([str(shadow), base["PYTHONPATH"]])}
+
+
+def _serves_on(served: _JsonServe) -> str:
+    """The loop a ``_JsonServe`` reported, once a ListAgents call was answered on it; stops it."""
+    try:
+        with grpc.insecure_channel(served.ready["grpc"]["address"]) as channel:
+            agents = agent_pb2_grpc.AgentMetadataServiceStub(channel).ListAgents(
+                agent_pb2.ListAgentsRequest(), timeout=30
+            )
+        assert "Sync echo" in {a.name for a in agents.agents}
+    finally:
+        code, _out, err = served.stop()
+    assert code == 0, err
+    assert f"serving on the {served.ready['event_loop']}" in err
+    return str(served.ready["event_loop"])
+
+
+@pytest.mark.parametrize("how", ["option", "variable"])
+def test_event_loop_asyncio_serves_on_asyncios_own_loop(how: str) -> None:
+    args = ("--event-loop", "asyncio") if how == "option" else ()
+    env = {"CONNECTOR_SERVE_EVENT_LOOP": "asyncio"} if how == "variable" else {}
+    served = _JsonServe("--port", "0", "--prometheus-port", "off", "--modules", SAMPLES, *args, env=env)
+    assert _serves_on(served) == "asyncio"
+
+
+def test_event_loop_auto_falls_back_to_asyncio_without_uvloop(tmp_path: Path) -> None:
+    served = _JsonServe(
+        "--port", "0", "--prometheus-port", "off", "--modules", SAMPLES, env=_without_uvloop(tmp_path)
+    )
+    assert _serves_on(served) == "asyncio"
+
+
+@pytest.mark.parametrize("json_flag", [(), ("--json",)])
+def test_event_loop_uvloop_without_uvloop_is_a_configuration_error(
+    tmp_path: Path, json_flag: tuple[str, ...]
+) -> None:
+    result = _serve(
+        *json_flag, "--port", "0", "--prometheus-port", "off", "--event-loop", "uvloop",
+        env=_without_uvloop(tmp_path),
+    )  # fmt: skip
+    message = (
+        "--event-loop uvloop needs the uvloop package, which cannot be imported (no uvloop here). "
+        "Install it with: pip install uvloop (it does not build on Windows), or choose --event-loop asyncio"
+    )
+    if json_flag:
+        assert (result.returncode, result.stderr) == (2, "")
+        assert json.loads(result.stdout) == {"error": message, "kind": "configuration", "exit_code": 2}
+    else:
+        _fails_with(result, message)
+
+
+def test_an_unknown_event_loop_is_a_usage_error() -> None:
+    result = _serve("--event-loop", "trio", env={})
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.endswith(
+        "Error: Invalid value for '--event-loop': 'trio' is not one of 'auto', 'uvloop', 'asyncio'.\n"
+    )
 
 
 # Resource-meta keys.

@@ -221,6 +221,14 @@ _existing_file = click.Path(exists=True, dir_okay=False, readable=True, path_typ
     help="Import MODULE and serve the connectors it defines (repeat, or separate with commas).",
 )
 @_option(
+    "--event-loop",
+    type=click.Choice(["auto", "uvloop", "asyncio"], case_sensitive=False),
+    default="auto",
+    show_default=True,
+    help="asyncio event loop to serve on: auto is uvloop when installed (the server extra installs "
+    "it, except on Windows), else asyncio's own.",
+)
+@_option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
     default="info",
@@ -251,6 +259,7 @@ def serve(
     tls_key: Path | None,
     tls_client_ca: Path | None,
     modules: tuple[str, ...],
+    event_loop: str,
     log_level: str,
     as_json: bool,
 ) -> None:
@@ -279,6 +288,7 @@ def serve(
         service = _start(
             module_names,
             as_json=as_json,
+            event_loop=event_loop.lower(),
             host=host,
             port=port,
             prometheus_port=prometheus_port,
@@ -311,21 +321,21 @@ def serve(
         os._exit(0)
 
 
-def _start(module_names: list[str], *, as_json: bool, **settings: Any) -> ConnectorService:
+def _start(module_names: list[str], *, as_json: bool, event_loop: str, **settings: Any) -> ConnectorService:
     """Check, print what is served, serve until a signal; the stopped service.
 
     Everything that can be wrong with the settings is found before the first line is printed:
     the options, the TLS files, the addresses (resolved and bound with a plain socket, then
     released), the registry's settings and the modules (issue 12).
     """
-    import asyncio
-
     from ..registry._registry import ConnectorRegistry
     from ..server import ConnectorService, ServiceOptions, register_modules
+    from ..server._event_loop import choose, running_loop_name
     from ..server._preflight import check_listening
     from ..server._service import describe_addresses, describe_listening
 
     options = ServiceOptions(**settings)
+    loop = choose(event_loop)
     tls = (options.tls_cert, options.tls_key, options.tls_client_ca) if options.tls_cert else None
     check_listening(options.host, options.port, options.prometheus_port, tls=tls)  # type: ignore[arg-type]
     registry = ConnectorRegistry.from_entry_points()
@@ -335,17 +345,17 @@ def _start(module_names: list[str], *, as_json: bool, **settings: Any) -> Connec
     entries = registry.entries()
 
     def started(service: ConnectorService) -> None:
+        logging.getLogger("connector.server").info("serving on the %s event loop", loop.describe())
         if as_json:
+            listening = {**describe_listening(service), "event_loop": running_loop_name()}
             connectors = [entry.to_dict() for entry in entries]
-            click.echo(
-                json.dumps({"event": "serving", **describe_listening(service), "connectors": connectors})
-            )
+            click.echo(json.dumps({"event": "serving", **listening, "connectors": connectors}))
         else:
             click.echo(describe_addresses(service))
 
     if not as_json:
         _print_connectors(entries)
-    asyncio.run(service.serve(on_started=started))
+    loop.run(service.serve(on_started=started))
     return service
 
 

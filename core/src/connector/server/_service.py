@@ -29,6 +29,7 @@ from ..registry._registry import ConnectorEntry, ConnectorRegistry, ConnectorSta
 from ..registry._signing import MetaSigner
 from ._adapters import V1Adapter, V2Adapter
 from ._dispatch import Dispatcher
+from ._event_loop import choose
 from ._health import HEALTH_SERVICE_NAME, SERVING, HealthServicer
 from ._heap import freeze_loaded_heap, unfreeze_heap
 from ._lane_metrics import LaneCollector
@@ -425,7 +426,8 @@ class ConnectorService:
         options = ServiceOptions(
             host=host, port=port, prometheus_port=prometheus_port, workers=worker, timeout=timeout
         )
-        asyncio.run(
+        # On uvloop when it can be imported, as `connector serve` runs by default.
+        choose("auto").run(
             cls(registry, options).serve(on_started=lambda s: print(describe_addresses(s), flush=True))
         )
 
