@@ -51,7 +51,8 @@ class BenchVenv:
     """A virtualenv under bench/.work that survives between runs.
 
     ``ensure`` creates it when missing or when its recorded ``stamp`` differs, and (re)installs
-    connector-core from this checkout, non-editable, whenever the core's sources changed.
+    connector-core from this checkout, non-editable, whenever the core's sources changed (with
+    what its server extra needs: every virtualenv here serves).
     """
 
     def __init__(self, name: str) -> None:
@@ -80,6 +81,8 @@ class BenchVenv:
         fingerprint = core_fingerprint()
         if self._read("bench-core") != fingerprint:
             log(f"reinstalling connector-core from this checkout into {self.path.relative_to(ROOT)}")
+            # First with the server extra's dependencies (the core may have gained one), then its code.
+            self.pip("install", f"{CORE}[server]")
             self.pip("install", "--no-deps", "--force-reinstall", str(CORE))
             (self.path / "bench-core").write_text(fingerprint)
         return built
