@@ -15,7 +15,7 @@ import pytest
 from connector_http._egress import EgressPolicy
 from connector_http._exceptions import HttpResponseTooLargeError, HttpStatusError
 from connector_http._http import Credentials, Request, Response
-from connector_http._httpx import HttpClients, send
+from connector_http._httpx import HttpClients, _parsed_without_query, parsed_url, send
 from localh2 import H2Seen, H2Server
 from localhttp import Answer, LocalServer
 from localtls import certificates
@@ -138,3 +138,17 @@ def test_an_abandoned_answer_does_not_stall_the_next_calls_to_its_origin(
         assert {seen.http_version for seen in server.seen} == {"1.1"}
     finally:
         server.close()
+
+
+def test_a_url_without_a_query_is_parsed_once_and_one_with_a_query_is_never_kept() -> None:
+    plain = "http://hooks.test:8080/notify"
+    assert parsed_url(plain) is parsed_url(plain)
+    assert str(parsed_url(plain)) == plain
+    secret = "http://hooks.test/notify?api_key=s3cr3t"
+    assert str(parsed_url(secret)) == secret
+    assert parsed_url(secret) is not parsed_url(secret)
+    # The cache holds no URL with a query, so no credential a query carries outlives its call.
+    _parsed_without_query.cache_clear()
+    parsed_url(plain)
+    parsed_url(secret)
+    assert _parsed_without_query.cache_info().currsize == 1

@@ -175,12 +175,14 @@ def _encode(method: str, url: object, data: Any, *, task: str) -> tuple[str, str
     """The URL and body of httpx's ``get(url, params=data)`` or ``post(url, json=data)``, flytekit's calls."""
     import httpx  # here, not at import: only this schema needs it
 
+    from ._httpx import parsed_url
+
     if not isinstance(url, str) or not _HTTP.match(url):
         raise HttpConfigError(
             f"{task}: the custom field 'url' must be an http:// or https:// URL; got {url!r}", field="url"
         )
     try:
-        target = httpx.URL(url)
+        target = parsed_url(url)
     except (httpx.InvalidURL, TypeError, ValueError) as exc:
         raise HttpConfigError(
             f"{task}: the custom field 'url' is not a URL: {exc}; got {url!r}", field="url"
