@@ -27,7 +27,9 @@ same no-op connector written for Flyte 2; it speaks flyteidl2 only, so its pairs
 
 Run: ``python bench/service.py`` or ``python -m nox -s bench -- bench/service.py``.
 Options: ``--runs R`` (default 5), ``--pairs N`` (pairs per measurement, default 960),
-``--threads 1,8,32``, ``--peers``, ``--in-process-only`` (with ``--profile``: where its time goes),
+``--threads 1,8,32``, ``--peers``, ``--bare-uvloop`` (one more column: the bare server on uvloop,
+the loop ``connector serve`` runs on; the targets stay against the bare server on asyncio's loop),
+``--in-process-only`` (with ``--profile``: where its time goes),
 ``--rebuild``.
 """
 
@@ -43,6 +45,8 @@ import sys
 BARE_MODE = "bare-server"
 # The in-process measurement runs in the service's virtualenv, as this file in a third mode.
 IN_PROCESS_MODE = "in-process"
+# Set for the bare server of --bare-uvloop.
+BARE_LOOP_VARIABLE = "BENCH_BARE_LOOP"
 
 
 def _serve_bare(port: int, canned_path: str) -> None:
@@ -105,7 +109,12 @@ def _serve_bare(port: int, canned_path: str) -> None:
         await server.start()
         await server.wait_for_termination()
 
-    asyncio.run(main())
+    if os.environ.get(BARE_LOOP_VARIABLE) == "uvloop":  # --bare-uvloop: on connector serve's loop
+        import uvloop
+
+        uvloop.run(main())
+    else:
+        asyncio.run(main())
 
 
 async def _bytecodes_per_pair(servicer: Any, requests: list[tuple[Any, Any]]) -> float:
@@ -992,6 +1001,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--flyte", metavar="PYTHON", help="also measure Flyte 2's ConnectorService from PYTHON"
     )
     parser.add_argument(
+        "--bare-uvloop",
+        action="store_true",
+        help="also measure the bare server on uvloop, the event loop connector serve runs on",
+    )
+    parser.add_argument(
         "--peers",
         action="store_true",
         help="build (once) flytekit's and flyte's virtualenvs under bench/.work and measure both",
@@ -1020,6 +1034,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     connector_target, bare_target = service_targets(venv)
     targets = [bare_target, connector_target]
+    if args.bare_uvloop:
+        env = {**bare_target.env, BARE_LOOP_VARIABLE: "uvloop"}
+        targets.append(Target("bare grpc.aio on uvloop", bare_target.command, env))
     if args.flytekit:
         targets.append(flytekit_target(args.flytekit))
     if args.flyte:
