@@ -35,7 +35,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import load_average, log, source_note, table
-from service import Target, cpu_seconds, measure_pairs, service_targets, service_venv, start
+from service import Target, measure_pairs, service_targets, service_venv, start, wait_until_idle
 
 # Loaded by the server at start-up; counts per function (file:line:name) while on.
 TRACER = """\
@@ -86,7 +86,7 @@ def counted(
     try:
         pid = running.process.pid
         measure_pairs(running.address, 1, 50, pid, **requests)  # warm: first-use paths, caches
-        _settled(pid)
+        wait_until_idle(pid)
         os.kill(pid, signal.SIGUSR1)
         time.sleep(0.5)
         measure_pairs(running.address, 1, pairs, pid, **requests)
@@ -102,20 +102,6 @@ def counted(
         running.stop()
     # measure_pairs drives 20 warm-up pairs of its own on its fresh channel first.
     return {name: count / (pairs + 20) for name, count in counts.items()}
-
-
-def _settled(pid: int, timeout: float = 120.0) -> None:
-    """Wait until the server uses no CPU of its own: ``connector serve`` imports the connectors it
-    was not asked for yet in the background, which would be counted with the pairs."""
-    give_up = time.monotonic() + timeout
-    used = cpu_seconds(pid)
-    while time.monotonic() < give_up:
-        time.sleep(1.0)
-        now = cpu_seconds(pid)
-        if now - used < 0.02:
-            return
-        used = now
-    raise RuntimeError(f"the server (pid {pid}) kept using CPU for {timeout:.0f} s without calls")
 
 
 def _short(name: str) -> str:

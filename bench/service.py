@@ -432,6 +432,20 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def wait_until_idle(pid: int, timeout: float = 120.0) -> None:
+    """Wait until the process ``pid`` uses no CPU of its own: ``connector serve`` imports the
+    connectors it was not asked for yet in the background, which would be measured with the pairs."""
+    give_up = time.monotonic() + timeout
+    used = cpu_seconds(pid)
+    while time.monotonic() < give_up:
+        time.sleep(1.0)
+        now = cpu_seconds(pid)
+        if now - used < 0.02:
+            return
+        used = now
+    raise RuntimeError(f"the server (pid {pid}) kept using CPU for {timeout:.0f} s without calls")
+
+
 def rss_mib(pid: int) -> float:
     """Resident set size of a process, from /proc/PID/status, in MiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
