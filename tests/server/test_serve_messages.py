@@ -54,8 +54,15 @@ def _serve(
     )
 
 
-def _fails_with(result: subprocess.CompletedProcess[str], message: str) -> None:
-    assert (result.returncode, result.stdout, result.stderr) == (2, "", f"Error: {message}\n")
+def _fails_with(
+    result: subprocess.CompletedProcess[str], message: str, json_flag: tuple[str, ...] = ()
+) -> None:
+    """Exit 2 with ``message``: on stderr, or with ``--json`` as one JSON line on stdout."""
+    if json_flag:
+        assert (result.returncode, result.stderr) == (2, "")
+        assert json.loads(result.stdout) == {"error": message, "kind": "configuration", "exit_code": 2}
+    else:
+        assert (result.returncode, result.stdout, result.stderr) == (2, "", f"Error: {message}\n")
 
 
 @pytest.fixture
@@ -646,11 +653,7 @@ def test_event_loop_uvloop_without_uvloop_is_a_configuration_error(
         "--event-loop uvloop needs the uvloop package, which cannot be imported (no uvloop here). "
         "Install it with: pip install uvloop (it does not build on Windows), or choose --event-loop asyncio"
     )
-    if json_flag:
-        assert (result.returncode, result.stderr) == (2, "")
-        assert json.loads(result.stdout) == {"error": message, "kind": "configuration", "exit_code": 2}
-    else:
-        _fails_with(result, message)
+    _fails_with(result, message, json_flag)
 
 
 def test_an_unknown_event_loop_is_a_usage_error() -> None:
@@ -676,11 +679,7 @@ def test_a_malformed_key_entry_never_shows_the_secret(json_flag: tuple[str, ...]
         "CONNECTOR_META_KEYS: entry 1 has no '='; write each key as ID=SECRET, the id of letters, digits, "
         "'.', '_' or '-' (at most 64)"
     )
-    if json_flag:
-        assert (result.returncode, result.stderr) == (2, "")
-        assert json.loads(result.stdout) == {"error": message, "kind": "configuration", "exit_code": 2}
-    else:
-        _fails_with(result, message)
+    _fails_with(result, message, json_flag)
     assert secret not in result.stdout + result.stderr
 
 

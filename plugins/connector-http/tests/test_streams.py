@@ -7,10 +7,11 @@ a real loopback server started in the same loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import socket
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +35,18 @@ async def _serving(handler: Handler, context: ssl.SSLContext | None = None) -> t
     return server, server.sockets[0].getsockname()[1]
 
 
-async def _connected(handler: Handler) -> tuple[asyncio.Server, AsyncioStream]:
+@contextlib.asynccontextmanager
+async def _connected(handler: Handler) -> AsyncIterator[AsyncioStream]:
+    """A stream connected to a loopback server running ``handler``; both closed on the way out."""
     server, port = await _serving(handler)
-    return server, await connect_tcp("127.0.0.1", port, 5.0, None, None)
+    try:
+        stream = await connect_tcp("127.0.0.1", port, 5.0, None, None)
+        try:
+            yield stream
+        finally:
+            await stream.aclose()
+    finally:
+        server.close()
 
 
 def _closing_after(data: bytes) -> Handler:
@@ -57,16 +67,12 @@ async def _silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
 
 def test_a_read_takes_what_arrived_at_most_max_bytes_then_empty_at_the_end(run: Any) -> None:
     async def main() -> list[bytes]:
-        server, stream = await _connected(_closing_after(b"hello world"))
-        try:
+        async with _connected(_closing_after(b"hello world")) as stream:
             got = [await stream.read(5, timeout=5.0)]
             while chunk := await stream.read(65536, timeout=5.0):
                 got.append(chunk)
             got.append(await stream.read(65536, timeout=5.0))  # still the end
             return got
-        finally:
-            await stream.aclose()
-            server.close()
 
     got = run(main())
     assert got[0] == b"hello"
@@ -76,13 +82,9 @@ def test_a_read_takes_what_arrived_at_most_max_bytes_then_empty_at_the_end(run: 
 
 def test_a_read_with_nothing_coming_is_a_read_timeout(run: Any) -> None:
     async def main() -> None:
-        server, stream = await _connected(_silent)
-        try:
+        async with _connected(_silent) as stream:
             with pytest.raises(httpcore.ReadTimeout, match=r"^timed out waiting for data$"):
                 await stream.read(100, timeout=0.2)
-        finally:
-            await stream.aclose()
-            server.close()
 
     run(main())
 
@@ -107,27 +109,19 @@ def test_writing_to_a_peer_that_does_not_read_is_a_write_timeout(run: Any) -> No
             await stream.write(b"x" * (1024 * 1024), timeout=0.2)
 
     async def main() -> None:
-        server, stream = await _connected(_silent)
-        try:
+        async with _connected(_silent) as stream:
             with pytest.raises(httpcore.WriteTimeout, match=r"^timed out sending data$"):
                 await flood(stream)
-        finally:
-            await stream.aclose()
-            server.close()
 
     run(main())
 
 
 def test_writing_after_the_peer_closed_is_a_write_error(run: Any) -> None:
     async def main() -> None:
-        server, stream = await _connected(_closing_after(b""))
-        try:
+        async with _connected(_closing_after(b"")) as stream:
             assert await stream.read(100, timeout=5.0) == b""
             with pytest.raises(httpcore.WriteError, match=r"^the connection is closed$"):
                 await stream.write(b"GET / HTTP/1.1\r\n\r\n", timeout=5.0)
-        finally:
-            await stream.aclose()
-            server.close()
 
     run(main())
 
@@ -136,9 +130,8 @@ def test_reading_pauses_while_a_quarter_mebibyte_waits_unread(run: Any) -> None:
     body = b"y" * (1024 * 1024)
 
     async def main() -> None:
-        server, stream = await _connected(_closing_after(body))
-        connection = stream._connection
-        try:
+        async with _connected(_closing_after(body)) as stream:
+            connection = stream._connection
             for _ in range(500):  # until the transport has paused reading
                 if connection.reading_paused:
                     break
@@ -150,9 +143,6 @@ def test_reading_pauses_while_a_quarter_mebibyte_waits_unread(run: Any) -> None:
                 received += chunk
             assert bytes(received) == body  # reading resumed and nothing was lost
             assert not connection.reading_paused
-        finally:
-            await stream.aclose()
-            server.close()
 
     run(main())
 
@@ -165,8 +155,7 @@ def test_an_idle_connection_is_readable_once_the_peer_closed_it(run: Any) -> Non
             await done.wait()
             writer.close()
 
-        server, stream = await _connected(handler)
-        try:
+        async with _connected(handler) as stream:
             assert stream.get_extra_info("is_readable") is False
             assert stream.get_extra_info("server_addr")[0] == "127.0.0.1"
             assert stream.get_extra_info("client_addr")[0] == "127.0.0.1"
@@ -177,9 +166,6 @@ def test_an_idle_connection_is_readable_once_the_peer_closed_it(run: Any) -> Non
                     break
                 await asyncio.sleep(0.01)
             assert stream.get_extra_info("is_readable") is True
-        finally:
-            await stream.aclose()
-            server.close()
 
     run(main())
 

@@ -174,7 +174,8 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         except (ssl.SSLError, OSError) as exc:
             self._transport.close()
             raise httpcore.ConnectError(str(exc)) from exc
-        if transport is None:  # the connection closed during the handshake
+        if transport is None:  # typed as optional; asyncio and uvloop return a transport or raise
+            self._transport.close()
             raise httpcore.ConnectError("the connection closed during the TLS handshake")
         self._connection.transport = transport
         return AsyncioStream(transport, self._connection)
