@@ -87,7 +87,10 @@ def tests(session: nox.Session) -> None:
     """Run the core's tests, including the end-to-end tests against real installed wheels."""
     _install_core(session, "test")
     # tests/compat runs in its own session (compat): it needs an interpreter flytekit supports.
-    session.run("pytest", "--ignore=tests/compat", *session.posargs, env=_PIP_CACHE)
+    # One pytest worker per CPU (pytest-xdist): the end-to-end tests mostly wait on pip and on the
+    # processes they serve, so two workers halve the session on a 2-core machine. `-- -n 0` runs
+    # them in this process (for pdb, or to rule out an interaction between workers).
+    session.run("pytest", "--ignore=tests/compat", "--numprocesses=auto", *session.posargs, env=_PIP_CACHE)
 
 
 @nox.session(python=_newest(PRESENT) or False)

@@ -167,7 +167,17 @@ def test_a_signal_drains_the_call_in_flight_and_exits_0(serve: Any, tmp_path: Pa
             template=v1_template("asleep", custom={"create_sleep": 1.5, "marker": str(marker)})
         )
     )
-    rpc = "flyteidl.service.AsyncAgentService/CreateTask"
+    _in_flight(served, "flyteidl.service.AsyncAgentService/CreateTask")
+    served.process.send_signal(signum)
+    response = future.result(timeout=30)
+    assert meta_json(response.resource_meta)["until"] > 0
+    assert marker.read_text() == "finished"
+    assert served.close() == 0
+    assert "draining" in "\n".join(served.stderr)
+
+
+def _in_flight(served: Any, rpc: str) -> None:
+    """Wait until the metrics show one call of ``rpc`` in flight."""
     for _ in range(500):
         text = (
             urllib.request.urlopen(f"http://127.0.0.1:{served.metrics_port}/metrics", timeout=5)
@@ -175,16 +185,43 @@ def test_a_signal_drains_the_call_in_flight_and_exits_0(serve: Any, tmp_path: Pa
             .decode()
         )
         if f'connector_rpc_in_flight{{rpc="{rpc}"}} 1.0' in text:
-            break
+            return
         time.sleep(0.02)
-    else:
-        raise AssertionError("the call never showed as in flight")
+    raise AssertionError(f"{rpc} never showed as in flight")
+
+
+@pytest.mark.parametrize(
+    ("signum", "code", "last_line"),
+    [
+        (signal.SIGINT, 1, "Aborted!"),
+        (signal.SIGTERM, -signal.SIGTERM, "draining: waiting up to 25s for in-flight calls"),
+    ],
+)
+def test_a_second_signal_during_the_drain_ends_the_process_at_once(
+    serve: Any, tmp_path: Path, signum: int, code: int, last_line: str
+) -> None:
+    # The first signal drains; a second one is the signal's default: Python's KeyboardInterrupt for
+    # SIGINT (click prints "Aborted!", exit 1), termination for SIGTERM (docs/operating.md, Shutdown).
+    served = serve()
+    future = served.v1.CreateTask.future(
+        agent_pb2.CreateTaskRequest(
+            template=v1_template("asleep", custom={"create_sleep": 120, "marker": str(tmp_path / "m")})
+        )
+    )
+    _in_flight(served, "flyteidl.service.AsyncAgentService/CreateTask")
     served.process.send_signal(signum)
-    response = future.result(timeout=30)
-    assert meta_json(response.resource_meta)["until"] > 0
-    assert marker.read_text() == "finished"
-    assert served.close() == 0
-    assert "draining" in "\n".join(served.stderr)
+    deadline = time.monotonic() + 30
+    while not any("draining" in line for line in served.stderr) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert any("draining" in line for line in served.stderr), served.stderr
+    served.process.send_signal(signum)
+    assert served.process.wait(30) == code  # long before the hook's 120 s or the 25 s drain
+    assert served.close() == code
+    assert served.stderr[-1].endswith(last_line), served.stderr
+    assert not any(line.endswith("INFO connector.server: stopped") for line in served.stderr)
+    with pytest.raises(grpc.RpcError) as failed:
+        future.result(timeout=30)
+    assert failed.value.code() == grpc.StatusCode.UNAVAILABLE, failed.value
 
 
 def test_two_processes_sharing_no_state_serve_one_job(serve: Any, tmp_path: Path) -> None:
