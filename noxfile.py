@@ -185,11 +185,13 @@ def compat(session: nox.Session) -> None:
     native = ("connector-http", "connector-sensor")
     session.install(*(arg for plugin in native for arg in ("-e", str(ROOT / "plugins" / plugin))))
     cache = Path(session.virtualenv.location).parent / "_compat"
+    # One worker per CPU, as in the tests session: the peers' virtualenvs are built once (under a lock).
     session.run(
         "pytest",
         "tests/compat",
         "-p",
         "no:cacheprovider",
+        "--numprocesses=auto",
         *session.posargs,
         env={"CONNECTOR_COMPAT_CACHE": str(cache)},
     )

@@ -67,6 +67,18 @@ def test_a_cookie_one_call_was_given_is_never_sent_by_another(
     assert kept == 0
 
 
+def test_the_shared_client_cookies_cannot_be_replaced() -> None:
+    async def replace() -> None:
+        client = await HttpClients().get(EgressPolicy.from_environ())
+        try:
+            client.cookies = {"session": "A-SECRET"}
+        finally:
+            await client.aclose()
+
+    with pytest.raises(AttributeError, match=r"^the shared HTTP client keeps no cookies: send a Cookie"):
+        asyncio.run(replace())
+
+
 def test_a_cancel_answered_302_is_no_cancel(server: LocalServer) -> None:
     server.route("DELETE", "/jobs/job-1", Answer(302, headers={"Location": "/login"}))
     server.route("GET", "/login", Answer(200, "<html>sign in</html>"))

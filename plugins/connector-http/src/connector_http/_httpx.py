@@ -366,6 +366,10 @@ class _Client(httpx.AsyncClient):
     def cookies(self) -> httpx.Cookies:
         return self._no_cookies
 
+    @cookies.setter
+    def cookies(self, cookies: object) -> None:
+        raise AttributeError("the shared HTTP client keeps no cookies: send a Cookie header instead")
+
 
 def _client(allow: frozenset[Origin], size: int) -> tuple[httpx.AsyncClient, _CheckedTransport]:
     # A context as urllib made one: the system's trust store, or SSL_CERT_FILE / SSL_CERT_DIR (httpx
