@@ -379,12 +379,14 @@ class ConnectorService:
                 on_started(self)
             freezer = asyncio.create_task(self._freeze_when_loaded())
             await stopping.wait()
-            logger.info("draining: waiting up to %gs for in-flight calls", self.options.drain_seconds)
         finally:
             for signum in signals:
                 loop.remove_signal_handler(signum)
                 if previous[signum] is not None:  # None: set from outside Python, left as asyncio leaves it
                     signal.signal(signum, previous[signum])
+            if stopping.is_set():
+                # Logged once the signals are given back: a second one from now on is not lost.
+                logger.info("draining: waiting up to %gs for in-flight calls", self.options.drain_seconds)
             if freezer is not None:
                 freezer.cancel()
             try:
