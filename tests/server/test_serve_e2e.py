@@ -137,21 +137,35 @@ def test_every_rpc_of_both_protocols_against_installed_plugins(serve: Any, tmp_p
     assert "Traceback" in log  # the server log keeps the full detail the client does not get
 
 
+# Runs its arguments with SIGINT at its default, as from a terminal (tests started in the
+# background, as CI may start them, inherit SIGINT ignored). A launcher that execs, not preexec_fn:
+# preexec_fn makes subprocess fork this process, in which gRPC's threads run, and gRPC's fork
+# handlers can then crash the child before its exec ("epoll_wait error: Bad file descriptor",
+# SIGABRT; grpc/grpc#43055).
+_DEFAULT_SIGINT = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.argv[1], sys.argv[1:])"
+)
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_right_after_the_address_is_printed_exits_0(serve_venv: Venv, signum: int) -> None:
     # A supervisor may signal as soon as it reads the address; the handlers must already be there.
+    connector = str(serve_venv.bin / "connector")
     process = subprocess.Popen(
-        [str(serve_venv.bin / "connector"), "serve", "--port", "0", "--prometheus-port", "0"],
+        [sys.executable, "-c", _DEFAULT_SIGINT, connector, "serve", "--port", "0", "--prometheus-port", "0"],
         env=environ_for(serve_venv),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as from a terminal
     )
     assert process.stdout is not None
     for line in process.stdout:
         if ADDRESS.match(line):
             break
+    else:
+        _, err = process.communicate(timeout=60)
+        raise AssertionError(f"no address line (exit code {process.returncode}); stderr:\n{err}")
     process.send_signal(signum)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
