@@ -220,11 +220,12 @@ def bench_flytekit(session: nox.Session) -> None:
 
 @nox.session(python=PYTHONS[-1], default=False)
 def bench_issue13(session: nox.Session) -> None:
-    """Issue 13's figures: bench/concurrency.py, then bench/service.py --peers (not in CI).
+    """Issue 13's figures: bench/concurrency.py, bench/service.py --peers, bench/per_pair.py (not in CI).
 
-    Both benchmarks build and reuse their virtualenvs under bench/.work (flytekit's and flyte's on a
-    Python below 3.13); ``session.posargs`` (e.g. ``--runs 5``) go to both.
+    The first two build and reuse their virtualenvs under bench/.work (flytekit's and flyte's on a
+    Python below 3.13); ``session.posargs`` (e.g. ``--runs 5``) go to all three.
     """
     _install_core(session)
     session.run("python", "bench/concurrency.py", *session.posargs)
     session.run("python", "bench/service.py", "--peers", *session.posargs)
+    session.run("python", "bench/per_pair.py", *session.posargs)
