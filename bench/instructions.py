@@ -105,13 +105,18 @@ def run_pairs(pairs: int, which: str) -> float:
     return asyncio.run(main())
 
 
-def _count(core: Path, pairs: int, which: str) -> int:
-    """Instructions of a whole process running ``pairs`` pairs (callgrind's total)."""
-    env = {
+def loop_environ(core: Path) -> dict[str, str]:
+    """The environment of a ``LOOP_MODE`` process measuring the core at ``core`` (its ``core/src``)."""
+    return {
         **os.environ,
         "PYTHONHASHSEED": "0",
-        "PYTHONPATH": os.pathsep.join([str(core), str(Path(__file__).parent)]),
+        "PYTHONPATH": os.pathsep.join([str(core), str(Path(__file__).resolve().parent)]),
     }
+
+
+def _count(core: Path, pairs: int, which: str) -> int:
+    """Instructions of a whole process running ``pairs`` pairs (callgrind's total)."""
+    env = loop_environ(core)
     valgrind = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"]
     done = subprocess.run(
         [*valgrind, sys.executable, __file__, LOOP_MODE, str(pairs), which],
@@ -149,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__" and sys.argv[1:2] == [LOOP_MODE]:
+    # loop PAIRS WHICH [WARM]: WARM untimed pairs first (bench/per_pair.py), then the timed ones.
+    if sys.argv[4:5]:
+        run_pairs(int(sys.argv[4]), sys.argv[3])
     print(run_pairs(int(sys.argv[2]), sys.argv[3]))
     sys.exit(0)
 

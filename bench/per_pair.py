@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import shutil
 import statistics
 import subprocess
@@ -29,16 +28,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from _common import ROOT, WORK, load_average, log, machine_notes, source_note, table
+from instructions import LOOP_MODE, loop_environ
 
 #: The first commit of issue 13: admission hooks only, none of the per-call work.
 BEFORE = "ec597d9"
 TARGET_US = 50.0
 _WARM_UP_PAIRS = 200
-_TIMER = """
-import instructions
-instructions.run_pairs({warm}, {which!r})
-print(instructions.run_pairs({pairs}, {which!r}))
-"""
+_INSTRUCTIONS = Path(__file__).resolve().parent / "instructions.py"
 
 
 def core_at(revision: str) -> Path:
@@ -65,12 +61,8 @@ def core_at(revision: str) -> Path:
 
 def cpu_per_pair(core: Path, which: str, pairs: int) -> float:
     """CPU seconds per pair of ``which`` (``ours`` or ``bare``), ``core`` on the path, in a fresh process."""
-    bench = Path(__file__).resolve().parent
-    environ = {**os.environ, "PYTHONPATH": os.pathsep.join([str(core), str(bench)]), "PYTHONHASHSEED": "0"}
-    code = _TIMER.format(warm=_WARM_UP_PAIRS, which=which, pairs=pairs)
-    done = subprocess.run(
-        [sys.executable, "-c", code], env=environ, capture_output=True, text=True, check=False
-    )
+    command = [sys.executable, str(_INSTRUCTIONS), LOOP_MODE, str(pairs), which, str(_WARM_UP_PAIRS)]
+    done = subprocess.run(command, env=loop_environ(core), capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"the loop with {core} failed:\n{done.stderr[-3000:]}")
     return float(done.stdout.strip().splitlines()[-1]) / pairs
@@ -96,6 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log(f"round {round_number}/{args.runs} done")
     median = {key: statistics.median(values) for key, values in figures.items()}
     own = {side: median[(side, "ours")] - median[(side, "bare")] for side in cores}
+    ratio = own["now"] / own["before"]
     print(
         f"In process, CPU per pair ({machine_notes()} at the end, {started_load} at the start; "
         f"{source_note()}; median of {args.runs} interleaved rounds of {args.pairs} pairs):"
@@ -126,13 +119,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "the project's own Python per pair (difference)",
                     f"{own['before']:.1f} us",
                     f"{own['now']:.1f} us",
-                    f"{own['now'] / own['before']:.2f}x",
+                    f"{ratio:.2f}x",
                 ),
             ],
         )
     )
     print()
-    ratio = own["now"] / own["before"]
     verdicts = [
         (ratio <= 0.5, f"half the per-call Python: {ratio:.2f}x of before"),
         (
